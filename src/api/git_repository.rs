@@ -1,0 +1,208 @@
+// kube-derive takes repeated `printcolumn(type_ = ...)` keys, which this lint misreads.
+#![allow(clippy::duplicated_attributes)]
+
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+use super::Condition;
+
+/// A Git repository that git-controller keeps in sync with the cluster.
+///
+/// The controller fetches `branch` of `url`, reads every manifest under `path`, and moves each
+/// difference between those manifests and the live objects toward the side that the matching
+/// SyncRules choose.
+#[derive(CustomResource, KubeSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[kube(
+    group = "gitcontroller.io",
+    version = "v1alpha1",
+    kind = "GitRepository",
+    doc = "A Git repository that git-controller keeps in sync with the cluster, in both directions.",
+    plural = "gitrepositories",
+    shortname = "gitrepo",
+    category = "gitcontroller",
+    namespaced,
+    status = "GitRepositoryStatus",
+    printcolumn(name = "URL", type_ = "string", json_path = ".spec.url"),
+    printcolumn(name = "Branch", type_ = "string", json_path = ".spec.branch"),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Commit",
+        type_ = "string",
+        json_path = ".status.lastSyncedCommitShort"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+pub struct GitRepositorySpec {
+    /// Address of the remote repository. Schemes: `ssh://`, `https://`, `http://`, `git://`,
+    /// `file://`, or the scp-like SSH form `user@host:path`.
+    #[x_kube(validation = Rule::new(
+        "self.matches('^(ssh|https|http|git|file)://.+') || self.matches('^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:.+')"
+    ).message("url must use one of the schemes ssh, https, http, git, file (or user@host:path)"))]
+    #[schemars(length(min = 1, max = 2048))]
+    pub url: String,
+
+    /// Branch to read manifests from and to push changes to.
+    #[serde(default = "default_branch")]
+    #[schemars(length(min = 1, max = 255))]
+    pub branch: String,
+
+    /// Directory inside the repository that holds the manifests, relative to the repository
+    /// root. Empty means the root. Must not be absolute or contain `..`.
+    #[serde(default)]
+    #[x_kube(validation = Rule::new(
+        "!self.startsWith('/') && !self.matches('(^|/)[.][.]($|/)')"
+    ).message("path must be relative to the repository root and must not contain '..'"))]
+    #[schemars(length(max = 1024))]
+    pub path: String,
+
+    /// How often to fetch the remote and re-check every object, as a duration such as `30s`,
+    /// `1m` or `1h30m`. Changes to tracked objects and push webhooks trigger a sync sooner.
+    #[serde(default = "default_interval")]
+    #[x_kube(validation = Rule::new("self.matches('^([0-9]+(ms|s|m|h))+$')")
+        .message("interval must be a duration such as 30s, 1m or 1h30m"))]
+    #[schemars(length(max = 64))]
+    pub interval: String,
+
+    /// Secret in the same namespace with the credentials for the remote, using Flux's key names:
+    /// `identity` (+ optional `passphrase`) and `known_hosts` for SSH; `username` and
+    /// `password`, or `bearerToken`, for HTTPS; `ca.crt` for a private certificate authority.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<LocalObjectReference>,
+
+    /// Author and committer of the commits the controller makes.
+    #[serde(default)]
+    pub author: Author,
+
+    /// Text that starts the message of every commit the controller makes; the rest of the
+    /// message names the objects changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 4096))]
+    pub commit_message: Option<String>,
+
+    /// Stop all writes in both directions while true. Status still reports drift.
+    #[serde(default)]
+    pub suspend: bool,
+
+    /// Delete objects from the cluster when their manifest is removed from Git. Only objects
+    /// this repository applied (listed in `status.inventory`) are ever deleted.
+    #[serde(default)]
+    pub prune: bool,
+
+    /// Allow Secrets to be written to Git in plain text when a SyncRule sends them there.
+    /// Off by default: such a sync is refused and reported.
+    #[serde(default)]
+    pub allow_plaintext_secrets: bool,
+
+    /// Secret in the same namespace whose key `token` authenticates push webhooks sent to
+    /// `/hooks/<namespace>/<name>` (GitHub `X-Hub-Signature-256` HMAC or GitLab `X-Gitlab-Token`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_secret_ref: Option<LocalObjectReference>,
+}
+
+fn default_branch() -> String {
+    "main".into()
+}
+
+fn default_interval() -> String {
+    "1m".into()
+}
+
+/// A reference to an object in the same namespace.
+#[derive(KubeSchema, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocalObjectReference {
+    /// Name of the object.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+}
+
+/// Identity recorded on commits.
+#[derive(KubeSchema, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Author {
+    /// Name of the commit author and committer.
+    #[serde(default = "default_author_name")]
+    pub name: String,
+    /// Email of the commit author and committer.
+    #[serde(default = "default_author_email")]
+    pub email: String,
+}
+
+impl Default for Author {
+    fn default() -> Self {
+        Self {
+            name: default_author_name(),
+            email: default_author_email(),
+        }
+    }
+}
+
+fn default_author_name() -> String {
+    "git-controller".into()
+}
+
+fn default_author_email() -> String {
+    "git-controller@localhost".into()
+}
+
+/// What the controller last observed and did for a GitRepository.
+#[derive(KubeSchema, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GitRepositoryStatus {
+    /// `Ready` (last sync succeeded), `Reconciling` (a sync is under way) and `Stalled`
+    /// (the controller cannot make progress without a change from you).
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+    /// The `metadata.generation` of the spec the status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// The commit of the remote branch that the last successful sync was based on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_synced_commit: Option<String>,
+    /// The first 8 characters of `lastSyncedCommit`, for `kubectl get`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_synced_commit_short: Option<String>,
+    /// When the last successful sync finished (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sync_time: Option<String>,
+    /// How many objects each direction governs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub objects: Option<ObjectCounts>,
+    /// Objects this repository applied to the cluster. Only these are ever pruned.
+    #[serde(default)]
+    pub inventory: Vec<InventoryEntry>,
+}
+
+/// Object counts by the direction that governs them.
+#[derive(KubeSchema, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectCounts {
+    /// Objects whose Git manifest is applied to the cluster.
+    pub to_kubernetes: i64,
+    /// Objects whose live state is written to Git.
+    pub to_git: i64,
+    /// Objects matched only by `ignore` rules.
+    pub ignored: i64,
+}
+
+/// An object that this repository applied to the cluster.
+#[derive(KubeSchema, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct InventoryEntry {
+    /// API group; empty for the core group.
+    #[serde(default)]
+    pub group: String,
+    /// Kind of the object.
+    pub kind: String,
+    /// Namespace; absent for cluster-scoped objects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Name of the object.
+    pub name: String,
+}

@@ -1,0 +1,8 @@
+//! git-controller: keeps Kubernetes objects and a Git repository in sync in both directions,
+//! per object and per field.
+//!
+//! The planner (`gitcontroller_sync`) and the Git layer (`gitcontroller_git`) hold the domain
+//! logic; this crate wires them to the Kubernetes API.
+#![forbid(unsafe_code)]
+
+pub mod api;
