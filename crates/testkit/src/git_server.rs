@@ -14,6 +14,11 @@
 //!
 //! - [`GitDaemon`]: `git daemon` serving `git://` with push enabled; can be stopped and
 //!   restarted on the same port to simulate an outage.
+//! - [`GitHttpServer`]: `git http-backend` behind a small HTTP server (std::net) with optional
+//!   basic or bearer authentication: `http://127.0.0.1:PORT/repo.git`.
+//! - [`GitSshServer`]: OpenSSH `sshd` (Debian package `openssh-server`) with a generated host
+//!   key, an authorized client key and a matching `known_hosts` line:
+//!   `ssh://USER@127.0.0.1:PORT/<path>/repo.git`.
 //!
 //! The API is synchronous (std::process), so both plain and tokio tests can use it. All git
 //! commands run with an isolated configuration (no system or global config, no prompts).
@@ -28,6 +33,14 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
+
+#[path = "git_http.rs"]
+mod http;
+#[path = "git_ssh.rs"]
+mod ssh;
+
+pub use http::{GitHttpServer, HttpAuth, HttpRequestLog};
+pub use ssh::{GitSshServer, SSHD, SshKeyPair};
 
 /// Author and committer used by the helpers' own commits.
 pub const SEED_AUTHOR_NAME: &str = "Testkit Seeder";
