@@ -1,0 +1,267 @@
+//! Object identity and discovery information.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The identity of a Kubernetes object: API group, kind, namespace and name.
+///
+/// The API version is deliberately not part of the identity: `apps/v1` and `apps/v1beta2`
+/// Deployments with the same namespace and name are the same object. The core group is `""`.
+/// `namespace` is `None` for cluster-scoped objects.
+///
+/// Ordering (used for every list in a [`Plan`](crate::Plan)) is by group, kind, namespace
+/// (cluster-scoped first), then name.
+///
+/// `Display` renders `apps/Deployment default/web`, `ConfigMap default/settings` (core group)
+/// and `rbac.authorization.k8s.io/ClusterRole admin` (cluster-scoped).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ObjectId {
+    /// API group; `""` for the core group.
+    pub group: String,
+    /// Kind, e.g. `Deployment`.
+    pub kind: String,
+    /// Namespace; `None` for cluster-scoped objects.
+    pub namespace: Option<String>,
+    /// Name.
+    pub name: String,
+}
+
+impl ObjectId {
+    /// Builds an identity from its parts.
+    pub fn new(
+        group: impl Into<String>,
+        kind: impl Into<String>,
+        namespace: Option<&str>,
+        name: impl Into<String>,
+    ) -> Self {
+        ObjectId {
+            group: group.into(),
+            kind: kind.into(),
+            namespace: namespace.map(str::to_owned),
+            name: name.into(),
+        }
+    }
+
+    /// True for the core-group `Secret` kind, whose export to Git needs explicit consent.
+    pub fn is_secret(&self) -> bool {
+        self.group.is_empty() && self.kind == "Secret"
+    }
+}
+
+impl fmt::Display for ObjectId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.group.is_empty() {
+            write!(f, "{}/", self.group)?;
+        }
+        write!(f, "{} ", self.kind)?;
+        if let Some(ns) = &self.namespace {
+            write!(f, "{ns}/")?;
+        }
+        f.write_str(&self.name)
+    }
+}
+
+/// Discovery information about one served resource type, passed in by the caller.
+///
+/// The planner needs it to match a rule's `resources` (plural names), to default the
+/// namespace of namespaced manifests (`default`) and to lay out new files. Several versions of
+/// the same group and kind may be passed; they must agree on `plural` and `namespaced`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ResourceType {
+    /// API group; `""` for the core group.
+    pub group: String,
+    /// A served version, e.g. `v1`.
+    pub version: String,
+    /// Kind, e.g. `Deployment`.
+    pub kind: String,
+    /// Plural resource name, e.g. `deployments`.
+    pub plural: String,
+    /// Whether objects of this type live in a namespace.
+    pub namespaced: bool,
+}
+
+impl ResourceType {
+    /// Builds a resource type from its parts.
+    pub fn new(group: &str, version: &str, kind: &str, plural: &str, namespaced: bool) -> Self {
+        ResourceType {
+            group: group.to_owned(),
+            version: version.to_owned(),
+            kind: kind.to_owned(),
+            plural: plural.to_owned(),
+            namespaced,
+        }
+    }
+}
+
+/// The API group of an `apiVersion` string: `apps/v1` → `apps`, `v1` → `""`.
+pub fn group_of(api_version: &str) -> &str {
+    api_version.rsplit_once('/').map_or("", |(group, _)| group)
+}
+
+/// Lookup of resource types by (group, kind).
+pub(crate) struct TypeIndex<'a> {
+    by_kind: HashMap<(&'a str, &'a str), &'a ResourceType>,
+}
+
+impl<'a> TypeIndex<'a> {
+    pub(crate) fn new(types: &'a [ResourceType]) -> Self {
+        let mut by_kind: HashMap<(&str, &str), &ResourceType> = HashMap::new();
+        for ty in types {
+            // Several versions of one kind: keep the smallest so input order never matters.
+            by_kind
+                .entry((ty.group.as_str(), ty.kind.as_str()))
+                .and_modify(|cur| {
+                    if *ty < **cur {
+                        *cur = ty;
+                    }
+                })
+                .or_insert(ty);
+        }
+        TypeIndex { by_kind }
+    }
+
+    pub(crate) fn get(&self, group: &str, kind: &str) -> Option<&'a ResourceType> {
+        self.by_kind.get(&(group, kind)).copied()
+    }
+
+    pub(crate) fn has_plural(&self, plural: &str) -> bool {
+        self.by_kind.values().any(|t| t.plural == plural)
+    }
+
+    pub(crate) fn has_kind(&self, kind: &str) -> bool {
+        self.by_kind.keys().any(|(_, k)| *k == kind)
+    }
+}
+
+/// Why an object's identity could not be resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum IdError {
+    /// `apiVersion`, `kind` or `metadata.name` missing or not a string.
+    Incomplete(&'static str),
+    /// The group and kind are not in the discovery information.
+    UnknownKind { api_version: String, kind: String },
+}
+
+/// Resolves the identity of an object (manifest or live) against the discovery information:
+/// a namespaced object without a namespace is in `default`; a cluster-scoped object never has
+/// one.
+pub(crate) fn resolve_id<'t>(
+    obj: &Value,
+    types: &TypeIndex<'t>,
+) -> Result<(ObjectId, &'t ResourceType), IdError> {
+    let api_version = obj
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .ok_or(IdError::Incomplete("apiVersion"))?;
+    let kind = obj
+        .get("kind")
+        .and_then(Value::as_str)
+        .ok_or(IdError::Incomplete("kind"))?;
+    let meta = obj.get("metadata");
+    let name = meta
+        .and_then(|m| m.get("name"))
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+        .ok_or(IdError::Incomplete("metadata.name"))?;
+    let group = group_of(api_version);
+    let ty = types.get(group, kind).ok_or_else(|| IdError::UnknownKind {
+        api_version: api_version.to_owned(),
+        kind: kind.to_owned(),
+    })?;
+    let namespace = if ty.namespaced {
+        Some(
+            meta.and_then(|m| m.get("namespace"))
+                .and_then(Value::as_str)
+                .filter(|ns| !ns.is_empty())
+                .unwrap_or("default"),
+        )
+    } else {
+        None
+    };
+    Ok((ObjectId::new(group, kind, namespace, name), ty))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn types() -> Vec<ResourceType> {
+        vec![
+            ResourceType::new("apps", "v1", "Deployment", "deployments", true),
+            ResourceType::new("", "v1", "Namespace", "namespaces", false),
+        ]
+    }
+
+    #[test]
+    fn display() {
+        let id = ObjectId::new("apps", "Deployment", Some("default"), "web");
+        assert_eq!(id.to_string(), "apps/Deployment default/web");
+        let id = ObjectId::new("", "ConfigMap", Some("default"), "settings");
+        assert_eq!(id.to_string(), "ConfigMap default/settings");
+        let id = ObjectId::new("", "Namespace", None, "prod");
+        assert_eq!(id.to_string(), "Namespace prod");
+    }
+
+    #[test]
+    fn ordering_is_group_kind_namespace_name() {
+        let mut ids = [
+            ObjectId::new("apps", "Deployment", Some("b"), "a"),
+            ObjectId::new("", "ConfigMap", Some("a"), "z"),
+            ObjectId::new("apps", "Deployment", Some("a"), "z"),
+            ObjectId::new("", "Namespace", None, "x"),
+        ];
+        ids.sort();
+        let shown: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            [
+                "ConfigMap a/z",
+                "Namespace x",
+                "apps/Deployment a/z",
+                "apps/Deployment b/a"
+            ]
+        );
+    }
+
+    #[test]
+    fn group_of_api_version() {
+        assert_eq!(group_of("v1"), "");
+        assert_eq!(group_of("apps/v1"), "apps");
+        assert_eq!(
+            group_of("snapshot.storage.k8s.io/v1"),
+            "snapshot.storage.k8s.io"
+        );
+    }
+
+    #[test]
+    fn namespace_defaulting_and_version_independence() {
+        let types = types();
+        let idx = TypeIndex::new(&types);
+        let dep = json!({"apiVersion": "apps/v1beta2", "kind": "Deployment", "metadata": {"name": "web"}});
+        let (id, _) = resolve_id(&dep, &idx).unwrap();
+        assert_eq!(
+            id,
+            ObjectId::new("apps", "Deployment", Some("default"), "web")
+        );
+
+        // A namespace on a cluster-scoped object is not part of its identity.
+        let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "p", "namespace": "x"}});
+        let (id, _) = resolve_id(&ns, &idx).unwrap();
+        assert_eq!(id.namespace, None);
+
+        let unknown = json!({"apiVersion": "x.io/v1", "kind": "Thing", "metadata": {"name": "t"}});
+        assert!(matches!(
+            resolve_id(&unknown, &idx),
+            Err(IdError::UnknownKind { .. })
+        ));
+        let nameless = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {}});
+        assert_eq!(
+            resolve_id(&nameless, &idx).unwrap_err(),
+            IdError::Incomplete("metadata.name")
+        );
+    }
+}

@@ -1,0 +1,59 @@
+//! The pure sync planner of git-controller.
+//!
+//! Given the manifests in a Git repository, the live objects of a cluster and the sync rules,
+//! [`plan`] decides — per object and per JSON-pointer subtree — which side moves: what to
+//! apply to the cluster, what to write to Git, what to delete or remove. There is no IO, no
+//! clock and no Kubernetes type here: objects are [`serde_json::Value`]s and everything else
+//! is plain data the caller converts from CRDs and discovery.
+//!
+//! The contract (rule matching, precedence, comparison, export, existence, layout) is written
+//! down in `docs/sync-semantics.md` of the repository.
+//!
+//! ```
+//! use std::collections::BTreeSet;
+//! use gitcontroller_sync::*;
+//!
+//! let types = [ResourceType::new("", "v1", "ConfigMap", "configmaps", true)];
+//! let files = [SourceFile::new(
+//!     "default/configmaps/app.yaml",
+//!     "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\ndata:\n  level: debug\n",
+//! )];
+//! let (manifests, diagnostics) = parse_manifests(&files, &types);
+//! assert!(diagnostics.is_empty());
+//! let rules = [Rule::new("all-from-git", SyncTo::Kubernetes)];
+//! let plan = plan(&PlanInput {
+//!     manifests: &manifests,
+//!     live: &[],
+//!     rules: &rules,
+//!     types: &types,
+//!     inventory: &BTreeSet::new(),
+//!     unparsed_files: &unparsed_files(&diagnostics),
+//!     options: &PlanOptions::default(),
+//! });
+//! assert!(matches!(&plan.to_cluster[..], [ClusterAction::Apply { create: true, .. }]));
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod compare;
+mod diagnostic;
+pub mod export;
+mod fields;
+mod id;
+pub mod layout;
+mod manifest;
+mod plan;
+mod pointer;
+mod rule;
+mod selector;
+mod walk;
+
+pub use diagnostic::{Diagnostic, DiagnosticReason, Severity};
+pub use id::{ObjectId, ResourceType, group_of};
+pub use manifest::{Manifest, SourceFile, is_manifest_path, parse_manifests, unparsed_files};
+pub use plan::{
+    ClusterAction, Counts, DEFAULT_FIELD_MANAGER, GitAction, Plan, PlanInput, PlanOptions, plan,
+};
+pub use pointer::{Pointer, PointerError};
+pub use rule::{Rule, SyncTo};
+pub use selector::{LabelSelector, Operator, Requirement, SelectorError};

@@ -1,0 +1,153 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::collections::BTreeSet;
+
+use gitcontroller_sync::*;
+use serde_json::{Value, json};
+
+pub fn types() -> Vec<ResourceType> {
+    vec![
+        ResourceType::new("", "v1", "ConfigMap", "configmaps", true),
+        ResourceType::new("", "v1", "Secret", "secrets", true),
+        ResourceType::new("", "v1", "Namespace", "namespaces", false),
+        ResourceType::new("apps", "v1", "Deployment", "deployments", true),
+        ResourceType::new(
+            "snapshot.storage.k8s.io",
+            "v1",
+            "VolumeSnapshot",
+            "volumesnapshots",
+            true,
+        ),
+        ResourceType::new(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "ClusterRole",
+            "clusterroles",
+            false,
+        ),
+    ]
+}
+
+pub fn fixture(name: &str) -> Value {
+    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+/// A manifest for `object` in `file`, its identity resolved like `parse_manifests` does.
+pub fn manifest(file: &str, doc_index: usize, object: Value) -> Manifest {
+    let text = serde_json::to_string(&object).unwrap();
+    let (mut ms, diags) = parse_manifests(&[SourceFile::new("x.json", text)], &types());
+    assert!(diags.is_empty(), "{diags:?}");
+    let mut m = ms.remove(0);
+    m.file = file.to_owned();
+    m.doc_index = doc_index;
+    m
+}
+
+pub fn rule(name: &str, sync_to: SyncTo, filters: &[&str]) -> Rule {
+    let mut r = Rule::new(name, sync_to);
+    r.filters = filters.iter().map(|f| Pointer::parse(f).unwrap()).collect();
+    r
+}
+
+pub fn ptr(s: &str) -> Pointer {
+    Pointer::parse(s).unwrap()
+}
+
+pub fn configmap(name: &str, data: Value) -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": "default"},
+        "data": data
+    })
+}
+
+pub fn cm_id(name: &str) -> ObjectId {
+    ObjectId::new("", "ConfigMap", Some("default"), name)
+}
+
+/// Everything a plan needs, owned, with defaults.
+#[derive(Clone, Default)]
+pub struct Case {
+    pub manifests: Vec<Manifest>,
+    pub live: Vec<Value>,
+    pub rules: Vec<Rule>,
+    pub inventory: BTreeSet<ObjectId>,
+    pub unparsed: Vec<String>,
+    pub options: PlanOptions,
+}
+
+impl Case {
+    pub fn new(rules: Vec<Rule>) -> Self {
+        Case {
+            rules,
+            ..Case::default()
+        }
+    }
+
+    pub fn git(mut self, file: &str, object: Value) -> Self {
+        let doc = self.manifests.iter().filter(|m| m.file == file).count();
+        self.manifests.push(manifest(file, doc, object));
+        self
+    }
+
+    pub fn live(mut self, object: Value) -> Self {
+        self.live.push(object);
+        self
+    }
+
+    pub fn plan(&self) -> Plan {
+        let types = types();
+        plan(&PlanInput {
+            manifests: &self.manifests,
+            live: &self.live,
+            rules: &self.rules,
+            types: &types,
+            inventory: &self.inventory,
+            unparsed_files: &self.unparsed,
+            options: &self.options,
+        })
+    }
+}
+
+/// The only cluster action of a plan, as (body, create, paths).
+pub fn single_apply(plan: &Plan) -> (&Value, bool, Vec<String>) {
+    match plan.to_cluster.as_slice() {
+        [
+            ClusterAction::Apply {
+                object,
+                create,
+                paths,
+                ..
+            },
+        ] => (
+            object,
+            *create,
+            paths.iter().map(ToString::to_string).collect(),
+        ),
+        other => panic!("expected one apply, got {other:#?}\n{plan:#?}"),
+    }
+}
+
+/// The only Git action of a plan, if it is a write: (file, doc_index, object, paths).
+pub fn single_write(plan: &Plan) -> (&str, Option<usize>, &Value, Vec<String>) {
+    match plan.to_git.as_slice() {
+        [
+            GitAction::Write {
+                file,
+                doc_index,
+                object,
+                paths,
+                ..
+            },
+        ] => (
+            file.as_str(),
+            *doc_index,
+            object,
+            paths.iter().map(ToString::to_string).collect(),
+        ),
+        other => panic!("expected one write, got {other:#?}\n{plan:#?}"),
+    }
+}
