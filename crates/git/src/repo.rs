@@ -457,7 +457,9 @@ impl Repository {
         let lower = msg.to_ascii_lowercase();
         let has = |s: &str| lower.contains(s);
         if e.code() == ErrorCode::Auth
-            || has("authentication")
+            || has("authenticat")
+            || has("private key")
+            || has("publickey")
             || has("401")
             || has("403")
             || has("permission denied")
@@ -473,6 +475,7 @@ impl Repository {
             || has("404")
             || has("does not appear to be a git repository")
             || has("repository not exported")
+            || has("no such repository")
             || has("no such file or directory")
         {
             return Error::NotFound(format!("{what} {url}: {msg}"));

@@ -48,7 +48,8 @@ pub const SEED_AUTHOR_NAME: &str = "Testkit Seeder";
 pub const SEED_AUTHOR_EMAIL: &str = "seeder@testkit.invalid";
 
 /// A `git` command with an isolated environment: no system/global config, no terminal
-/// prompts, a fixed author and committer.
+/// prompts, a fixed author and committer, and for speed `core.fsync=none`, `gc.auto=0`,
+/// `maintenance.auto=false`, `receive.autogc=false` (durability does not matter in tests).
 pub fn git_command() -> Command {
     let mut cmd = Command::new("git");
     isolate_git_env(&mut cmd);
@@ -67,6 +68,17 @@ pub fn isolate_git_env(cmd: &mut Command) -> &mut Command {
         .env_remove("GIT_DIR")
         .env_remove("GIT_WORK_TREE")
         .env_remove("GIT_INDEX_FILE")
+        // Speed: tests create thousands of tiny commits. No fsync, no automatic gc or
+        // maintenance after commits, fetches and pushes (each costs tens of milliseconds).
+        .env("GIT_CONFIG_COUNT", "4")
+        .env("GIT_CONFIG_KEY_0", "core.fsync")
+        .env("GIT_CONFIG_VALUE_0", "none")
+        .env("GIT_CONFIG_KEY_1", "gc.auto")
+        .env("GIT_CONFIG_VALUE_1", "0")
+        .env("GIT_CONFIG_KEY_2", "maintenance.auto")
+        .env("GIT_CONFIG_VALUE_2", "false")
+        .env("GIT_CONFIG_KEY_3", "receive.autogc")
+        .env("GIT_CONFIG_VALUE_3", "false")
         .stdin(Stdio::null())
 }
 
@@ -199,12 +211,21 @@ impl BareRepo {
         run(git_command()
             .args(["init", "--quiet", "--bare", "--initial-branch=main"])
             .arg(&repo));
-        // Record every ref update, so tests can prove no update was a force-push.
-        run(git_command().arg("--git-dir").arg(&repo).args([
-            "config",
-            "core.logAllRefUpdates",
-            "always",
-        ]));
+        // Record every ref update, so tests can prove no update was a force-push; and the
+        // speed settings of `git_command` also for processes that do not inherit our
+        // environment (sshd sessions).
+        for (k, v) in [
+            ("core.logAllRefUpdates", "always"),
+            ("core.fsync", "none"),
+            ("gc.auto", "0"),
+            ("maintenance.auto", "false"),
+            ("receive.autogc", "false"),
+        ] {
+            run(git_command()
+                .arg("--git-dir")
+                .arg(&repo)
+                .args(["config", k, v]));
+        }
         Self {
             dir,
             work: Mutex::new(None),
@@ -273,26 +294,22 @@ impl BareRepo {
         };
         for attempt in 0.. {
             run(wgit().args(["fetch", "--quiet", "origin"]));
-            let has_main = wgit()
+            // Start from the remote tip (discarding whatever a lost race left behind).
+            let on_remote_tip = wgit()
                 .args([
-                    "rev-parse",
-                    "--verify",
-                    "--quiet",
-                    "refs/remotes/origin/main",
-                ])
-                .output()
-                .map(|o| o.status.success())
-                .unwrap_or(false);
-            if has_main {
-                run(wgit().args([
                     "checkout",
                     "--quiet",
+                    "--force",
                     "-B",
                     "main",
                     "refs/remotes/origin/main",
-                ]));
-                run(wgit().args(["reset", "--quiet", "--hard", "refs/remotes/origin/main"]));
-            } else {
+                ])
+                .stderr(Stdio::null())
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false);
+            if !on_remote_tip {
+                // Empty remote: commit on an unborn main.
                 run(wgit().args(["symbolic-ref", "HEAD", "refs/heads/main"]));
             }
             for (path, content) in files {
@@ -301,12 +318,16 @@ impl BareRepo {
                     std::fs::create_dir_all(parent).expect("create dirs in work clone");
                 }
                 std::fs::write(&p, content).expect("write file in work clone");
-                run(wgit().arg("add").arg("--").arg(path));
             }
-            for path in remove {
+            if !files.is_empty() {
+                run(wgit()
+                    .args(["add", "--"])
+                    .args(files.iter().map(|(p, _)| *p)));
+            }
+            if !remove.is_empty() {
                 run(wgit()
                     .args(["rm", "--quiet", "-r", "--ignore-unmatch", "--"])
-                    .arg(path));
+                    .args(remove));
             }
             run(wgit().args([
                 "commit",
