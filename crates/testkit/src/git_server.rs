@@ -283,9 +283,58 @@ impl BareRepo {
         self.change(&[], paths, message)
     }
 
+    /// Commits raw bytes (e.g. non-UTF-8 content) like [`BareRepo::seed`].
+    pub fn seed_bytes(&self, files: &[(&str, &[u8])], message: &str) -> String {
+        self.commit_with(message, &mut |work: &Path| {
+            for (path, content) in files {
+                let p = work.join(path);
+                if let Some(parent) = p.parent() {
+                    std::fs::create_dir_all(parent).expect("create dirs in work clone");
+                }
+                std::fs::write(&p, content).expect("write file in work clone");
+            }
+            files.iter().map(|(p, _)| p.to_string()).collect()
+        })
+    }
+
+    /// Commits a symlink `path` → `target` (target taken literally, may point anywhere).
+    pub fn seed_symlink(&self, path: &str, target: &str, message: &str) -> String {
+        self.commit_with(message, &mut |work: &Path| {
+            let p = work.join(path);
+            if let Some(parent) = p.parent() {
+                std::fs::create_dir_all(parent).expect("create dirs in work clone");
+            }
+            let _ = std::fs::remove_file(&p);
+            std::os::unix::fs::symlink(target, &p).expect("create symlink");
+            vec![path.to_string()]
+        })
+    }
+
     /// Writes `files`, deletes `remove`, commits with `message` (allowing an empty commit)
     /// and pushes to `main`; retries from a fresh fetch if the push loses a race.
     pub fn change(&self, files: &[(&str, &str)], remove: &[&str], message: &str) -> String {
+        self.commit_with(message, &mut |work: &Path| {
+            for (path, content) in files {
+                let p = work.join(path);
+                if let Some(parent) = p.parent() {
+                    std::fs::create_dir_all(parent).expect("create dirs in work clone");
+                }
+                std::fs::write(&p, content).expect("write file in work clone");
+            }
+            if !remove.is_empty() {
+                run(git_command()
+                    .arg("-C")
+                    .arg(work)
+                    .args(["rm", "--quiet", "-r", "--ignore-unmatch", "--"])
+                    .args(remove));
+            }
+            files.iter().map(|(p, _)| p.to_string()).collect()
+        })
+    }
+
+    /// In the work clone, reset to the remote tip, let `prepare` change the working tree
+    /// (returning the paths to `git add`), commit and push; retry on a lost race.
+    fn commit_with(&self, message: &str, prepare: &mut dyn FnMut(&Path) -> Vec<String>) -> String {
         let work = self.work_clone();
         let wgit = || {
             let mut c = git_command();
@@ -312,22 +361,9 @@ impl BareRepo {
                 // Empty remote: commit on an unborn main.
                 run(wgit().args(["symbolic-ref", "HEAD", "refs/heads/main"]));
             }
-            for (path, content) in files {
-                let p = work.join(path);
-                if let Some(parent) = p.parent() {
-                    std::fs::create_dir_all(parent).expect("create dirs in work clone");
-                }
-                std::fs::write(&p, content).expect("write file in work clone");
-            }
-            if !files.is_empty() {
-                run(wgit()
-                    .args(["add", "--"])
-                    .args(files.iter().map(|(p, _)| *p)));
-            }
-            if !remove.is_empty() {
-                run(wgit()
-                    .args(["rm", "--quiet", "-r", "--ignore-unmatch", "--"])
-                    .args(remove));
+            let to_add = prepare(&work);
+            if !to_add.is_empty() {
+                run(wgit().args(["add", "--"]).args(&to_add));
             }
             run(wgit().args([
                 "commit",

@@ -439,7 +439,7 @@ impl Editor<'_> {
             .map(String::as_str)
             .filter(|k| keys.contains(k))
             .collect();
-        let meaningful = shared_text == shared_new;
+        let meaningful = shared_text.len() >= 2 && shared_text == shared_new;
         let added: Vec<(&String, &Value)> = if meaningful {
             new.iter()
                 .filter(|(k, _)| !keys.contains(&k.as_str()))
@@ -525,71 +525,86 @@ impl Editor<'_> {
         old: &[Value],
         new: &[Value],
     ) -> Result<(), Fallback> {
-        if items.iter().any(|i| i.dash.is_none()) {
-            return self.replace_value(node, attach, &Value::Array(new.to_vec()));
+        let whole = |ed: &mut Self| ed.replace_value(node, attach, &Value::Array(new.to_vec()));
+        if items.len() != old.len() || items.iter().any(|i| i.dash.is_none()) {
+            return whole(self);
         }
         if old.len() == new.len() {
-            for (i, item) in items.iter().enumerate() {
-                let attach = Attach::SeqItem { dash: item.dash };
-                let mark = self.edits.len();
-                if self.diff(&item.value, attach, &old[i], &new[i]).is_err() {
-                    self.edits.truncate(mark);
-                    self.replace_value(&item.value, attach, &new[i])?;
-                }
-            }
-            return Ok(());
+            // Same length: pair items by position.
+            let pairs: Vec<(usize, usize)> = (0..old.len()).map(|i| (i, i)).collect();
+            return self.diff_seq_pairs(items, old, new, &pairs);
         }
-        let prefix = old
-            .iter()
-            .zip(new)
-            .take_while(|(a, b)| values_equal(a, b))
-            .count();
-        let max_suffix = old.len().min(new.len()) - prefix;
-        let suffix = old
-            .iter()
-            .rev()
-            .zip(new.iter().rev())
-            .take(max_suffix)
-            .take_while(|(a, b)| values_equal(a, b))
-            .count();
-        let dash_col = tree::col(self.text, items[0].dash.unwrap_or(node.start));
         let all_first = items
             .iter()
             .all(|i| i.dash.is_some_and(|d| tree::first_on_line(self.text, d)));
         if !all_first {
-            return self.replace_value(node, attach, &Value::Array(new.to_vec()));
+            return whole(self);
         }
-        if prefix + suffix == old.len() {
-            // Pure insertion of new[prefix .. new.len() - suffix].
-            let added: Vec<String> = new[prefix..new.len() - suffix]
-                .iter()
-                .map(|v| {
-                    format!(
-                        "{}-{}",
-                        " ".repeat(dash_col),
-                        render::item_body(v, dash_col, self.style)
-                    )
-                })
-                .collect();
-            if prefix < items.len() {
-                let at = tree::line_start(self.text, items[prefix].dash.unwrap_or(0));
-                self.edit(at, at, format!("{}\n", added.join("\n")));
+        // Align old and new items: equal values, or mappings with the same `name` (the list
+        // key of most Kubernetes lists: containers, env, ports, volumes, ...). Unmatched runs
+        // of equal length in between are paired by position; the rest is removed/inserted.
+        let matched = align(old, new);
+        let mut pairs = Vec::new();
+        let mut removed = Vec::new();
+        let mut inserted: Vec<(usize, usize)> = Vec::new(); // (new index, insert before old index)
+        let (mut oi, mut ni) = (0, 0);
+        for &(mo, mn) in matched
+            .iter()
+            .chain(std::iter::once(&(old.len(), new.len())))
+        {
+            let (gap_old, gap_new) = (mo - oi, mn - ni);
+            if gap_old == gap_new {
+                pairs.extend((0..gap_old).map(|k| (oi + k, ni + k)));
+            } else {
+                removed.extend(oi..mo);
+                inserted.extend((ni..mn).map(|n| (n, mo)));
+            }
+            if mo < old.len() {
+                pairs.push((mo, mn));
+            }
+            (oi, ni) = (mo + 1, mn + 1);
+        }
+        self.diff_seq_pairs(items, old, new, &pairs)?;
+        let dash_col = tree::col(self.text, items[0].dash.unwrap_or(node.start));
+        for i in removed {
+            let start = tree::line_start(self.text, items[i].dash.unwrap_or(0));
+            let end = tree::line_end_incl(self.text, items[i].value.end);
+            self.edit(start, end, String::new());
+        }
+        for (n, before) in inserted {
+            let line = format!(
+                "{}-{}",
+                " ".repeat(dash_col),
+                render::item_body(&new[n], dash_col, self.style)
+            );
+            if before < items.len() {
+                let at = tree::line_start(self.text, items[before].dash.unwrap_or(0));
+                self.edit(at, at, format!("{line}\n"));
             } else {
                 let at = tree::line_end(self.text, items[items.len() - 1].value.end);
-                self.edit(at, at, format!("\n{}", added.join("\n")));
+                self.edit(at, at, format!("\n{line}"));
             }
-            Ok(())
-        } else if prefix + suffix == new.len() {
-            // Pure removal of old[prefix .. old.len() - suffix].
-            let first = &items[prefix];
-            let last = &items[old.len() - suffix - 1];
-            let start = tree::line_start(self.text, first.dash.unwrap_or(0));
-            let end = tree::line_end_incl(self.text, last.value.end);
-            self.edit(start, end, String::new());
-            Ok(())
-        } else {
-            self.replace_value(node, attach, &Value::Array(new.to_vec()))
         }
+        Ok(())
+    }
+
+    fn diff_seq_pairs(
+        &mut self,
+        items: &[Item],
+        old: &[Value],
+        new: &[Value],
+        pairs: &[(usize, usize)],
+    ) -> Result<(), Fallback> {
+        for &(o, n) in pairs {
+            let item = &items[o];
+            let attach = Attach::SeqItem { dash: item.dash };
+            let mark = self.edits.len();
+            if self.diff(&item.value, attach, &old[o], &new[n]).is_err() {
+                self.edits.truncate(mark);
+                self.replace_value(&item.value, attach, &new[n])?;
+            }
+        }
+        Ok(())
     }
 
     fn seq_indent(&self, key_col: usize) -> usize {
@@ -677,6 +692,43 @@ impl Editor<'_> {
 /// End offset of an entry's text (its value's end, or the key's if the value is empty).
 fn entry_end(e: &Entry) -> usize {
     e.value.end.max(e.key.end).max(e.colon_end.unwrap_or(0))
+}
+
+/// The identity of a sequence item for alignment: a mapping's `name`.
+fn item_name(v: &Value) -> Option<&str> {
+    v.as_object()?.get("name")?.as_str()
+}
+
+/// Longest common subsequence of `old` and `new` where items match if equal or if both are
+/// mappings with the same `name`: the matched (old, new) index pairs, increasing.
+fn align(old: &[Value], new: &[Value]) -> Vec<(usize, usize)> {
+    let same = |a: &Value, b: &Value| {
+        values_equal(a, b) || matches!((item_name(a), item_name(b)), (Some(x), Some(y)) if x == y)
+    };
+    let (n, m) = (old.len(), new.len());
+    let mut dp = vec![vec![0u32; m + 1]; n + 1];
+    for i in (0..n).rev() {
+        for j in (0..m).rev() {
+            dp[i][j] = if same(&old[i], &new[j]) {
+                dp[i + 1][j + 1] + 1
+            } else {
+                dp[i + 1][j].max(dp[i][j + 1])
+            };
+        }
+    }
+    let (mut i, mut j, mut out) = (0, 0, Vec::new());
+    while i < n && j < m {
+        if same(&old[i], &new[j]) && dp[i][j] == dp[i + 1][j + 1] + 1 {
+            out.push((i, j));
+            i += 1;
+            j += 1;
+        } else if dp[i + 1][j] >= dp[i][j + 1] {
+            i += 1;
+        } else {
+            j += 1;
+        }
+    }
+    out
 }
 
 /// Detects the indentation step and sequence style of an existing document.
