@@ -6,5 +6,14 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod app;
+pub mod cluster;
+pub mod controller;
+pub mod diff;
+mod error;
 pub mod http;
+pub mod leader;
 pub mod metrics;
+pub mod webhook;
+
+pub use error::{Error, Result};

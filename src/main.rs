@@ -1,7 +1,11 @@
 #![forbid(unsafe_code)]
 //! The `git-controller` binary: parses flags and calls the library.
 
-use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
 #[command(
@@ -10,43 +14,177 @@ use clap::{Parser, Subcommand};
     about = "Two-way sync between Kubernetes and Git"
 )]
 struct Cli {
+    /// Log format.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        env = "GIT_CONTROLLER_LOG_FORMAT"
+    )]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Print the CustomResourceDefinitions as multi-document YAML.
     Crds,
-    /// Run the controller against the cluster in KUBECONFIG (or in-cluster config).
-    Run,
+    /// Print what a sync would do now, in each direction, without writing anything.
+    /// Exits 0 when in sync, 1 when not, 2 on error.
+    Diff {
+        /// Namespace of the GitRepository.
+        #[arg(long, short = 'n', default_value = "default")]
+        namespace: String,
+        /// Name of the GitRepository.
+        repository: String,
+        /// Kubeconfig file (default: KUBECONFIG, ~/.kube/config, then in-cluster).
+        #[arg(long)]
+        kubeconfig: Option<PathBuf>,
+        /// Directory for the Git cache (default: a temporary directory).
+        #[arg(long)]
+        cache_dir: Option<PathBuf>,
+    },
+    /// Run the controller against the cluster in --kubeconfig, KUBECONFIG or in-cluster.
+    Run {
+        /// Kubeconfig file (default: KUBECONFIG, ~/.kube/config, then in-cluster).
+        #[arg(long)]
+        kubeconfig: Option<PathBuf>,
+        /// Only reconcile GitRepositories and SyncRules in this namespace.
+        #[arg(long, short = 'n', env = "GIT_CONTROLLER_NAMESPACE")]
+        namespace: Option<String>,
+        /// Directory for the Git caches (kept between reconciles).
+        #[arg(
+            long,
+            default_value = "/var/cache/git-controller",
+            env = "GIT_CONTROLLER_CACHE_DIR"
+        )]
+        cache_dir: PathBuf,
+        /// Address for /metrics, /healthz and /readyz.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        metrics_addr: SocketAddr,
+        /// How many GitRepositories reconcile at once.
+        #[arg(long, default_value_t = 4)]
+        concurrency: u16,
+        /// Changes arriving within this many milliseconds are synced together (one commit).
+        #[arg(long, default_value_t = 1000)]
+        batch_window_ms: u64,
+        /// Address for push webhooks (POST /hooks/<namespace>/<name>); off when not given.
+        #[arg(long)]
+        webhook_addr: Option<SocketAddr>,
+        /// Elect one leader among replicas through a coordination.k8s.io Lease; only the
+        /// leader writes.
+        #[arg(long)]
+        leader_elect: bool,
+        /// Namespace of the leader-election Lease (default: POD_NAMESPACE, else `default`).
+        #[arg(long, env = "POD_NAMESPACE")]
+        lease_namespace: Option<String>,
+        /// Name of the leader-election Lease.
+        #[arg(long, default_value = "git-controller")]
+        lease_name: String,
+    },
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,kube=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
 }
 
 #[tokio::main]
-async fn main() -> std::process::ExitCode {
-    match Cli::parse().command {
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
         Command::Crds => {
             print!("{}", git_controller::api::crds_yaml());
-            std::process::ExitCode::SUCCESS
+            ExitCode::SUCCESS
         }
-        Command::Run => {
-            let client = match kube::Client::try_default().await {
-                Ok(client) => client,
-                Err(e) => {
-                    eprintln!("error: cannot connect to the cluster: {e}");
-                    return std::process::ExitCode::FAILURE;
-                }
+        Command::Diff {
+            namespace,
+            repository,
+            kubeconfig,
+            cache_dir,
+        } => {
+            init_logging(cli.log_format);
+            diff(namespace, repository, kubeconfig, cache_dir).await
+        }
+        Command::Run {
+            kubeconfig,
+            namespace,
+            cache_dir,
+            metrics_addr,
+            concurrency,
+            batch_window_ms,
+            webhook_addr,
+            leader_elect,
+            lease_namespace,
+            lease_name,
+        } => {
+            init_logging(cli.log_format);
+            let options = git_controller::app::RunOptions {
+                kubeconfig,
+                namespace,
+                cache_dir,
+                metrics_addr,
+                concurrency,
+                batch_window: std::time::Duration::from_millis(batch_window_ms),
+                webhook_addr,
+                leader_election: leader_elect.then(|| git_controller::app::LeaderOptions {
+                    namespace: lease_namespace.unwrap_or_else(|| "default".into()),
+                    name: lease_name,
+                }),
             };
-            match client.apiserver_version().await {
-                Ok(v) => {
-                    println!("connected to Kubernetes {}.{}", v.major, v.minor);
-                    std::process::ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("error: the API server does not answer: {e}");
-                    std::process::ExitCode::FAILURE
+            match git_controller::app::run(options).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    tracing::error!(category = error.category(), %error, "git-controller stopped");
+                    eprintln!("error: {error}");
+                    ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+async fn diff(
+    namespace: String,
+    repository: String,
+    kubeconfig: Option<PathBuf>,
+    cache_dir: Option<PathBuf>,
+) -> ExitCode {
+    let temp = std::env::temp_dir().join(format!("git-controller-diff-{}", std::process::id()));
+    let cache = cache_dir.unwrap_or_else(|| temp.clone());
+    let result = async {
+        let client = git_controller::app::client(kubeconfig.as_ref()).await?;
+        git_controller::diff::diff(&client, &namespace, &repository, &cache).await
+    }
+    .await;
+    let _ = std::fs::remove_dir_all(&temp);
+    match result {
+        Ok(report) => {
+            print!("{}", report.text);
+            if report.in_sync {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::from(2)
         }
     }
 }

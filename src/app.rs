@@ -1,0 +1,179 @@
+//! `git-controller run`: connect, serve health and metrics, run the controller until a signal.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use kube::Client;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use tokio::sync::mpsc;
+
+use crate::controller;
+use crate::error::{Error, Result};
+use crate::http::{Health, LeaderState};
+use crate::leader::{self, LeaseConfig};
+use crate::metrics::Metrics;
+
+/// Options of `git-controller run` (see `--help`).
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// A kubeconfig file; otherwise `KUBECONFIG`, `~/.kube/config` or the in-cluster config.
+    pub kubeconfig: Option<PathBuf>,
+    /// Only GitRepositories and SyncRules in this namespace.
+    pub namespace: Option<String>,
+    /// Where Git caches live.
+    pub cache_dir: PathBuf,
+    /// Address of `/metrics`, `/healthz`, `/readyz`.
+    pub metrics_addr: SocketAddr,
+    /// How many GitRepositories reconcile at once.
+    pub concurrency: u16,
+    /// Changes arriving within this window are synced together.
+    pub batch_window: Duration,
+    /// Address of the push webhook receiver (`/hooks/<namespace>/<name>`); off when None.
+    pub webhook_addr: Option<SocketAddr>,
+    /// Leader election; every replica writes when None.
+    pub leader_election: Option<LeaderOptions>,
+}
+
+/// Where the leader-election Lease lives.
+#[derive(Clone, Debug)]
+pub struct LeaderOptions {
+    /// Namespace of the Lease.
+    pub namespace: String,
+    /// Name of the Lease.
+    pub name: String,
+}
+
+/// Builds a client from an explicit kubeconfig path, or the usual inference.
+pub async fn client(kubeconfig: Option<&PathBuf>) -> Result<Client> {
+    let config = match kubeconfig {
+        Some(path) => {
+            let file = Kubeconfig::read_from(path)
+                .map_err(|e| Error::InvalidSpec(format!("kubeconfig {}: {e}", path.display())))?;
+            kube::Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())
+                .await
+                .map_err(|e| Error::InvalidSpec(format!("kubeconfig {}: {e}", path.display())))?
+        }
+        None => kube::Config::infer()
+            .await
+            .map_err(|e| Error::InvalidSpec(format!("no cluster configuration found: {e}")))?,
+    };
+    Client::try_from(config).map_err(Error::Kube)
+}
+
+/// Runs until SIGINT/SIGTERM.
+pub async fn run(options: RunOptions) -> Result<()> {
+    let client = client(options.kubeconfig.as_ref()).await?;
+    let version = client.apiserver_version().await?;
+    tracing::info!(version = %version.git_version, "connected to the API server");
+
+    let metrics = Arc::new(Metrics::new());
+    let health = Health::default();
+    health.set_api_reachable(true);
+    spawn_api_probe(client.clone(), health.clone());
+    let router = crate::http::router(metrics.clone(), health.clone());
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut http_stop = stop_rx.clone();
+    let http = tokio::spawn(crate::http::serve(
+        options.metrics_addr,
+        router,
+        async move {
+            let _ = http_stop.wait_for(|stop| *stop).await;
+        },
+    ));
+
+    let (trigger_tx, trigger_rx) = mpsc::unbounded_channel();
+    if let Some(addr) = options.webhook_addr {
+        let hooks = crate::webhook::router(client.clone(), trigger_tx.clone());
+        let mut hooks_stop = stop_rx.clone();
+        tokio::spawn(async move {
+            let stopped = async move {
+                let _ = hooks_stop.wait_for(|stop| *stop).await;
+            };
+            if let Err(error) = crate::http::serve(addr, hooks, stopped).await {
+                tracing::error!(%error, %addr, "webhook receiver failed");
+            }
+        });
+    }
+
+    let instance = std::env::var("POD_NAME")
+        .unwrap_or_else(|_| gethostname::gethostname().to_string_lossy().into_owned());
+    let writes_allowed = Arc::new(AtomicBool::new(options.leader_election.is_none()));
+    let lost = Arc::new(tokio::sync::Notify::new());
+    if let Some(election) = &options.leader_election {
+        health.set_leader_state(LeaderState::Standby);
+        let lease = LeaseConfig {
+            namespace: election.namespace.clone(),
+            name: election.name.clone(),
+            // Unique per process, so a restarted pod does not inherit a stale term.
+            identity: format!("{instance}-{}", std::process::id()),
+            duration: Duration::from_secs(15),
+            renew_every: Duration::from_secs(2),
+        };
+        tracing::info!(lease = %lease.name, identity = %lease.identity, "waiting to become the leader");
+        leader::acquire(client.clone(), lease, writes_allowed.clone(), lost.clone()).await?;
+        health.set_leader_state(LeaderState::Leading);
+    }
+    let config = controller::Config {
+        namespace: options.namespace.clone(),
+        cache_dir: options.cache_dir.clone(),
+        concurrency: options.concurrency,
+        batch_window: options.batch_window,
+        instance,
+    };
+    let mut controller_stop = stop_rx.clone();
+    let shutdown = async move {
+        let _ = controller_stop.wait_for(|stop| *stop).await;
+    };
+    let lost_health = health.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = shutdown_signal() => tracing::info!("shutting down"),
+            _ = lost.notified() => {
+                lost_health.set_leader_state(LeaderState::Lost);
+                tracing::error!("lost the leader Lease; shutting down");
+            }
+        }
+        let _ = stop_tx.send(true);
+    });
+    controller::run(
+        client,
+        config,
+        metrics,
+        writes_allowed,
+        trigger_tx,
+        trigger_rx,
+        shutdown,
+    )
+    .await?;
+    let _ = http.await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing a SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+/// Keeps `/readyz` honest: the API server is probed every 10 s.
+fn spawn_api_probe(client: Client, health: Health) {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            let probe = tokio::time::timeout(Duration::from_secs(5), client.apiserver_version());
+            health.set_api_reachable(matches!(probe.await, Ok(Ok(_))));
+        }
+    });
+}

@@ -1,0 +1,63 @@
+//! Writes to the cluster: server-side apply with our field manager, and deletes.
+
+use kube::Client;
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
+use kube::discovery::ApiResource;
+use serde_json::Value;
+
+use super::FIELD_MANAGER;
+use super::discovery::CatalogEntry;
+
+/// The API for one object's type and namespace, at the version its manifest names.
+fn api_for(
+    client: &Client,
+    entry: &CatalogEntry,
+    namespace: Option<&str>,
+    api_version: Option<&str>,
+) -> Api<DynamicObject> {
+    let mut resource: ApiResource = entry.resource.clone();
+    if let Some(api_version) = api_version
+        && let Some(version) = api_version.rsplit('/').next()
+    {
+        resource.version = version.to_string();
+        resource.api_version = api_version.to_string();
+    }
+    match (entry.namespaced, namespace) {
+        (true, Some(ns)) => Api::namespaced_with(client.clone(), ns, &resource),
+        _ => Api::all_with(client.clone(), &resource),
+    }
+}
+
+/// Server-side applies `body` (a complete apply configuration with apiVersion, kind and
+/// metadata.name/namespace), forcing ownership of the fields it sets: the rule gave them to Git.
+pub async fn apply(client: &Client, entry: &CatalogEntry, body: &Value) -> Result<(), kube::Error> {
+    let name = body
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let namespace = body.pointer("/metadata/namespace").and_then(Value::as_str);
+    let api_version = body.get("apiVersion").and_then(Value::as_str);
+    let api = api_for(client, entry, namespace, api_version);
+    api.patch(
+        name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(body),
+    )
+    .await
+    .map(|_| ())
+}
+
+/// Deletes an object; one that is already gone counts as deleted.
+pub async fn delete(
+    client: &Client,
+    entry: &CatalogEntry,
+    namespace: Option<&str>,
+    name: &str,
+) -> Result<(), kube::Error> {
+    let api = api_for(client, entry, namespace, None);
+    match api.delete(name, &DeleteParams::background()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+        Err(e) => Err(e),
+    }
+}

@@ -1,0 +1,140 @@
+//! Which resource types the API server serves, at their preferred version.
+
+use std::collections::BTreeMap;
+
+use gitcontroller_sync::ResourceType;
+use kube::Client;
+use kube::discovery::{ApiResource, Discovery, Scope, verbs};
+
+/// A resource type's identity: API group and kind (the version is not part of it).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TypeKey {
+    /// API group, empty for the core group.
+    pub group: String,
+    /// Kind.
+    pub kind: String,
+}
+
+impl std::fmt::Display for TypeKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.group.is_empty() {
+            write!(f, "{}", self.kind)
+        } else {
+            write!(f, "{}/{}", self.group, self.kind)
+        }
+    }
+}
+
+/// One served, listable and watchable resource type.
+#[derive(Clone, Debug)]
+pub struct CatalogEntry {
+    /// How to address it.
+    pub resource: ApiResource,
+    /// Whether objects live in namespaces.
+    pub namespaced: bool,
+}
+
+/// Every listable, watchable resource type, keyed by group and kind.
+#[derive(Clone, Debug, Default)]
+pub struct ResourceCatalog {
+    entries: BTreeMap<TypeKey, CatalogEntry>,
+}
+
+impl ResourceCatalog {
+    /// Runs discovery against the API server.
+    pub async fn discover(client: &Client) -> Result<Self, kube::Error> {
+        let discovery = Discovery::new(client.clone()).run_aggregated().await?;
+        let mut entries = BTreeMap::new();
+        for group in discovery.groups() {
+            for (resource, caps) in group.recommended_resources() {
+                if !caps.supports_operation(verbs::LIST) || !caps.supports_operation(verbs::WATCH) {
+                    continue;
+                }
+                let key = TypeKey {
+                    group: resource.group.clone(),
+                    kind: resource.kind.clone(),
+                };
+                if !is_syncable(&key) {
+                    continue;
+                }
+                let namespaced = caps.scope == Scope::Namespaced;
+                entries.insert(
+                    key,
+                    CatalogEntry {
+                        resource,
+                        namespaced,
+                    },
+                );
+            }
+        }
+        Ok(Self { entries })
+    }
+
+    /// The entry for a group and kind.
+    pub fn get(&self, key: &TypeKey) -> Option<&CatalogEntry> {
+        self.entries.get(key)
+    }
+
+    /// Every entry, in group/kind order.
+    pub fn iter(&self) -> impl Iterator<Item = (&TypeKey, &CatalogEntry)> {
+        self.entries.iter()
+    }
+
+    /// The catalog as the planner sees it.
+    pub fn resource_types(&self) -> Vec<ResourceType> {
+        self.entries
+            .values()
+            .map(|e| {
+                ResourceType::new(
+                    &e.resource.group,
+                    &e.resource.version,
+                    &e.resource.kind,
+                    &e.resource.plural,
+                    e.namespaced,
+                )
+            })
+            .collect()
+    }
+
+    /// The types a rule's type selectors (`apiGroups`, `resources`, `kinds`) match.
+    pub fn matching<'a>(
+        &'a self,
+        api_groups: &'a [String],
+        resources: &'a [String],
+        kinds: &'a [String],
+    ) -> impl Iterator<Item = (&'a TypeKey, &'a CatalogEntry)> + 'a {
+        self.entries
+            .iter()
+            .filter(move |(key, entry)| selects(key, entry, api_groups, resources, kinds))
+    }
+}
+
+/// Whether a rule's type selectors (empty = any) select a type.
+pub fn selects(
+    key: &TypeKey,
+    entry: &CatalogEntry,
+    api_groups: &[String],
+    resources: &[String],
+    kinds: &[String],
+) -> bool {
+    (api_groups.is_empty() || api_groups.contains(&key.group))
+        && (resources.is_empty() || resources.contains(&entry.resource.plural))
+        && (kinds.is_empty() || kinds.contains(&key.kind))
+}
+
+/// Types that are never synced, even by a rule that selects "everything": our own CRDs, and
+/// records the cluster writes for itself at a high rate (events, leases, endpoints).
+fn is_syncable(key: &TypeKey) -> bool {
+    const NEVER: &[(&str, &str)] = &[
+        ("", "Event"),
+        ("events.k8s.io", "Event"),
+        ("coordination.k8s.io", "Lease"),
+        ("", "Endpoints"),
+        ("discovery.k8s.io", "EndpointSlice"),
+        ("", "ComponentStatus"),
+    ];
+    key.group != crate::api::GROUP
+        && !NEVER
+            .iter()
+            .any(|(group, kind)| key.group == *group && key.kind == *kind)
+}

@@ -1,0 +1,12 @@
+//! The cluster side: discovery of resource types (refreshed when CRDs change), dynamic watchers
+//! with in-memory stores for every type a rule selects, and server-side apply.
+
+pub mod apply;
+pub mod discovery;
+pub mod watchers;
+
+pub use discovery::{ResourceCatalog, TypeKey};
+pub use watchers::Watchers;
+
+/// The field manager of every write git-controller makes to the cluster.
+pub const FIELD_MANAGER: &str = "git-controller";

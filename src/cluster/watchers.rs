@@ -1,0 +1,149 @@
+//! One watcher per resource type that some SyncRule selects, each feeding an in-memory store.
+//!
+//! A reconcile reads live objects from these stores instead of listing them, so its cost grows
+//! with what changed, not with the size of the cluster. Every event on a watched type is sent
+//! to `changes`, which the controller maps to the GitRepositories whose rules select it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+use futures::StreamExt;
+use kube::api::{Api, DynamicObject};
+use kube::runtime::WatchStreamExt;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::watcher::{self, watcher};
+use kube::{Client, ResourceExt};
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::task::JoinHandle;
+
+use super::discovery::{CatalogEntry, TypeKey};
+
+/// A change seen on a watched type: which type, in which namespace (None: cluster-scoped).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveChange {
+    /// The type that changed.
+    pub key: TypeKey,
+    /// The namespace of the changed object.
+    pub namespace: Option<String>,
+}
+
+struct Running {
+    entry: CatalogEntry,
+    store: Store<DynamicObject>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The set of running watchers; cheap to clone (shared).
+#[derive(Clone)]
+pub struct Watchers {
+    client: Client,
+    namespace: Option<String>,
+    changes: UnboundedSender<LiveChange>,
+    running: Arc<Mutex<BTreeMap<TypeKey, Running>>>,
+}
+
+impl Watchers {
+    /// No watchers yet; events go to `changes`.
+    /// With a namespace, only that namespace is watched (for installs whose RBAC is limited
+    /// to one namespace) and cluster-scoped types are not watched at all.
+    pub fn new(
+        client: Client,
+        namespace: Option<String>,
+        changes: UnboundedSender<LiveChange>,
+    ) -> Self {
+        Self {
+            client,
+            namespace,
+            changes,
+            running: Arc::default(),
+        }
+    }
+
+    /// Makes sure a watcher runs for every type in `wanted` (starting missing ones, restarting
+    /// ones whose served version changed) and returns their stores.
+    pub fn ensure(
+        &self,
+        wanted: &BTreeMap<TypeKey, CatalogEntry>,
+    ) -> BTreeMap<TypeKey, (CatalogEntry, Store<DynamicObject>)> {
+        let mut running = self.running.lock().expect("watchers lock");
+        let mut stores = BTreeMap::new();
+        for (key, entry) in wanted {
+            if self.namespace.is_some() && !entry.namespaced {
+                continue;
+            }
+            let current = running
+                .get(key)
+                .filter(|r| r.entry.resource == entry.resource);
+            if current.is_none() {
+                running.insert(key.clone(), self.start(key.clone(), entry.clone()));
+            }
+            let r = &running[key];
+            stores.insert(key.clone(), (r.entry.clone(), r.store.clone()));
+        }
+        stores
+    }
+
+    /// Stops every watcher whose type is not in `keep`.
+    pub fn retain(&self, keep: &BTreeSet<TypeKey>) {
+        self.running
+            .lock()
+            .expect("watchers lock")
+            .retain(|key, _| keep.contains(key));
+    }
+
+    /// How many types are watched (the `gitcontroller_watched_resources` gauge).
+    pub fn len(&self) -> usize {
+        self.running.lock().expect("watchers lock").len()
+    }
+
+    /// Whether no type is watched.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn start(&self, key: TypeKey, entry: CatalogEntry) -> Running {
+        let api: Api<DynamicObject> = match &self.namespace {
+            Some(ns) => Api::namespaced_with(self.client.clone(), ns, &entry.resource),
+            None => Api::all_with(self.client.clone(), &entry.resource),
+        };
+        let writer = reflector::store::Writer::new(entry.resource.clone());
+        let store = writer.as_reader();
+        let changes = self.changes.clone();
+        let watch_key = key.clone();
+        // The watcher resumes from its last resourceVersion after a drop and relists after a
+        // 410 Gone; default_backoff keeps a failing API server from being hammered.
+        let stream = reflector::reflector(
+            writer,
+            watcher(api, watcher::Config::default().any_semantic()),
+        )
+        .default_backoff()
+        .touched_objects();
+        let task = tokio::spawn(async move {
+            futures::pin_mut!(stream);
+            while let Some(item) = stream.next().await {
+                match item {
+                    Ok(object) => {
+                        let change = LiveChange {
+                            key: watch_key.clone(),
+                            namespace: object.namespace(),
+                        };
+                        if changes.send(change).is_err() {
+                            return;
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(resource = %watch_key, %error, "watch failed; retrying");
+                    }
+                }
+            }
+        });
+        tracing::info!(resource = %key, version = %entry.resource.version, "watching");
+        Running { entry, store, task }
+    }
+}

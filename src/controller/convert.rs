@@ -1,0 +1,142 @@
+//! Conversions between the Kubernetes-facing types and the planner's plain data.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use gitcontroller_sync::{LabelSelector, ObjectId, Pointer, Rule, SyncTo};
+use kube::ResourceExt;
+use kube::api::DynamicObject;
+use serde_json::Value;
+
+use crate::api::{InventoryEntry, SyncDirection, SyncRule};
+use crate::cluster::discovery::CatalogEntry;
+
+/// A SyncRule the planner can use, or why it cannot be used.
+pub fn rule(rule: &SyncRule) -> Result<Rule, String> {
+    let spec = &rule.spec;
+    let label_selector = match spec.label_selector.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(text) => Some(
+            LabelSelector::parse(text)
+                .map_err(|e| format!("labelSelector {text:?} is invalid: {e}"))?,
+        ),
+    };
+    let filters = spec
+        .filters
+        .iter()
+        .map(|f| Pointer::parse(f).map_err(|e| format!("filter {f:?} is invalid: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Rule {
+        name: rule.name_any(),
+        api_groups: spec.api_groups.clone(),
+        resources: spec.resources.clone(),
+        kinds: spec.kinds.clone(),
+        namespaces: spec.namespaces.clone(),
+        label_selector,
+        filters,
+        sync_to: match spec.sync_to {
+            SyncDirection::Kubernetes => SyncTo::Kubernetes,
+            SyncDirection::Git => SyncTo::Git,
+            SyncDirection::Ignore => SyncTo::Ignore,
+        },
+        priority: spec.priority,
+    })
+}
+
+/// A live object as the planner sees it: the full JSON the API server serves, with apiVersion
+/// and kind filled in (list responses leave them out of items).
+pub fn live_object(object: &DynamicObject, entry: &CatalogEntry) -> Value {
+    let mut value = serde_json::to_value(object).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut value {
+        map.entry("apiVersion")
+            .or_insert_with(|| entry.resource.api_version.clone().into());
+        map.entry("kind")
+            .or_insert_with(|| entry.resource.kind.clone().into());
+    }
+    value
+}
+
+/// The inventory in status as the planner's identities.
+pub fn inventory(entries: &[InventoryEntry]) -> BTreeSet<ObjectId> {
+    entries
+        .iter()
+        .map(|e| ObjectId {
+            group: e.group.clone(),
+            kind: e.kind.clone(),
+            namespace: e.namespace.clone(),
+            name: e.name.clone(),
+        })
+        .collect()
+}
+
+/// The planner's identities as inventory entries, sorted.
+pub fn inventory_entries(ids: &BTreeSet<ObjectId>) -> Vec<InventoryEntry> {
+    ids.iter()
+        .map(|id| InventoryEntry {
+            group: id.group.clone(),
+            kind: id.kind.clone(),
+            namespace: id.namespace.clone(),
+            name: id.name.clone(),
+        })
+        .collect()
+}
+
+/// A Secret's data, with `stringData` folded in as the API server would.
+pub fn secret_data(secret: &k8s_openapi::api::core::v1::Secret) -> BTreeMap<String, Vec<u8>> {
+    let mut data: BTreeMap<String, Vec<u8>> = secret
+        .data
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.0.clone()))
+        .collect();
+    for (k, v) in secret.string_data.iter().flatten() {
+        data.insert(k.clone(), v.clone().into_bytes());
+    }
+    data
+}
+
+/// Parses a duration such as `30s`, `1m`, `1h30m` or `500ms` (the schema's syntax).
+pub fn duration(text: &str) -> Option<std::time::Duration> {
+    let mut total = std::time::Duration::ZERO;
+    let mut rest = text;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit())?;
+        if digits == 0 {
+            return None;
+        }
+        let number: u64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let (unit, len) = if rest.starts_with("ms") {
+            (std::time::Duration::from_millis(1), 2)
+        } else if rest.starts_with('s') {
+            (std::time::Duration::from_secs(1), 1)
+        } else if rest.starts_with('m') {
+            (std::time::Duration::from_secs(60), 1)
+        } else if rest.starts_with('h') {
+            (std::time::Duration::from_secs(3600), 1)
+        } else {
+            return None;
+        };
+        total += unit.checked_mul(u32::try_from(number).ok()?)?;
+        rest = &rest[len..];
+    }
+    Some(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_in_the_schema_syntax_parse() {
+        assert_eq!(duration("30s"), Some(Duration::from_secs(30)));
+        assert_eq!(duration("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(duration(""), None);
+        assert_eq!(duration("5 minutes"), None);
+        assert_eq!(duration("m"), None);
+    }
+}

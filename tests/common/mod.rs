@@ -1,0 +1,178 @@
+//! Shared by the end-to-end tests: the controller binary as a child process, waiting helpers,
+//! and CRD fixtures.
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use gitcontroller_testkit::cluster::apply_crds;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::Client;
+
+/// `git-controller run` as a child process, limited to one namespace; killed on drop.
+pub struct ControllerProcess {
+    child: Child,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+    pub metrics_port: u16,
+}
+
+impl ControllerProcess {
+    pub fn start(namespace: &str) -> Self {
+        Self::start_with(namespace, &[])
+    }
+
+    pub fn start_with(namespace: &str, extra: &[&str]) -> Self {
+        Self::start_with_env(namespace, extra, &[])
+    }
+
+    pub fn start_with_env(namespace: &str, extra: &[&str], env: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("controller.log");
+        let metrics_port = gitcontroller_testkit::git_server::free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_git-controller"))
+            .args(["run", "--namespace", namespace, "--batch-window-ms", "300"])
+            .arg("--cache-dir")
+            .arg(dir.path().join("cache"))
+            .arg("--metrics-addr")
+            .arg(format!("127.0.0.1:{metrics_port}"))
+            .args(extra)
+            .env("RUST_LOG", "info,git_controller=debug,kube=warn")
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("starting git-controller");
+        Self {
+            child,
+            log,
+            _dir: dir,
+            metrics_port,
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ControllerProcess {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            let log = self.log();
+            let tail: Vec<&str> = log.lines().rev().take(60).collect();
+            eprintln!("--- controller log (last 60 lines) ---");
+            for line in tail.iter().rev() {
+                eprintln!("{line}");
+            }
+        }
+    }
+}
+
+/// Polls `check` every 100 ms until it returns Some, or panics after `timeout` with `what`.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        if start.elapsed() > timeout {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The VolumeSnapshot CRDs (snapshot.storage.k8s.io), as the CSI external-snapshotter ships
+/// them, reduced to what the API server needs.
+pub async fn install_volume_snapshot_crds(client: &Client) {
+    let crds: Vec<CustomResourceDefinition> = ["volumesnapshots", "volumesnapshotcontents"]
+        .iter()
+        .map(|plural| {
+            let (kind, scope) = if *plural == "volumesnapshots" {
+                ("VolumeSnapshot", "Namespaced")
+            } else {
+                ("VolumeSnapshotContent", "Cluster")
+            };
+            crd("snapshot.storage.k8s.io", kind, plural, scope)
+        })
+        .collect();
+    apply_crds(client, &crds).await;
+}
+
+/// A CRD whose spec and status take any fields.
+pub fn crd(group: &str, kind: &str, plural: &str, scope: &str) -> CustomResourceDefinition {
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": format!("{plural}.{group}"),
+            // Groups under k8s.io are protected; the external-snapshotter's CRDs carry this.
+            "annotations": { "api-approved.kubernetes.io": "https://github.com/kubernetes-csi/external-snapshotter/pull/814" }
+        },
+        "spec": {
+            "group": group,
+            "names": { "kind": kind, "plural": plural, "singular": kind.to_lowercase(), "listKind": format!("{kind}List") },
+            "scope": scope,
+            "versions": [{
+                "name": "v1",
+                "served": true,
+                "storage": true,
+                "subresources": { "status": {} },
+                "schema": { "openAPIV3Schema": {
+                    "type": "object",
+                    "properties": {
+                        "spec": { "type": "object", "x-kubernetes-preserve-unknown-fields": true },
+                        "status": { "type": "object", "x-kubernetes-preserve-unknown-fields": true }
+                    }
+                }}
+            }]
+        }
+    }))
+    .unwrap()
+}
+
+/// Applies YAML documents (SyncRules, GitRepositories, anything) with server-side apply.
+pub async fn apply_yaml(client: &Client, namespace: &str, yaml: &str) {
+    let discovery = kube::Discovery::new(client.clone())
+        .run_aggregated()
+        .await
+        .unwrap();
+    let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(yaml).unwrap();
+    for doc in docs {
+        let object: kube::api::DynamicObject = serde_json::from_value(doc.clone()).unwrap();
+        let types = object.types.clone().expect("apiVersion and kind");
+        let gvk = kube::api::GroupVersionKind::try_from(&types).unwrap();
+        let (resource, caps) = discovery.resolve_gvk(&gvk).expect("a served type");
+        let api: kube::Api<kube::api::DynamicObject> =
+            if caps.scope == kube::discovery::Scope::Namespaced {
+                kube::Api::namespaced_with(client.clone(), namespace, &resource)
+            } else {
+                kube::Api::all_with(client.clone(), &resource)
+            };
+        let name = object.metadata.name.clone().unwrap();
+        api.patch(
+            &name,
+            &kube::api::PatchParams::apply("e2e-test").force(),
+            &kube::api::Patch::Apply(&doc),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("applying {name}: {e}"));
+    }
+}

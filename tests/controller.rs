@@ -1,0 +1,537 @@
+//! End to end: `git-controller run` against the cluster in KUBECONFIG and real Git servers.
+//! Each test has its own namespace, its own repository and its own controller process.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{ControllerProcess, apply_yaml, crd, install_volume_snapshot_crds, wait_for};
+use git_controller::api::{GitRepository, SyncRule, crds};
+use gitcontroller_testkit::cluster::{TestNamespace, apply_crds, client};
+use gitcontroller_testkit::git_server::GitDaemon;
+use gitcontroller_testkit::git_server::GitHttpServer;
+use kube::Client;
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
+use kube::discovery::ApiResource;
+use serde_json::{Value, json};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+async fn setup(prefix: &str) -> (Client, TestNamespace) {
+    let client = client().await;
+    apply_crds(&client, &crds()).await;
+    let ns = TestNamespace::new(&client, prefix).await;
+    (client, ns)
+}
+
+fn repository(url: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: gitcontroller.io/v1alpha1\nkind: GitRepository\nmetadata:\n  name: repo\nspec:\n  url: {url}\n  interval: 2s\n{extra}"
+    )
+}
+
+fn rule(name: &str, ns: &str, body: &str) -> String {
+    format!(
+        "---\napiVersion: gitcontroller.io/v1alpha1\nkind: SyncRule\nmetadata:\n  name: {name}\nspec:\n  repositoryRef:\n    name: repo\n  namespaces: [{ns}]\n{body}"
+    )
+}
+
+fn snapshot_resource() -> ApiResource {
+    ApiResource {
+        group: "snapshot.storage.k8s.io".into(),
+        version: "v1".into(),
+        api_version: "snapshot.storage.k8s.io/v1".into(),
+        kind: "VolumeSnapshot".into(),
+        plural: "volumesnapshots".into(),
+    }
+}
+
+fn deployment_resource() -> ApiResource {
+    ApiResource {
+        group: "apps".into(),
+        version: "v1".into(),
+        api_version: "apps/v1".into(),
+        kind: "Deployment".into(),
+        plural: "deployments".into(),
+    }
+}
+
+async fn get_json(api: &Api<DynamicObject>, name: &str) -> Option<Value> {
+    api.get_opt(name)
+        .await
+        .unwrap()
+        .map(|o| serde_json::to_value(o).unwrap())
+}
+
+async fn repo_status(client: &Client, ns: &str) -> Option<Value> {
+    let api: Api<GitRepository> = Api::namespaced(client.clone(), ns);
+    let repo = api.get_opt("repo").await.unwrap()?;
+    serde_json::to_value(repo.status?).ok()
+}
+
+fn condition<'a>(status: &'a Value, type_: &str) -> Option<&'a Value> {
+    status["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == type_)
+}
+
+#[tokio::test]
+async fn volume_snapshots_from_git_are_created_then_updated_on_push() {
+    let (client, ns) = setup("vs-in").await;
+    install_volume_snapshot_crds(&client).await;
+    let ns = ns.name().to_string();
+    let git = GitDaemon::start();
+    let snapshot = |pvc: &str| {
+        format!(
+            "# nightly snapshot of the database volume\napiVersion: snapshot.storage.k8s.io/v1\nkind: VolumeSnapshot\nmetadata:\n  name: db\n  namespace: {ns}\nspec:\n  volumeSnapshotClassName: csi-fast\n  source:\n    persistentVolumeClaimName: {pvc}\n"
+        )
+    };
+    git.seed(
+        &[("snapshots/db.yaml", &snapshot("db-data"))],
+        "add db snapshot",
+    );
+    let yaml = repository(&git.url(), "")
+        + &rule(
+            "snapshots",
+            &ns,
+            "  apiGroups: [snapshot.storage.k8s.io]\n  syncTo: kubernetes\n",
+        );
+    apply_yaml(&client, &ns, &yaml).await;
+    let _controller = ControllerProcess::start(&ns);
+
+    let snapshots: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), &ns, &snapshot_resource());
+    wait_for(
+        "the VolumeSnapshot from Git to be created",
+        WAIT,
+        || async {
+            let live = get_json(&snapshots, "db").await?;
+            (live["spec"]["source"]["persistentVolumeClaimName"] == "db-data").then_some(())
+        },
+    )
+    .await;
+
+    git.change(
+        &[("snapshots/db.yaml", &snapshot("db-data-v2"))],
+        &[],
+        "point at the new volume",
+    );
+    wait_for("the pushed change to be applied", WAIT, || async {
+        let live = get_json(&snapshots, "db").await?;
+        (live["spec"]["source"]["persistentVolumeClaimName"] == "db-data-v2").then_some(())
+    })
+    .await;
+    let live = get_json(&snapshots, "db").await.unwrap();
+    let managers: Vec<&str> = live["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["manager"].as_str())
+        .collect();
+    assert!(
+        managers.contains(&"git-controller"),
+        "applied with our field manager: {managers:?}"
+    );
+
+    let status = wait_for("Ready=True with the synced commit", WAIT, || async {
+        let status = repo_status(&client, &ns).await?;
+        (condition(&status, "Ready")?["status"] == "True"
+            && status["lastSyncedCommit"] == git.head().as_str())
+        .then_some(status)
+    })
+    .await;
+    assert_eq!(status["inventory"][0]["kind"], "VolumeSnapshot");
+    assert_eq!(status["objects"]["toKubernetes"], 1);
+}
+
+#[tokio::test]
+async fn volume_snapshots_made_in_the_cluster_are_backed_up_then_removed() {
+    let (client, ns) = setup("vs-out").await;
+    install_volume_snapshot_crds(&client).await;
+    let ns = ns.name().to_string();
+    let git = GitDaemon::start();
+    git.seed(&[("README.md", "cluster backups\n")], "init");
+    let yaml = repository(&git.url(), "")
+        + &rule(
+            "backup",
+            &ns,
+            "  apiGroups: [snapshot.storage.k8s.io]\n  kinds: [VolumeSnapshot]\n  syncTo: git\n",
+        );
+    apply_yaml(&client, &ns, &yaml).await;
+    let _controller = ControllerProcess::start(&ns);
+
+    let snapshots: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), &ns, &snapshot_resource());
+    let object: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot",
+        "metadata": {"name": "nightly-1", "labels": {"app": "db"}},
+        "spec": {"source": {"persistentVolumeClaimName": "db-data"}}
+    }))
+    .unwrap();
+    snapshots
+        .create(&PostParams::default(), &object)
+        .await
+        .unwrap();
+    let status_patch = json!({"status": {"readyToUse": true, "restoreSize": "10Gi"}});
+    snapshots
+        .patch_status(
+            "nightly-1",
+            &PatchParams::default(),
+            &Patch::Merge(&status_patch),
+        )
+        .await
+        .unwrap();
+
+    let path = format!("{ns}/volumesnapshots.snapshot.storage.k8s.io/nightly-1.yaml");
+    let text = wait_for("the backup file in the remote", WAIT, || async {
+        git.read_file(&path)
+    })
+    .await;
+    let exported: Value = serde_saphyr::from_str(&text).unwrap();
+    assert_eq!(
+        exported["spec"]["source"]["persistentVolumeClaimName"],
+        "db-data"
+    );
+    assert_eq!(exported["metadata"]["labels"]["app"], "db");
+    assert!(exported.get("status").is_none(), "status exported:\n{text}");
+    for noise in [
+        "uid",
+        "resourceVersion",
+        "generation",
+        "creationTimestamp",
+        "managedFields",
+    ] {
+        assert!(
+            exported["metadata"].get(noise).is_none(),
+            "metadata.{noise} exported:\n{text}"
+        );
+    }
+
+    snapshots
+        .delete("nightly-1", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_for("the backup file to be removed", WAIT, || async {
+        git.read_file(&path).is_none().then_some(())
+    })
+    .await;
+    assert_eq!(
+        git.read_file("README.md").as_deref(),
+        Some("cluster backups\n")
+    );
+    assert!(
+        git.non_fast_forward_updates().is_empty(),
+        "never a force-push"
+    );
+}
+
+#[tokio::test]
+async fn image_bumps_go_to_git_while_replicas_come_from_git() {
+    let (client, ns) = setup("images").await;
+    let ns = ns.name().to_string();
+    let git = GitDaemon::start();
+    let manifest = format!(
+        "# The web frontend.\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: {ns}\n  labels:\n    app: web\nspec:\n  replicas: 2 # scaled by Git only\n  selector:\n    matchLabels:\n      app: web\n  template:\n    metadata:\n      labels:\n        app: web\n    spec:\n      containers:\n        - name: web\n          image: nginx:1.25 # bumped in the cluster\n          ports:\n            - containerPort: 80\n"
+    );
+    git.seed(&[("apps/web.yaml", &manifest)], "add web");
+    let yaml = repository(&git.url(), "")
+        + &rule(
+            "deployments",
+            &ns,
+            "  apiGroups: [apps]\n  resources: [deployments]\n  syncTo: kubernetes\n",
+        )
+        + &rule(
+            "images",
+            &ns,
+            "  apiGroups: [apps]\n  kinds: [Deployment]\n  filters: [/spec/template/spec/containers]\n  syncTo: git\n  priority: 10\n",
+        );
+    apply_yaml(&client, &ns, &yaml).await;
+    let _controller = ControllerProcess::start(&ns);
+
+    let deployments: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), &ns, &deployment_resource());
+    wait_for("the Deployment from Git", WAIT, || async {
+        let live = get_json(&deployments, "web").await?;
+        (live["spec"]["replicas"] == 2).then_some(())
+    })
+    .await;
+
+    // `kubectl set image` and `kubectl scale`, as another field manager would.
+    let set_image = json!({"spec": {"template": {"spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]}}}});
+    deployments
+        .patch(
+            "web",
+            &PatchParams {
+                field_manager: Some("kubectl-set".into()),
+                ..Default::default()
+            },
+            &Patch::Strategic(&set_image),
+        )
+        .await
+        .unwrap();
+    let text = wait_for("the image bump in Git", WAIT, || async {
+        git.read_file("apps/web.yaml")
+            .filter(|t| t.contains("nginx:1.27"))
+    })
+    .await;
+    let changed: Vec<(&str, &str)> = manifest
+        .lines()
+        .zip(text.lines())
+        .filter(|(a, b)| a != b)
+        .collect();
+    assert_eq!(
+        manifest.lines().count(),
+        text.lines().count(),
+        "line count kept:\n{text}"
+    );
+    assert_eq!(changed.len(), 1, "exactly the image line changed:\n{text}");
+    assert!(changed[0].1.contains("image: nginx:1.27"), "{changed:?}");
+
+    let scale = json!({"spec": {"replicas": 5}});
+    deployments
+        .patch(
+            "web",
+            &PatchParams {
+                field_manager: Some("kubectl-scale".into()),
+                ..Default::default()
+            },
+            &Patch::Merge(&scale),
+        )
+        .await
+        .unwrap();
+    wait_for("replicas restored from Git", WAIT, || async {
+        let live = get_json(&deployments, "web").await?;
+        (live["spec"]["replicas"] == 2).then_some(())
+    })
+    .await;
+    let live = get_json(&deployments, "web").await.unwrap();
+    assert_eq!(
+        live["spec"]["template"]["spec"]["containers"][0]["image"], "nginx:1.27",
+        "the cluster's image stays"
+    );
+    assert!(
+        git.read_file("apps/web.yaml")
+            .unwrap()
+            .contains("replicas: 2 # scaled by Git only")
+    );
+}
+
+#[tokio::test]
+async fn a_crd_installed_after_start_is_picked_up_by_an_existing_rule() {
+    let (client, ns) = setup("late-crd").await;
+    let ns = ns.name().to_string();
+    let group = format!("{ns}.example.com");
+    let git = GitDaemon::start();
+    git.seed(&[("README.md", "x\n")], "init");
+    let yaml = repository(&git.url(), "")
+        + &rule(
+            "widgets",
+            &ns,
+            &format!("  apiGroups: [{group}]\n  syncTo: git\n"),
+        );
+    apply_yaml(&client, &ns, &yaml).await;
+    let _controller = ControllerProcess::start(&ns);
+
+    let rules: Api<SyncRule> = Api::namespaced(client.clone(), &ns);
+    wait_for("the rule to report no matching types yet", WAIT, || async {
+        let status = serde_json::to_value(rules.get("widgets").await.ok()?.status?).ok()?;
+        (condition(&status, "Ready")?["reason"] == "NoMatchingResources").then_some(())
+    })
+    .await;
+
+    apply_crds(&client, &[crd(&group, "Widget", "widgets", "Namespaced")]).await;
+    let resource = ApiResource {
+        group: group.clone(),
+        version: "v1".into(),
+        api_version: format!("{group}/v1"),
+        kind: "Widget".into(),
+        plural: "widgets".into(),
+    };
+    let widgets: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns, &resource);
+    let widget: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": format!("{group}/v1"), "kind": "Widget",
+        "metadata": {"name": "gear"}, "spec": {"teeth": 12}
+    }))
+    .unwrap();
+    widgets
+        .create(&PostParams::default(), &widget)
+        .await
+        .unwrap();
+
+    let path = format!("{ns}/widgets.{group}/gear.yaml");
+    let text = wait_for("the new kind's object in Git", WAIT, || async {
+        git.read_file(&path)
+    })
+    .await;
+    assert!(text.contains("teeth: 12"), "{text}");
+    let status = serde_json::to_value(rules.get("widgets").await.unwrap().status.unwrap()).unwrap();
+    assert_eq!(
+        status["matchedResources"],
+        json!([format!("widgets.{group}")])
+    );
+}
+
+#[tokio::test]
+async fn bad_input_is_reported_and_the_rest_still_syncs() {
+    let (client, ns) = setup("bad").await;
+    let ns = ns.name().to_string();
+    let git = GitDaemon::start();
+    git.seed(
+        &[
+            ("good.yaml", &format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: good\n  namespace: {ns}\ndata:\n  a: b\n")),
+            ("broken.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [unclosed\n"),
+        ],
+        "one good, one broken",
+    );
+    let yaml = repository(&git.url(), "")
+        + &rule(
+            "configmaps",
+            &ns,
+            "  apiGroups: [\"\"]\n  kinds: [ConfigMap]\n  syncTo: kubernetes\n",
+        )
+        + &rule(
+            "bad-selector",
+            &ns,
+            "  kinds: [ConfigMap]\n  labelSelector: \"app in (web\"\n  syncTo: git\n",
+        )
+        + &rule(
+            "secrets",
+            &ns,
+            "  apiGroups: [\"\"]\n  kinds: [Secret]\n  syncTo: git\n",
+        );
+    apply_yaml(&client, &ns, &yaml).await;
+    apply_yaml(
+        &client,
+        &ns,
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db-password\nstringData:\n  password: hunter2\n",
+    )
+    .await;
+    let mut controller = ControllerProcess::start(&ns);
+
+    let configmaps: Api<k8s_openapi::api::core::v1::ConfigMap> =
+        Api::namespaced(client.clone(), &ns);
+    wait_for(
+        "the good ConfigMap despite the broken file",
+        WAIT,
+        || async { configmaps.get_opt("good").await.unwrap().map(|_| ()) },
+    )
+    .await;
+
+    let status = wait_for("Ready=False naming the file and the rule", WAIT, || async {
+        let status = repo_status(&client, &ns).await?;
+        let ready = condition(&status, "Ready")?;
+        let message = ready["message"].as_str()?;
+        (ready["status"] == "False"
+            && message.contains("broken.yaml:4")
+            && message.contains("bad-selector"))
+        .then_some(status)
+    })
+    .await;
+    let message = condition(&status, "Ready").unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.contains("line 4"),
+        "the parse error names a line: {message}"
+    );
+
+    // While a file is unparsable nothing new is written to Git (the missing manifests may be
+    // in it). Once it is fixed, the Secret export is refused, and said so.
+    git.change(
+        &[(
+            "broken.yaml",
+            &format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: fixed\n  namespace: {ns}\n"
+            ),
+        )],
+        &[],
+        "fix the broken file",
+    );
+    let status = wait_for(
+        "Ready=False naming the refused Secret export",
+        WAIT,
+        || async {
+            let status = repo_status(&client, &ns).await?;
+            let ready = condition(&status, "Ready")?;
+            let message = ready["message"].as_str()?;
+            (message.contains("Secret") && !message.contains("broken.yaml")).then_some(status)
+        },
+    )
+    .await;
+    let message = condition(&status, "Ready").unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.contains("db-password") && message.contains("allowPlaintextSecrets"),
+        "{message}"
+    );
+    assert!(!message.contains("hunter2"));
+    wait_for("the fixed file's ConfigMap", WAIT, || async {
+        configmaps.get_opt("fixed").await.unwrap().map(|_| ())
+    })
+    .await;
+
+    let rules: Api<SyncRule> = Api::namespaced(client.clone(), &ns);
+    let rule_status =
+        serde_json::to_value(rules.get("bad-selector").await.unwrap().status.unwrap()).unwrap();
+    assert_eq!(
+        condition(&rule_status, "Ready").unwrap()["reason"],
+        "InvalidSelector"
+    );
+
+    assert!(
+        git.list_files().iter().all(|f| !f.contains("secrets")),
+        "no Secret in Git: {:?}",
+        git.list_files()
+    );
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), &ns);
+    let reasons = wait_for("Warning events", WAIT, || async {
+        let list = events.list(&Default::default()).await.ok()?;
+        let reasons: Vec<String> = list.items.iter().filter_map(|e| e.reason.clone()).collect();
+        (reasons.iter().any(|r| r == "InvalidRule")
+            && reasons.iter().any(|r| r == "SecretExportRefused"))
+        .then_some(reasons)
+    })
+    .await;
+    assert!(reasons.iter().any(|r| r == "Created"), "{reasons:?}");
+    assert!(controller.is_running(), "no crash loop");
+}
+
+#[tokio::test]
+async fn wrong_credentials_are_a_clear_stalled_condition() {
+    let (client, ns) = setup("creds").await;
+    let ns = ns.name().to_string();
+    let git = GitHttpServer::with_basic_auth("alice", "right-password");
+    git.seed(
+        &[(
+            "a.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n",
+        )],
+        "init",
+    );
+    let yaml = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: creds\nstringData:\n  username: alice\n  password: wrong-password\n---\n{}",
+        repository(&git.url(), "  secretRef:\n    name: creds\n")
+    ) + &rule("all", &ns, "  kinds: [ConfigMap]\n  syncTo: kubernetes\n");
+    apply_yaml(&client, &ns, &yaml).await;
+    let mut controller = ControllerProcess::start(&ns);
+
+    let status = wait_for("Stalled with an authentication reason", WAIT, || async {
+        let status = repo_status(&client, &ns).await?;
+        (condition(&status, "Stalled")?["status"] == "True").then_some(status)
+    })
+    .await;
+    let ready = condition(&status, "Ready").unwrap();
+    assert_eq!(ready["status"], "False");
+    assert_eq!(ready["reason"], "AuthenticationFailed", "{ready}");
+    assert!(
+        !ready["message"]
+            .as_str()
+            .unwrap()
+            .contains("wrong-password")
+    );
+    assert!(controller.is_running(), "no crash loop");
+}

@@ -1,0 +1,344 @@
+//! Production operations end to end: push webhooks, leader election between two processes,
+//! and the `diff` command.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{ControllerProcess, apply_yaml, wait_for};
+use git_controller::api::crds;
+use gitcontroller_testkit::cluster::{TestNamespace, apply_crds, client};
+use gitcontroller_testkit::git_server::{GitDaemon, free_port};
+use hmac::{Hmac, Mac};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::Client;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+async fn setup(prefix: &str) -> (Client, TestNamespace) {
+    let client = client().await;
+    apply_crds(&client, &crds()).await;
+    let ns = TestNamespace::new(&client, prefix).await;
+    (client, ns)
+}
+
+fn configmap(ns: &str, name: &str, value: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {ns}\n  labels:\n    origin: git\ndata:\n  value: {value}\n"
+    )
+}
+
+fn repository_and_rules(url: &str, ns: &str, interval: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: gitcontroller.io/v1alpha1\nkind: GitRepository\nmetadata:\n  name: repo\nspec:\n  url: {url}\n  interval: {interval}\n{extra}---\napiVersion: gitcontroller.io/v1alpha1\nkind: SyncRule\nmetadata:\n  name: from-git\nspec:\n  repositoryRef: {{name: repo}}\n  namespaces: [{ns}]\n  kinds: [ConfigMap]\n  labelSelector: origin=git\n  syncTo: kubernetes\n---\napiVersion: gitcontroller.io/v1alpha1\nkind: SyncRule\nmetadata:\n  name: to-git\nspec:\n  repositoryRef: {{name: repo}}\n  namespaces: [{ns}]\n  kinds: [ConfigMap]\n  labelSelector: origin=cluster\n  syncTo: git\n"
+    )
+}
+
+async fn value_of(api: &Api<ConfigMap>, name: &str) -> Option<String> {
+    api.get_opt(name).await.ok()??.data?.get("value").cloned()
+}
+
+fn post(port: u16, path: &str, headers: &[(&str, String)], body: &[u8]) -> u16 {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut request = format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+fn github_signature(token: &[u8], body: &[u8]) -> String {
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(token).unwrap();
+    mac.update(body);
+    let bytes = mac.finalize().into_bytes();
+    format!(
+        "sha256={}",
+        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    )
+}
+
+#[tokio::test]
+async fn a_signed_push_event_syncs_at_once_and_a_bad_one_is_refused() {
+    let (client, ns) = setup("hook").await;
+    let ns = ns.name().to_string();
+    let git = GitDaemon::start();
+    git.seed(&[("cm.yaml", &configmap(&ns, "app", "one"))], "init");
+    let yaml = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: hook\nstringData:\n  token: s3cret\n---\n{}",
+        repository_and_rules(
+            &git.url(),
+            &ns,
+            "1h",
+            "  webhookSecretRef:\n    name: hook\n"
+        )
+    );
+    apply_yaml(&client, &ns, &yaml).await;
+    let port = free_port();
+    let _controller =
+        ControllerProcess::start_with(&ns, &["--webhook-addr", &format!("127.0.0.1:{port}")]);
+    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    wait_for("the first sync", WAIT, || async {
+        value_of(&configmaps, "app").await.filter(|v| v == "one")
+    })
+    .await;
+    // Let the first sync's own follow-up reconciles finish.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    git.change(&[("cm.yaml", &configmap(&ns, "app", "two"))], &[], "bump");
+    let body = br#"{"ref":"refs/heads/main"}"#;
+    let path = format!("/hooks/{ns}/repo");
+    let wrong = post(
+        port,
+        &path,
+        &[("X-Hub-Signature-256", github_signature(b"wrong", body))],
+        body,
+    );
+    let missing = post(port, &path, &[], body);
+    let bad_token = post(port, &path, &[("X-Gitlab-Token", "nope".into())], body);
+    assert_eq!((wrong, missing, bad_token), (401, 401, 401));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        value_of(&configmaps, "app").await.as_deref(),
+        Some("one"),
+        "a refused hook triggers nothing"
+    );
+
+    let sent = Instant::now();
+    let status = post(
+        port,
+        &path,
+        &[("X-Hub-Signature-256", github_signature(b"s3cret", body))],
+        body,
+    );
+    assert_eq!(status, 202);
+    wait_for(
+        "the signed push to be synced",
+        Duration::from_secs(20),
+        || async { value_of(&configmaps, "app").await.filter(|v| v == "two") },
+    )
+    .await;
+    println!(
+        "webhook → applied in {:?} (interval is 1 h)",
+        sent.elapsed()
+    );
+
+    git.change(
+        &[("cm.yaml", &configmap(&ns, "app", "three"))],
+        &[],
+        "bump again",
+    );
+    let sent = Instant::now();
+    assert_eq!(
+        post(port, &path, &[("X-Gitlab-Token", "s3cret".into())], body),
+        202
+    );
+    wait_for(
+        "the GitLab-style hook to be synced",
+        Duration::from_secs(20),
+        || async { value_of(&configmaps, "app").await.filter(|v| v == "three") },
+    )
+    .await;
+    println!("gitlab webhook → applied in {:?}", sent.elapsed());
+    let big = vec![b'x'; 2 * 1024 * 1024];
+    assert_eq!(
+        post(port, &path, &[("X-Gitlab-Token", "s3cret".into())], &big),
+        413
+    );
+}
+
+#[tokio::test]
+async fn with_leader_election_exactly_one_replica_writes_and_a_standby_takes_over() {
+    let (client, ns) = setup("leader").await;
+    let ns = ns.name().to_string();
+    let git = GitDaemon::start();
+    git.seed(&[("README.md", "x\n")], "init");
+    apply_yaml(
+        &client,
+        &ns,
+        &repository_and_rules(&git.url(), &ns, "2s", ""),
+    )
+    .await;
+    let args = ["--leader-elect", "--lease-namespace", ns.as_str()];
+    let mut first = ControllerProcess::start_with_env(&ns, &args, &[("POD_NAME", "replica-a")]);
+    wait_for("replica a to lead", WAIT, || async {
+        first.log().contains("became the leader").then_some(())
+    })
+    .await;
+    let mut second = ControllerProcess::start_with_env(&ns, &args, &[("POD_NAME", "replica-b")]);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        second.log().contains("waiting to become the leader"),
+        "{}",
+        second.log()
+    );
+    assert!(!second.log().contains("became the leader"));
+
+    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let cm = |name: &str| -> ConfigMap {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "labels": {"origin": "cluster"}}, "data": {"value": name}
+        }))
+        .unwrap()
+    };
+    configmaps
+        .create(&PostParams::default(), &cm("first"))
+        .await
+        .unwrap();
+    let path = format!("{ns}/configmaps/first.yaml");
+    wait_for("the leader's commit", WAIT, || async {
+        git.read_file(&path)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let ours: Vec<String> = git
+        .commit_messages()
+        .into_iter()
+        .filter(|m| m.contains("first"))
+        .collect();
+    assert_eq!(ours.len(), 1, "exactly one commit for one change: {ours:?}");
+    assert!(git.non_fast_forward_updates().is_empty());
+    assert!(
+        !second.log().contains("became the leader"),
+        "the standby never wrote"
+    );
+
+    first.kill();
+    let killed = Instant::now();
+    configmaps
+        .create(&PostParams::default(), &cm("second"))
+        .await
+        .unwrap();
+    let path = format!("{ns}/configmaps/second.yaml");
+    wait_for(
+        "the standby to take over and sync the change",
+        Duration::from_secs(60),
+        || async { git.read_file(&path) },
+    )
+    .await;
+    println!(
+        "standby took over and synced in {:?} (lease 15 s)",
+        killed.elapsed()
+    );
+    assert!(second.log().contains("became the leader"));
+    assert!(second.is_running());
+}
+
+fn run_diff(ns: &str) -> (i32, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_git-controller"))
+        .args(["diff", "-n", ns, "repo"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        stdout + &String::from_utf8_lossy(&output.stderr),
+    )
+}
+
+#[tokio::test]
+async fn diff_prints_nothing_in_sync_and_both_sections_after_drift_without_writing() {
+    let (client, ns) = setup("diff").await;
+    let ns = ns.name().to_string();
+    let git = GitDaemon::start();
+    git.seed(&[("cm.yaml", &configmap(&ns, "from-git", "one"))], "init");
+    apply_yaml(
+        &client,
+        &ns,
+        &repository_and_rules(&git.url(), &ns, "2s", ""),
+    )
+    .await;
+    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let cm: ConfigMap = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "from-cluster", "labels": {"origin": "cluster"}}, "data": {"value": "alpha"}
+    }))
+    .unwrap();
+    configmaps
+        .create(&PostParams::default(), &cm)
+        .await
+        .unwrap();
+    {
+        let _controller = ControllerProcess::start(&ns);
+        wait_for("both directions synced", WAIT, || async {
+            let exported = git
+                .read_file(&format!("{ns}/configmaps/from-cluster.yaml"))
+                .is_some();
+            let created = value_of(&configmaps, "from-git").await.is_some();
+            (exported && created).then_some(())
+        })
+        .await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    }
+
+    let (code, out) = run_diff(&ns);
+    assert_eq!((code, out.trim()), (0, ""), "in sync: no output, exit 0");
+
+    let live_change = serde_json::json!({"data": {"value": "beta"}});
+    configmaps
+        .patch(
+            "from-cluster",
+            &PatchParams::default(),
+            &Patch::Merge(&live_change),
+        )
+        .await
+        .unwrap();
+    git.change(
+        &[("cm.yaml", &configmap(&ns, "from-git", "two"))],
+        &[],
+        "change from git",
+    );
+    let head = git.head();
+    let versions_before: Vec<String> = configmaps
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|c| c.metadata.resource_version.clone().unwrap())
+        .collect();
+
+    let (code, out) = run_diff(&ns);
+    assert_eq!(code, 1, "{out}");
+    let cluster = out.find("# Cluster").expect("a cluster section");
+    let gits = out.find("# Git").expect("a Git section");
+    assert!(cluster < gits);
+    let (cluster_part, git_part) = out.split_at(gits);
+    assert!(
+        cluster_part.contains("-  value: one") && cluster_part.contains("+  value: two"),
+        "{out}"
+    );
+    assert!(
+        git_part.contains("-  value: alpha") && git_part.contains("+  value: beta"),
+        "{out}"
+    );
+
+    assert_eq!(git.head(), head, "diff pushed nothing");
+    let versions_after: Vec<String> = configmaps
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|c| c.metadata.resource_version.clone().unwrap())
+        .collect();
+    assert_eq!(
+        versions_before, versions_after,
+        "diff wrote nothing to the cluster"
+    );
+}
