@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use gitcontroller_git::{Credentials, Error, RepoSpec, Repository};
-use gitcontroller_testkit::git_server::{GitDaemon, GitHttpServer, GitSshServer};
+use gitcontroller_testkit::git_server::{GitDaemon, GitHttpServer, GitSshServer, HttpAuth};
 use serde_json::json;
 
 /// Fetch, snapshot, commit and push one new file; check it landed.
@@ -275,4 +275,40 @@ fn ssh_requires_known_hosts_and_identity() {
     )
     .unwrap_err();
     assert_eq!(err.category(), "auth");
+}
+
+#[test]
+fn https_with_private_ca() {
+    let s = GitHttpServer::start_tls(HttpAuth::Basic {
+        username: "bob".into(),
+        password: "tls-pass".into(),
+    });
+    s.seed(&[("seed.yaml", "a: 1\n")], "seed");
+    let ca = s.ca_cert_pem().unwrap().to_vec();
+
+    // Trusted through ca.crt.
+    let c = cache();
+    let spec = RepoSpec::new(s.url(), "main", c.path())
+        .with_credentials(Credentials::basic("bob", "tls-pass").with_ca_cert(ca.clone()))
+        .with_retry(fast_retry());
+    let mut repo = Repository::open(spec).unwrap();
+    round_trip(&mut repo, |p| s.read_file(p));
+
+    // Without ca.crt the private CA is not trusted: auth (certificate) error.
+    let c = cache();
+    let spec = RepoSpec::new(s.url(), "main", c.path())
+        .with_credentials(Credentials::basic("bob", "tls-pass"));
+    let err = Repository::open(spec).unwrap().fetch().unwrap_err();
+    assert_eq!(err.category(), "auth", "{err}");
+    assert!(err.to_string().contains("certificate"), "{err}");
+
+    // Another CA: rejected by our verification.
+    let other = GitHttpServer::start_tls(HttpAuth::None);
+    let c = cache();
+    let spec = RepoSpec::new(s.url(), "main", c.path()).with_credentials(
+        Credentials::basic("bob", "tls-pass").with_ca_cert(other.ca_cert_pem().unwrap().to_vec()),
+    );
+    let err = Repository::open(spec).unwrap().fetch().unwrap_err();
+    assert_eq!(err.category(), "auth", "{err}");
+    assert!(err.to_string().contains("not trusted by ca.crt"), "{err}");
 }

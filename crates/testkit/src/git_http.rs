@@ -2,7 +2,7 @@
 //! connection, one request per connection, `Connection: close`), with optional HTTP basic or
 //! bearer authentication. Included by [`crate::git_server`].
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::ops::Deref;
 use std::path::PathBuf;
@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::{BareRepo, git_exec_path, isolate_git_env};
+use super::{BareRepo, git_exec_path, isolate_git_env, run};
 
 /// What the HTTP server demands from clients.
 #[derive(Clone, PartialEq, Eq)]
@@ -57,6 +57,7 @@ pub struct HttpRequestLog {
 struct Shared {
     repo_base: PathBuf,
     auth: HttpAuth,
+    tls: Option<Arc<rustls::ServerConfig>>,
     stop: AtomicBool,
     active: AtomicUsize,
     log: Mutex<Vec<HttpRequestLog>>,
@@ -67,6 +68,7 @@ struct Shared {
 pub struct GitHttpServer {
     repo: BareRepo,
     port: u16,
+    ca_pem: Option<Vec<u8>>,
     shared: Arc<Shared>,
     accept: Option<JoinHandle<()>>,
 }
@@ -103,14 +105,32 @@ impl GitHttpServer {
 
     /// Starts a server with the given authentication on a free loopback port.
     pub fn start_with(auth: HttpAuth) -> Self {
+        Self::start_inner(auth, false)
+    }
+
+    /// HTTPS: a server certificate for `127.0.0.1` (IP SAN) and `localhost`, issued by a
+    /// private CA generated with the `openssl` CLI (see [`GitHttpServer::ca_cert_pem`]).
+    /// URL `https://127.0.0.1:PORT/repo.git`.
+    pub fn start_tls(auth: HttpAuth) -> Self {
+        Self::start_inner(auth, true)
+    }
+
+    fn start_inner(auth: HttpAuth, tls: bool) -> Self {
         let repo = BareRepo::new();
+        let (tls, ca_pem) = if tls {
+            let (config, ca) = tls_config(&repo.scratch_dir().join("tls"));
+            (Some(config), Some(ca))
+        } else {
+            (None, None)
+        };
         // http-backend only allows push for authenticated users unless this is set.
-        super::run(repo.git().args(["config", "http.receivepack", "true"]));
+        run(repo.git().args(["config", "http.receivepack", "true"]));
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback port");
         let port = listener.local_addr().expect("local addr").port();
         let shared = Arc::new(Shared {
             repo_base: repo.base_dir(),
             auth,
+            tls,
             stop: AtomicBool::new(false),
             active: AtomicUsize::new(0),
             log: Mutex::new(Vec::new()),
@@ -123,14 +143,25 @@ impl GitHttpServer {
         Self {
             repo,
             port,
+            ca_pem,
             shared,
             accept: Some(accept),
         }
     }
 
-    /// `http://127.0.0.1:PORT/repo.git`.
+    /// `http://127.0.0.1:PORT/repo.git` (`https://` for [`GitHttpServer::start_tls`]).
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/{}", self.port, BareRepo::NAME)
+        let scheme = if self.ca_pem.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://127.0.0.1:{}/{}", self.port, BareRepo::NAME)
+    }
+
+    /// PEM of the private CA that issued the server certificate (TLS servers only).
+    pub fn ca_cert_pem(&self) -> Option<&[u8]> {
+        self.ca_pem.as_deref()
     }
 
     /// The loopback port.
@@ -183,8 +214,18 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         shared.active.fetch_add(1, Ordering::SeqCst);
         std::thread::spawn(move || {
             let _ = stream.set_read_timeout(Some(Duration::from_secs(60)));
-            if let Err(e) = handle(stream, &shared) {
-                eprintln!("git-http test server: {e}");
+            let result = match &shared.tls {
+                None => handle(stream, &shared),
+                Some(config) => match rustls::ServerConnection::new(Arc::clone(config)) {
+                    Ok(conn) => handle(rustls::StreamOwned::new(conn, stream), &shared),
+                    Err(e) => Err(std::io::Error::other(e)),
+                },
+            };
+            if let Err(e) = result {
+                // TLS clients that reject our certificate close the connection: not an error.
+                if shared.tls.is_none() {
+                    eprintln!("git-http test server: {e}");
+                }
             }
             shared.active.fetch_sub(1, Ordering::SeqCst);
         });
@@ -291,8 +332,26 @@ fn authorized(auth: &HttpAuth, header: Option<&str>) -> Option<String> {
     }
 }
 
-fn handle(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
-    let mut writer = stream.try_clone()?;
+/// A stream we can close after the response (plain TCP or TLS).
+trait Conn: Read + Write {
+    fn close(&mut self);
+}
+
+impl Conn for TcpStream {
+    fn close(&mut self) {
+        let _ = self.shutdown(Shutdown::Write);
+    }
+}
+
+impl Conn for rustls::StreamOwned<rustls::ServerConnection, TcpStream> {
+    fn close(&mut self) {
+        self.conn.send_close_notify();
+        let _ = self.flush();
+        let _ = self.sock.shutdown(Shutdown::Write);
+    }
+}
+
+fn handle(stream: impl Conn, shared: &Shared) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream);
     let Some(req) = read_request_head(&mut reader)? else {
         return Ok(());
@@ -315,6 +374,7 @@ fn handle(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
             _ => "Basic realm=\"git\"",
         };
         let body = b"authentication required\n";
+        let writer = reader.get_mut();
         write!(
             writer,
             "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: {challenge}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
@@ -322,15 +382,17 @@ fn handle(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
         )?;
         writer.write_all(body)?;
         writer.flush()?;
-        let _ = writer.shutdown(Shutdown::Both);
+        writer.close();
         return Ok(());
     };
     if req
         .header("Expect")
         .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
     {
-        writer.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
-        writer.flush()?;
+        reader
+            .get_mut()
+            .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
+        reader.get_mut().flush()?;
     }
     let body = read_body(&mut reader, &req)?;
     let (path, query) = req.target.split_once('?').unwrap_or((&req.target, ""));
@@ -398,6 +460,7 @@ fn handle(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
         .next()
         .and_then(|c| c.parse().ok())
         .unwrap_or(0));
+    let writer = reader.get_mut();
     write!(
         writer,
         "HTTP/1.1 {status}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n",
@@ -405,8 +468,90 @@ fn handle(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
     )?;
     writer.write_all(cgi_body)?;
     writer.flush()?;
-    let _ = writer.shutdown(Shutdown::Write);
+    writer.close();
     Ok(())
+}
+
+/// Generates a CA and a server certificate for 127.0.0.1/localhost with the `openssl` CLI
+/// in `dir`; returns the rustls config and the CA's PEM.
+fn tls_config(dir: &std::path::Path) -> (Arc<rustls::ServerConfig>, Vec<u8>) {
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    std::fs::create_dir_all(dir).expect("create tls dir");
+    let p = |name: &str| dir.join(name);
+    let openssl = |args: &[&str]| {
+        let mut c = Command::new("openssl");
+        c.args(args).current_dir(dir).stdin(Stdio::null());
+        run(&mut c);
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=gitcontroller test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    std::fs::write(
+        p("server.ext"),
+        "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n",
+    )
+    .expect("write server.ext");
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+    ]);
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(p("server.crt"))
+        .expect("read server.crt")
+        .collect::<Result<_, _>>()
+        .expect("parse server.crt");
+    let key = PrivateKeyDer::from_pem_file(p("server.key")).expect("read server.key");
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("TLS versions")
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .expect("server certificate");
+    let ca = std::fs::read(p("ca.crt")).expect("read ca.crt");
+    (Arc::new(config), ca)
 }
 
 fn find_subslice(hay: &[u8], needle: &[u8]) -> Option<usize> {
