@@ -244,6 +244,13 @@ fn ssh_key_auth_and_known_hosts() {
     assert_eq!(err.category(), "auth", "{err}");
     assert!(!err.to_string().contains("wrong-phrase-77"), "{err}");
 
+    // ECDSA keys in OpenSSH format.
+    let ecdsa = s.generate_key("ecdsa", "ecdsa", "");
+    s.authorize(&ecdsa.public_key);
+    let c = cache();
+    let mut repo = Repository::open(ssh_spec(&s, &c, &ecdsa.private_key, None, &s.known_hosts())).unwrap();
+    assert!(repo.fetch().unwrap().head.is_some(), "{}", s.log());
+
     // RSA keys in PEM format.
     let rsa = s.generate_key("rsa", "rsa", "");
     s.authorize(&rsa.public_key);

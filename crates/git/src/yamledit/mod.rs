@@ -95,6 +95,9 @@ pub fn update_document_with_kind(
     doc_index: usize,
     new: &Value,
 ) -> Result<(String, EditKind), EditError> {
+    if let Some(lf) = crlf_to_lf(text) {
+        return update_document_with_kind(&lf, doc_index, new).map(|(s, k)| (lf_to_crlf(&s), k));
+    }
     let docs = tree::parse(text)?;
     let values = parse_values(text)?;
     let counted: Vec<&Doc> = docs.iter().filter(|d| !d.empty).collect();
@@ -162,6 +165,9 @@ pub fn update_document_with_kind(
 /// Removes document `doc_index` (with its leading comments and `---` marker). Returns `None`
 /// if no document is left (the caller deletes the file).
 pub fn remove_document(text: &str, doc_index: usize) -> Result<Option<String>, EditError> {
+    if let Some(lf) = crlf_to_lf(text) {
+        return remove_document(&lf, doc_index).map(|o| o.map(|s| lf_to_crlf(&s)));
+    }
     let docs = tree::parse(text)?;
     let counted: Vec<usize> = docs
         .iter()
@@ -215,6 +221,9 @@ pub fn remove_document(text: &str, doc_index: usize) -> Result<Option<String>, E
 /// Appends `value` as a new last document of `text` (a `---` separator is added when the
 /// file already has documents).
 pub fn append_document(text: &str, value: &Value) -> Result<String, EditError> {
+    if let Some(lf) = crlf_to_lf(text) {
+        return append_document(&lf, value).map(|s| lf_to_crlf(&s));
+    }
     let count = count_documents(text)?;
     let mut out = text.to_string();
     if !out.is_empty() && !out.ends_with('\n') {
@@ -225,6 +234,16 @@ pub fn append_document(text: &str, value: &Value) -> Result<String, EditError> {
     }
     out.push_str(&render_new(value));
     Ok(out)
+}
+
+/// If every line break of `text` is CRLF (and there is one), the text with LF breaks.
+fn crlf_to_lf(text: &str) -> Option<String> {
+    let crlf = text.matches("\r\n").count();
+    (crlf > 0 && crlf == text.matches('\n').count()).then(|| text.replace("\r\n", "\n"))
+}
+
+fn lf_to_crlf(text: &str) -> String {
+    text.replace('\n', "\r\n")
 }
 
 /// Parses every non-empty document like the planner does.

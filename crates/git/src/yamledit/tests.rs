@@ -389,3 +389,18 @@ fn many_random_edits_verify() {
         }
     }
 }
+
+#[test]
+fn crlf_files_stay_crlf() {
+    let text = "# c\r\na: 1 # x\r\nb:\r\n  - p\r\n---\r\nz: 1\r\n";
+    let out = update_document(text, 0, &json!({"a": 2, "b": ["p", "q"], "c": "new"})).unwrap();
+    assert_eq!(
+        out,
+        "# c\r\na: 2 # x\r\nb:\r\n  - p\r\n  - q\r\nc: new\r\n---\r\nz: 1\r\n"
+    );
+    assert_eq!(remove_document(text, 0).unwrap().unwrap(), "z: 1\r\n");
+    assert_eq!(
+        append_document("a: 1\r\n", &json!({"b": 1})).unwrap(),
+        "a: 1\r\n---\r\nb: 1\r\n"
+    );
+}
