@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use git2::{
     AutotagOption, CertificateCheckStatus, Cred, CredentialType, ErrorClass, ErrorCode,
-    FetchOptions, FileMode, ObjectType, Oid, PushOptions, RemoteCallbacks, Signature, TreeWalkMode,
-    TreeWalkResult,
+    FetchOptions, FileMode, ObjectType, Oid, ProxyOptions, PushOptions, RemoteCallbacks, Signature,
+    TreeWalkMode, TreeWalkResult,
 };
 
 use crate::change::{FileChange, Verb, apply_file};
@@ -130,8 +130,8 @@ pub struct Fetched {
     /// Commit id at the tip of the branch, `None` if the remote has no such branch (an
     /// empty repository, or a branch that does not exist yet; pushing creates it).
     pub head: Option<String>,
-    /// Whether the head differs from the previous fetch into this cache (true on the first
-    /// fetch).
+    /// Whether the head differs from the one the cache had before this fetch (true on the
+    /// first fetch of an existing branch into a new cache).
     pub changed: bool,
 }
 
@@ -509,6 +509,7 @@ impl Repository {
             let header_refs: Vec<&str> = headers.iter().map(String::as_str).collect();
             let mut opts = FetchOptions::new();
             opts.remote_callbacks(self.callbacks(&state))
+                .proxy_options(auto_proxy())
                 .download_tags(AutotagOption::None)
                 .update_fetchhead(false)
                 .custom_headers(&header_refs);
@@ -547,7 +548,7 @@ impl Repository {
                 None
             }
         };
-        let changed = head != before || before.is_none();
+        let changed = head != before;
         tracing::debug!(url = %redact_url_userinfo(&self.spec.url), branch = %self.spec.branch, head = ?head, changed, "fetched");
         Ok(Fetched { head, changed })
     }
@@ -887,6 +888,7 @@ impl Repository {
         let header_refs: Vec<&str> = headers.iter().map(String::as_str).collect();
         let mut opts = PushOptions::new();
         opts.remote_callbacks(self.callbacks(&state))
+            .proxy_options(auto_proxy())
             .custom_headers(&header_refs);
         // No leading `+`: the remote only accepts a fast-forward.
         let refspec = format!("{OUTGOING_REF}:refs/heads/{}", self.spec.branch);
@@ -928,6 +930,14 @@ impl Repository {
         }
         Ok(Pushed::Ok)
     }
+}
+
+/// Proxy from the environment (`https_proxy`, `http_proxy`, honouring `no_proxy`), as
+/// libgit2's "auto" mode reads it.
+fn auto_proxy() -> ProxyOptions<'static> {
+    let mut p = ProxyOptions::new();
+    p.auto();
+    p
 }
 
 fn internal(e: git2::Error) -> Error {
