@@ -27,7 +27,16 @@ pub(crate) fn plain_safe(s: &str) -> bool {
     let Some(first) = s.chars().next() else {
         return false;
     };
-    if !(first.is_alphabetic() || first == '/' || first == '_') {
+    let second = s.chars().nth(1);
+    let ok_start = first.is_alphabetic()
+        || first == '/'
+        || first == '_'
+        // Quantities and versions such as `500m`, `256Mi`, `1Gi`, `10s`, `1.25.3-alpine`...
+        || (first.is_ascii_digit() && !number_like(s))
+        // Flags such as `-c`, `--port=8080`.
+        || (first == '-' && second.is_some_and(char::is_alphabetic))
+        || (first == '-' && second == Some('-') && s.chars().nth(2).is_some_and(char::is_alphabetic));
+    if !ok_start {
         return false;
     }
     if s.ends_with([' ', ':']) || s.contains(": ") || s.contains(" #") {
@@ -47,6 +56,14 @@ pub(crate) fn plain_safe(s: &str) -> bool {
         lower.as_str(),
         "y" | "n" | "yes" | "no" | "on" | "off" | "true" | "false" | "null" | "nan" | "inf"
     )
+}
+
+/// Whether a string starting with a digit might be read as a number, a timestamp or a
+/// sexagesimal by some YAML reader: it is only taken as a plain string if it contains a letter
+/// that cannot be part of a number (hex digits, `x`, `o`, `b`, `e`) or a date (`t`, `z`).
+fn number_like(s: &str) -> bool {
+    !s.chars()
+        .any(|c| c.is_alphabetic() && !"abcdefxotzABCDEFXOTZ".contains(c))
 }
 
 /// A string as a YAML double-quoted scalar (JSON escapes are valid YAML escapes).
@@ -245,20 +262,74 @@ mod tests {
 
     #[test]
     fn plain_or_quoted() {
-        for s in [
+        let safe = [
             "web",
             "nginx:1.25",
             "app.kubernetes.io/name",
             "a b",
             "Hello_World",
-        ] {
+            "500m",
+            "256Mi",
+            "1Gi",
+            "10s",
+            "1.25.3-alpine",
+            "-c",
+            "--port=8080",
+            "5Ti",
+        ];
+        for s in safe {
             assert!(plain_safe(s), "{s}");
+            let block: Value = serde_saphyr::from_str(&format!("k: {s}\n")).unwrap();
+            assert_eq!(block["k"], Value::String(s.to_string()), "{s}");
+            let flow: Value = serde_saphyr::from_str(&format!("k: [{s}, {{a: {s}}}]\n")).unwrap();
+            assert_eq!(flow["k"][0], Value::String(s.to_string()), "{s}");
+            assert_eq!(flow["k"][1]["a"], Value::String(s.to_string()), "{s}");
         }
-        for s in [
-            "", "yes", "No", "on", "y", "true", "null", "1", "1.25", "0123", "-x", "*a", "a: b",
-            "a #b", "x:", " lead", "trail ", "{a}", "a,b", "'q'", "\"q\"", "!tag", "&a", "%x",
-            "@x", "`x", ".5", "~", "a\nb", "<<",
-        ] {
+        let unsafe_ = [
+            "",
+            "yes",
+            "No",
+            "on",
+            "y",
+            "true",
+            "null",
+            "1",
+            "1.25",
+            "0123",
+            "*a",
+            "a: b",
+            "a #b",
+            "x:",
+            " lead",
+            "trail ",
+            "{a}",
+            "a,b",
+            "'q'",
+            "\"q\"",
+            "!tag",
+            "&a",
+            "%x",
+            "@x",
+            "`x",
+            ".5",
+            "~",
+            "a\nb",
+            "<<",
+            "0x1F",
+            "1e3",
+            "1_000",
+            "2001-12-14",
+            "2001-12-14T21:59:43Z",
+            "1:20",
+            "0o17",
+            "0b101",
+            "-1",
+            "--",
+            "---",
+            "-.5",
+            "1d",
+        ];
+        for s in unsafe_ {
             assert!(!plain_safe(s), "{s:?}");
         }
     }

@@ -404,3 +404,145 @@ fn crlf_files_stay_crlf() {
         "a: 1\r\n---\r\nb: 1\r\n"
     );
 }
+
+const KUBECTL_STYLE: &str = "\
+apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+    annotations:
+        \"example.com/quoted-key\": \"v\"
+        note: >-
+            folded text
+            over lines
+    name: db
+spec:
+    serviceName: db
+    template:
+        spec:
+            containers:
+            - command:
+              - /bin/sh
+              - -c
+              - |
+                echo start
+                exec db
+              env:
+              - {name: A, value: \"1\"}
+              - name: B
+                valueFrom:
+                    secretKeyRef: {name: s, key: k}
+              name: db
+              image: db:1   # tag
+            volumes: []
+    volumeClaimTemplates:
+    - metadata: {name: data}
+      spec:
+          accessModes: [ReadWriteOnce]
+          resources:
+              requests:
+                  storage: 1Gi
+...
+";
+
+/// Every leaf changed, removed, or given a new sibling: the result must read back as the
+/// new value and be an in-place edit.
+fn fuzz_all_leaves(text: &str, doc_index: usize) {
+    let base = doc(text, doc_index);
+    let mut paths = Vec::new();
+    fn leaves(v: &Value, p: Vec<Value>, out: &mut Vec<Vec<Value>>) {
+        match v {
+            Value::Object(o) if !o.is_empty() => {
+                for (k, c) in o {
+                    let mut q = p.clone();
+                    q.push(json!(k));
+                    leaves(c, q, out);
+                }
+            }
+            Value::Array(a) if !a.is_empty() => {
+                for (i, c) in a.iter().enumerate() {
+                    let mut q = p.clone();
+                    q.push(json!(i));
+                    leaves(c, q, out);
+                }
+            }
+            _ => out.push(p),
+        }
+    }
+    leaves(&base, Vec::new(), &mut paths);
+    let replacements = [
+        json!("changed value"),
+        json!(42),
+        json!({"x": [1, {"y": "z"}]}),
+        json!(["a", "b"]),
+        json!("multi\nline\n"),
+        json!(null),
+        json!({}),
+        json!("yes"),
+    ];
+    for (n, p) in paths.iter().enumerate() {
+        for op in 0..(3 + replacements.len()) {
+            let mut v = base.clone();
+            let mut cur = &mut v;
+            for seg in &p[..p.len() - 1] {
+                cur = match seg {
+                    Value::String(k) => &mut cur[k.as_str()],
+                    Value::Number(i) => &mut cur[i.as_u64().unwrap() as usize],
+                    _ => unreachable!(),
+                };
+            }
+            let last = &p[p.len() - 1];
+            match (op, last, &mut *cur) {
+                (0, Value::String(k), Value::Object(o)) => {
+                    o.remove(k);
+                }
+                (0, Value::Number(i), Value::Array(a)) => {
+                    a.remove(i.as_u64().unwrap() as usize);
+                }
+                (1, _, Value::Object(o)) => {
+                    o.insert(format!("added{n}"), json!({"deep": [n, "on"]}));
+                }
+                (1, _, Value::Array(a)) => a.insert(0, json!({"name": format!("n{n}")})),
+                (2, _, Value::Array(a)) => a.push(json!("tail")),
+                (2, _, Value::Object(o)) => {
+                    o.insert("zzz".into(), json!("last"));
+                }
+                (k, Value::String(key), Value::Object(o)) => {
+                    o.insert(key.clone(), replacements[k - 3].clone());
+                }
+                (k, Value::Number(i), Value::Array(a)) => {
+                    a[i.as_u64().unwrap() as usize] = replacements[k - 3].clone()
+                }
+                _ => continue,
+            }
+            if v.as_object().is_some_and(|o| o.is_empty()) {
+                continue;
+            }
+            let (out, kind) = update_document_with_kind(text, doc_index, &v)
+                .unwrap_or_else(|e| panic!("path {p:?} op {op}: {e}"));
+            assert!(
+                values_equal(&doc(&out, doc_index), &v),
+                "path {p:?} op {op}:\n{out}"
+            );
+            assert_eq!(kind, EditKind::InPlace, "path {p:?} op {op}:\n{out}");
+        }
+    }
+}
+
+#[test]
+fn fuzz_kubectl_style() {
+    fuzz_all_leaves(KUBECTL_STYLE, 0);
+}
+
+#[test]
+fn fuzz_deploy_both_documents() {
+    fuzz_all_leaves(DEPLOY, 0);
+    fuzz_all_leaves(DEPLOY, 1);
+}
+
+#[test]
+fn fuzz_golden() {
+    let golden = include_str!("../../tests/golden/web.yaml");
+    for i in 0..3 {
+        fuzz_all_leaves(golden, i);
+    }
+}
