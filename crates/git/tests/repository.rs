@@ -227,8 +227,15 @@ fn no_changes_no_commit_and_removals() {
     assert_eq!(d.read_file("apps/pair.yaml").as_deref(), Some("b: 2\n"));
     assert_eq!(d.list_files(), ["apps/pair.yaml"]);
     // No empty tree is left behind for apps/only.
-    let trees = d.git().args(["ls-tree", "-r", "-t", "--name-only", "main"]).output().unwrap();
-    assert_eq!(String::from_utf8_lossy(&trees.stdout), "apps\napps/pair.yaml\n");
+    let trees = d
+        .git()
+        .args(["ls-tree", "-r", "-t", "--name-only", "main"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&trees.stdout),
+        "apps\napps/pair.yaml\n"
+    );
     let msg = &d.commit_messages()[0];
     assert_eq!(
         msg,

@@ -248,7 +248,8 @@ fn ssh_key_auth_and_known_hosts() {
     let ecdsa = s.generate_key("ecdsa", "ecdsa", "");
     s.authorize(&ecdsa.public_key);
     let c = cache();
-    let mut repo = Repository::open(ssh_spec(&s, &c, &ecdsa.private_key, None, &s.known_hosts())).unwrap();
+    let mut repo =
+        Repository::open(ssh_spec(&s, &c, &ecdsa.private_key, None, &s.known_hosts())).unwrap();
     assert!(repo.fetch().unwrap().head.is_some(), "{}", s.log());
 
     // RSA keys in PEM format.
