@@ -93,6 +93,7 @@ pub async fn diff(
                 .unwrap_or_default(),
         ),
         options: reconcile::plan_options(&repo),
+        parsed: Default::default(),
     };
     let plan = side.plan(&snapshot);
     Ok(render(&plan, &side.live, &snapshot))

@@ -535,3 +535,168 @@ async fn wrong_credentials_are_a_clear_stalled_condition() {
     );
     assert!(controller.is_running(), "no crash loop");
 }
+
+#[tokio::test]
+async fn prune_deletes_only_what_this_repository_applied_and_only_when_asked() {
+    let (client, ns) = setup("prune").await;
+    let ns = ns.name().to_string();
+    let git = GitDaemon::start();
+    let cm = |name: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {ns}\ndata:\n  a: b\n"
+        )
+    };
+    git.seed(
+        &[
+            ("keep.yaml", &cm("keep")),
+            ("drop.yaml", &cm("drop")),
+            ("stay.yaml", &cm("stay")),
+        ],
+        "three",
+    );
+    // A ConfigMap someone else made: selected by the rule, never in Git, never ours to delete.
+    apply_yaml(
+        &client,
+        &ns,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: not-ours\ndata:\n  owner: someone-else\n",
+    )
+    .await;
+    let yaml = repository(&git.url(), "  prune: true\n")
+        + &rule(
+            "configmaps",
+            &ns,
+            "  kinds: [ConfigMap]\n  syncTo: kubernetes\n",
+        );
+    apply_yaml(&client, &ns, &yaml).await;
+    let mut controller = ControllerProcess::start(&ns);
+
+    let configmaps: Api<k8s_openapi::api::core::v1::ConfigMap> =
+        Api::namespaced(client.clone(), &ns);
+    let exists = |name: &'static str| {
+        let configmaps = configmaps.clone();
+        async move { configmaps.get_opt(name).await.unwrap().is_some() }
+    };
+    wait_for("the three ConfigMaps", WAIT, || async {
+        (exists("keep").await && exists("drop").await && exists("stay").await).then_some(())
+    })
+    .await;
+
+    git.change(&[], &["drop.yaml"], "drop one");
+    wait_for(
+        "the removed manifest's object to be pruned",
+        WAIT,
+        || async { (!exists("drop").await).then_some(()) },
+    )
+    .await;
+    assert!(
+        exists("keep").await && exists("not-ours").await,
+        "nothing else is deleted"
+    );
+
+    // With prune off, removing a manifest leaves the object alone.
+    apply_yaml(&client, &ns, &repository(&git.url(), "  prune: false\n")).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    git.change(&[], &["stay.yaml"], "stop managing stay");
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert!(exists("stay").await, "not pruned without spec.prune");
+
+    // Deleting the GitRepository with prune on deletes what it applied (and only that); the
+    // finalizer lets it go afterwards; Git is left as it is.
+    apply_yaml(&client, &ns, &repository(&git.url(), "  prune: true\n")).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let head = git.head();
+    let repos: Api<GitRepository> = Api::namespaced(client.clone(), &ns);
+    repos
+        .delete("repo", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_for("the GitRepository to be gone", WAIT, || async {
+        repos.get_opt("repo").await.unwrap().is_none().then_some(())
+    })
+    .await;
+    assert!(
+        !exists("keep").await,
+        "applied by this repository: pruned on deletion"
+    );
+    assert!(exists("not-ours").await, "never applied by it: kept");
+    assert_eq!(git.head(), head, "Git is not rewritten on deletion");
+    assert!(controller.is_running());
+}
+
+#[tokio::test]
+async fn suspend_pauses_writes_in_both_directions() {
+    let (client, ns) = setup("suspend").await;
+    let ns = ns.name().to_string();
+    let git = GitDaemon::start();
+    let cm = |value: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-git\n  namespace: {ns}\n  labels:\n    origin: git\ndata:\n  value: {value}\n"
+        )
+    };
+    git.seed(&[("cm.yaml", &cm("one"))], "init");
+    let rules = rule(
+        "from-git",
+        &ns,
+        "  kinds: [ConfigMap]\n  labelSelector: origin=git\n  syncTo: kubernetes\n",
+    ) + &rule(
+        "to-git",
+        &ns,
+        "  kinds: [ConfigMap]\n  labelSelector: origin=cluster\n  syncTo: git\n",
+    );
+    apply_yaml(&client, &ns, &(repository(&git.url(), "") + &rules)).await;
+    let _controller = ControllerProcess::start(&ns);
+    let configmaps: Api<k8s_openapi::api::core::v1::ConfigMap> =
+        Api::namespaced(client.clone(), &ns);
+    let value = |name: &'static str| {
+        let configmaps = configmaps.clone();
+        async move {
+            configmaps
+                .get_opt(name)
+                .await
+                .unwrap()?
+                .data?
+                .get("value")
+                .cloned()
+        }
+    };
+    wait_for("the first sync", WAIT, || async {
+        value("from-git").await.filter(|v| v == "one")
+    })
+    .await;
+
+    apply_yaml(&client, &ns, &repository(&git.url(), "  suspend: true\n")).await;
+    wait_for("Ready=Unknown, Suspended", WAIT, || async {
+        let status = repo_status(&client, &ns).await?;
+        (condition(&status, "Ready")?["reason"] == "Suspended").then_some(())
+    })
+    .await;
+    git.change(&[("cm.yaml", &cm("two"))], &[], "change while suspended");
+    apply_yaml(&client, &ns, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: made-live\n  labels:\n    origin: cluster\ndata:\n  value: x\n").await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(
+        value("from-git").await.as_deref(),
+        Some("one"),
+        "nothing applied while suspended"
+    );
+    let files = git.list_files();
+    assert!(
+        files.iter().all(|f| !f.contains("made-live")),
+        "nothing written to Git: {files:?}"
+    );
+    assert_eq!(
+        git.commit_messages().first().map(String::as_str),
+        Some("change while suspended"),
+        "no commit of ours while suspended"
+    );
+
+    apply_yaml(&client, &ns, &repository(&git.url(), "  suspend: false\n")).await;
+    wait_for(
+        "both directions to catch up after resuming",
+        WAIT,
+        || async {
+            let exported = git.list_files().iter().any(|f| f.contains("made-live"));
+            (exported && value("from-git").await.as_deref() == Some("two")).then_some(())
+        },
+    )
+    .await;
+}

@@ -11,6 +11,8 @@
 //! server, later the `git-controller run --metrics-addr ...` binary reconciling a
 //! GitRepository.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -476,4 +478,43 @@ async fn prometheus_scrapes_the_metrics_endpoint() {
     stop.send(()).unwrap();
     task.await.unwrap();
     eprintln!("prometheus scrape test took {:?}", started.elapsed());
+}
+
+/// The real thing: `git-controller run` reconciling a GitRepository, scraped by a real
+/// Prometheus.
+#[tokio::test]
+async fn prometheus_scrapes_a_running_controller_after_a_reconcile() {
+    use gitcontroller_testkit::cluster::{TestNamespace, apply_crds, client};
+    use gitcontroller_testkit::git_server::GitDaemon;
+
+    let client = client().await;
+    apply_crds(&client, &git_controller::api::crds()).await;
+    let ns = TestNamespace::new(&client, "prom").await;
+    let git = GitDaemon::start();
+    git.seed(
+        &[("cm.yaml", &format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  namespace: {}\ndata:\n  k: v\n", ns.name()))],
+        "init",
+    );
+    common::apply_yaml(
+        &client,
+        ns.name(),
+        &format!(
+            "apiVersion: gitcontroller.io/v1alpha1\nkind: GitRepository\nmetadata:\n  name: platform\nspec:\n  url: {}\n  interval: 5s\n---\napiVersion: gitcontroller.io/v1alpha1\nkind: SyncRule\nmetadata:\n  name: all\nspec:\n  repositoryRef: {{name: platform}}\n  namespaces: [{}]\n  kinds: [ConfigMap]\n  syncTo: kubernetes\n",
+            git.url(),
+            ns.name()
+        ),
+    )
+    .await;
+    let controller = common::ControllerProcess::start(ns.name());
+    let target = format!("127.0.0.1:{}", controller.metrics_port);
+    check_prometheus_scrapes(&target, ns.name(), "platform", false).await;
+    let ready = get(target.parse().unwrap(), "/metrics").await;
+    assert!(
+        ready.body.contains(&format!(
+            "gitcontroller_ready{{name=\"platform\",namespace=\"{}\"}} 1",
+            ns.name()
+        )),
+        "{}",
+        ready.body
+    );
 }

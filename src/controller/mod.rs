@@ -11,6 +11,8 @@
 pub(crate) mod convert;
 pub use convert::secret_data;
 mod events;
+mod parse_cache;
+pub use parse_cache::ParseCache;
 pub(crate) mod reconcile;
 mod runner;
 mod status;

@@ -10,7 +10,7 @@ use futures::StreamExt;
 use gitcontroller_git::{Author, Credentials, FileChange, RepoSpec, Repository, Snapshot};
 use gitcontroller_sync::{
     ClusterAction, Diagnostic, GitAction, ObjectId, Plan, PlanInput, PlanOptions, ResourceType,
-    Rule, SourceFile,
+    Rule,
 };
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
@@ -20,7 +20,7 @@ use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use serde_json::Value;
 
 use super::runner::Context;
-use super::{FINALIZER, convert, events, status};
+use super::{FINALIZER, ParseCache, convert, events, status};
 use crate::api::GitRepository;
 use crate::cluster::discovery::{CatalogEntry, TypeKey};
 use crate::cluster::{ResourceCatalog, apply};
@@ -146,6 +146,7 @@ async fn cleanup(repo: &GitRepository, ctx: &Context) -> Result<Action> {
     }
     retain_needed_watchers(ctx, Some((&namespace, &name))).await;
     ctx.metrics.forget(&namespace, &name);
+    ctx.forget_parse_cache(&namespace, &name);
     Ok(Action::await_change())
 }
 
@@ -177,18 +178,15 @@ pub(crate) struct ClusterSide {
     pub live: Vec<Value>,
     pub inventory: BTreeSet<ObjectId>,
     pub options: PlanOptions,
+    /// Parsed manifests of earlier snapshots.
+    pub parsed: ParseCache,
 }
 
 impl ClusterSide {
     /// Parses the manifests of a snapshot and plans against this cluster state; returns the
     /// plan with the parse diagnostics merged in.
     pub fn plan(&self, snapshot: &Snapshot) -> Plan {
-        let files: Vec<SourceFile> = snapshot
-            .files
-            .iter()
-            .map(|f| SourceFile::new(f.path.clone(), f.content.clone()))
-            .collect();
-        let (manifests, diagnostics) = gitcontroller_sync::parse_manifests(&files, &self.types);
+        let (manifests, diagnostics) = self.parsed.parse(snapshot, &self.types);
         let unparsed = gitcontroller_sync::unparsed_files(&diagnostics);
         let mut plan = gitcontroller_sync::plan(&PlanInput {
             manifests: &manifests,
@@ -284,6 +282,7 @@ async fn run_pipeline(repo: &GitRepository, ctx: &Context) -> Result<SyncReport>
         live,
         inventory: previous_inventory.clone(),
         options: plan_options(repo),
+        parsed: ctx.parse_cache(&namespace, &name),
     });
     let plan = side.plan(&snapshot);
     tracing::debug!(

@@ -56,9 +56,30 @@ pub struct Context {
     pub recorder: Recorder,
     /// When false, nothing is written (leader election lost or not yet won).
     pub writes_allowed: Arc<std::sync::atomic::AtomicBool>,
+    /// Parsed manifests per repository.
+    pub parse_caches:
+        std::sync::Mutex<std::collections::HashMap<(String, String), super::ParseCache>>,
 }
 
 impl Context {
+    /// The parse cache of one repository.
+    pub fn parse_cache(&self, namespace: &str, name: &str) -> super::ParseCache {
+        self.parse_caches
+            .lock()
+            .expect("parse caches lock")
+            .entry((namespace.to_string(), name.to_string()))
+            .or_default()
+            .clone()
+    }
+
+    /// Forgets a deleted repository's parse cache.
+    pub fn forget_parse_cache(&self, namespace: &str, name: &str) {
+        self.parse_caches
+            .lock()
+            .expect("parse caches lock")
+            .remove(&(namespace.to_string(), name.to_string()));
+    }
+
     /// The SyncRules that belong to a repository, sorted by name.
     pub fn rules_of(&self, namespace: &str, repository: &str) -> Vec<Arc<SyncRule>> {
         let mut rules: Vec<_> = self
@@ -136,6 +157,7 @@ pub async fn run(
         metrics,
         recorder: Recorder::new(client.clone(), reporter),
         writes_allowed,
+        parse_caches: Default::default(),
     });
 
     let repos = repositories_api(&client, config.namespace.as_deref());
