@@ -1,19 +1,19 @@
 //! Value comparison used by the planner.
 //!
-//! Scalars compare loosely so that spellings YAML and the API server disagree on are not
-//! drift: numbers compare by value (`1` equals `1.0`), and a number equals a string holding
-//! exactly its decimal rendering (`cpu: 1` in Git, `"1"` served back).
+//! Spellings that YAML and the API server disagree on are not differences:
+//! - numbers compare by value (`1` equals `1.0`), and a number equals a string holding
+//!   exactly its decimal rendering (`cpu: 1` in Git, `"1"` served back);
+//! - `null`, `{}` and `[]` (and maps of only such values) equal an absent field, because the
+//!   API server drops empty fields.
 
 use serde_json::Value;
 
-/// Scalar equality with the numeric leniency described in the module docs; containers are
-/// compared structurally with [`loose_eq`].
+/// Structural equality with the leniency described in the module docs.
 pub(crate) fn loose_eq(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .all(|(k, v)| y.get(k).is_some_and(|w| loose_eq(v, w)))
+            x.iter().all(|(k, v)| loose_eq_opt(Some(v), y.get(k)))
+                && y.iter().all(|(k, w)| x.contains_key(k) || vacuous(w))
         }
         (Value::Array(x), Value::Array(y)) => {
             x.len() == y.len() && x.iter().zip(y).all(|(v, w)| loose_eq(v, w))
@@ -22,12 +22,12 @@ pub(crate) fn loose_eq(a: &Value, b: &Value) -> bool {
     }
 }
 
-/// Equality of two optional values (absent equals only absent).
+/// Equality of two optional values; absent equals only absent or empty values.
 pub(crate) fn loose_eq_opt(a: Option<&Value>, b: Option<&Value>) -> bool {
     match (a, b) {
         (None, None) => true,
         (Some(a), Some(b)) => loose_eq(a, b),
-        _ => false,
+        (Some(v), None) | (None, Some(v)) => vacuous(v),
     }
 }
 
@@ -69,7 +69,7 @@ pub(crate) fn subset(m: &Value, live: Option<&Value>) -> bool {
 }
 
 /// Values that setting is the same as not setting.
-fn vacuous(m: &Value) -> bool {
+pub(crate) fn vacuous(m: &Value) -> bool {
     match m {
         Value::Null => true,
         Value::Object(o) => o.values().all(vacuous),
@@ -96,7 +96,11 @@ mod tests {
             &json!({"a": [1.0, {"b": 2}]})
         ));
         assert!(loose_eq_opt(None, None));
-        assert!(!loose_eq_opt(Some(&json!(null)), None));
+        assert!(loose_eq_opt(Some(&json!(null)), None));
+        assert!(loose_eq_opt(None, Some(&json!({"a": {}, "b": []}))));
+        assert!(!loose_eq_opt(None, Some(&json!({"a": ""}))));
+        assert!(loose_eq(&json!({"a": 1, "b": {}}), &json!({"a": 1})));
+        assert!(!loose_eq(&json!([{}]), &json!([])));
     }
 
     #[test]

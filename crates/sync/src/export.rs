@@ -2,7 +2,8 @@
 
 use serde_json::{Map, Value};
 
-use crate::fields;
+use crate::compare::loose_eq_opt;
+use crate::fields::{self, Fields};
 
 /// The annotation `kubectl apply` (client-side) keeps its last input in.
 pub const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
@@ -42,63 +43,106 @@ pub fn clean(live: &Value) -> Value {
     let Some(obj) = live.as_object() else {
         return live.clone();
     };
-    let mut out = match fields::owned_by_anyone(live) {
-        Some(owned) => owned.prune(live),
-        None => {
-            // Copy only what survives, instead of cloning status and managedFields.
-            let mut out = Map::new();
-            for (k, v) in obj {
-                if !SERVER_TOP_LEVEL.contains(&k.as_str()) && k != "metadata" {
-                    out.insert(k.clone(), v.clone());
-                }
-            }
-            if let Some(meta) = obj.get("metadata").and_then(Value::as_object) {
-                let meta: Map<String, Value> = meta
-                    .iter()
-                    .filter(|(k, _)| !SERVER_METADATA.contains(&k.as_str()))
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect();
-                out.insert("metadata".into(), Value::Object(meta));
-            }
-            Value::Object(out)
+    let owners = fields::owned_by_anyone(live);
+    let mut out = Map::new();
+    for (key, value) in obj {
+        if SERVER_TOP_LEVEL.contains(&key.as_str()) {
+            continue;
         }
-    };
-    let Value::Object(out_map) = &mut out else {
-        return out;
-    };
-    for key in ["apiVersion", "kind"] {
-        if let Some(v) = obj.get(key) {
-            out_map.insert(key.to_owned(), v.clone());
-        }
-    }
-    for key in SERVER_TOP_LEVEL {
-        out_map.remove(*key);
-    }
-    let live_meta = obj.get("metadata").and_then(Value::as_object);
-    let meta = out_map
-        .entry("metadata")
-        .or_insert_with(|| Value::Object(Map::new()));
-    if let Value::Object(meta) = meta {
-        for key in ["name", "namespace"] {
-            if let Some(v) = live_meta.and_then(|m| m.get(key)) {
-                meta.insert(key.to_owned(), v.clone());
+        let kept = match key.as_str() {
+            "apiVersion" | "kind" => Some(value.clone()),
+            "metadata" => Some(clean_metadata(value, owners.as_ref())),
+            _ => {
+                let owned = owners.as_ref().map(|o| o.child(key));
+                at(&[key], Some(value), owned.as_ref().map(Option::as_ref))
             }
-        }
-        for key in SERVER_METADATA {
-            meta.remove(*key);
-        }
-        let annotations_empty = match meta.get_mut("annotations") {
-            Some(Value::Object(annotations)) => {
-                annotations.remove(LAST_APPLIED_ANNOTATION);
-                annotations.is_empty()
-            }
-            _ => false,
         };
-        if annotations_empty {
-            meta.remove("annotations");
+        if let Some(v) = kept {
+            out.insert(key.clone(), v);
         }
     }
-    out
+    Value::Object(out)
+}
+
+fn clean_metadata(meta: &Value, owners: Option<&Fields<'_>>) -> Value {
+    let Some(meta) = meta.as_object() else {
+        return meta.clone();
+    };
+    let owners = owners.map(|o| o.child("metadata"));
+    let mut out = Map::new();
+    for (key, value) in meta {
+        if SERVER_METADATA.contains(&key.as_str()) {
+            continue;
+        }
+        let kept = match key.as_str() {
+            "name" | "namespace" => Some(value.clone()),
+            _ => {
+                let owned = owners
+                    .as_ref()
+                    .map(|o| o.as_ref().and_then(|o| o.child(key)));
+                at(
+                    &["metadata", key],
+                    Some(value),
+                    owned.as_ref().map(Option::as_ref),
+                )
+            }
+        };
+        if let Some(v) = kept {
+            out.insert(key.clone(), v);
+        }
+    }
+    Value::Object(out)
+}
+
+/// Whether the manifest value `m` equals the clean export's value at `path` (see [`at`]),
+/// without building the export when it can be avoided.
+pub(crate) fn eq_at<S: AsRef<str>>(
+    path: &[S],
+    m: Option<&Value>,
+    live: Option<&Value>,
+    owners: Option<Option<&Fields<'_>>>,
+) -> bool {
+    let special = path.first().is_some_and(|p| p.as_ref() == "metadata")
+        && path.get(1).is_some_and(|p| p.as_ref() == "annotations");
+    match (live, owners) {
+        _ if special => loose_eq_opt(m, at(path, live, owners).as_ref()),
+        (None, _) | (_, Some(None)) => loose_eq_opt(m, None),
+        (Some(live), None) => loose_eq_opt(m, Some(live)),
+        (Some(live), Some(Some(owned))) => owned.pruned_eq(m, live),
+    }
+}
+
+/// The clean export's value at `path` (an object-member path below the identity and server
+/// fields), given the live value there and what all managers own there.
+///
+/// `owners` is `None` when the object has no `managedFields` (everything is kept) and
+/// `Some(None)` when nobody owns anything at `path` (nothing is kept).
+pub(crate) fn at<S: AsRef<str>>(
+    path: &[S],
+    live: Option<&Value>,
+    owners: Option<Option<&Fields<'_>>>,
+) -> Option<Value> {
+    let live = live?;
+    let mut value = match owners {
+        None => live.clone(),
+        Some(None) => return None,
+        Some(Some(owned)) => owned.prune(live),
+    };
+    let is = |expected: &[&str]| {
+        path.len() == expected.len() && path.iter().zip(expected).all(|(a, b)| a.as_ref() == *b)
+    };
+    if is(&["metadata", "annotations"])
+        && let Some(annotations) = value.as_object_mut()
+    {
+        annotations.remove(LAST_APPLIED_ANNOTATION);
+        if annotations.is_empty() {
+            return None;
+        }
+    }
+    if is(&["metadata", "annotations", LAST_APPLIED_ANNOTATION]) {
+        return None;
+    }
+    Some(value)
 }
 
 #[cfg(test)]

@@ -64,6 +64,31 @@ impl fmt::Display for ObjectId {
     }
 }
 
+/// An [`ObjectId`] borrowing its parts, ordered the same way; the planner keys objects by it
+/// so that live objects need no allocation until they appear in the plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct IdRef<'a> {
+    pub(crate) group: &'a str,
+    pub(crate) kind: &'a str,
+    pub(crate) namespace: Option<&'a str>,
+    pub(crate) name: &'a str,
+}
+
+impl<'a> IdRef<'a> {
+    pub(crate) fn of(id: &'a ObjectId) -> Self {
+        IdRef {
+            group: &id.group,
+            kind: &id.kind,
+            namespace: id.namespace.as_deref(),
+            name: &id.name,
+        }
+    }
+
+    pub(crate) fn to_owned(self) -> ObjectId {
+        ObjectId::new(self.group, self.kind, self.namespace, self.name)
+    }
+}
+
 /// Discovery information about one served resource type, passed in by the caller.
 ///
 /// The planner needs it to match a rule's `resources` (plural names), to default the
@@ -152,6 +177,14 @@ pub(crate) fn resolve_id<'t>(
     obj: &Value,
     types: &TypeIndex<'t>,
 ) -> Result<(ObjectId, &'t ResourceType), IdError> {
+    resolve_ref(obj, types).map(|(id, ty)| (id.to_owned(), ty))
+}
+
+/// [`resolve_id`] without allocating.
+pub(crate) fn resolve_ref<'v, 't>(
+    obj: &'v Value,
+    types: &TypeIndex<'t>,
+) -> Result<(IdRef<'v>, &'t ResourceType), IdError> {
     let api_version = obj
         .get("apiVersion")
         .and_then(Value::as_str)
@@ -167,6 +200,7 @@ pub(crate) fn resolve_id<'t>(
         .filter(|n| !n.is_empty())
         .ok_or(IdError::Incomplete("metadata.name"))?;
     let group = group_of(api_version);
+    let kind: &'v str = kind;
     let ty = types.get(group, kind).ok_or_else(|| IdError::UnknownKind {
         api_version: api_version.to_owned(),
         kind: kind.to_owned(),
@@ -181,7 +215,15 @@ pub(crate) fn resolve_id<'t>(
     } else {
         None
     };
-    Ok((ObjectId::new(group, kind, namespace, name), ty))
+    Ok((
+        IdRef {
+            group,
+            kind,
+            namespace,
+            name,
+        },
+        ty,
+    ))
 }
 
 #[cfg(test)]

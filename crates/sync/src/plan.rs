@@ -1,15 +1,16 @@
 //! The planner: manifests × live objects × rules → actions.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashSet, btree_set};
+use std::iter::Peekable;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::compare::{loose_eq_opt, subset};
+use crate::compare::subset;
 use crate::diagnostic::{Diagnostic, DiagnosticReason, Severity};
 use crate::export::{self, SERVER_METADATA, SERVER_TOP_LEVEL};
-use crate::fields::{self, FieldSet};
-use crate::id::{IdError, TypeIndex, resolve_id};
+use crate::fields::{self, Fields};
+use crate::id::{IdError, IdRef, TypeIndex, resolve_ref};
 use crate::layout;
 use crate::pointer::{remove_path, set_path};
 use crate::rule::{Ranked, rank_rules};
@@ -186,11 +187,13 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
     let mut out = Plan::default();
     let rules = rank_rules(input.rules, &types, &mut out.diagnostics);
 
-    let mut entries: HashMap<&ObjectId, Entry<'_>> =
-        HashMap::with_capacity(input.manifests.len() + input.live.len() / 2);
+    // Both sides sorted by identity, then merged: the objects come out in plan order.
+    let mut manifests: Vec<(IdRef<'_>, &ResourceType, &Manifest)> =
+        Vec::with_capacity(input.manifests.len());
     for m in input.manifests {
-        let Some(ty) = types.get(&m.id.group, &m.id.kind) else {
-            out.diagnostics.push(
+        match types.get(&m.id.group, &m.id.kind) {
+            Some(ty) => manifests.push((IdRef::of(&m.id), ty, m)),
+            None => out.diagnostics.push(
                 Diagnostic::new(
                     Severity::Warning,
                     DiagnosticReason::UnknownKind,
@@ -198,46 +201,55 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
                 )
                 .file(&m.file)
                 .object(&m.id),
-            );
-            continue;
-        };
-        let e = entries.entry(&m.id).or_insert_with(|| Entry::new(ty));
-        match e.manifest {
-            None => e.manifest = Some(m),
-            Some(_) => e.more_manifests.push(m),
+            ),
         }
     }
-    let live: Vec<(ObjectId, &ResourceType, &Value)> = input
-        .live
-        .iter()
-        .filter_map(|obj| match resolve_id(obj, &types) {
-            Ok((id, ty)) => Some((id, ty, obj)),
-            Err(err) => {
-                out.diagnostics.push(live_id_diagnostic(obj, err));
-                None
-            }
-        })
-        .collect();
-    for (id, ty, obj) in &live {
-        let e = entries.entry(id).or_insert_with(|| Entry::new(ty));
-        if e.live.is_some() {
-            e.live_twice = true;
+    let mut live: Vec<(IdRef<'_>, &ResourceType, &Value)> = Vec::with_capacity(input.live.len());
+    for obj in input.live {
+        match resolve_ref(obj, &types) {
+            Ok((id, ty)) => live.push((id, ty, obj)),
+            Err(err) => out.diagnostics.push(live_id_diagnostic(obj, err)),
         }
-        e.live = Some(obj);
     }
+    manifests.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    live.sort_unstable_by(|a, b| a.0.cmp(&b.0));
 
-    let mut ids: Vec<&ObjectId> = entries.keys().copied().collect();
-    ids.sort_unstable();
-    let mut taken: HashSet<String> = input.manifests.iter().map(|m| m.file.clone()).collect();
-    taken.extend(input.unparsed_files.iter().cloned());
     let mut planner = Planner {
         input,
         rules: &rules,
+        inventory: input.inventory.iter().peekable(),
         out,
-        taken,
+        taken: None,
+        selected: Vec::new(),
+        filters: Vec::new(),
     };
-    for id in ids {
-        planner.object(id, &entries[id]);
+    let (mut mi, mut li) = (0, 0);
+    while mi < manifests.len() || li < live.len() {
+        let key = match (manifests.get(mi), live.get(li)) {
+            (Some(m), Some(l)) => m.0.min(l.0),
+            (Some(m), None) => m.0,
+            (None, Some(l)) => l.0,
+            (None, None) => break,
+        };
+        let mut entry: Option<Entry<'_>> = None;
+        while let Some(&(id, ty, m)) = manifests.get(mi).filter(|m| m.0 == key) {
+            let e = entry.get_or_insert_with(|| Entry::new(ty));
+            match e.manifest {
+                None => e.manifest = Some(m),
+                Some(_) => e.more_manifests.push(m),
+            }
+            debug_assert_eq!(id, key);
+            mi += 1;
+        }
+        while let Some(&(_, ty, obj)) = live.get(li).filter(|l| l.0 == key) {
+            let e = entry.get_or_insert_with(|| Entry::new(ty));
+            e.live_twice |= e.live.is_some();
+            e.live = Some(obj);
+            li += 1;
+        }
+        if let Some(entry) = entry {
+            planner.object(key, &entry);
+        }
     }
     let mut out = planner.out;
     out.diagnostics.sort_by(Diagnostic::stable_cmp);
@@ -296,12 +308,18 @@ struct Outcome {
 struct Planner<'i, 'r> {
     input: &'i PlanInput<'i>,
     rules: &'r [Ranked<'r>],
+    /// The inventory, consumed in step with the (sorted) objects.
+    inventory: Peekable<btree_set::Iter<'i, ObjectId>>,
     out: Plan,
-    taken: HashSet<String>,
+    /// Files that exist or are planned; made when the first new file is planned.
+    taken: Option<HashSet<String>>,
+    /// Buffers reused from object to object.
+    selected: Vec<&'r Ranked<'r>>,
+    filters: Vec<Filter<'r>>,
 }
 
 impl<'i, 'r> Planner<'i, 'r> {
-    fn object(&mut self, id: &ObjectId, entry: &Entry<'_>) {
+    fn object(&mut self, key: IdRef<'_>, entry: &Entry<'_>) {
         if let Some(first) = entry.manifest.filter(|_| !entry.more_manifests.is_empty()) {
             let mut places: Vec<String> = std::iter::once(first)
                 .chain(entry.more_manifests.iter().copied())
@@ -318,7 +336,7 @@ impl<'i, 'r> Planner<'i, 'r> {
                     ),
                 )
                 .file(places[0].split(" (document").next().unwrap_or_default())
-                .object(id),
+                .object(&key.to_owned()),
             );
             return;
         }
@@ -329,7 +347,7 @@ impl<'i, 'r> Planner<'i, 'r> {
                     DiagnosticReason::Duplicate,
                     "the live objects list this object twice; skipped".to_owned(),
                 )
-                .object(id),
+                .object(&key.to_owned()),
             );
             return;
         }
@@ -338,12 +356,28 @@ impl<'i, 'r> Planner<'i, 'r> {
             (None, Some(m)) => &m.object,
             (None, None) => return,
         };
-        let selected: Vec<&'r Ranked<'r>> = self
-            .rules
-            .iter()
-            .filter(|r| r.rule.selects(id, entry.ty, labels_from))
-            .collect();
-        if selected.is_empty() {
+        let mut selected = std::mem::take(&mut self.selected);
+        selected.clear();
+        selected.extend(
+            self.rules
+                .iter()
+                .filter(|r| r.rule.selects_ref(key, entry.ty, labels_from)),
+        );
+        let mut filters = std::mem::take(&mut self.filters);
+        walk::filters_of(&selected, &mut filters);
+        self.selected_object(key, entry, &selected, &filters);
+        self.selected = selected;
+        self.filters = filters;
+    }
+
+    fn selected_object(
+        &mut self,
+        key: IdRef<'_>,
+        entry: &Entry<'_>,
+        selected: &[&'r Ranked<'r>],
+        filters: &[Filter<'r>],
+    ) {
+        let Some(first) = selected.first() else {
             if let Some(m) = entry.manifest {
                 self.out.diagnostics.push(
                     Diagnostic::new(
@@ -352,27 +386,24 @@ impl<'i, 'r> Planner<'i, 'r> {
                         "no rule selects this object; it is not synced".to_owned(),
                     )
                     .file(&m.file)
-                    .object(id),
+                    .object(&m.id),
                 );
             }
             return;
-        }
-        let filters = walk::filters_of(&selected);
-        let root = walk::root_rule(&filters).map(|r| r.rule.sync_to);
+        };
+        let root = walk::root_rule(filters).map(|r| r.rule.sync_to);
         // `selected` is in rank order, so its first rule has the highest precedence.
-        let dominant = root.unwrap_or(selected[0].rule.sync_to);
-        let in_inventory = self.input.inventory.contains(id);
+        let dominant = root.unwrap_or(first.rule.sync_to);
+        let in_inventory = self.in_inventory(key);
+        if entry.manifest.is_none() && !in_inventory && root != Some(SyncTo::Git) {
+            return; // a live object this repository has nothing to do with
+        }
 
+        let id = key.to_owned();
         let outcome = match (entry.manifest, entry.live) {
-            (Some(m), None) => self.only_in_git(id, entry.ty, m, root),
-            (None, Some(live)) => {
-                let ours = in_inventory || root == Some(SyncTo::Git);
-                if !ours {
-                    return; // a live object this repository has nothing to do with
-                }
-                self.only_live(id, entry.ty, live, root, in_inventory)
-            }
-            (Some(m), Some(live)) => self.both(id, entry.ty, m, live, &filters),
+            (Some(m), None) => self.only_in_git(&id, entry.ty, m, root),
+            (None, Some(live)) => self.only_live(&id, entry.ty, live, root, in_inventory),
+            (Some(m), Some(live)) => self.both(&id, entry.ty, m, live, filters),
             (None, None) => return,
         };
         match dominant {
@@ -381,7 +412,7 @@ impl<'i, 'r> Planner<'i, 'r> {
             SyncTo::Ignore => self.out.counts.ignored += 1,
         }
         if !outcome.acted && !outcome.blocked {
-            self.out.noops.push(id.clone());
+            self.out.noops.push(id);
         }
     }
 
@@ -431,8 +462,15 @@ impl<'i, 'r> Planner<'i, 'r> {
                     return blocked();
                 }
                 let path = layout::new_file_path(&self.input.options.layout_root, id, &ty.plural);
-                let file = layout::disambiguate(path, |p| self.taken.contains(p));
-                self.taken.insert(file.clone());
+                let input = self.input;
+                let taken = self.taken.get_or_insert_with(|| {
+                    let manifests = input.manifests.iter().map(|m| m.file.clone());
+                    manifests
+                        .chain(input.unparsed_files.iter().cloned())
+                        .collect()
+                });
+                let file = layout::disambiguate(path, |p| taken.contains(p));
+                taken.insert(file.clone());
                 self.out.to_git.push(GitAction::Write {
                     id: id.clone(),
                     file,
@@ -463,18 +501,16 @@ impl<'i, 'r> Planner<'i, 'r> {
         live: &Value,
         filters: &[Filter<'r>],
     ) -> Outcome {
-        let wants_export = filters.iter().any(|f| f.rule.rule.sync_to == SyncTo::Git);
-        let export = wants_export.then(|| export::clean(live));
-        let ours = fields::applied_by(live, &self.input.options.field_manager);
         let sides = Sides {
             manifest: Some(&m.object),
             live: Some(live),
-            export: export.as_ref(),
-            ours: ours.as_ref(),
+            ours: fields::applied_by(live, &self.input.options.field_manager),
         };
+        // What all managers own is only needed at git-governed nodes: read it on demand.
+        let mut anyone: Option<Option<Fields<'_>>> = None;
 
         let mut drift: Vec<Pointer> = Vec::new();
-        let mut writes: Vec<(Pointer, Option<&Value>)> = Vec::new();
+        let mut writes: Vec<(Pointer, Option<Value>)> = Vec::new();
         walk::walk(&sides, filters, &mut |node: &Node<'_, '_, '_>| match node
             .rule
             .map(|r| r.rule.sync_to)
@@ -482,8 +518,14 @@ impl<'i, 'r> Planner<'i, 'r> {
             Some(SyncTo::Kubernetes) if cluster_differs(node) => {
                 drift.push(Pointer::from_tokens(node.path.iter().copied()));
             }
-            Some(SyncTo::Git) if !loose_eq_opt(node.manifest, node.export) => {
-                writes.push((Pointer::from_tokens(node.path.iter().copied()), node.export));
+            Some(SyncTo::Git) => {
+                let root = anyone.get_or_insert_with(|| fields::owned_by_anyone(live));
+                let owned = root.as_ref().map(|r| r.descend(node.path));
+                let owners = owned.as_ref().map(Option::as_ref);
+                if !export::eq_at(node.path, node.manifest, node.live, owners) {
+                    let export = export::at(node.path, node.live, owners);
+                    writes.push((Pointer::from_tokens(node.path.iter().copied()), export));
+                }
             }
             _ => {}
         });
@@ -494,20 +536,22 @@ impl<'i, 'r> Planner<'i, 'r> {
                 outcome.blocked = true;
             } else {
                 let mut object = m.object.clone();
-                for (path, value) in &writes {
+                let mut paths = Vec::with_capacity(writes.len());
+                for (path, value) in writes {
                     match value {
-                        Some(v) => set_path(&mut object, path.tokens(), (*v).clone()),
+                        Some(v) => set_path(&mut object, path.tokens(), v),
                         None => {
                             remove_path(&mut object, path.tokens());
                         }
                     }
+                    paths.push(path);
                 }
                 self.out.to_git.push(GitAction::Write {
                     id: id.clone(),
                     file: m.file.clone(),
                     doc_index: Some(m.doc_index),
                     object,
-                    paths: writes.into_iter().map(|(p, _)| p).collect(),
+                    paths,
                 });
                 outcome.acted = true;
             }
@@ -523,6 +567,14 @@ impl<'i, 'r> Planner<'i, 'r> {
             outcome.acted = true;
         }
         outcome
+    }
+
+    /// Whether `key` is in the inventory; keys must come in ascending order.
+    fn in_inventory(&mut self, key: IdRef<'_>) -> bool {
+        while self.inventory.next_if(|inv| IdRef::of(inv) < key).is_some() {}
+        self.inventory
+            .peek()
+            .is_some_and(|inv| IdRef::of(inv) == key)
     }
 
     fn refuse_secret(&mut self, id: &ObjectId) -> bool {
@@ -585,16 +637,16 @@ fn cluster_differs(node: &Node<'_, '_, '_>) -> bool {
 }
 
 /// Whether `ours` owns a live field that the manifest value `m` does not set.
-fn owns_unset(ours: Option<&FieldSet<'_>>, m: Option<&Value>, live: Option<&Value>) -> bool {
+fn owns_unset(ours: Option<&Fields<'_>>, m: Option<&Value>, live: Option<&Value>) -> bool {
     let (Some(ours), Some(live)) = (ours, live) else {
         return false;
     };
     match (m, live) {
         (None, _) => true,
         (Some(_), _) if ours.is_whole() => false,
-        (Some(Value::Object(mo)), Value::Object(lo)) => ours
-            .field_names()
-            .any(|k| lo.contains_key(k) && owns_unset(ours.child(k), mo.get(k), lo.get(k))),
+        (Some(Value::Object(mo)), Value::Object(lo)) => ours.field_names().any(|k| {
+            lo.contains_key(k) && owns_unset(ours.child(k).as_ref(), mo.get(k), lo.get(k))
+        }),
         _ => false,
     }
 }
@@ -636,17 +688,17 @@ fn apply_body(
 
 /// The live value restricted to the members the manifest sets or we own (arrays and scalars
 /// whole).
-fn restrict(live: Option<&Value>, m: Option<&Value>, ours: Option<&FieldSet<'_>>) -> Option<Value> {
+fn restrict(live: Option<&Value>, m: Option<&Value>, ours: Option<&Fields<'_>>) -> Option<Value> {
     let live = live?;
     match live {
-        Value::Object(lo) if !ours.is_some_and(FieldSet::is_whole) => {
+        Value::Object(lo) if !ours.is_some_and(Fields::is_whole) => {
             let mo = m.and_then(Value::as_object);
             let mut out = Map::new();
             for (k, lv) in lo {
                 let mk = mo.and_then(|mo| mo.get(k));
                 let ok = ours.and_then(|o| o.child(k));
                 if (mk.is_some() || ok.is_some())
-                    && let Some(v) = restrict(Some(lv), mk, ok)
+                    && let Some(v) = restrict(Some(lv), mk, ok.as_ref())
                 {
                     out.insert(k.clone(), v);
                 }

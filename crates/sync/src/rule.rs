@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::diagnostic::{Diagnostic, DiagnosticReason, Severity};
-use crate::id::TypeIndex;
+use crate::id::{IdRef, TypeIndex};
 use crate::{LabelSelector, ObjectId, Pointer, ResourceType};
 
 /// Which side wins for the fields a rule governs.
@@ -73,17 +73,25 @@ impl Rule {
     /// Whether the rule selects an object of type `ty` with identity `id`; `labels_from` is
     /// the object whose labels are checked (live if it exists, else the manifest).
     pub fn selects(&self, id: &ObjectId, ty: &ResourceType, labels_from: &Value) -> bool {
+        self.selects_ref(IdRef::of(id), ty, labels_from)
+    }
+
+    pub(crate) fn selects_ref(
+        &self,
+        id: IdRef<'_>,
+        ty: &ResourceType,
+        labels_from: &Value,
+    ) -> bool {
         fn any_or_empty(list: &[String], value: &str) -> bool {
             list.is_empty() || list.iter().any(|x| x == value)
         }
-        any_or_empty(&self.api_groups, &id.group)
+        any_or_empty(&self.api_groups, id.group)
             && any_or_empty(&self.resources, &ty.plural)
-            && any_or_empty(&self.kinds, &id.kind)
+            && any_or_empty(&self.kinds, id.kind)
             && (self.namespaces.is_empty()
                 || id
                     .namespace
-                    .as_ref()
-                    .is_some_and(|ns| self.namespaces.contains(ns)))
+                    .is_some_and(|ns| self.namespaces.iter().any(|x| x == ns)))
             && self
                 .label_selector
                 .as_ref()

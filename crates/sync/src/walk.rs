@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use crate::export::{SERVER_METADATA, SERVER_TOP_LEVEL};
-use crate::fields::FieldSet;
+use crate::fields::Fields;
 use crate::rule::Ranked;
 
 /// One filter of a selected rule; `tokens` empty is the root pointer.
@@ -13,9 +13,10 @@ pub(crate) struct Filter<'r> {
     pub(crate) rule: &'r Ranked<'r>,
 }
 
-/// The filters of the rules that select an object (a rule without filters governs the root).
-pub(crate) fn filters_of<'r>(selected: &[&'r Ranked<'r>]) -> Vec<Filter<'r>> {
-    let mut out = Vec::with_capacity(selected.len() + 2);
+/// The filters of the rules that select an object (a rule without filters governs the root),
+/// into `out`, sorted by pointer: the filters below any path are then a contiguous run.
+pub(crate) fn filters_of<'r>(selected: &[&'r Ranked<'r>], out: &mut Vec<Filter<'r>>) {
+    out.clear();
     for r in selected {
         if r.rule.filters.is_empty() {
             out.push(Filter {
@@ -30,7 +31,7 @@ pub(crate) fn filters_of<'r>(selected: &[&'r Ranked<'r>]) -> Vec<Filter<'r>> {
             });
         }
     }
-    out
+    out.sort_unstable_by(|a, b| a.tokens.cmp(b.tokens));
 }
 
 /// The governing rule: most specific filter, then lowest rank.
@@ -66,10 +67,68 @@ pub(crate) struct Node<'p, 'a, 'r> {
     pub(crate) manifest: Option<&'a Value>,
     /// The live value here.
     pub(crate) live: Option<&'a Value>,
-    /// The clean export's value here (only when an export was made).
-    pub(crate) export: Option<&'a Value>,
     /// What our field manager owns here.
-    pub(crate) ours: Option<&'a FieldSet<'a>>,
+    pub(crate) ours: Option<&'p Fields<'a>>,
+}
+
+type Members = serde_json::Map<String, Value>;
+
+/// Calls `f` for every key of either map with both values, in key order when maps iterate
+/// sorted (serde_json's default), else manifest keys first.
+fn for_each_member<'a>(
+    m: Option<&'a Members>,
+    l: Option<&'a Members>,
+    mut f: impl FnMut(&'a str, Option<&'a Value>, Option<&'a Value>),
+) {
+    if !maps_are_sorted() {
+        for (k, mv) in m.into_iter().flatten() {
+            f(k, Some(mv), l.and_then(|l| l.get(k)));
+        }
+        for (k, lv) in l.into_iter().flatten() {
+            if m.is_none_or(|m| !m.contains_key(k)) {
+                f(k, None, Some(lv));
+            }
+        }
+        return;
+    }
+    // A merge of two sorted key sequences needs no lookups.
+    let mut mi = m.into_iter().flatten().peekable();
+    let mut li = l.into_iter().flatten().peekable();
+    loop {
+        let order = match (mi.peek(), li.peek()) {
+            (Some((mk, _)), Some((lk, _))) => mk.as_str().cmp(lk.as_str()),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => return,
+        };
+        match order {
+            std::cmp::Ordering::Less => {
+                let (k, mv) = mi.next().expect("peeked");
+                f(k, Some(mv), None);
+            }
+            std::cmp::Ordering::Greater => {
+                let (k, lv) = li.next().expect("peeked");
+                f(k, None, Some(lv));
+            }
+            std::cmp::Ordering::Equal => {
+                let (k, mv) = mi.next().expect("peeked");
+                let (_, lv) = li.next().expect("peeked");
+                f(k, Some(mv), Some(lv));
+            }
+        }
+    }
+}
+
+/// Whether `serde_json::Map` iterates in key order: true unless some crate in the build
+/// enabled serde_json's `preserve_order` feature.
+fn maps_are_sorted() -> bool {
+    static SORTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SORTED.get_or_init(|| {
+        let mut probe = Members::new();
+        probe.insert("b".into(), Value::Null);
+        probe.insert("a".into(), Value::Null);
+        probe.keys().next().is_some_and(|k| k == "a")
+    })
 }
 
 /// Fields identity and server own; the walk never visits them.
@@ -85,8 +144,7 @@ fn skipped(path: &[&str], key: &str) -> bool {
 pub(crate) struct Sides<'a> {
     pub(crate) manifest: Option<&'a Value>,
     pub(crate) live: Option<&'a Value>,
-    pub(crate) export: Option<&'a Value>,
-    pub(crate) ours: Option<&'a FieldSet<'a>>,
+    pub(crate) ours: Option<Fields<'a>>,
 }
 
 /// Visits every maximal subtree governed by a single rule.
@@ -107,8 +165,7 @@ pub(crate) fn walk<'a, 'r>(
         &mut path,
         sides.manifest,
         sides.live,
-        sides.export,
-        sides.ours,
+        sides.ours.as_ref(),
         filters,
         None,
         visit,
@@ -120,22 +177,21 @@ fn step<'a, 'r>(
     path: &mut Vec<&'a str>,
     manifest: Option<&'a Value>,
     live: Option<&'a Value>,
-    export: Option<&'a Value>,
-    ours: Option<&'a FieldSet<'a>>,
+    ours: Option<&Fields<'a>>,
     filters: &[Filter<'r>],
     best: Best<'r>,
     visit: &mut dyn FnMut(&Node<'_, 'a, 'r>),
 ) {
+    // `filters` all start with `path` and are sorted, so the ones naming `path` itself come
+    // first and the ones below follow, grouped by their next token.
     let depth = path.len();
     let mut best = best;
-    let mut deeper = false;
-    for f in filters {
-        if f.tokens.len() == depth {
-            best = pick(best, depth, f.rule);
-        } else {
-            deeper = true;
-        }
+    let exact = filters.partition_point(|f| f.tokens.len() == depth);
+    for f in &filters[..exact] {
+        best = pick(best, depth, f.rule);
     }
+    let below = &filters[exact..];
+    let deeper = !below.is_empty();
     let forced = matches!(path.as_slice(), [] | ["metadata"]);
     let emit = |path: &[&'a str], best: Best<'r>, visit: &mut dyn FnMut(&Node<'_, 'a, 'r>)| {
         visit(&Node {
@@ -143,7 +199,6 @@ fn step<'a, 'r>(
             rule: best.map(|(_, r)| r),
             manifest,
             live,
-            export,
             ours,
         });
     };
@@ -157,47 +212,30 @@ fn step<'a, 'r>(
     if object_or_absent(manifest) && object_or_absent(live) {
         let m = manifest.and_then(Value::as_object);
         let l = live.and_then(Value::as_object);
-        let e = export.and_then(Value::as_object);
-        let only_live = l
-            .into_iter()
-            .flatten()
-            .filter(|(k, _)| m.is_none_or(|m| !m.contains_key(k.as_str())));
-        let keys = m
-            .into_iter()
-            .flatten()
-            .chain(only_live)
-            .map(|(k, _)| k.as_str());
-        let mut child_filters = Vec::new();
-        for key in keys {
+        for_each_member(m, l, |key, mv, lv| {
             if skipped(path, key) {
-                continue;
+                return;
             }
-            child_filters.clear();
-            if deeper {
-                child_filters.extend(
-                    filters
-                        .iter()
-                        .filter(|f| f.tokens.len() > depth && f.tokens[depth] == key),
-                );
-            }
+            let start = below.partition_point(|f| f.tokens[depth].as_str() < key);
+            let end = start + below[start..].partition_point(|f| f.tokens[depth] == key);
+            let child_ours = ours.and_then(|o| o.child(key));
             path.push(key);
             step(
                 path,
-                m.and_then(|m| m.get(key)),
-                l.and_then(|l| l.get(key)),
-                e.and_then(|e| e.get(key)),
-                ours.and_then(|o| o.child(key)),
-                &child_filters,
+                mv,
+                lv,
+                child_ours.as_ref(),
+                &below[start..end],
                 best,
                 visit,
             );
             path.pop();
-        }
+        });
     } else {
         let is_array = |v: Option<&Value>| v.is_some_and(Value::is_array);
         if is_array(manifest) || is_array(live) {
             // Arrays are atomic: filters inside one govern the whole array.
-            for f in filters.iter().filter(|f| f.tokens.len() > depth) {
+            for f in below {
                 best = pick(best, depth, f.rule);
             }
         }

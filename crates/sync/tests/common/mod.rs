@@ -69,7 +69,7 @@ pub fn cm_id(name: &str) -> ObjectId {
 }
 
 /// Everything a plan needs, owned, with defaults.
-#[derive(Clone, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Case {
     pub manifests: Vec<Manifest>,
     pub live: Vec<Value>,

@@ -1,0 +1,451 @@
+//! Property tests: convergence, determinism, containment.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::*;
+use gitcontroller_sync::*;
+use proptest::prelude::*;
+use serde_json::{Map, Value, json};
+
+// --- generators ------------------------------------------------------------------------------
+
+fn scalar() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        (0i64..3).prop_map(Value::from),
+        prop::sample::select(vec!["1", "a", "b"]).prop_map(Value::from),
+        any::<bool>().prop_map(Value::from),
+    ]
+}
+
+fn small_object() -> impl Strategy<Value = Value> {
+    prop::collection::btree_map(prop::sample::select(vec!["p", "q"]), scalar(), 0..3)
+        .prop_map(|m| Value::Object(m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()))
+}
+
+fn field() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        3 => scalar(),
+        2 => small_object(),
+        1 => prop::collection::vec(scalar(), 0..3).prop_map(Value::Array),
+        1 => prop::collection::vec(small_object(), 0..3).prop_map(Value::Array),
+    ]
+}
+
+fn string_map(keys: Vec<&'static str>) -> impl Strategy<Value = Map<String, Value>> {
+    prop::collection::btree_map(
+        prop::sample::select(keys),
+        prop::sample::select(vec!["1", "2"]),
+        0..3,
+    )
+    .prop_map(|m| {
+        m.into_iter()
+            .map(|(k, v)| (k.to_owned(), Value::from(v)))
+            .collect()
+    })
+}
+
+/// Labels, maybe annotations, spec.
+type Parts = (
+    Map<String, Value>,
+    Option<Map<String, Value>>,
+    Map<String, Value>,
+);
+
+/// Body of an object: labels, maybe annotations, spec.
+fn body() -> impl Strategy<Value = Parts> {
+    (
+        string_map(vec!["a", "b"]),
+        prop::option::of(string_map(vec!["n", "m"])),
+        prop::collection::btree_map(prop::sample::select(vec!["x", "y", "z"]), field(), 0..4)
+            .prop_map(|m| m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()),
+    )
+}
+
+fn object(kind: &str, name: &str, tier: &str, parts: Parts) -> Value {
+    let (mut labels, annotations, spec) = parts;
+    // `tier` is what selectors look at; it is the same on both sides, so acting on an object
+    // never changes which rules select it.
+    labels.insert("tier".into(), Value::from(tier));
+    let api_version = if kind == "Deployment" {
+        "apps/v1"
+    } else {
+        "v1"
+    };
+    let mut meta = json!({"name": name, "namespace": "default", "labels": labels});
+    if let Some(a) = annotations {
+        meta["annotations"] = Value::Object(a);
+    }
+    json!({"apiVersion": api_version, "kind": kind, "metadata": meta, "spec": spec})
+}
+
+const FILTERS: &[&str] = &[
+    "/spec",
+    "/spec/x",
+    "/spec/y",
+    "/spec/y/p",
+    "/spec/x/0",
+    "/spec/z/q",
+    "/metadata/labels",
+    "/metadata/labels/a",
+    "/metadata/annotations",
+];
+
+fn rules() -> impl Strategy<Value = Vec<Rule>> {
+    let one = (
+        prop::sample::select(vec![SyncTo::Kubernetes, SyncTo::Git, SyncTo::Ignore]),
+        prop::collection::vec(prop::sample::select(FILTERS.to_vec()), 0..3),
+        0i32..2,
+        prop::sample::select(vec![None, Some("tier=front"), Some("tier!=front")]),
+        prop::sample::select(vec![vec![], vec!["ConfigMap"], vec!["Deployment"]]),
+    );
+    prop::collection::vec(one, 1..5).prop_map(|rs| {
+        rs.into_iter()
+            .enumerate()
+            .map(|(i, (sync_to, filters, priority, selector, kinds))| {
+                let mut r = rule(&format!("r{i}"), sync_to, &filters);
+                r.priority = priority;
+                r.label_selector = selector.map(|s| LabelSelector::parse(s).unwrap());
+                r.kinds = kinds.into_iter().map(String::from).collect();
+                r
+            })
+            .collect()
+    })
+}
+
+/// Where an object is: 0 only Git, 1 only live, 2 both (different), 3 both (same).
+fn objects() -> impl Strategy<Value = Vec<(String, u8, bool, Value, Value)>> {
+    let one = (
+        prop::sample::select(vec!["ConfigMap", "Deployment"]),
+        0u8..4,
+        prop::sample::select(vec!["front", "back"]),
+        body(),
+        body(),
+        any::<bool>(),
+    );
+    prop::collection::vec(one, 1..5).prop_map(|objs| {
+        objs.into_iter()
+            .enumerate()
+            .map(|(i, (kind, place, tier, git, live, in_inventory))| {
+                let name = format!("o{i}");
+                let git = object(kind, &name, tier, git);
+                let live = if place == 3 {
+                    git.clone()
+                } else {
+                    object(kind, &name, tier, live)
+                };
+                (name, place, in_inventory, git, live)
+            })
+            .collect()
+    })
+}
+
+fn case() -> impl Strategy<Value = Case> {
+    (rules(), objects(), any::<bool>()).prop_map(|(rules, objects, prune)| {
+        let mut case = Case::new(rules);
+        case.options.prune = prune;
+        for (name, place, in_inventory, git, live) in objects {
+            if place != 1 {
+                case = case.git(&format!("{name}.yaml"), git.clone());
+            }
+            if place != 0 {
+                case = case.live(live);
+            }
+            if in_inventory {
+                let kind = git["kind"].as_str().unwrap();
+                let group = if kind == "Deployment" { "apps" } else { "" };
+                case.inventory
+                    .insert(ObjectId::new(group, kind, Some("default"), &name));
+            }
+        }
+        case
+    })
+}
+
+// --- carrying out a plan ---------------------------------------------------------------------
+
+fn live_index(case: &Case, id: &ObjectId) -> Option<usize> {
+    case.live
+        .iter()
+        .position(|l| l["kind"] == id.kind.as_str() && l["metadata"]["name"] == id.name.as_str())
+}
+
+fn merge(target: &mut Value, patch: &Value) {
+    match (target, patch) {
+        (Value::Object(t), Value::Object(p)) => {
+            for (k, v) in p {
+                merge(t.entry(k.clone()).or_insert(Value::Null), v);
+            }
+        }
+        (t, p) => *t = p.clone(),
+    }
+}
+
+fn carry_out(case: &mut Case, plan: &Plan) {
+    for action in &plan.to_git {
+        match action {
+            GitAction::Write {
+                id,
+                file,
+                doc_index: Some(_),
+                object,
+                ..
+            } => {
+                let m = case.manifests.iter_mut().find(|m| &m.id == id).unwrap();
+                assert_eq!(&m.file, file);
+                m.object = object.clone();
+            }
+            GitAction::Write {
+                file,
+                doc_index: None,
+                object,
+                ..
+            } => {
+                *case = std::mem::take(case).git(file, object.clone());
+            }
+            GitAction::Remove { id, .. } => case.manifests.retain(|m| &m.id != id),
+        }
+    }
+    for action in &plan.to_cluster {
+        match action {
+            ClusterAction::Apply {
+                id, object, create, ..
+            } => match live_index(case, id) {
+                Some(i) => {
+                    assert!(!create);
+                    merge(&mut case.live[i], object);
+                }
+                None => {
+                    assert!(create);
+                    case.live.push(object.clone());
+                }
+            },
+            ClusterAction::Delete { id } => {
+                let i = live_index(case, id).unwrap();
+                case.live.remove(i);
+            }
+        }
+    }
+}
+
+// --- containment oracle ----------------------------------------------------------------------
+
+/// Leaf paths where two values differ (objects are entered, everything else is a leaf). An
+/// object on one side only is entered too: creating (or emptying) a map to hold a governed
+/// member is a change of that member, not of the map.
+fn diff_paths(
+    a: Option<&Value>,
+    b: Option<&Value>,
+    path: &mut Vec<String>,
+    out: &mut Vec<Vec<String>>,
+) {
+    fn as_map<'v>(
+        v: Option<&'v Value>,
+        empty: &'v Map<String, Value>,
+    ) -> Option<&'v Map<String, Value>> {
+        v.map_or(Some(empty), Value::as_object)
+    }
+    let empty = Map::new();
+    match (as_map(a, &empty), as_map(b, &empty)) {
+        (Some(x), Some(y)) if a.is_some() || b.is_some() => {
+            let keys: BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            for k in keys {
+                path.push(k.clone());
+                diff_paths(x.get(k), y.get(k), path, out);
+                path.pop();
+            }
+        }
+        _ if a != b => out.push(path.clone()),
+        _ => {}
+    }
+}
+
+fn value_at<'v>(v: &'v Value, path: &[String]) -> Option<&'v Value> {
+    path.iter().try_fold(v, |cur, k| cur.as_object()?.get(k))
+}
+
+/// The direction governing `path`, computed straight from the written rules.
+fn governing(selected: &[&Rule], path: &[String], is_array: bool) -> Option<SyncTo> {
+    let mut best: Option<(usize, i32, std::cmp::Reverse<&str>, u8, SyncTo)> = None;
+    for r in selected {
+        let root = [Pointer::root()];
+        let filters: &[Pointer] = if r.filters.is_empty() {
+            &root
+        } else {
+            &r.filters
+        };
+        for f in filters {
+            let t = f.tokens();
+            let spec = if path.starts_with(t) {
+                t.len()
+            } else if t.starts_with(path) && is_array {
+                path.len()
+            } else {
+                continue;
+            };
+            let conservative = match r.sync_to {
+                SyncTo::Ignore => 2,
+                SyncTo::Git => 1,
+                SyncTo::Kubernetes => 0,
+            };
+            let key = (
+                spec,
+                r.priority,
+                std::cmp::Reverse(r.name.as_str()),
+                conservative,
+                r.sync_to,
+            );
+            if best.as_ref().is_none_or(|b| key > *b) {
+                best = Some(key);
+            }
+        }
+    }
+    best.map(|b| b.4)
+}
+
+fn check_containment(case: &Case, plan: &Plan) -> Result<(), TestCaseError> {
+    let types = types();
+    for id in plan
+        .to_cluster
+        .iter()
+        .map(ClusterAction::id)
+        .chain(plan.to_git.iter().map(GitAction::id))
+    {
+        let ty = types.iter().find(|t| t.kind == id.kind).unwrap();
+        let manifest = case
+            .manifests
+            .iter()
+            .find(|m| &m.id == id)
+            .map(|m| &m.object);
+        let live = live_index(case, id).map(|i| &case.live[i]);
+        let labels_from = live.or(manifest).unwrap();
+        let selected: Vec<&Rule> = case
+            .rules
+            .iter()
+            .filter(|r| r.selects(id, ty, labels_from))
+            .collect();
+        let is_array = |p: &[String]| {
+            [manifest, live]
+                .into_iter()
+                .flatten()
+                .any(|v| value_at(v, p).is_some_and(Value::is_array))
+        };
+        let must_be = |old: &Value, new: &Value, dir: SyncTo| -> Result<(), TestCaseError> {
+            let mut paths = Vec::new();
+            diff_paths(Some(old), Some(new), &mut Vec::new(), &mut paths);
+            for p in paths {
+                let got = governing(&selected, &p, is_array(&p));
+                prop_assert_eq!(
+                    got,
+                    Some(dir),
+                    "{} changed at /{} governed by {:?}",
+                    id,
+                    p.join("/"),
+                    got
+                );
+            }
+            Ok(())
+        };
+        let root = governing(&selected, &[], false);
+        for action in plan.to_cluster.iter().filter(|a| a.id() == id) {
+            match action {
+                ClusterAction::Apply {
+                    object,
+                    create: false,
+                    ..
+                } => {
+                    let live = live.unwrap();
+                    let mut merged = live.clone();
+                    merge(&mut merged, object);
+                    must_be(live, &merged, SyncTo::Kubernetes)?;
+                }
+                ClusterAction::Apply { create: true, .. } | ClusterAction::Delete { .. } => {
+                    prop_assert_eq!(root, Some(SyncTo::Kubernetes));
+                }
+            }
+        }
+        for action in plan.to_git.iter().filter(|a| a.id() == id) {
+            match action {
+                GitAction::Write {
+                    doc_index: Some(_),
+                    object,
+                    ..
+                } => {
+                    must_be(manifest.unwrap(), object, SyncTo::Git)?;
+                }
+                GitAction::Write {
+                    doc_index: None, ..
+                }
+                | GitAction::Remove { .. } => {
+                    prop_assert_eq!(root, Some(SyncTo::Git));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+// --- the properties --------------------------------------------------------------------------
+
+fn shuffle<T>(items: &mut [T], mut seed: u64) {
+    for i in (1..items.len()).rev() {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        items.swap(i, (seed % (i as u64 + 1)) as usize);
+    }
+}
+
+proptest! {
+    // PROPTEST_CASES=20000 for a deeper search.
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(512)
+    ))]
+
+    #[test]
+    fn carrying_out_a_plan_converges(case in case()) {
+        let mut case = case;
+        let plan = case.plan();
+        carry_out(&mut case, &plan);
+        let again = case.plan();
+        prop_assert!(again.is_noop(), "first {:#?}\nthen {:#?}", plan, again);
+    }
+
+    #[test]
+    fn input_order_does_not_matter(case in case(), seed in 1u64..) {
+        let plan = case.plan();
+        let mut shuffled = case.clone();
+        shuffle(&mut shuffled.manifests, seed);
+        shuffle(&mut shuffled.live, seed.rotate_left(7));
+        shuffle(&mut shuffled.rules, seed.rotate_left(13));
+        prop_assert_eq!(plan, shuffled.plan());
+    }
+
+    #[test]
+    fn actions_touch_only_paths_their_rule_governs(case in case()) {
+        let plan = case.plan();
+        check_containment(&case, &plan)?;
+    }
+}
+
+#[test]
+fn types_order_does_not_matter() {
+    let case = Case::new(vec![rule("all", SyncTo::Git, &[])]).live(configmap("a", json!({})));
+    let mut types = types();
+    types.push(ResourceType::new("", "v2", "ConfigMap", "configmaps", true));
+    let run = |types: &[ResourceType]| {
+        plan(&PlanInput {
+            manifests: &case.manifests,
+            live: &case.live,
+            rules: &case.rules,
+            types,
+            inventory: &case.inventory,
+            unparsed_files: &[],
+            options: &case.options,
+        })
+    };
+    let forward = run(&types);
+    types.reverse();
+    assert_eq!(forward, run(&types));
+}
