@@ -166,10 +166,16 @@ fn parse_elem(key: &str) -> Option<Elem<'_>> {
 
 fn elem_matches(elem: &Elem<'_>, index: usize, item: &Value) -> bool {
     match elem {
+        // A key field the element lacks was defaulted when the server computed the key (a
+        // container port's `protocol: TCP` on a server that does not default the object
+        // itself): it matches. At least one key field must be present and equal.
         Elem::Key(fields) => item.as_object().is_some_and(|obj| {
             fields
                 .iter()
-                .all(|(k, v)| obj.get(k.as_ref()).is_some_and(|x| v.matches(x)))
+                .all(|(k, v)| obj.get(k.as_ref()).is_none_or(|x| v.matches(x)))
+                && fields
+                    .iter()
+                    .any(|(k, v)| obj.get(k.as_ref()).is_some_and(|x| v.matches(x)))
         }),
         Elem::Value(v) => v.matches(item),
         Elem::Index(i) => *i == index,
@@ -411,6 +417,23 @@ pub(crate) fn applied_by<'a>(live: &'a Value, manager: &str) -> Option<Fields<'a
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn list_map_keys_with_a_server_defaulted_field_match_the_element() {
+        // SSA keys container ports by containerPort + protocol and fills in protocol's
+        // default for the key even where the stored object has no protocol field.
+        let live = json!({
+            "metadata": {"managedFields": [
+                {"manager": "git-controller", "operation": "Apply", "fieldsType": "FieldsV1", "fieldsV1": {
+                    "f:ports": {"k:{\"containerPort\":80,\"protocol\":\"TCP\"}": {".": {}, "f:containerPort": {}}}
+                }}
+            ]},
+            "ports": [{"containerPort": 80}, {"containerPort": 81, "protocol": "UDP"}]
+        });
+        let set = owned_by_anyone(&live).unwrap();
+        let ports = set.child("ports").unwrap().prune(&live["ports"]);
+        assert_eq!(ports, json!([{"containerPort": 80}]));
+    }
 
     #[test]
     fn prune_list_maps_sets_and_fields() {
