@@ -87,6 +87,7 @@ pub struct SyncRuleSpec {
 
     /// Breaks ties between rules whose filters are equally specific; higher wins.
     #[serde(default)]
+    #[schemars(range(min = -1000000, max = 1000000))]
     pub priority: i32,
 }
 

@@ -14,9 +14,8 @@ use gitcontroller_sync::{
 };
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
-use kube::api::Api;
+use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use serde_json::Value;
 
 use super::runner::Context;
@@ -59,28 +58,71 @@ pub struct SyncReport {
     pub pending: usize,
 }
 
+/// Server-side applies in flight at once per reconcile.
+const APPLY_CONCURRENCY: usize = 16;
+
 /// The reconcile entry point for kube-runtime.
 pub async fn reconcile(repo: Arc<GitRepository>, ctx: Arc<Context>) -> Result<Action> {
     let namespace = repo.namespace().unwrap_or_default();
     let name = repo.name_any();
     let started = Instant::now();
-    let api: Api<GitRepository> = Api::namespaced(ctx.client.clone(), &namespace);
-    let result = finalizer(&api, FINALIZER, repo, |event| async {
-        match event {
-            Finalizer::Apply(repo) => sync(&repo, &ctx).await,
-            Finalizer::Cleanup(repo) => cleanup(&repo, &ctx).await,
+    let result = if repo.metadata.deletion_timestamp.is_some() {
+        finalize(&repo, &ctx).await
+    } else {
+        // The finalizer is added in the same pass as the first sync, so a new repository does
+        // not wait for a second, debounced reconcile.
+        if !has_finalizer(&repo) && ctx.writes_allowed.load(Ordering::SeqCst) {
+            set_finalizers(&repo, &ctx, |f| f.push(FINALIZER.to_string())).await?;
         }
-    })
-    .await;
+        sync(&repo, &ctx).await
+    };
     ctx.metrics
         .observe_reconcile(&namespace, &name, started.elapsed().as_secs_f64());
-    result.map_err(|e| match e {
-        kube::runtime::finalizer::Error::ApplyFailed(e)
-        | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
-        kube::runtime::finalizer::Error::AddFinalizer(e)
-        | kube::runtime::finalizer::Error::RemoveFinalizer(e) => Error::Kube(e),
-        other => Error::Internal(other.to_string()),
-    })
+    result
+}
+
+fn has_finalizer(repo: &GitRepository) -> bool {
+    repo.finalizers().iter().any(|f| f == FINALIZER)
+}
+
+/// Writes the finalizer list with a resourceVersion precondition, so a concurrent change of
+/// the list (another controller's finalizer) is never overwritten: the write fails with a
+/// conflict and the reconcile is retried.
+async fn set_finalizers(
+    repo: &GitRepository,
+    ctx: &Context,
+    change: impl FnOnce(&mut Vec<String>),
+) -> Result<()> {
+    let mut finalizers = repo.finalizers().to_vec();
+    change(&mut finalizers);
+    let patch = serde_json::json!({
+        "metadata": {
+            "finalizers": finalizers,
+            "resourceVersion": repo.resource_version(),
+        }
+    });
+    let api: Api<GitRepository> =
+        Api::namespaced(ctx.client.clone(), &repo.namespace().unwrap_or_default());
+    api.patch(
+        &repo.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await?;
+    Ok(())
+}
+
+/// A GitRepository being deleted: clean up, then let it go.
+async fn finalize(repo: &GitRepository, ctx: &Context) -> Result<Action> {
+    if !has_finalizer(repo) {
+        return Ok(Action::await_change());
+    }
+    if !ctx.writes_allowed.load(Ordering::SeqCst) {
+        return Ok(Action::requeue(Duration::from_secs(5)));
+    }
+    cleanup(repo, ctx).await?;
+    set_finalizers(repo, ctx, |f| f.retain(|x| x != FINALIZER)).await?;
+    Ok(Action::await_change())
 }
 
 /// kube-runtime's error policy: count the failure and retry later.
@@ -427,7 +469,7 @@ async fn apply_to_cluster(
                     (action, result.map_err(|e| e.to_string()))
                 }
             })
-            .buffer_unordered(8)
+            .buffer_unordered(APPLY_CONCURRENCY)
             .collect()
             .await;
     for (action, result) in results {
