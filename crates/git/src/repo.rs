@@ -237,7 +237,7 @@ enum Pushed {
 const OUTGOING_REF: &str = "refs/gitcontroller/outgoing";
 /// More pack files than this in the cache: start over with a fresh cache (libgit2 does not
 /// repack; every fetch adds a pack).
-const MAX_PACKS: usize = 64;
+const MAX_PACKS: usize = 128;
 
 impl Repository {
     /// Validates the spec and opens (or creates) the cache directory
@@ -307,6 +307,10 @@ impl Repository {
             ))
         })?;
         let repo = open_or_init(&dir)?;
+        // A crash mid-push may leave this ref pointing at an object that only lived in memory.
+        if let Ok(mut r) = repo.find_reference(OUTGOING_REF) {
+            let _ = r.delete();
+        }
         let redactor = Redactor::new(&spec.credentials);
         Ok(Self {
             spec,
@@ -498,6 +502,10 @@ impl Repository {
     /// Fetches the branch into the cache (incremental after the first fetch; only this
     /// branch, no tags) and returns its head.
     pub fn fetch(&mut self) -> Result<Fetched> {
+        self.fetch_inner()
+    }
+
+    fn fetch_inner(&self) -> Result<Fetched> {
         let before = self.cached_head();
         let state = CallState::default();
         let head = {
@@ -676,9 +684,30 @@ impl Repository {
         message_prefix: Option<&str>,
         derive: &mut dyn FnMut(&Snapshot) -> std::result::Result<Vec<FileChange>, E>,
     ) -> std::result::Result<PushOutcome, E> {
+        // New objects go to an in-memory object database first: a push that fails leaves no
+        // garbage behind, and a successful one is stored as one pack instead of thousands of
+        // loose objects.
+        let odb = self.repo.odb().map_err(internal)?;
+        let mempack = odb.add_new_mempack_backend(1000).map_err(internal)?;
+        let result = self.attempts(&odb, &mempack, author, message_prefix, derive);
+        let _ = mempack.reset();
+        if let Ok(mut r) = self.repo.find_reference(OUTGOING_REF) {
+            let _ = r.delete();
+        }
+        result
+    }
+
+    fn attempts<E: From<Error>>(
+        &self,
+        odb: &git2::Odb<'_>,
+        mempack: &git2::Mempack<'_>,
+        author: &Author,
+        message_prefix: Option<&str>,
+        derive: &mut dyn FnMut(&Snapshot) -> std::result::Result<Vec<FileChange>, E>,
+    ) -> std::result::Result<PushOutcome, E> {
         let mut rejections = 0u32;
         loop {
-            let fetched = self.fetch()?;
+            let fetched = self.fetch_inner()?;
             let snapshot = match &fetched.head {
                 Some(h) => self.snapshot(h)?,
                 None => Snapshot::empty(),
@@ -702,12 +731,20 @@ impl Repository {
             };
             match self.push(commit)? {
                 Pushed::Ok => {
-                    let _ = self.repo.reference(
-                        &self.tracking_ref(),
-                        commit,
-                        true,
-                        "gitcontroller: pushed",
-                    );
+                    // Keep our objects in the cache (one pack), then move the tracking ref.
+                    match persist(&self.repo, odb, mempack) {
+                        Ok(()) => {
+                            let _ = self.repo.reference(
+                                &self.tracking_ref(),
+                                commit,
+                                true,
+                                "gitcontroller: pushed",
+                            );
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "pushed, but could not store the commit in the cache; the next fetch brings it")
+                        }
+                    }
                     tracing::info!(
                         url = %redact_url_userinfo(&self.spec.url),
                         branch = %self.spec.branch,
@@ -721,6 +758,7 @@ impl Repository {
                     });
                 }
                 Pushed::Race(why) => {
+                    mempack.reset().map_err(internal)?;
                     rejections += 1;
                     if rejections >= self.spec.retry.max_attempts {
                         return Err(Error::Conflict(format!(
@@ -879,6 +917,16 @@ impl Repository {
         self.repo
             .reference(OUTGOING_REF, commit, true, "gitcontroller: outgoing")
             .map_err(internal)?;
+        let result = self.push_outgoing();
+        // The commit may only live in memory: never leave a ref to it behind (a fetch walks
+        // every ref to tell the remote what we have).
+        if let Ok(mut r) = self.repo.find_reference(OUTGOING_REF) {
+            let _ = r.delete();
+        }
+        result
+    }
+
+    fn push_outgoing(&self) -> Result<Pushed> {
         let state = CallState::default();
         let mut remote = self
             .repo
@@ -938,6 +986,25 @@ fn auto_proxy() -> ProxyOptions<'static> {
     let mut p = ProxyOptions::new();
     p.auto();
     p
+}
+
+/// Writes the objects of the in-memory object database into the cache as one pack and empties
+/// it.
+fn persist(
+    repo: &git2::Repository,
+    odb: &git2::Odb<'_>,
+    mempack: &git2::Mempack<'_>,
+) -> Result<()> {
+    use std::io::Write as _;
+    let mut buf = git2::Buf::new();
+    mempack.dump(repo, &mut buf).map_err(internal)?;
+    let mut writer = odb.packwriter().map_err(internal)?;
+    writer
+        .write_all(&buf)
+        .map_err(|e| Error::Internal(format!("writing pack: {e}")))?;
+    writer.commit().map_err(internal)?;
+    mempack.reset().map_err(internal)?;
+    Ok(())
 }
 
 fn internal(e: git2::Error) -> Error {

@@ -336,3 +336,55 @@ fn derive_errors_pass_through() {
         .unwrap_err();
     assert_eq!(err, Mine::Git("conflict".into()));
 }
+
+#[test]
+fn our_commits_are_stored_as_one_pack_and_failed_attempts_leave_nothing() {
+    let d = GitDaemon::start();
+    d.seed(&[("a.yaml", "a: 1\n")], "seed");
+    let c = cache();
+    let mut repo = open(&d.url(), &c);
+    // One lost race, then success.
+    let mut calls = 0;
+    let out = repo
+        .commit_and_push(&author(), None, &mut |_| {
+            calls += 1;
+            if calls == 1 {
+                d.seed(&[("their.yaml", "t: 1\n")], "theirs");
+            }
+            Ok::<_, Error>(
+                (0..50)
+                    .map(|i| {
+                        put_new(
+                            &format!("cm/{i}.yaml"),
+                            configmap(&format!("cm-{i}"), json!({})),
+                        )
+                    })
+                    .collect(),
+            )
+        })
+        .unwrap();
+    let commit = out.commit.unwrap();
+    assert_eq!(out.retries, 1);
+    // The pushed commit is readable from the cache without fetching again.
+    assert_eq!(repo.cached_head().as_deref(), Some(commit.as_str()));
+    assert_eq!(repo.snapshot(&commit).unwrap().files.len(), 52);
+    // No loose objects: neither from the rejected attempt nor from the pushed one.
+    let objects = repo.cache_path().join("objects");
+    let loose: Vec<_> = std::fs::read_dir(&objects)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().len() == 2)
+        .filter(|e| {
+            std::fs::read_dir(e.path())
+                .map(|mut d| d.next().is_some())
+                .unwrap_or(false)
+        })
+        .collect();
+    assert!(loose.is_empty(), "loose objects left: {loose:?}");
+    assert!(
+        !repo
+            .cache_path()
+            .join("refs/gitcontroller/outgoing")
+            .exists()
+    );
+}

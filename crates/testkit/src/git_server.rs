@@ -15,7 +15,9 @@
 //! - [`GitDaemon`]: `git daemon` serving `git://` with push enabled; can be stopped and
 //!   restarted on the same port to simulate an outage.
 //! - [`GitHttpServer`]: `git http-backend` behind a small HTTP server (std::net) with optional
-//!   basic or bearer authentication: `http://127.0.0.1:PORT/repo.git`.
+//!   basic or bearer authentication: `http://127.0.0.1:PORT/repo.git`; or over TLS
+//!   ([`GitHttpServer::start_tls`], rustls) with a certificate from a private CA made with the
+//!   `openssl` CLI: `https://127.0.0.1:PORT/repo.git`.
 //! - [`GitSshServer`]: OpenSSH `sshd` (Debian package `openssh-server`) with a generated host
 //!   key, an authorized client key and a matching `known_hosts` line:
 //!   `ssh://USER@127.0.0.1:PORT/<path>/repo.git`.
