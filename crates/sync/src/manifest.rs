@@ -285,6 +285,22 @@ spec:
     }
 
     #[test]
+    fn duplicate_keys_are_a_parse_error() {
+        let (ms, diags) = parse(&[(
+            "dup.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata: {k: 1}\ndata: {k: 2}\n",
+        )]);
+        assert!(ms.is_empty());
+        assert_eq!(diags[0].reason, DiagnosticReason::ParseError);
+        assert_eq!(diags[0].line, Some(5));
+        assert!(
+            diags[0].message.contains("duplicate"),
+            "{}",
+            diags[0].message
+        );
+    }
+
+    #[test]
     fn unknown_kind_is_a_warning() {
         let (ms, diags) = parse(&[(
             "x.yaml",

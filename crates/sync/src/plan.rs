@@ -321,11 +321,14 @@ struct Planner<'i, 'r> {
 impl<'i, 'r> Planner<'i, 'r> {
     fn object(&mut self, key: IdRef<'_>, entry: &Entry<'_>) {
         if let Some(first) = entry.manifest.filter(|_| !entry.more_manifests.is_empty()) {
-            let mut places: Vec<String> = std::iter::once(first)
+            let mut all: Vec<&Manifest> = std::iter::once(first)
                 .chain(entry.more_manifests.iter().copied())
+                .collect();
+            all.sort_by(|a, b| (&a.file, a.doc_index).cmp(&(&b.file, b.doc_index)));
+            let places: Vec<String> = all
+                .iter()
                 .map(|m| format!("{} (document {})", m.file, m.doc_index))
                 .collect();
-            places.sort();
             self.out.diagnostics.push(
                 Diagnostic::new(
                     Severity::Error,
@@ -335,7 +338,7 @@ impl<'i, 'r> Planner<'i, 'r> {
                         places.join(", ")
                     ),
                 )
-                .file(places[0].split(" (document").next().unwrap_or_default())
+                .file(&all[0].file)
                 .object(&key.to_owned()),
             );
             return;
@@ -530,6 +533,9 @@ impl<'i, 'r> Planner<'i, 'r> {
             _ => {}
         });
 
+        // Sorted, whatever order the maps iterate in.
+        drift.sort_unstable();
+        writes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let mut outcome = Outcome::default();
         if !writes.is_empty() {
             if self.refuse_secret(id) {

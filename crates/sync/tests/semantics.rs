@@ -556,6 +556,25 @@ fn duplicate_manifests_are_reported_and_never_applied() {
 }
 
 #[test]
+fn a_live_object_listed_twice_is_skipped() {
+    let case = Case::new(vec![git_all()])
+        .live(configmap("a", json!({"v": "1"})))
+        .live(configmap("a", json!({"v": "2"})));
+    let plan = case.plan();
+    assert!(plan.is_noop() && plan.noops.is_empty());
+    assert_eq!(plan.diagnostics[0].reason, DiagnosticReason::Duplicate);
+    assert_eq!(plan.diagnostics[0].severity, Severity::Warning);
+}
+
+#[test]
+fn an_explicit_root_filter_decides_existence_too() {
+    let case = Case::new(vec![rule("root", SyncTo::Kubernetes, &[""])])
+        .git("a.yaml", configmap("a", json!({})));
+    let plan = case.plan();
+    assert!(single_apply(&plan).1);
+}
+
+#[test]
 fn unknown_live_kinds_are_reported() {
     let case = Case::new(vec![git_all()])
         .live(json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}))
