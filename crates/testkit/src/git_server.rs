@@ -112,13 +112,22 @@ pub fn free_port() -> u16 {
         .expect("cannot bind a loopback port")
 }
 
+/// A server process that leads its own process group, plus a watchdog (`sh`) that kills the
+/// group if the test process dies without dropping the server (a timeout's SIGKILL, an abort),
+/// so no daemon outlives its test.
+#[derive(Debug)]
+struct ServerProcess {
+    child: Child,
+    watchdog: Option<Child>,
+}
+
 /// Waits until `port` on 127.0.0.1 accepts TCP connections. Returns `Err` with a reason if
-/// the child exits first or `timeout` elapses.
-fn wait_for_port(child: &mut Child, port: u16, timeout: Duration) -> Result<(), String> {
+/// the server exits first or `timeout` elapses.
+fn wait_for_port(server: &mut ServerProcess, port: u16, timeout: Duration) -> Result<(), String> {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let deadline = Instant::now() + timeout;
     loop {
-        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+        if let Some(status) = server.child.try_wait().map_err(|e| e.to_string())? {
             return Err(format!("server exited early with {status}"));
         }
         if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
@@ -134,23 +143,42 @@ fn wait_for_port(child: &mut Child, port: u16, timeout: Duration) -> Result<(), 
 }
 
 /// Kills a server started with [`spawn_in_group`] together with the processes it forked
-/// (git daemon and sshd fork one child per connection), then reaps it.
-fn kill_child(child: &mut Child) {
-    // The child leads its own process group; `kill -KILL -- -PGID` reaches its forks too.
-    let _ = Command::new("kill")
-        .args(["-KILL", "--", &format!("-{}", child.id())])
+/// (git daemon and sshd fork one child per connection), reaps it and stops its watchdog.
+fn kill_child(server: &mut ServerProcess) {
+    // The server leads its own process group; `kill -KILL -PGID` reaches its forks too.
+    // (The shell's builtin `kill`: no dependency on procps.)
+    let _ = Command::new("sh")
+        .arg("-c")
+        .arg(format!("kill -KILL -{}", server.child.id()))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status();
-    let _ = child.kill();
-    let _ = child.wait();
+    let _ = server.child.kill();
+    let _ = server.child.wait();
+    if let Some(mut w) = server.watchdog.take() {
+        let _ = w.kill();
+        let _ = w.wait();
+    }
 }
 
 /// Spawns `cmd` as the leader of a new process group, so [`kill_child`] can stop it and
-/// everything it forked.
-fn spawn_in_group(cmd: &mut Command) -> std::io::Result<Child> {
+/// everything it forked, with a watchdog for the case the test process dies first.
+fn spawn_in_group(cmd: &mut Command) -> std::io::Result<ServerProcess> {
     use std::os::unix::process::CommandExt as _;
-    cmd.process_group(0).spawn()
+    let child = cmd.process_group(0).spawn()?;
+    let (me, pgid) = (std::process::id(), child.id());
+    let watchdog = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "while kill -0 {me} 2>/dev/null && kill -0 {pgid} 2>/dev/null; do sleep 1; done; \
+             kill -0 {me} 2>/dev/null || kill -KILL -{pgid} 2>/dev/null"
+        ))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok();
+    Ok(ServerProcess { child, watchdog })
 }
 
 /// Directory of git's helper programs (`git --exec-path`), e.g. `/usr/lib/git-core`.
@@ -527,7 +555,7 @@ impl Default for BareRepo {
 pub struct GitDaemon {
     repo: BareRepo,
     port: u16,
-    child: Option<Child>,
+    child: Option<ServerProcess>,
 }
 
 impl GitDaemon {
@@ -598,7 +626,7 @@ impl GitDaemon {
     }
 }
 
-fn spawn_daemon(repo: &BareRepo, port: u16) -> Result<Child, String> {
+fn spawn_daemon(repo: &BareRepo, port: u16) -> Result<ServerProcess, String> {
     let log = repo.scratch_dir().join("daemon.log");
     let stderr = std::fs::File::create(&log).map_err(|e| e.to_string())?;
     // Run git-daemon itself (not `git daemon`, which would leave it as a grandchild).

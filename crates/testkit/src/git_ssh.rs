@@ -4,10 +4,12 @@
 
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use super::{BareRepo, free_port, kill_child, read_log, run, spawn_in_group, wait_for_port};
+use super::{
+    BareRepo, ServerProcess, free_port, kill_child, read_log, run, spawn_in_group, wait_for_port,
+};
 
 /// Path of the sshd binary (`/usr/sbin/sshd`, from Debian's `openssh-server`).
 pub const SSHD: &str = "/usr/sbin/sshd";
@@ -66,7 +68,7 @@ pub struct GitSshServer {
     host_key: SshKeyPair,
     client_key: SshKeyPair,
     authorized_keys: PathBuf,
-    child: Option<Child>,
+    child: Option<ServerProcess>,
 }
 
 impl std::fmt::Debug for GitSshServer {
