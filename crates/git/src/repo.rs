@@ -22,8 +22,8 @@ use crate::paths::{is_manifest_path, join, normalize_relative};
 /// Files larger than this are not read into snapshots.
 pub const MAX_FILE_BYTES: usize = 16 * 1024 * 1024;
 
-/// Where and how to sync.
-#[derive(Debug, Clone)]
+/// Where and how to sync. `Debug` redacts a password in the URL and every secret.
+#[derive(Clone)]
 pub struct RepoSpec {
     /// Remote URL: `ssh://user@host[:port]/path`, scp-like `user@host:path`,
     /// `https://…`, `http://…`, `git://…`, or `file://…` / an absolute path.
@@ -40,6 +40,19 @@ pub struct RepoSpec {
     pub credentials: Credentials,
     /// Retries of a push that lost a race.
     pub retry: RetryPolicy,
+}
+
+impl std::fmt::Debug for RepoSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RepoSpec")
+            .field("url", &redact_url_userinfo(&self.url))
+            .field("branch", &self.branch)
+            .field("path", &self.path)
+            .field("cache_dir", &self.cache_dir)
+            .field("credentials", &self.credentials)
+            .field("retry", &self.retry)
+            .finish()
+    }
 }
 
 impl RepoSpec {
@@ -1130,6 +1143,17 @@ mod tests {
         );
         assert!(first.ends_with(" more"), "{first}");
         assert_eq!(m.lines().count(), 12);
+    }
+
+    #[test]
+    fn spec_debug_hides_secrets() {
+        let spec = RepoSpec::new("https://u:hunter2@example.com/r.git", "main", "/tmp/c")
+            .with_credentials(Credentials::basic("u", "s3cr3t-pw"));
+        let dbg = format!("{spec:?}");
+        assert!(
+            !dbg.contains("hunter2") && !dbg.contains("s3cr3t-pw"),
+            "{dbg}"
+        );
     }
 
     #[test]
