@@ -22,8 +22,12 @@ use crate::compare::{loose_eq, loose_eq_opt, vacuous};
 pub(crate) struct Fields<'a> {
     /// The sets' objects at this node (non-empty ones).
     maps: Maps<'a>,
-    /// Some set owns the whole node (`{}`).
+    /// Some set owns the node as a leaf (`{}`).
     whole: bool,
+    /// Whether a leaf owns only itself (one manager's view, for what it applied) rather than
+    /// everything below it (the union's view, for the export, where keeping too much is the
+    /// safe side since schemas are unknown).
+    exact: bool,
 }
 
 type FieldsMap = Map<String, Value>;
@@ -210,19 +214,24 @@ impl<'a> Fields<'a> {
         Fields {
             maps: Maps::None,
             whole: true,
+            exact: false,
         }
     }
 
-    /// The ownership of member `name`; `None` when nobody owns anything there. A wholly
-    /// owned node owns its members wholly.
+    /// The ownership of member `name`; `None` when nobody owns anything there. Unless
+    /// `exact`, a node owned as a leaf owns its members wholly.
     pub(crate) fn child(&self, name: &str) -> Option<Fields<'a>> {
-        if self.whole {
+        if self.whole && !self.exact {
             return Some(Fields::whole());
         }
         let mut out: Option<Fields<'a>> = None;
         for map in self.maps.as_slice() {
             if let Some(set) = member(map, name) {
-                out.get_or_insert_with(Fields::default).add(set);
+                out.get_or_insert_with(|| Fields {
+                    exact: self.exact,
+                    ..Fields::default()
+                })
+                .add(set);
             }
         }
         out
@@ -234,7 +243,7 @@ impl<'a> Fields<'a> {
             .try_fold(self.clone(), |cur, name| cur.child(name))
     }
 
-    /// True when the whole node (everything below it) is owned.
+    /// True when the node is owned as a leaf (`{}`): its value as a whole.
     pub(crate) fn is_whole(&self) -> bool {
         self.whole
     }
@@ -383,12 +392,20 @@ fn entries(live: &Value) -> impl Iterator<Item = &Map<String, Value>> {
         .filter_map(Value::as_object)
 }
 
+/// An entry's `fieldsV1`, if it owns anything (an empty set at the root owns nothing, unlike
+/// `{}` further down).
+fn fields_v1(entry: &Map<String, Value>) -> Option<&Value> {
+    entry
+        .get("fieldsV1")
+        .filter(|set| set.as_object().is_some_and(|m| !m.is_empty()))
+}
+
 /// What every manager owns together, or `None` when the object has no `managedFields` (then
 /// nothing can be concluded about ownership).
 pub(crate) fn owned_by_anyone(live: &Value) -> Option<Fields<'_>> {
     let mut union: Option<Fields<'_>> = None;
     for entry in entries(live) {
-        if let Some(set) = entry.get("fieldsV1") {
+        if let Some(set) = fields_v1(entry) {
             union.get_or_insert_with(Fields::default).add(set);
         }
     }
@@ -396,7 +413,8 @@ pub(crate) fn owned_by_anyone(live: &Value) -> Option<Fields<'_>> {
 }
 
 /// What `manager` owns through server-side apply (operation `Apply`) on the main resource,
-/// or `None` when it owns nothing.
+/// or `None` when it owns nothing. Leaves are exact: applying `spec: {}` owns the (empty)
+/// map, not the fields others put in it later.
 pub(crate) fn applied_by<'a>(live: &'a Value, manager: &str) -> Option<Fields<'a>> {
     let mut union: Option<Fields<'a>> = None;
     for entry in entries(live) {
@@ -406,8 +424,13 @@ pub(crate) fn applied_by<'a>(live: &'a Value, manager: &str) -> Option<Fields<'a
                 .get("subresource")
                 .and_then(Value::as_str)
                 .is_none_or(str::is_empty);
-        if let (true, Some(set)) = (is_ours, entry.get("fieldsV1")) {
-            union.get_or_insert_with(Fields::default).add(set);
+        if let (true, Some(set)) = (is_ours, fields_v1(entry)) {
+            union
+                .get_or_insert_with(|| Fields {
+                    exact: true,
+                    ..Fields::default()
+                })
+                .add(set);
         }
     }
     union

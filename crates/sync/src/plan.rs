@@ -6,7 +6,7 @@ use std::iter::Peekable;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::compare::subset;
+use crate::compare::{subset, vacuous};
 use crate::diagnostic::{Diagnostic, DiagnosticReason, Severity};
 use crate::export::{self, SERVER_METADATA, SERVER_TOP_LEVEL};
 use crate::fields::{self, Fields};
@@ -648,7 +648,8 @@ fn owns_unset(ours: Option<&Fields<'_>>, m: Option<&Value>, live: Option<&Value>
         return false;
     };
     match (m, live) {
-        (None, _) => true,
+        // An empty value is the same as none: nothing to remove.
+        (None, _) => !vacuous(live),
         (Some(_), _) if ours.is_whole() => false,
         (Some(Value::Object(mo)), Value::Object(lo)) => ours.field_names().any(|k| {
             lo.contains_key(k) && owns_unset(ours.child(k).as_ref(), mo.get(k), lo.get(k))

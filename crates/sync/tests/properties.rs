@@ -1,4 +1,11 @@
 //! Property tests: convergence, determinism, containment.
+//!
+//! Cases are a few ConfigMaps and Deployments, each in Git, live or both, with random labels,
+//! annotations and spec (scalars, maps, arrays), random rules (directions, filters, priorities,
+//! selectors) and, for half of the live objects, `managedFields` splitting ownership between
+//! git-controller (server-side apply) and another manager. Plans are carried out the way the
+//! API server would: a simplified server-side apply where ownership is tracked, a merge
+//! elsewhere.
 
 mod common;
 
@@ -114,7 +121,8 @@ fn rules() -> impl Strategy<Value = Vec<Rule>> {
     })
 }
 
-/// Where an object is: 0 only Git, 1 only live, 2 both (different), 3 both (same).
+/// Where an object is: 0 only Git, 1 only live, 2 both (different), 3 both (same). Live
+/// objects get `managedFields` half of the time.
 fn objects() -> impl Strategy<Value = Vec<(String, u8, bool, Value, Value)>> {
     let one = (
         prop::sample::select(vec!["ConfigMap", "Deployment"]),
@@ -123,22 +131,174 @@ fn objects() -> impl Strategy<Value = Vec<(String, u8, bool, Value, Value)>> {
         body(),
         body(),
         any::<bool>(),
+        prop::option::of(any::<u64>()),
     );
     prop::collection::vec(one, 1..5).prop_map(|objs| {
         objs.into_iter()
             .enumerate()
-            .map(|(i, (kind, place, tier, git, live, in_inventory))| {
-                let name = format!("o{i}");
-                let git = object(kind, &name, tier, git);
-                let live = if place == 3 {
-                    git.clone()
-                } else {
-                    object(kind, &name, tier, live)
-                };
-                (name, place, in_inventory, git, live)
-            })
+            .map(
+                |(i, (kind, place, tier, git, live, in_inventory, ownership))| {
+                    let name = format!("o{i}");
+                    let git = object(kind, &name, tier, git);
+                    let mut live = if place == 3 {
+                        git.clone()
+                    } else {
+                        object(kind, &name, tier, live)
+                    };
+                    if let Some(bits) = ownership {
+                        give_ownership(&mut live, bits);
+                    }
+                    (name, place, in_inventory, git, live)
+                },
+            )
             .collect()
     })
+}
+
+/// Splits the fields of `live` between git-controller (server-side apply) and another
+/// manager (update), by `bits`, and records that in `managedFields`.
+fn give_ownership(live: &mut Value, bits: u64) {
+    let (mut ours, mut theirs) = (live.clone(), live.clone());
+    let mut bit = 0;
+    for path in [
+        &["metadata", "labels"][..],
+        &["metadata", "annotations"],
+        &["spec"],
+    ] {
+        let keys: Vec<String> = value_at_str(live, path)
+            .and_then(Value::as_object)
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
+        for key in keys {
+            let mine = bits >> (bit % 64) & 1 == 1;
+            bit += 1;
+            let drop_from = if mine { &mut theirs } else { &mut ours };
+            if let Some(map) = value_at_str_mut(drop_from, path).and_then(Value::as_object_mut) {
+                map.remove(&key);
+            }
+        }
+        // An emptied map would claim the whole map.
+        for side in [&mut ours, &mut theirs] {
+            let emptied = value_at_str(side, path)
+                .and_then(Value::as_object)
+                .is_some_and(|m| m.is_empty())
+                && value_at_str(live, path)
+                    .and_then(Value::as_object)
+                    .is_some_and(|m| !m.is_empty());
+            if emptied {
+                let (last, parent) = path.split_last().unwrap();
+                if let Some(map) = value_at_str_mut(side, parent).and_then(Value::as_object_mut) {
+                    map.remove(*last);
+                }
+            }
+        }
+    }
+    // The API server keeps no entries with empty sets.
+    let entries: Vec<Value> = [("git-controller", "Apply", ours), ("someone", "Update", theirs)]
+        .into_iter()
+        .map(|(manager, operation, part)| (manager, operation, fields_of(&part, 0)))
+        .filter(|(_, _, set)| set.as_object().is_some_and(|m| !m.is_empty()))
+        .map(|(manager, operation, set)| {
+            json!({"manager": manager, "operation": operation, "fieldsType": "FieldsV1", "fieldsV1": set})
+        })
+        .collect();
+    live["metadata"]["managedFields"] = Value::Array(entries);
+}
+
+fn value_at_str<'v>(v: &'v Value, path: &[&str]) -> Option<&'v Value> {
+    path.iter().try_fold(v, |cur, k| cur.as_object()?.get(*k))
+}
+
+fn value_at_str_mut<'v>(v: &'v mut Value, path: &[&str]) -> Option<&'v mut Value> {
+    path.iter()
+        .try_fold(v, |cur, k| cur.as_object_mut()?.get_mut(*k))
+}
+
+/// The `fieldsV1` set owning every field of `v` (arrays and scalars as a whole), leaving out
+/// identity and server fields as the API server does.
+fn fields_of(v: &Value, depth: usize) -> Value {
+    let Some(map) = v.as_object() else {
+        return json!({});
+    };
+    if map.is_empty() && depth > 0 {
+        return json!({});
+    }
+    let mut out = Map::new();
+    for (k, child) in map {
+        if depth == 0 && matches!(k.as_str(), "apiVersion" | "kind" | "status") {
+            continue;
+        }
+        let child_set = if depth == 0 && k == "metadata" {
+            let mut meta = Map::new();
+            for (mk, mv) in child.as_object().into_iter().flatten() {
+                if !matches!(mk.as_str(), "name" | "namespace" | "managedFields") {
+                    meta.insert(format!("f:{mk}"), fields_of(mv, 2));
+                }
+            }
+            if meta.is_empty() {
+                continue; // the API server lists no empty containers
+            }
+            Value::Object(meta)
+        } else {
+            fields_of(child, depth + 1)
+        };
+        out.insert(format!("f:{k}"), child_set);
+    }
+    Value::Object(out)
+}
+
+/// Server-side apply of `body` by git-controller, simplified (no conflicts, nobody else
+/// keeps a removed field): fields it owned before and no longer sends are removed, the body
+/// is merged in, and it then owns what it sent.
+fn server_side_apply(live: &mut Value, body: &Value) {
+    let new_set = fields_of(body, 0);
+    let entries = live["metadata"]["managedFields"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let old_set = entries
+        .iter()
+        .find(|e| e["manager"] == "git-controller")
+        .map(|e| e["fieldsV1"].clone());
+    if let Some(old) = old_set {
+        // Fields it owned before and no longer sends go (exact paths, like structured merge).
+        let (mut old_paths, mut new_paths) = (Vec::new(), Vec::new());
+        members(&old, &mut Vec::new(), &mut old_paths);
+        members(&new_set, &mut Vec::new(), &mut new_paths);
+        for p in old_paths.iter().filter(|p| !new_paths.contains(p)) {
+            if let Some((last, parent)) = p.split_last() {
+                let parent: Vec<&str> = parent.iter().map(String::as_str).collect();
+                if let Some(map) = value_at_str_mut(live, &parent).and_then(Value::as_object_mut) {
+                    map.remove(last);
+                }
+            }
+        }
+    }
+    merge(live, body);
+    let mut entries: Vec<Value> = entries
+        .into_iter()
+        .filter(|e| e["manager"] != "git-controller")
+        .collect();
+    entries.push(json!({"manager": "git-controller", "operation": "Apply", "fieldsType": "FieldsV1", "fieldsV1": new_set}));
+    live["metadata"]["managedFields"] = Value::Array(entries);
+}
+
+/// The member paths of a `fieldsV1` set: nodes without members of their own.
+fn members(set: &Value, path: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+    let children: Vec<(&str, &Value)> = set
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| Some((k.strip_prefix("f:")?, v)))
+        .collect();
+    if children.is_empty() {
+        out.push(path.clone());
+    }
+    for (k, child) in children {
+        path.push(k.to_owned());
+        members(child, path, out);
+        path.pop();
+    }
 }
 
 fn case() -> impl Strategy<Value = Case> {
@@ -182,6 +342,16 @@ fn merge(target: &mut Value, patch: &Value) {
     }
 }
 
+/// Applies like the API server would: server-side apply where ownership is tracked, a plain
+/// merge where the object has no `managedFields`.
+fn apply(live: &mut Value, body: &Value) {
+    if live["metadata"].get("managedFields").is_some() {
+        server_side_apply(live, body);
+    } else {
+        merge(live, body);
+    }
+}
+
 fn carry_out(case: &mut Case, plan: &Plan) {
     for action in &plan.to_git {
         match action {
@@ -214,7 +384,7 @@ fn carry_out(case: &mut Case, plan: &Plan) {
             } => match live_index(case, id) {
                 Some(i) => {
                     assert!(!create);
-                    merge(&mut case.live[i], object);
+                    apply(&mut case.live[i], object);
                 }
                 None => {
                     assert!(create);
@@ -357,8 +527,14 @@ fn check_containment(case: &Case, plan: &Plan) -> Result<(), TestCaseError> {
                 } => {
                     let live = live.unwrap();
                     let mut merged = live.clone();
-                    merge(&mut merged, object);
-                    must_be(live, &merged, SyncTo::Kubernetes)?;
+                    apply(&mut merged, object);
+                    let mut before = live.clone();
+                    for v in [&mut before, &mut merged] {
+                        if let Some(meta) = v["metadata"].as_object_mut() {
+                            meta.remove("managedFields");
+                        }
+                    }
+                    must_be(&before, &merged, SyncTo::Kubernetes)?;
                 }
                 ClusterAction::Apply { create: true, .. } | ClusterAction::Delete { .. } => {
                     prop_assert_eq!(root, Some(SyncTo::Kubernetes));

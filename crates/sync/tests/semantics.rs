@@ -272,6 +272,23 @@ fn a_field_removed_from_git_that_we_applied_is_removed_from_the_cluster() {
 }
 
 #[test]
+fn applying_an_empty_map_does_not_claim_what_others_put_in_it() {
+    // We applied `data: {}`; someone else added data.x. Git still says `data: {}`.
+    let mut live = configmap("a", json!({"x": "theirs"}));
+    live["metadata"]["managedFields"] = json!([
+        {"manager": "git-controller", "operation": "Apply", "apiVersion": "v1",
+         "fieldsType": "FieldsV1", "fieldsV1": {"f:data": {}}},
+        {"manager": "someone", "operation": "Update", "apiVersion": "v1",
+         "fieldsType": "FieldsV1", "fieldsV1": {"f:data": {"f:x": {}}}}
+    ]);
+    let rules = vec![k8s_all(), rule("x", SyncTo::Kubernetes, &["/data/x"])];
+    let case = Case::new(rules)
+        .git("a.yaml", configmap("a", json!({})))
+        .live(live);
+    assert!(case.plan().is_noop());
+}
+
+#[test]
 fn apply_body_keeps_what_we_own_under_other_rules() {
     // We applied label `team` before; labels are now git-directed and Git lost it. The apply
     // for the data drift must still carry `team`, or server-side apply would delete it.
