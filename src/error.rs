@@ -16,6 +16,12 @@ pub enum Error {
     /// The credentials Secret is missing or unusable.
     #[error("credentials: {0}")]
     Credentials(String),
+    /// A Git step did not finish in time, or an earlier one of the same repository still runs.
+    #[error("Git: no answer from the remote within {0:?}")]
+    GitTimeout(std::time::Duration),
+    /// An earlier Git step of the same repository has not returned yet.
+    #[error("Git: an earlier operation on this repository is still running")]
+    GitBusy,
     /// A blocking task panicked or was cancelled.
     #[error("internal: {0}")]
     Internal(String),
@@ -28,6 +34,7 @@ impl Error {
         match self {
             Error::Kube(_) => "kube",
             Error::Git(e) => e.category(),
+            Error::GitTimeout(_) | Error::GitBusy => "network",
             Error::InvalidSpec(_) => "invalid-spec",
             Error::Credentials(_) => "credentials",
             Error::Internal(_) => "internal",

@@ -188,7 +188,7 @@ async fn cleanup(repo: &GitRepository, ctx: &Context) -> Result<Action> {
     }
     retain_needed_watchers(ctx, Some((&namespace, &name))).await;
     ctx.metrics.forget(&namespace, &name);
-    ctx.forget_parse_cache(&namespace, &name);
+    ctx.forget_repository(&namespace, &name);
     Ok(Action::await_change())
 }
 
@@ -281,7 +281,10 @@ async fn run_pipeline(repo: &GitRepository, ctx: &Context) -> Result<SyncReport>
     let credentials = credentials(repo, &ctx.client).await?;
     let spec = repo_spec(repo, &ctx.config.cache_dir, credentials);
     let started = Instant::now();
-    let (mut git, snapshot) = blocking(move || -> Result<(Repository, Snapshot)> {
+    let lock = ctx.git_lock(&namespace, &name)?;
+    let fetch_lock = lock.clone();
+    let (mut git, snapshot) = git_blocking(move || -> Result<(Repository, Snapshot)> {
+        let _held = fetch_lock;
         let mut git = Repository::open(spec)?;
         let snapshot = fetch_snapshot(&mut git)?;
         Ok((git, snapshot))
@@ -366,7 +369,8 @@ async fn run_pipeline(repo: &GitRepository, ctx: &Context) -> Result<SyncReport>
         let prefix = repo.spec.commit_message.clone();
         let side = side.clone();
         let started = Instant::now();
-        let (outcome, written, removed) = blocking(move || -> Result<_> {
+        let (outcome, written, removed) = git_blocking(move || -> Result<_> {
+            let _held = lock;
             let mut written = Vec::new();
             let mut removed = Vec::new();
             // Re-derived from the current remote head on every attempt: a push that lost a
@@ -529,6 +533,21 @@ pub(crate) async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(work)
         .await
         .map_err(|e| Error::Internal(format!("blocking task failed: {e}")))?
+}
+
+/// How long one Git step (fetch, or commit and push with its retries) may take. libgit2 has
+/// no per-operation timeout without unsafe code; past this the reconcile gives up while the
+/// blocking thread keeps the repository's lock until it returns, so nothing else touches that
+/// cache meanwhile.
+const GIT_TIMEOUT: Duration = Duration::from_secs(300);
+
+async fn git_blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    match tokio::time::timeout(GIT_TIMEOUT, blocking(work)).await {
+        Ok(result) => result,
+        Err(_) => Err(Error::GitTimeout(GIT_TIMEOUT)),
+    }
 }
 
 /// Fetches the branch and reads the manifests at its head (an empty snapshot for a branch

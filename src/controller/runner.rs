@@ -38,6 +38,9 @@ pub struct Config {
     pub instance: String,
 }
 
+/// State kept per GitRepository (namespace, name).
+type PerRepository<T> = std::sync::Mutex<std::collections::HashMap<(String, String), T>>;
+
 /// Everything a reconcile needs; shared by all reconciles.
 pub struct Context {
     /// The Kubernetes client.
@@ -56,9 +59,10 @@ pub struct Context {
     pub recorder: Recorder,
     /// When false, nothing is written (leader election lost or not yet won).
     pub writes_allowed: Arc<std::sync::atomic::AtomicBool>,
+    /// One Git operation at a time per repository cache, held by the blocking thread.
+    pub git_locks: PerRepository<Arc<tokio::sync::Mutex<()>>>,
     /// Parsed manifests per repository.
-    pub parse_caches:
-        std::sync::Mutex<std::collections::HashMap<(String, String), super::ParseCache>>,
+    pub parse_caches: PerRepository<super::ParseCache>,
 }
 
 impl Context {
@@ -72,12 +76,33 @@ impl Context {
             .clone()
     }
 
-    /// Forgets a deleted repository's parse cache.
-    pub fn forget_parse_cache(&self, namespace: &str, name: &str) {
+    /// Takes the Git lock of one repository, or fails at once when an earlier Git step (one
+    /// that timed out) still holds it.
+    pub fn git_lock(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Arc<tokio::sync::OwnedMutexGuard<()>>, Error> {
+        let lock = self
+            .git_locks
+            .lock()
+            .expect("git locks")
+            .entry((namespace.to_string(), name.to_string()))
+            .or_default()
+            .clone();
+        lock.try_lock_owned()
+            .map(Arc::new)
+            .map_err(|_| Error::GitBusy)
+    }
+
+    /// Forgets a deleted repository's parse cache and Git lock.
+    pub fn forget_repository(&self, namespace: &str, name: &str) {
+        let key = (namespace.to_string(), name.to_string());
         self.parse_caches
             .lock()
             .expect("parse caches lock")
-            .remove(&(namespace.to_string(), name.to_string()));
+            .remove(&key);
+        self.git_locks.lock().expect("git locks").remove(&key);
     }
 
     /// The SyncRules that belong to a repository, sorted by name.
@@ -158,6 +183,7 @@ pub async fn run(
         recorder: Recorder::new(client.clone(), reporter),
         writes_allowed,
         parse_caches: Default::default(),
+        git_locks: Default::default(),
     });
 
     let repos = repositories_api(&client, config.namespace.as_deref());
