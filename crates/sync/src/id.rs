@@ -128,7 +128,8 @@ pub fn group_of(api_version: &str) -> &str {
 
 /// Lookup of resource types by (group, kind).
 pub(crate) struct TypeIndex<'a> {
-    by_kind: HashMap<(&'a str, &'a str), &'a ResourceType>,
+    /// Each type with its position in (group, kind) order, which sorts objects cheaply.
+    by_kind: HashMap<(&'a str, &'a str), (usize, &'a ResourceType)>,
 }
 
 impl<'a> TypeIndex<'a> {
@@ -145,15 +146,23 @@ impl<'a> TypeIndex<'a> {
                 })
                 .or_insert(ty);
         }
+        let mut kinds: Vec<((&str, &str), &ResourceType)> = by_kind.into_iter().collect();
+        kinds.sort_unstable_by_key(|(k, _)| *k);
+        let by_kind = kinds
+            .into_iter()
+            .enumerate()
+            .map(|(ordinal, (k, ty))| (k, (ordinal, ty)))
+            .collect();
         TypeIndex { by_kind }
     }
 
-    pub(crate) fn get(&self, group: &str, kind: &str) -> Option<&'a ResourceType> {
+    /// The type and its position in (group, kind) order.
+    pub(crate) fn get_ordered(&self, group: &str, kind: &str) -> Option<(usize, &'a ResourceType)> {
         self.by_kind.get(&(group, kind)).copied()
     }
 
     pub(crate) fn has_plural(&self, plural: &str) -> bool {
-        self.by_kind.values().any(|t| t.plural == plural)
+        self.by_kind.values().any(|(_, t)| t.plural == plural)
     }
 
     pub(crate) fn has_kind(&self, kind: &str) -> bool {
@@ -177,14 +186,15 @@ pub(crate) fn resolve_id<'t>(
     obj: &Value,
     types: &TypeIndex<'t>,
 ) -> Result<(ObjectId, &'t ResourceType), IdError> {
-    resolve_ref(obj, types).map(|(id, ty)| (id.to_owned(), ty))
+    resolve_ref(obj, types).map(|(id, _, ty)| (id.to_owned(), ty))
 }
 
-/// [`resolve_id`] without allocating.
+/// [`resolve_id`] without allocating; also returns the type's position in (group, kind)
+/// order.
 pub(crate) fn resolve_ref<'v, 't>(
     obj: &'v Value,
     types: &TypeIndex<'t>,
-) -> Result<(IdRef<'v>, &'t ResourceType), IdError> {
+) -> Result<(IdRef<'v>, usize, &'t ResourceType), IdError> {
     let api_version = obj
         .get("apiVersion")
         .and_then(Value::as_str)
@@ -201,10 +211,12 @@ pub(crate) fn resolve_ref<'v, 't>(
         .ok_or(IdError::Incomplete("metadata.name"))?;
     let group = group_of(api_version);
     let kind: &'v str = kind;
-    let ty = types.get(group, kind).ok_or_else(|| IdError::UnknownKind {
-        api_version: api_version.to_owned(),
-        kind: kind.to_owned(),
-    })?;
+    let (ordinal, ty) = types
+        .get_ordered(group, kind)
+        .ok_or_else(|| IdError::UnknownKind {
+            api_version: api_version.to_owned(),
+            kind: kind.to_owned(),
+        })?;
     let namespace = if ty.namespaced {
         Some(
             meta.and_then(|m| m.get("namespace"))
@@ -222,6 +234,7 @@ pub(crate) fn resolve_ref<'v, 't>(
             namespace,
             name,
         },
+        ordinal,
         ty,
     ))
 }
