@@ -239,6 +239,14 @@ async fn with_leader_election_exactly_one_replica_writes_and_a_standby_takes_ove
     assert!(second.is_running());
 }
 
+async fn resource_versions(api: &Api<ConfigMap>) -> Vec<String> {
+    let list = api.list(&Default::default()).await.unwrap();
+    list.items
+        .iter()
+        .filter_map(|c| c.metadata.resource_version.clone())
+        .collect()
+}
+
 fn run_diff(ns: &str) -> (i32, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_git-controller"))
         .args(["diff", "-n", ns, "repo"])
@@ -304,14 +312,7 @@ async fn diff_prints_nothing_in_sync_and_both_sections_after_drift_without_writi
         "change from git",
     );
     let head = git.head();
-    let versions_before: Vec<String> = configmaps
-        .list(&Default::default())
-        .await
-        .unwrap()
-        .items
-        .iter()
-        .map(|c| c.metadata.resource_version.clone().unwrap())
-        .collect();
+    let versions_before = resource_versions(&configmaps).await;
 
     let (code, out) = run_diff(&ns);
     assert_eq!(code, 1, "{out}");
@@ -329,14 +330,7 @@ async fn diff_prints_nothing_in_sync_and_both_sections_after_drift_without_writi
     );
 
     assert_eq!(git.head(), head, "diff pushed nothing");
-    let versions_after: Vec<String> = configmaps
-        .list(&Default::default())
-        .await
-        .unwrap()
-        .items
-        .iter()
-        .map(|c| c.metadata.resource_version.clone().unwrap())
-        .collect();
+    let versions_after = resource_versions(&configmaps).await;
     assert_eq!(
         versions_before, versions_after,
         "diff wrote nothing to the cluster"
