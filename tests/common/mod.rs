@@ -33,7 +33,13 @@ impl ControllerProcess {
         let log = dir.path().join("controller.log");
         let metrics_port = gitcontroller_testkit::git_server::free_port();
         let child = Command::new(env!("CARGO_BIN_EXE_git-controller"))
-            .args(["run", "--namespace", namespace, "--batch-window-ms", "300"])
+            .args(["run", "--namespace", namespace])
+            // Tests batch for 300 ms unless they choose; the product default is 1 s.
+            .args(if extra.contains(&"--batch-window-ms") {
+                &[][..]
+            } else {
+                &["--batch-window-ms", "300"][..]
+            })
             .arg("--cache-dir")
             .arg(dir.path().join("cache"))
             .arg("--metrics-addr")
