@@ -700,3 +700,41 @@ async fn suspend_pauses_writes_in_both_directions() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_rule_without_its_repository_says_so_until_the_repository_exists() {
+    let (client, ns) = setup("orphan").await;
+    let ns = ns.name().to_string();
+    let git = GitDaemon::start();
+    git.seed(&[("README.md", "x\n")], "init");
+    apply_yaml(
+        &client,
+        &ns,
+        &rule("lonely", &ns, "  kinds: [ConfigMap]\n  syncTo: git\n"),
+    )
+    .await;
+    let _controller = ControllerProcess::start(&ns);
+
+    let rules: Api<SyncRule> = Api::namespaced(client.clone(), &ns);
+    let reason = |expected: &'static str| {
+        let rules = rules.clone();
+        async move {
+            let status = serde_json::to_value(rules.get("lonely").await.ok()?.status?).ok()?;
+            (condition(&status, "Ready")?["reason"] == expected).then_some(status)
+        }
+    };
+    let status = wait_for("RepositoryNotFound", WAIT, || reason("RepositoryNotFound")).await;
+    let message = condition(&status, "Ready").unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(message.contains("\"repo\""), "{message}");
+
+    apply_yaml(&client, &ns, &repository(&git.url(), "")).await;
+    wait_for(
+        "the rule to resolve once its repository exists",
+        WAIT,
+        || reason("Resolved"),
+    )
+    .await;
+}

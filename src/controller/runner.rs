@@ -152,22 +152,7 @@ pub async fn run(
     let rules = rules_writer.as_reader();
     let rule_changes =
         reflector::reflector(rules_writer, watcher(rules_api, watcher::Config::default()))
-            .default_backoff()
-            .touched_objects();
-    let tx = trigger_tx.clone();
-    tokio::spawn(async move {
-        futures::pin_mut!(rule_changes);
-        while let Some(item) = rule_changes.next().await {
-            match item {
-                Ok(rule) => {
-                    if let Some(ns) = rule.metadata.namespace.clone() {
-                        let _ = tx.send(ObjectRef::new(&rule.spec.repository_ref.name).within(&ns));
-                    }
-                }
-                Err(error) => tracing::warn!(%error, "SyncRule watch failed; retrying"),
-            }
-        }
-    });
+            .default_backoff();
 
     let reporter = Reporter {
         controller: "git-controller".into(),
@@ -192,6 +177,7 @@ pub async fn run(
         .concurrency(config.concurrency);
     let controller = Controller::new(repos, watcher::Config::default().any_semantic())
         .with_config(controller_config);
+    spawn_rule_change_mapper(ctx.clone(), rule_changes, trigger_tx.clone());
     spawn_live_change_mapper(ctx.clone(), live_rx, trigger_tx.clone());
     spawn_rediscovery(ctx.clone(), controller.store(), trigger_tx.clone());
 
@@ -212,6 +198,48 @@ pub async fn run(
         })
         .await;
     Ok(())
+}
+
+/// Re-syncs a repository when one of its rules changes or is deleted. A rule whose repository
+/// does not exist gets a `RepositoryNotFound` condition instead: nothing else would tell.
+fn spawn_rule_change_mapper(
+    ctx: Arc<Context>,
+    rule_changes: impl futures::Stream<Item = Result<watcher::Event<SyncRule>, watcher::Error>>
+    + Send
+    + 'static,
+    trigger_tx: mpsc::UnboundedSender<ObjectRef<GitRepository>>,
+) {
+    tokio::spawn(async move {
+        futures::pin_mut!(rule_changes);
+        while let Some(item) = rule_changes.next().await {
+            let (rule, deleted) = match item {
+                Ok(watcher::Event::Apply(rule) | watcher::Event::InitApply(rule)) => (rule, false),
+                Ok(watcher::Event::Delete(rule)) => (rule, true),
+                Ok(watcher::Event::Init | watcher::Event::InitDone) => continue,
+                Err(error) => {
+                    tracing::warn!(%error, "SyncRule watch failed; retrying");
+                    continue;
+                }
+            };
+            let Some(ns) = rule.metadata.namespace.clone() else {
+                continue;
+            };
+            let repository = ObjectRef::new(&rule.spec.repository_ref.name).within(&ns);
+            let _ = trigger_tx.send(repository);
+            if deleted {
+                continue;
+            }
+            // Checked aside with a GET (rule changes are rare), so this stream, which fills the
+            // rules store the controller waits for, keeps flowing.
+            let ctx = ctx.clone();
+            tokio::spawn(async move {
+                let repos: Api<GitRepository> = Api::namespaced(ctx.client.clone(), &ns);
+                if let Ok(None) = repos.get_opt(&rule.spec.repository_ref.name).await {
+                    super::status::patch_orphan_rule(&ctx, &rule).await;
+                }
+            });
+        }
+    });
 }
 
 /// Maps a change of a live object to the repositories whose rules select its type and

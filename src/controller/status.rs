@@ -251,10 +251,6 @@ pub async fn patch_rule_if_changed(
     converted: &std::result::Result<Rule, String>,
     matched: &[(TypeKey, CatalogEntry)],
 ) {
-    if !ctx.writes_allowed.load(std::sync::atomic::Ordering::SeqCst) {
-        return;
-    }
-    let old = rule.status.clone().unwrap_or_default();
     let mut matched_resources: Vec<String> = matched
         .iter()
         .map(|(key, entry)| {
@@ -280,6 +276,40 @@ pub async fn patch_rule_if_changed(
         ),
         Ok(_) => condition("Ready", True, "Resolved", format!("selects {} resource types", matched_resources.len())),
     };
+    write_rule_status(ctx, rule, ready, matched_resources).await;
+}
+
+/// Marks a SyncRule whose `repositoryRef` names no GitRepository (it is synced by nothing).
+pub async fn patch_orphan_rule(ctx: &Context, rule: &SyncRule) {
+    let message = format!(
+        "GitRepository {:?} does not exist in namespace {:?}; this rule syncs nothing until it does",
+        rule.spec.repository_ref.name,
+        rule.namespace().unwrap_or_default()
+    );
+    let ready = condition(
+        "Ready",
+        ConditionStatus::False,
+        "RepositoryNotFound",
+        message,
+    );
+    let matched = rule
+        .status
+        .as_ref()
+        .map(|s| s.matched_resources.clone())
+        .unwrap_or_default();
+    write_rule_status(ctx, rule, ready, matched).await;
+}
+
+async fn write_rule_status(
+    ctx: &Context,
+    rule: &SyncRule,
+    ready: Condition,
+    matched_resources: Vec<String>,
+) {
+    if !ctx.writes_allowed.load(std::sync::atomic::Ordering::SeqCst) {
+        return;
+    }
+    let old = rule.status.clone().unwrap_or_default();
     let mut status = SyncRuleStatus {
         conditions: vec![ready],
         observed_generation: rule.metadata.generation,
