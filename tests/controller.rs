@@ -5,9 +5,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{ControllerProcess, apply_yaml, crd, install_volume_snapshot_crds, wait_for};
-use git_controller::api::{GitRepository, SyncRule, crds};
-use gitcontroller_testkit::cluster::{TestNamespace, apply_crds, client};
+use common::{ControllerProcess, apply_yaml, crd, install_volume_snapshot_crds, setup, wait_for};
+use git_controller::api::{GitRepository, SyncRule};
+use gitcontroller_testkit::cluster::apply_crds;
 use gitcontroller_testkit::git_server::GitDaemon;
 use gitcontroller_testkit::git_server::GitHttpServer;
 use kube::Client;
@@ -16,13 +16,6 @@ use kube::discovery::ApiResource;
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(60);
-
-async fn setup(prefix: &str) -> (Client, TestNamespace) {
-    let client = client().await;
-    apply_crds(&client, &crds()).await;
-    let ns = TestNamespace::new(&client, prefix).await;
-    (client, ns)
-}
 
 fn repository(url: &str, extra: &str) -> String {
     format!(

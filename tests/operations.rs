@@ -6,23 +6,13 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{ControllerProcess, apply_yaml, wait_for};
-use git_controller::api::crds;
-use gitcontroller_testkit::cluster::{TestNamespace, apply_crds, client};
+use common::{ControllerProcess, apply_yaml, setup, wait_for};
 use gitcontroller_testkit::git_server::{GitDaemon, free_port};
 use hmac::{Hmac, Mac};
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::Client;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 
 const WAIT: Duration = Duration::from_secs(60);
-
-async fn setup(prefix: &str) -> (Client, TestNamespace) {
-    let client = client().await;
-    apply_crds(&client, &crds()).await;
-    let ns = TestNamespace::new(&client, prefix).await;
-    (client, ns)
-}
 
 fn configmap(ns: &str, name: &str, value: &str) -> String {
     format!(

@@ -11,6 +11,14 @@ use gitcontroller_testkit::cluster::apply_crds;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Client;
 
+/// A client for the cluster in KUBECONFIG with our CRDs installed, and a fresh namespace.
+pub async fn setup(prefix: &str) -> (Client, gitcontroller_testkit::cluster::TestNamespace) {
+    let client = gitcontroller_testkit::cluster::client().await;
+    apply_crds(&client, &git_controller::api::crds()).await;
+    let ns = gitcontroller_testkit::cluster::TestNamespace::new(&client, prefix).await;
+    (client, ns)
+}
+
 /// `git-controller run` as a child process, limited to one namespace; killed on drop.
 pub struct ControllerProcess {
     child: Child,
