@@ -518,14 +518,18 @@ impl Repository {
         self.fetch_inner()
     }
 
+    /// The remote by URL only, so no remote configuration is stored in the cache.
+    fn anonymous_remote(&self) -> Result<git2::Remote<'_>> {
+        self.repo
+            .remote_anonymous(&self.spec.url)
+            .map_err(|e| Error::Config(self.redactor.redact(e.message())))
+    }
+
     fn fetch_inner(&self) -> Result<Fetched> {
         let before = self.cached_head();
         let state = CallState::default();
         let head = {
-            let mut remote = self
-                .repo
-                .remote_anonymous(&self.spec.url)
-                .map_err(|e| Error::Config(self.redactor.redact(e.message())))?;
+            let mut remote = self.anonymous_remote()?;
             let headers = self.headers();
             let header_refs: Vec<&str> = headers.iter().map(String::as_str).collect();
             let mut opts = FetchOptions::new();
@@ -941,10 +945,7 @@ impl Repository {
 
     fn push_outgoing(&self) -> Result<Pushed> {
         let state = CallState::default();
-        let mut remote = self
-            .repo
-            .remote_anonymous(&self.spec.url)
-            .map_err(|e| Error::Config(self.redactor.redact(e.message())))?;
+        let mut remote = self.anonymous_remote()?;
         let headers = self.headers();
         let header_refs: Vec<&str> = headers.iter().map(String::as_str).collect();
         let mut opts = PushOptions::new();
