@@ -2,8 +2,11 @@
 
 use serde_json::Value;
 
+use std::collections::BTreeMap;
+
 use crate::error::{Error, Result};
-use crate::paths::is_json_path;
+use crate::paths::{is_json_path, is_manifest_path, join, normalize_relative};
+use crate::repo::Snapshot;
 use crate::yamledit::{self, EditError};
 
 /// One change to a manifest file, relative to `spec.path`. A list of them (the output of the
@@ -307,6 +310,84 @@ fn apply_yaml(path: &str, current: Option<&str>, changes: &[&FileChange]) -> Res
         content: Some(text),
         effective,
     })
+}
+
+/// One file's text before and after a list of [`FileChange`]s: exactly what a commit built
+/// from those changes would contain for that file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileEdit {
+    /// Path relative to `spec.path`.
+    pub path: String,
+    /// The text before; `None` when the file does not exist yet.
+    pub old: Option<String>,
+    /// The text after; `None` when the change deletes the file.
+    pub new: Option<String>,
+    /// The changes that altered something, for the commit message.
+    pub(crate) effective: Vec<(Verb, String)>,
+}
+
+/// Applies `changes` to the files of `snapshot` and returns every file whose text changes, in
+/// the order the changes first name them. Pure: the same edits
+/// [`Repository::commit_and_push`](crate::Repository::commit_and_push) makes for a commit
+/// whose parent is `snapshot`'s commit, so a preview (`git-controller diff`) shows the exact
+/// text that would be committed.
+///
+/// A change to a file that is in the tree but was left out of the snapshot (see
+/// [`Snapshot::skipped`]) fails as the commit would.
+pub fn edit_files(snapshot: &Snapshot, changes: &[FileChange]) -> Result<Vec<FileEdit>> {
+    edit_files_with("", changes, |path| {
+        if let Some(file) = snapshot.get(path) {
+            return Ok(Some(file.content.clone()));
+        }
+        if snapshot.skipped.iter().any(|s| s.path == path) {
+            return Err(Error::Parse {
+                path: path.to_string(),
+                message: "the file was not read into the snapshot, so it cannot be edited".into(),
+            });
+        }
+        Ok(None)
+    })
+}
+
+/// The edits `changes` make: `current(path)` reads a file's text (path relative to `root`,
+/// i.e. `spec.path`); `root` only names files in error messages. Paths are validated (relative,
+/// no `..`/`.git`, a manifest extension); files whose text does not change are left out.
+pub(crate) fn edit_files_with(
+    root: &str,
+    changes: &[FileChange],
+    mut current: impl FnMut(&str) -> Result<Option<String>>,
+) -> Result<Vec<FileEdit>> {
+    // Group by path, keeping the order in which paths first appear.
+    let mut by_path: BTreeMap<String, Vec<&FileChange>> = BTreeMap::new();
+    let mut order: Vec<String> = Vec::new();
+    for change in changes {
+        let path = normalize_relative(change.path(), false)?;
+        if !is_manifest_path(&path) {
+            return Err(Error::invalid_path(
+                change.path(),
+                "only .yaml, .yml and .json files are written",
+            ));
+        }
+        if !by_path.contains_key(&path) {
+            order.push(path.clone());
+        }
+        by_path.entry(path).or_default().push(change);
+    }
+    let mut edits = Vec::new();
+    for path in order {
+        let old = current(&path)?;
+        let outcome = apply_file(&join(root, &path), old.as_deref(), &by_path[&path])?;
+        if outcome.content == old {
+            continue;
+        }
+        edits.push(FileEdit {
+            path,
+            old,
+            new: outcome.content,
+            effective: outcome.effective,
+        });
+    }
+    Ok(edits)
 }
 
 #[cfg(test)]

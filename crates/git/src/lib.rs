@@ -11,6 +11,8 @@
 //!   returns, and pushes it **without force**. A rejected push (the branch moved) re-fetches
 //!   and calls `derive` again on the new head: the change is re-derived from the current
 //!   state, never replayed as text.
+//! - [`edit_files`] previews a list of [`FileChange`]s against a [`Snapshot`]: the exact text
+//!   `commit_and_push` would commit, file by file, without touching the repository.
 //! - [`yamledit`] edits YAML **keeping what people wrote**: changing one field changes only
 //!   that field's lines.
 //! - [`Credentials`] from a Flux-style Secret (`identity`, `known_hosts`, `username`,
@@ -29,7 +31,7 @@ pub mod paths;
 mod repo;
 pub mod yamledit;
 
-pub use change::FileChange;
+pub use change::{FileChange, FileEdit, edit_files};
 pub use credentials::{Auth, Credentials};
 pub use error::{CATEGORIES, Error, Result};
 pub use repo::{

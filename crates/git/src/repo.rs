@@ -12,7 +12,7 @@ use git2::{
     TreeWalkMode, TreeWalkResult,
 };
 
-use crate::change::{FileChange, Verb, apply_file};
+use crate::change::{FileChange, Verb, edit_files_with};
 use crate::credentials::{
     Auth, Credentials, KnownHosts, Redactor, RemoteUrl, redact_url_userinfo, verify_with_ca,
 };
@@ -816,50 +816,29 @@ impl Repository {
                 repo.find_tree(empty).map_err(internal)?
             }
         };
-        // Group by full path, keeping order.
-        let mut by_path: BTreeMap<String, Vec<&FileChange>> = BTreeMap::new();
-        let mut order: Vec<String> = Vec::new();
-        for c in changes {
-            let rel = normalize_relative(c.path(), false)?;
-            if !is_manifest_path(&rel) {
-                return Err(Error::invalid_path(
-                    c.path(),
-                    "only .yaml, .yml and .json files are written",
-                ));
-            }
-            let full = join(&self.spec.path, &rel);
-            if !by_path.contains_key(&full) {
-                order.push(full.clone());
-            }
-            by_path.entry(full).or_default().push(c);
-        }
+        let mut modes: BTreeMap<String, FileMode> = BTreeMap::new();
+        let edits = edit_files_with(&self.spec.path, changes, |path| {
+            let (text, mode) = self.current_file(&base_tree, &join(&self.spec.path, path))?;
+            modes.insert(path.to_string(), mode);
+            Ok(text)
+        })?;
         let mut builder = git2::build::TreeUpdateBuilder::new();
         let mut effective: Vec<(Verb, String, String)> = Vec::new();
-        for full in &order {
-            let (current, mode) = self.current_file(&base_tree, full)?;
-            let outcome = apply_file(full, current.as_deref(), &by_path[full])?;
-            if outcome.content.as_deref() == current.as_deref() {
-                continue;
-            }
-            match &outcome.content {
+        for edit in edits {
+            let full = join(&self.spec.path, &edit.path);
+            match &edit.new {
                 Some(text) => {
                     let blob = repo.blob(text.as_bytes()).map_err(internal)?;
-                    builder.upsert(full.as_str(), blob, mode);
+                    builder.upsert(full.as_str(), blob, modes[&edit.path]);
                 }
                 None => {
                     builder.remove(full.as_str());
                 }
             }
-            let rel = full
-                .strip_prefix(&self.spec.path)
-                .map(|r| r.trim_start_matches('/'))
-                .unwrap_or(full)
-                .to_string();
             effective.extend(
-                outcome
-                    .effective
+                edit.effective
                     .into_iter()
-                    .map(|(v, s)| (v, s, rel.clone())),
+                    .map(|(verb, subject)| (verb, subject, edit.path.clone())),
             );
         }
         let tree_id = builder.create_updated(repo, &base_tree).map_err(internal)?;
