@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use kube::Client;
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use tokio::sync::mpsc;
 
 use crate::controller;
 use crate::error::{Error, Result};
@@ -84,9 +83,10 @@ pub async fn run(options: RunOptions) -> Result<()> {
         },
     ));
 
-    let (trigger_tx, trigger_rx) = mpsc::unbounded_channel();
+    let (trigger, triggers) = controller::Trigger::channel();
     if let Some(addr) = options.webhook_addr {
-        let hooks = crate::webhook::router(client.clone(), trigger_tx.clone());
+        // A push webhook asks for a fetch, not only a re-plan.
+        let hooks = crate::webhook::router(client.clone(), trigger.fetch_sender());
         let mut hooks_stop = stop_rx.clone();
         tokio::spawn(async move {
             let stopped = async move {
@@ -143,8 +143,8 @@ pub async fn run(options: RunOptions) -> Result<()> {
         config,
         metrics,
         writes_allowed,
-        trigger_tx,
-        trigger_rx,
+        trigger,
+        triggers,
         shutdown,
     )
     .await?;

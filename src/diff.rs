@@ -1,23 +1,32 @@
 //! `git-controller diff`: what a reconcile would do now, in each direction, as unified diffs,
-//! without writing anything. Reads the cluster with LIST (no watchers) and Git with a fetch into
-//! the cache.
+//! without writing anything. It runs the reconcile's own steps with writes off
+//! ([`Mode::DryRun`]): the same rule resolution, fetch (under the same Git lock and timeout),
+//! live objects, plan; its Git section shows the exact text the write-back step would commit.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
 
-use gitcontroller_git::{Repository, Snapshot};
-use gitcontroller_sync::{ClusterAction, GitAction, Plan, export};
-use kube::api::{Api, DynamicObject, ListParams};
-use kube::{Client, ResourceExt};
+use gitcontroller_git::FileEdit;
+use gitcontroller_git::paths::{join, normalize_relative};
+use gitcontroller_sync::{ClusterAction, Plan, export};
+use kube::Client;
+use kube::api::{Api, ListParams};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::watcher;
 use serde_json::Value;
 use similar::TextDiff;
+use tokio::sync::mpsc;
 
 use crate::api::{GitRepository, SyncRule};
-use crate::cluster::ResourceCatalog;
-use crate::controller::convert;
-use crate::controller::reconcile::{self, ClusterSide};
-use crate::error::Result;
+use crate::cluster::{ResourceCatalog, Watchers};
+use crate::controller::{
+    Config, Context, ContextParts, Mode, SyncState, Trigger, WriteGate, steps,
+};
+use crate::error::{Error, Result};
+use crate::metrics::Metrics;
 
 /// What `diff` found.
 pub struct DiffReport {
@@ -25,6 +34,20 @@ pub struct DiffReport {
     pub text: String,
     /// Whether nothing would change.
     pub in_sync: bool,
+}
+
+/// The SyncRules of a namespace, as a store (what the controller's reflector keeps).
+async fn rule_store(client: &Client, namespace: &str) -> Result<Store<SyncRule>> {
+    let list = Api::<SyncRule>::namespaced(client.clone(), namespace)
+        .list(&ListParams::default())
+        .await?;
+    let mut writer = reflector::store::Writer::<SyncRule>::default();
+    writer.apply_watcher_event(&watcher::Event::Init);
+    for rule in list.items {
+        writer.apply_watcher_event(&watcher::Event::InitApply(rule));
+    }
+    writer.apply_watcher_event(&watcher::Event::InitDone);
+    Ok(writer.as_reader())
 }
 
 /// Plans one GitRepository against the live cluster and renders the plan.
@@ -37,66 +60,43 @@ pub async fn diff(
     let repo = Api::<GitRepository>::namespaced(client.clone(), namespace)
         .get(name)
         .await?;
-    let catalog = ResourceCatalog::discover(client).await?;
-    let mut crd_rules: Vec<SyncRule> = Api::<SyncRule>::namespaced(client.clone(), namespace)
-        .list(&ListParams::default())
-        .await?
-        .items
-        .into_iter()
-        .filter(|r| r.spec.repository_ref.name == name)
-        .collect();
-    crd_rules.sort_by_key(|r| r.name_any());
-
-    let mut rules = Vec::new();
-    let mut wanted = BTreeMap::new();
-    for crd_rule in &crd_rules {
-        match convert::rule(crd_rule) {
-            Ok(rule) => {
-                rules.push(rule);
-                let spec = &crd_rule.spec;
-                wanted.extend(
-                    catalog
-                        .matching(&spec.api_groups, &spec.resources, &spec.kinds)
-                        .map(|(k, e)| (k.clone(), e.clone())),
-                );
-            }
-            Err(reason) => eprintln!(
-                "warning: SyncRule {} is skipped: {reason}",
-                crd_rule.name_any()
-            ),
-        }
-    }
-    let mut live = Vec::new();
-    for entry in wanted.values() {
-        let api: Api<DynamicObject> = Api::all_with(client.clone(), &entry.resource);
-        for object in api.list(&ListParams::default()).await?.items {
-            live.push(convert::live_object(&object, entry));
-        }
-    }
-
-    let credentials = reconcile::credentials(&repo, client).await?;
-    let spec = reconcile::repo_spec(&repo, cache_root, credentials);
-    let snapshot = reconcile::blocking(move || -> Result<Snapshot> {
-        let mut git = Repository::open(spec)?;
-        reconcile::fetch_snapshot(&mut git)
-    })
-    .await?;
-    let side = ClusterSide {
-        rules,
-        types: catalog.resource_types(),
-        live,
-        inventory: convert::inventory(
-            &repo
-                .status
-                .as_ref()
-                .map(|s| s.inventory.clone())
-                .unwrap_or_default(),
-        ),
-        options: reconcile::plan_options(&repo),
-        parsed: Default::default(),
+    // Kept open until the end: the watchers stop when nobody listens to their changes.
+    let (changes, _changes) = mpsc::unbounded_channel();
+    let (trigger, _triggers) = Trigger::channel();
+    let reporter = Reporter {
+        controller: "git-controller".into(),
+        instance: None,
     };
-    let plan = side.plan(&snapshot);
-    Ok(render(&plan, &side.live, &snapshot))
+    let ctx = Context::new(ContextParts {
+        client: client.clone(),
+        config: Config {
+            namespace: Some(namespace.to_string()),
+            cache_dir: cache_root.to_path_buf(),
+            concurrency: 1,
+            batch_window: Duration::ZERO,
+            instance: "diff".into(),
+        },
+        catalog: ResourceCatalog::discover(client).await?,
+        watchers: Watchers::new(client.clone(), None, changes),
+        rules: rule_store(client, namespace).await?,
+        metrics: Arc::new(Metrics::new()),
+        recorder: Recorder::new(client.clone(), reporter),
+        gate: WriteGate::closed(),
+        trigger,
+    });
+    let state = steps::sync(&ctx, Arc::new(repo), Mode::DryRun).await?;
+    for invalid in &state
+        .rules
+        .iter()
+        .flat_map(|r| &r.invalid)
+        .collect::<Vec<_>>()
+    {
+        eprintln!(
+            "warning: SyncRule {} is skipped: {}",
+            invalid.name, invalid.error
+        );
+    }
+    render(&state)
 }
 
 fn yaml(value: &Value) -> String {
@@ -133,18 +133,31 @@ fn find_live<'a>(live: &'a [Value], id: &gitcontroller_sync::ObjectId) -> Option
     })
 }
 
-fn document(snapshot: &Snapshot, file: &str, doc_index: usize) -> Value {
-    snapshot
-        .files
-        .iter()
-        .find(|f| f.path == file)
-        .and_then(|f| serde_saphyr::from_multiple::<Value>(&f.content).ok())
-        .and_then(|docs| docs.into_iter().filter(|d| !d.is_null()).nth(doc_index))
-        .unwrap_or(Value::Null)
+/// Renders what a dry-run sync found as unified diffs: cluster changes first, then the Git
+/// files exactly as the write-back step would commit them.
+pub fn render(state: &SyncState) -> Result<DiffReport> {
+    let planned = state
+        .planned
+        .as_ref()
+        .ok_or_else(|| Error::Internal("diff: the plan step did not run".into()))?;
+    let live = state
+        .live
+        .as_ref()
+        .map(|l| l.objects.as_slice())
+        .unwrap_or_default();
+    let preview = state
+        .written
+        .as_ref()
+        .map(|w| w.preview.as_slice())
+        .unwrap_or_default();
+    let root = normalize_relative(&state.repo.spec.path, true)
+        .unwrap_or_else(|_| state.repo.spec.path.clone());
+    Ok(render_plan(&planned.plan, live, &root, preview))
 }
 
-/// Renders a plan as unified diffs, cluster changes first, then Git changes.
-pub fn render(plan: &Plan, live: &[Value], snapshot: &Snapshot) -> DiffReport {
+/// Renders a plan's cluster actions against the live objects, and the file edits of its Git
+/// actions (paths relative to `root`, the repository's `spec.path`).
+pub fn render_plan(plan: &Plan, live: &[Value], root: &str, edits: &[FileEdit]) -> DiffReport {
     let mut text = String::new();
     if !plan.to_cluster.is_empty() {
         text.push_str("# Cluster (from Git)\n");
@@ -174,33 +187,19 @@ pub fn render(plan: &Plan, live: &[Value], snapshot: &Snapshot) -> DiffReport {
             );
         }
     }
-    if !plan.to_git.is_empty() {
+    if !edits.is_empty() {
         text.push_str("# Git (from the cluster)\n");
-        for action in &plan.to_git {
-            let (file, old, new) = match action {
-                GitAction::Write {
-                    file,
-                    doc_index,
-                    object,
-                    ..
-                } => {
-                    let old = doc_index
-                        .map(|i| yaml(&document(snapshot, file, i)))
-                        .unwrap_or_default();
-                    (file, old, yaml(object))
-                }
-                GitAction::Remove {
-                    file, doc_index, ..
-                } => (
-                    file,
-                    yaml(&document(snapshot, file, *doc_index)),
-                    String::new(),
-                ),
-            };
+        for edit in edits {
+            let path = join(root, &edit.path);
             let _ = write!(
                 text,
                 "{}",
-                unified(&old, &new, &format!("a/{file}"), &format!("b/{file}"))
+                unified(
+                    edit.old.as_deref().unwrap_or_default(),
+                    edit.new.as_deref().unwrap_or_default(),
+                    &format!("a/{path}"),
+                    &format!("b/{path}")
+                )
             );
         }
     }

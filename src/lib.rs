@@ -16,4 +16,4 @@ pub mod leader;
 pub mod metrics;
 pub mod webhook;
 
-pub use error::{Error, Result};
+pub use error::{Category, Error, Result};

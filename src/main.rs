@@ -150,7 +150,7 @@ async fn main() -> ExitCode {
             match git_controller::app::run(options).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => {
-                    tracing::error!(category = error.category(), %error, "git-controller stopped");
+                    tracing::error!(category = %error.category(), %error, "git-controller stopped");
                     eprintln!("error: {error}");
                     ExitCode::FAILURE
                 }

@@ -34,3 +34,123 @@ pub struct Condition {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
 }
+
+/// The condition types the controller writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConditionType {
+    /// The last sync succeeded and nothing needs attention.
+    Ready,
+    /// A sync is under way or scheduled.
+    Reconciling,
+    /// The controller cannot make progress without a change from the user.
+    Stalled,
+}
+
+impl ConditionType {
+    /// The type as written in `status.conditions[].type`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConditionType::Ready => "Ready",
+            ConditionType::Reconciling => "Reconciling",
+            ConditionType::Stalled => "Stalled",
+        }
+    }
+}
+
+/// Every `reason` the controller writes on a condition (and on the Warning Events of the same
+/// problems). Users and alerts match on these words: they are a public contract.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Reason {
+    // GitRepository, after a sync that ran.
+    /// Everything is in sync.
+    Synced,
+    /// Writes are paused (`spec.suspend`, or this replica is not the leader).
+    Suspended,
+    /// A SyncRule of the repository cannot be used.
+    InvalidRule,
+    /// A Secret would have been written to Git in plain text.
+    SecretExportRefused,
+    /// Two manifests describe the same object.
+    DuplicateManifest,
+    /// A manifest's kind is not served by the cluster.
+    UnknownKind,
+    /// A manifest could not be read.
+    ManifestError,
+    /// A write to the cluster failed.
+    ApplyFailed,
+    /// Reconciling: waiting for the next change.
+    Idle,
+    /// Stalled=False: progress is possible.
+    Progressing,
+    /// Reconciling: a failed sync will be retried.
+    RetryScheduled,
+    // GitRepository, after a sync that failed (one per error category).
+    /// The remote refused the credentials (or its host key or certificate is not trusted).
+    AuthenticationFailed,
+    /// The remote could not be reached, or did not answer in time.
+    GitUnreachable,
+    /// The remote repository or branch does not exist.
+    GitNotFound,
+    /// The remote refused a push.
+    PushRejected,
+    /// `spec.path` or a file path is not allowed.
+    InvalidPath,
+    /// The Kubernetes API failed a request.
+    KubernetesError,
+    /// The GitRepository is unusable as written.
+    InvalidSpec,
+    /// The credentials Secret is missing or unusable.
+    CredentialsError,
+    /// Anything else.
+    InternalError,
+    // SyncRule.
+    /// The rule is valid and selects served resource types.
+    Resolved,
+    /// No served resource type matches the rule (yet).
+    NoMatchingResources,
+    /// `labelSelector` does not parse.
+    InvalidSelector,
+    /// A filter is not a valid JSON pointer.
+    InvalidFilter,
+    /// `repositoryRef` names no GitRepository.
+    RepositoryNotFound,
+}
+
+impl Reason {
+    /// The CamelCase word written in `reason`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Synced => "Synced",
+            Reason::Suspended => "Suspended",
+            Reason::InvalidRule => "InvalidRule",
+            Reason::SecretExportRefused => "SecretExportRefused",
+            Reason::DuplicateManifest => "DuplicateManifest",
+            Reason::UnknownKind => "UnknownKind",
+            Reason::ManifestError => "ManifestError",
+            Reason::ApplyFailed => "ApplyFailed",
+            Reason::Idle => "Idle",
+            Reason::Progressing => "Progressing",
+            Reason::RetryScheduled => "RetryScheduled",
+            Reason::AuthenticationFailed => "AuthenticationFailed",
+            Reason::GitUnreachable => "GitUnreachable",
+            Reason::GitNotFound => "GitNotFound",
+            Reason::PushRejected => "PushRejected",
+            Reason::InvalidPath => "InvalidPath",
+            Reason::KubernetesError => "KubernetesError",
+            Reason::InvalidSpec => "InvalidSpec",
+            Reason::CredentialsError => "CredentialsError",
+            Reason::InternalError => "InternalError",
+            Reason::Resolved => "Resolved",
+            Reason::NoMatchingResources => "NoMatchingResources",
+            Reason::InvalidSelector => "InvalidSelector",
+            Reason::InvalidFilter => "InvalidFilter",
+            Reason::RepositoryNotFound => "RepositoryNotFound",
+        }
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

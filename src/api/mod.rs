@@ -7,7 +7,7 @@ mod condition;
 mod git_repository;
 mod sync_rule;
 
-pub use condition::{Condition, ConditionStatus};
+pub use condition::{Condition, ConditionStatus, ConditionType, Reason};
 pub use git_repository::{
     Author, GitRepository, GitRepositorySpec, GitRepositoryStatus, InventoryEntry,
     LocalObjectReference, ObjectCounts,

@@ -4,7 +4,7 @@
 //! with what changed, not with the size of the cluster. Every event on a watched type is sent
 //! to `changes`, which the controller maps to the GitRepositories whose rules select it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
@@ -89,12 +89,14 @@ impl Watchers {
         stores
     }
 
-    /// Stops every watcher whose type is not in `keep`.
-    pub fn retain(&self, keep: &BTreeSet<TypeKey>) {
+    /// Makes the running watchers exactly `wanted`: starts the missing ones and stops every
+    /// watcher whose type is not in it.
+    pub fn set(&self, wanted: &BTreeMap<TypeKey, CatalogEntry>) {
+        self.ensure(wanted);
         self.running
             .lock()
             .expect("watchers lock")
-            .retain(|key, _| keep.contains(key));
+            .retain(|key, _| wanted.contains_key(key));
     }
 
     /// How many types are watched (the `gitcontroller_watched_resources` gauge).

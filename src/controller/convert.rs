@@ -7,23 +7,61 @@ use kube::ResourceExt;
 use kube::api::DynamicObject;
 use serde_json::Value;
 
-use crate::api::{InventoryEntry, SyncDirection, SyncRule};
+use crate::api::{InventoryEntry, Reason, SyncDirection, SyncRule};
 use crate::cluster::discovery::CatalogEntry;
 
+/// Why a SyncRule cannot be used.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RuleError {
+    /// `labelSelector` does not parse.
+    #[error("labelSelector {text:?} is invalid: {error}")]
+    LabelSelector {
+        /// The selector as written.
+        text: String,
+        /// What is wrong with it.
+        error: String,
+    },
+    /// A filter is not a valid JSON pointer.
+    #[error("filter {filter:?} is invalid: {error}")]
+    Filter {
+        /// The filter as written.
+        filter: String,
+        /// What is wrong with it.
+        error: String,
+    },
+}
+
+impl RuleError {
+    /// The reason on the SyncRule's `Ready` condition.
+    pub fn reason(&self) -> Reason {
+        match self {
+            RuleError::LabelSelector { .. } => Reason::InvalidSelector,
+            RuleError::Filter { .. } => Reason::InvalidFilter,
+        }
+    }
+}
+
 /// A SyncRule the planner can use, or why it cannot be used.
-pub fn rule(rule: &SyncRule) -> Result<Rule, String> {
+pub fn rule(rule: &SyncRule) -> Result<Rule, RuleError> {
     let spec = &rule.spec;
     let label_selector = match spec.label_selector.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(text) => Some(
-            LabelSelector::parse(text)
-                .map_err(|e| format!("labelSelector {text:?} is invalid: {e}"))?,
+            LabelSelector::parse(text).map_err(|e| RuleError::LabelSelector {
+                text: text.to_string(),
+                error: e.to_string(),
+            })?,
         ),
     };
     let filters = spec
         .filters
         .iter()
-        .map(|f| Pointer::parse(f).map_err(|e| format!("filter {f:?} is invalid: {e}")))
+        .map(|f| {
+            Pointer::parse(f).map_err(|e| RuleError::Filter {
+                filter: f.clone(),
+                error: e.to_string(),
+            })
+        })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Rule {
         name: rule.name_any(),

@@ -1,16 +1,46 @@
-//! Kubernetes Events, published in one place. Actions always produce Events; problems do so
-//! when the status changed, so a standing problem does not write an Event every interval.
+//! Kubernetes Events of a sync, published in one place, at the end of a reconcile. Actions
+//! always produce Events; problems do so when the status changed, so a standing problem does
+//! not write an Event every interval.
 
 use kube::Resource;
 use kube::runtime::events::{Event, EventType};
 
-use super::reconcile::SyncReport;
-use super::runner::Context;
-use crate::api::GitRepository;
-use crate::error::Result;
+use super::context::Context;
+use super::report::Outcome;
+use crate::api::{GitRepository, Reason};
 
 /// At most this many Events per kind of action and reconcile; the rest are summarized.
 const MAX_PER_ACTION: usize = 10;
+
+/// The reasons of the Events about what a sync did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Did {
+    Created,
+    Applied,
+    Pruned,
+    Committed,
+    RemovedFromGit,
+}
+
+impl Did {
+    fn reason(self) -> &'static str {
+        match self {
+            Did::Created => "Created",
+            Did::Applied => "Applied",
+            Did::Pruned => "Pruned",
+            Did::Committed => "Committed",
+            Did::RemovedFromGit => "RemovedFromGit",
+        }
+    }
+
+    fn action(self) -> &'static str {
+        match self {
+            Did::Created | Did::Applied => "Apply",
+            Did::Pruned => "Delete",
+            Did::Committed | Did::RemovedFromGit => "Commit",
+        }
+    }
+}
 
 async fn publish(
     ctx: &Context,
@@ -27,7 +57,7 @@ async fn publish(
         action: action.into(),
         secondary: None,
     };
-    if let Err(error) = ctx.recorder.publish(&event, &repo.object_ref(&())).await {
+    if let Err(error) = ctx.writer().publish(&event, &repo.object_ref(&())).await {
         tracing::warn!(%error, "could not publish an Event");
     }
 }
@@ -36,7 +66,7 @@ async fn publish(
 pub async fn publish_sync(
     ctx: &Context,
     repo: &GitRepository,
-    outcome: &Result<SyncReport>,
+    outcome: Outcome<'_>,
     status_changed: bool,
 ) {
     let report = match outcome {
@@ -46,7 +76,7 @@ pub async fn publish_sync(
                     ctx,
                     repo,
                     EventType::Warning,
-                    error.reason(),
+                    error.reason().as_str(),
                     "Sync",
                     error.to_string(),
                 )
@@ -63,46 +93,41 @@ pub async fn publish_sync(
         .chars()
         .take(8)
         .collect();
-    let groups: [(&str, &str, &Vec<_>, String); 5] = [
+    let groups = [
         (
-            "Created",
-            "Apply",
-            &report.created,
+            Did::Created,
+            &report.cluster.created,
             "created from Git".to_string(),
         ),
         (
-            "Applied",
-            "Apply",
-            &report.applied,
+            Did::Applied,
+            &report.cluster.applied,
             "applied from Git".to_string(),
         ),
         (
-            "Pruned",
-            "Delete",
-            &report.deleted,
+            Did::Pruned,
+            &report.cluster.deleted,
             "deleted: its manifest was removed from Git".to_string(),
         ),
         (
-            "Committed",
-            "Commit",
-            &report.written,
+            Did::Committed,
+            &report.git.written,
             format!("written to Git in {commit}"),
         ),
         (
-            "RemovedFromGit",
-            "Commit",
-            &report.removed,
+            Did::RemovedFromGit,
+            &report.git.removed,
             format!("removed from Git in {commit}"),
         ),
     ];
-    for (reason, action, ids, what) in groups {
+    for (did, ids, what) in groups {
         for id in ids.iter().take(MAX_PER_ACTION) {
             publish(
                 ctx,
                 repo,
                 EventType::Normal,
-                reason,
-                action,
+                did.reason(),
+                did.action(),
                 format!("{id} {what}"),
             )
             .await;
@@ -113,42 +138,37 @@ pub async fn publish_sync(
                 ctx,
                 repo,
                 EventType::Normal,
-                reason,
-                action,
+                did.reason(),
+                did.action(),
                 format!("{more} more objects {what}"),
             )
             .await;
         }
     }
-    for (id, error) in report.failed.iter().take(MAX_PER_ACTION) {
+    for (id, error) in report.cluster.failed.iter().take(MAX_PER_ACTION) {
         publish(
             ctx,
             repo,
             EventType::Warning,
-            "ApplyFailed",
+            Reason::ApplyFailed.as_str(),
             "Apply",
             format!("{id}: {error}"),
         )
         .await;
     }
     if status_changed {
-        for (rule, reason) in &report.invalid_rules {
+        for rule in &report.invalid_rules {
             publish(
                 ctx,
                 repo,
                 EventType::Warning,
-                "InvalidRule",
+                Reason::InvalidRule.as_str(),
                 "Validate",
-                format!("SyncRule {rule}: {reason}"),
+                format!("SyncRule {}: {}", rule.name, rule.error),
             )
             .await;
         }
-        for d in report
-            .diagnostics
-            .iter()
-            .filter(|d| super::status::is_problem(d))
-            .take(MAX_PER_ACTION)
-        {
+        for d in report.problems().take(MAX_PER_ACTION) {
             publish(
                 ctx,
                 repo,

@@ -1,19 +1,15 @@
-//! Status of GitRepositories and SyncRules: computed from a sync's outcome, written with
-//! server-side apply only when it changed (an object in sync costs no write).
+//! Status of GitRepositories and SyncRules, computed purely: from a sync's outcome (or a rule's
+//! resolution) and the status before, nothing else. An unchanged situation yields an identical
+//! status, so the caller writes only when it differs.
 
-use gitcontroller_sync::{Diagnostic, DiagnosticReason, Rule, Severity};
-use kube::ResourceExt;
-use kube::api::{Api, Patch, PatchParams};
+use gitcontroller_sync::DiagnosticReason;
 
-use super::reconcile::SyncReport;
-use super::runner::Context;
+use super::report::{Outcome, SyncReport};
+use super::rules::ResolvedRule;
 use crate::api::{
-    Condition, ConditionStatus, GitRepository, GitRepositoryStatus, ObjectCounts, SyncRule,
-    SyncRuleStatus,
+    Condition, ConditionStatus, ConditionType, GitRepository, GitRepositoryStatus, ObjectCounts,
+    Reason, SyncRule, SyncRuleStatus,
 };
-use crate::cluster::FIELD_MANAGER;
-use crate::cluster::discovery::{CatalogEntry, TypeKey};
-use crate::error::{Error, Result};
 
 fn now() -> String {
     jiff::Timestamp::now()
@@ -21,11 +17,16 @@ fn now() -> String {
         .to_string()
 }
 
-fn condition(type_: &str, status: ConditionStatus, reason: &str, message: String) -> Condition {
+fn condition(
+    type_: ConditionType,
+    status: ConditionStatus,
+    reason: Reason,
+    message: String,
+) -> Condition {
     Condition {
-        type_: type_.into(),
+        type_: type_.as_str().into(),
         status,
-        reason: reason.into(),
+        reason: reason.as_str().into(),
         message: truncate(message, 2000),
         last_transition_time: String::new(),
         observed_generation: None,
@@ -62,43 +63,42 @@ fn short(commit: &str) -> String {
     commit.chars().take(8).collect()
 }
 
-/// Whether a planner finding keeps the repository from being Ready. Skipped documents
-/// (kustomization.yaml, values files) and actions held back because of another finding are
-/// not problems of their own.
-pub fn is_problem(d: &Diagnostic) -> bool {
-    d.severity != Severity::Info
-        && !matches!(
-            d.reason,
-            DiagnosticReason::Skipped | DiagnosticReason::Suppressed
-        )
+/// The condition reason of a planner finding that keeps the repository from being Ready.
+fn diagnostic_reason(reason: DiagnosticReason) -> Reason {
+    match reason {
+        DiagnosticReason::SecretExportRefused => Reason::SecretExportRefused,
+        DiagnosticReason::Duplicate => Reason::DuplicateManifest,
+        DiagnosticReason::UnknownKind => Reason::UnknownKind,
+        DiagnosticReason::ParseError
+        | DiagnosticReason::Skipped
+        | DiagnosticReason::InvalidRule
+        | DiagnosticReason::NoMatchingRule
+        | DiagnosticReason::Suppressed => Reason::ManifestError,
+    }
 }
 
 /// Problems that leave the repository not Ready although the sync ran: (reason, message).
-fn problems(report: &SyncReport) -> Vec<(&'static str, String)> {
+fn problems(report: &SyncReport) -> Vec<(Reason, String)> {
     let mut problems = Vec::new();
-    for (rule, reason) in &report.invalid_rules {
-        problems.push(("InvalidRule", format!("SyncRule {rule}: {reason}")));
+    for rule in &report.invalid_rules {
+        problems.push((
+            Reason::InvalidRule,
+            format!("SyncRule {}: {}", rule.name, rule.error),
+        ));
     }
-    for d in report.diagnostics.iter().filter(|d| is_problem(d)) {
-        let reason = match d.reason.as_str() {
-            "SecretExportRefused" => "SecretExportRefused",
-            "Duplicate" => "DuplicateManifest",
-            "UnknownKind" => "UnknownKind",
-            _ => "ManifestError",
-        };
-        problems.push((reason, d.to_string()));
+    for d in report.problems() {
+        problems.push((diagnostic_reason(d.reason), d.to_string()));
     }
-    for (id, error) in &report.failed {
-        problems.push(("ApplyFailed", format!("{id}: {error}")));
+    for (id, error) in &report.cluster.failed {
+        problems.push((Reason::ApplyFailed, format!("{id}: {error}")));
     }
     problems
 }
 
-/// The status a sync outcome calls for.
-pub fn repository_status(
-    repo: &GitRepository,
-    outcome: &Result<SyncReport>,
-) -> GitRepositoryStatus {
+/// The status a sync outcome calls for, given the repository as it was.
+pub fn repository_status(repo: &GitRepository, outcome: Outcome<'_>) -> GitRepositoryStatus {
+    use ConditionStatus::{False, True, Unknown};
+    use ConditionType::{Ready, Reconciling, Stalled};
     let old = repo.status.clone().unwrap_or_default();
     let generation = repo.metadata.generation;
     let mut status = GitRepositoryStatus {
@@ -110,47 +110,32 @@ pub fn repository_status(
         inventory: old.inventory.clone(),
         conditions: Vec::new(),
     };
-    use ConditionStatus::{False, True, Unknown};
     match outcome {
         Err(error) => {
-            let stalled = error.is_stalled();
-            status.conditions = vec![
-                condition("Ready", False, error.reason(), error.to_string()),
-                condition(
-                    "Reconciling",
-                    if stalled { False } else { True },
-                    if stalled {
-                        error.reason()
-                    } else {
-                        "RetryScheduled"
-                    },
-                    if stalled {
-                        "waiting for a change to the spec or its Secret".into()
-                    } else {
-                        "retrying".into()
-                    },
-                ),
-                condition(
-                    "Stalled",
-                    if stalled { True } else { False },
-                    error.reason(),
-                    if stalled {
-                        error.to_string()
-                    } else {
-                        "retrying".into()
-                    },
-                ),
-            ];
+            let reason = error.reason();
+            status.conditions = if error.is_stalled() {
+                vec![
+                    condition(Ready, False, reason, error.to_string()),
+                    condition(
+                        Reconciling,
+                        False,
+                        reason,
+                        "waiting for a change to the spec or its Secret".into(),
+                    ),
+                    condition(Stalled, True, reason, error.to_string()),
+                ]
+            } else {
+                vec![
+                    condition(Ready, False, reason, error.to_string()),
+                    condition(Reconciling, True, Reason::RetryScheduled, "retrying".into()),
+                    condition(Stalled, False, reason, "retrying".into()),
+                ]
+            };
         }
         Ok(report) => {
             let commit = report.commit.clone().unwrap_or_default();
-            let acted = !(report.created.is_empty()
-                && report.applied.is_empty()
-                && report.deleted.is_empty()
-                && report.written.is_empty()
-                && report.removed.is_empty());
             if old.last_synced_commit.as_deref() != Some(commit.as_str())
-                || acted
+                || report.acted()
                 || old.last_sync_time.is_none()
             {
                 status.last_sync_time = Some(now());
@@ -158,17 +143,21 @@ pub fn repository_status(
             status.last_synced_commit = Some(commit.clone());
             status.last_synced_commit_short = Some(short(&commit));
             status.objects = Some(ObjectCounts {
-                to_kubernetes: report.counts.0,
-                to_git: report.counts.1,
-                ignored: report.counts.2,
+                to_kubernetes: report.counts.to_kubernetes as i64,
+                to_git: report.counts.to_git as i64,
+                ignored: report.counts.ignored as i64,
             });
             status.inventory = super::convert::inventory_entries(&report.inventory);
             let problems = problems(report);
-            let (ready, reason, message) = if let Some(why) = report.writes_skipped {
+            let (ready, reason, message) = if let Some(why) = report.stopped {
                 (
                     Unknown,
-                    "Suspended",
-                    format!("writes paused ({why}); {} changes pending", report.pending),
+                    Reason::Suspended,
+                    format!(
+                        "writes paused ({}); {} changes pending",
+                        why.as_str(),
+                        report.pending
+                    ),
                 )
             } else if let Some((reason, _)) = problems.first() {
                 let message = problems
@@ -178,31 +167,26 @@ pub fn repository_status(
                     .join("; ");
                 (False, *reason, message)
             } else {
-                (True, "Synced", format!("in sync with {}", short(&commit)))
+                (
+                    True,
+                    Reason::Synced,
+                    format!("in sync with {}", short(&commit)),
+                )
             };
-            let only_user_fixable = !problems.is_empty() && report.failed.is_empty();
+            let only_user_fixable = !problems.is_empty() && report.cluster.failed.is_empty();
             status.conditions = vec![
-                condition("Ready", ready, reason, message.clone()),
+                condition(Ready, ready, reason, message.clone()),
                 condition(
-                    "Reconciling",
+                    Reconciling,
                     False,
-                    "Idle",
+                    Reason::Idle,
                     "waiting for the next change".into(),
                 ),
-                condition(
-                    "Stalled",
-                    if only_user_fixable { True } else { False },
-                    if only_user_fixable {
-                        reason
-                    } else {
-                        "Progressing"
-                    },
-                    if only_user_fixable {
-                        message
-                    } else {
-                        String::new()
-                    },
-                ),
+                if only_user_fixable {
+                    condition(Stalled, True, reason, message)
+                } else {
+                    condition(Stalled, False, Reason::Progressing, String::new())
+                },
             ];
         }
     }
@@ -215,100 +199,51 @@ pub fn is_ready(status: &GitRepositoryStatus) -> bool {
     status
         .conditions
         .iter()
-        .any(|c| c.type_ == "Ready" && c.status == ConditionStatus::True)
+        .any(|c| c.type_ == ConditionType::Ready.as_str() && c.status == ConditionStatus::True)
 }
 
-/// Writes the status when it differs from what is stored; returns whether it wrote.
-pub async fn patch_repository_if_changed(
-    ctx: &Context,
-    repo: &GitRepository,
-    status: GitRepositoryStatus,
-) -> Result<bool> {
-    if repo.status.as_ref() == Some(&status) {
-        return Ok(false);
-    }
-    let api: Api<GitRepository> =
-        Api::namespaced(ctx.client.clone(), &repo.namespace().unwrap_or_default());
-    let patch = serde_json::json!({
-        "apiVersion": "gitcontroller.io/v1alpha1",
-        "kind": "GitRepository",
-        "status": status,
-    });
-    api.patch_status(
-        &repo.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await
-    .map_err(Error::Kube)?;
-    Ok(true)
-}
-
-/// Writes a SyncRule's `Ready` condition and `matchedResources` when they changed.
-pub async fn patch_rule_if_changed(
-    ctx: &Context,
+/// The status of a SyncRule: whether it is usable, and the types it selects. A rule whose
+/// `repositoryRef` names no (live) GitRepository syncs nothing, and says so.
+pub fn rule_status(
     rule: &SyncRule,
-    converted: &std::result::Result<Rule, String>,
-    matched: &[(TypeKey, CatalogEntry)],
-) {
-    let mut matched_resources: Vec<String> = matched
-        .iter()
-        .map(|(key, entry)| {
-            if key.group.is_empty() {
-                entry.resource.plural.clone()
-            } else {
-                format!("{}.{}", entry.resource.plural, key.group)
-            }
-        })
-        .collect();
-    matched_resources.sort();
+    resolved: &ResolvedRule,
+    repository_exists: bool,
+) -> SyncRuleStatus {
     use ConditionStatus::{False, True};
-    let ready = match converted {
-        Err(reason) => {
-            let why = if reason.starts_with("labelSelector") { "InvalidSelector" } else { "InvalidFilter" };
-            condition("Ready", False, why, reason.clone())
-        }
-        Ok(_) if matched_resources.is_empty() => condition(
-            "Ready",
+    let matched_resources = resolved.matched_resources();
+    let ready = if !repository_exists {
+        condition(
+            ConditionType::Ready,
             False,
-            "NoMatchingResources",
-            "no served resource type matches apiGroups/resources/kinds; waiting for one to be installed".into(),
-        ),
-        Ok(_) => condition("Ready", True, "Resolved", format!("selects {} resource types", matched_resources.len())),
+            Reason::RepositoryNotFound,
+            format!(
+                "GitRepository {:?} does not exist in namespace {:?}; this rule syncs nothing until it does",
+                rule.spec.repository_ref.name,
+                rule.metadata.namespace.as_deref().unwrap_or_default()
+            ),
+        )
+    } else {
+        match &resolved.rule {
+            Err(error) => condition(
+                ConditionType::Ready,
+                False,
+                error.reason(),
+                error.to_string(),
+            ),
+            Ok(_) if matched_resources.is_empty() => condition(
+                ConditionType::Ready,
+                False,
+                Reason::NoMatchingResources,
+                "no served resource type matches apiGroups/resources/kinds; waiting for one to be installed".into(),
+            ),
+            Ok(_) => condition(
+                ConditionType::Ready,
+                True,
+                Reason::Resolved,
+                format!("selects {} resource types", matched_resources.len()),
+            ),
+        }
     };
-    write_rule_status(ctx, rule, ready, matched_resources).await;
-}
-
-/// Marks a SyncRule whose `repositoryRef` names no GitRepository (it is synced by nothing).
-pub async fn patch_orphan_rule(ctx: &Context, rule: &SyncRule) {
-    let message = format!(
-        "GitRepository {:?} does not exist in namespace {:?}; this rule syncs nothing until it does",
-        rule.spec.repository_ref.name,
-        rule.namespace().unwrap_or_default()
-    );
-    let ready = condition(
-        "Ready",
-        ConditionStatus::False,
-        "RepositoryNotFound",
-        message,
-    );
-    let matched = rule
-        .status
-        .as_ref()
-        .map(|s| s.matched_resources.clone())
-        .unwrap_or_default();
-    write_rule_status(ctx, rule, ready, matched).await;
-}
-
-async fn write_rule_status(
-    ctx: &Context,
-    rule: &SyncRule,
-    ready: Condition,
-    matched_resources: Vec<String>,
-) {
-    if !ctx.writes_allowed.load(std::sync::atomic::Ordering::SeqCst) {
-        return;
-    }
     let old = rule.status.clone().unwrap_or_default();
     let mut status = SyncRuleStatus {
         conditions: vec![ready],
@@ -320,24 +255,244 @@ async fn write_rule_status(
         &old.conditions,
         rule.metadata.generation,
     );
-    if rule.status.as_ref() == Some(&status) {
-        return;
+    status
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use gitcontroller_sync::{Counts, Diagnostic, ObjectId, Severity};
+
+    use super::super::convert::RuleError;
+    use super::super::report::{ClusterOutcome, GitOutcome, Stop};
+    use super::super::rules::InvalidRule;
+    use super::*;
+    use crate::Error;
+    use crate::api::{GitRepositorySpec, SyncRuleSpec};
+
+    fn repo(status: Option<GitRepositoryStatus>) -> GitRepository {
+        let mut repo = GitRepository::new(
+            "repo",
+            serde_json::from_value::<GitRepositorySpec>(
+                serde_json::json!({"url": "git://example.invalid/r.git"}),
+            )
+            .unwrap(),
+        );
+        repo.metadata.namespace = Some("ns".into());
+        repo.metadata.generation = Some(3);
+        repo.status = status;
+        repo
     }
-    let api: Api<SyncRule> =
-        Api::namespaced(ctx.client.clone(), &rule.namespace().unwrap_or_default());
-    let patch = serde_json::json!({
-        "apiVersion": "gitcontroller.io/v1alpha1",
-        "kind": "SyncRule",
-        "status": status,
-    });
-    if let Err(error) = api
-        .patch_status(
-            &rule.name_any(),
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&patch),
-        )
-        .await
-    {
-        tracing::warn!(rule = %rule.name_any(), %error, "could not update SyncRule status");
+
+    fn id(name: &str) -> ObjectId {
+        ObjectId {
+            group: String::new(),
+            kind: "ConfigMap".into(),
+            namespace: Some("ns".into()),
+            name: name.into(),
+        }
+    }
+
+    fn report() -> SyncReport {
+        SyncReport {
+            commit: Some("0123456789abcdef".into()),
+            counts: Counts {
+                to_kubernetes: 2,
+                to_git: 1,
+                ignored: 0,
+            },
+            inventory: BTreeSet::from([id("a")]),
+            ..SyncReport::default()
+        }
+    }
+
+    fn get<'a>(status: &'a GitRepositoryStatus, type_: &str) -> &'a Condition {
+        status.conditions.iter().find(|c| c.type_ == type_).unwrap()
+    }
+
+    fn diagnostic(reason: DiagnosticReason, severity: Severity) -> Diagnostic {
+        Diagnostic {
+            severity,
+            file: Some("broken.yaml".into()),
+            line: Some(4),
+            object: None,
+            rule: None,
+            reason,
+            message: "does not parse".into(),
+        }
+    }
+
+    #[test]
+    fn a_clean_sync_is_ready_with_counts_commit_and_inventory() {
+        let status = repository_status(&repo(None), Ok(&report()));
+        let ready = get(&status, "Ready");
+        assert_eq!(
+            (ready.status, ready.reason.as_str(), ready.message.as_str()),
+            (ConditionStatus::True, "Synced", "in sync with 01234567")
+        );
+        assert_eq!(get(&status, "Stalled").status, ConditionStatus::False);
+        assert_eq!(status.last_synced_commit_short.as_deref(), Some("01234567"));
+        assert_eq!(status.objects.as_ref().unwrap().to_kubernetes, 2);
+        assert_eq!(status.inventory.len(), 1);
+        assert_eq!(status.observed_generation, Some(3));
+        assert!(is_ready(&status));
+    }
+
+    #[test]
+    fn an_unchanged_situation_yields_an_identical_status() {
+        let first = repository_status(&repo(None), Ok(&report()));
+        let again = repository_status(&repo(Some(first.clone())), Ok(&report()));
+        assert_eq!(again, first, "no write is needed");
+    }
+
+    #[test]
+    fn problems_are_named_with_their_typed_reason_and_stall_only_when_the_user_must_act() {
+        let mut with_problems = report();
+        with_problems.invalid_rules = vec![InvalidRule {
+            name: "bad-selector".into(),
+            error: RuleError::LabelSelector {
+                text: "app in (web".into(),
+                error: "unclosed".into(),
+            },
+        }];
+        with_problems.diagnostics = vec![
+            diagnostic(DiagnosticReason::ParseError, Severity::Error),
+            // Not a problem of its own.
+            diagnostic(DiagnosticReason::Skipped, Severity::Warning),
+            diagnostic(DiagnosticReason::SecretExportRefused, Severity::Warning),
+        ];
+        let status = repository_status(&repo(None), Ok(&with_problems.clone()));
+        let ready = get(&status, "Ready");
+        assert_eq!(ready.status, ConditionStatus::False);
+        assert_eq!(ready.reason, "InvalidRule", "the first problem names it");
+        assert!(ready.message.contains("bad-selector"), "{}", ready.message);
+        assert!(ready.message.contains("broken.yaml:4"), "{}", ready.message);
+        assert_eq!(ready.message.matches("; ").count(), 2, "{}", ready.message);
+        assert_eq!(get(&status, "Stalled").status, ConditionStatus::True);
+
+        with_problems.invalid_rules.clear();
+        with_problems.cluster.failed = vec![(id("b"), "forbidden".into())];
+        let status = repository_status(&repo(None), Ok(&with_problems));
+        assert_eq!(get(&status, "Ready").reason, "ManifestError");
+        assert_eq!(
+            get(&status, "Stalled").status,
+            ConditionStatus::False,
+            "a failed write may succeed on retry"
+        );
+    }
+
+    #[test]
+    fn diagnostic_reasons_map_to_condition_reasons() {
+        assert_eq!(
+            diagnostic_reason(DiagnosticReason::Duplicate),
+            Reason::DuplicateManifest
+        );
+        assert_eq!(
+            diagnostic_reason(DiagnosticReason::UnknownKind),
+            Reason::UnknownKind
+        );
+        assert_eq!(
+            diagnostic_reason(DiagnosticReason::ParseError),
+            Reason::ManifestError
+        );
+    }
+
+    #[test]
+    fn paused_writes_are_unknown_with_the_pending_count() {
+        let paused = SyncReport {
+            stopped: Some(Stop::Suspended),
+            pending: 3,
+            ..report()
+        };
+        let status = repository_status(&repo(None), Ok(&paused));
+        let ready = get(&status, "Ready");
+        assert_eq!(
+            (ready.status, ready.reason.as_str(), ready.message.as_str()),
+            (
+                ConditionStatus::Unknown,
+                "Suspended",
+                "writes paused (suspended); 3 changes pending"
+            )
+        );
+    }
+
+    #[test]
+    fn last_sync_time_moves_only_when_something_happened() {
+        let mut old = repository_status(&repo(None), Ok(&report()));
+        old.last_sync_time = Some("2020-01-01T00:00:00Z".into());
+        let quiet = repository_status(&repo(Some(old.clone())), Ok(&report()));
+        assert_eq!(quiet.last_sync_time, old.last_sync_time);
+        let acted = SyncReport {
+            git: GitOutcome {
+                written: vec![id("c")],
+                ..GitOutcome::default()
+            },
+            cluster: ClusterOutcome::default(),
+            ..report()
+        };
+        let busy = repository_status(&repo(Some(old.clone())), Ok(&acted));
+        assert_ne!(busy.last_sync_time, old.last_sync_time);
+    }
+
+    #[test]
+    fn errors_keep_the_last_sync_and_stall_only_when_retrying_cannot_help() {
+        let synced = repository_status(&repo(None), Ok(&report()));
+        let auth = Error::Git(gitcontroller_git::Error::Auth("bad password".into()));
+        let status = repository_status(&repo(Some(synced.clone())), Err(&auth));
+        assert_eq!(get(&status, "Ready").reason, "AuthenticationFailed");
+        assert_eq!(get(&status, "Stalled").status, ConditionStatus::True);
+        assert_eq!(get(&status, "Reconciling").status, ConditionStatus::False);
+        assert_eq!(status.last_synced_commit, synced.last_synced_commit);
+        assert_eq!(status.inventory, synced.inventory);
+
+        let status = repository_status(&repo(Some(synced)), Err(&Error::GitBusy));
+        assert_eq!(get(&status, "Ready").reason, "GitUnreachable");
+        assert_eq!(get(&status, "Stalled").status, ConditionStatus::False);
+        assert_eq!(get(&status, "Reconciling").reason, "RetryScheduled");
+    }
+
+    fn sync_rule() -> SyncRule {
+        let mut rule = SyncRule::new(
+            "rule",
+            serde_json::from_value::<SyncRuleSpec>(serde_json::json!({
+                "repositoryRef": {"name": "repo"}, "syncTo": "git"
+            }))
+            .unwrap(),
+        );
+        rule.metadata.namespace = Some("ns".into());
+        rule
+    }
+
+    fn resolved(rule: std::result::Result<(), RuleError>) -> ResolvedRule {
+        ResolvedRule {
+            name: "rule".into(),
+            rule: rule.map(|()| super::super::convert::rule(&sync_rule()).unwrap()),
+            types: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn rule_statuses_name_what_is_wrong() {
+        let reason = |resolved: &ResolvedRule, exists| {
+            rule_status(&sync_rule(), resolved, exists).conditions[0]
+                .reason
+                .clone()
+        };
+        assert_eq!(reason(&resolved(Ok(())), false), "RepositoryNotFound");
+        assert_eq!(reason(&resolved(Ok(())), true), "NoMatchingResources");
+        let bad_filter = RuleError::Filter {
+            filter: "spec".into(),
+            error: "must start with /".into(),
+        };
+        assert_eq!(reason(&resolved(Err(bad_filter)), true), "InvalidFilter");
+        let bad_selector = RuleError::LabelSelector {
+            text: "a in (".into(),
+            error: "unclosed".into(),
+        };
+        assert_eq!(
+            reason(&resolved(Err(bad_selector)), true),
+            "InvalidSelector"
+        );
     }
 }

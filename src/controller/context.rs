@@ -1,0 +1,203 @@
+//! [`Context`]: what every reconcile shares — clients, the resource catalog, the watchers and
+//! their stores, the SyncRule store, the write gate, the trigger, and each repository's own
+//! state between reconciles.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kube::runtime::events::Recorder;
+use kube::runtime::reflector::Store;
+use kube::{Client, ResourceExt};
+use tokio::sync::{Notify, RwLock};
+
+use super::gate::WriteGate;
+use super::repository::RepositoryState;
+use super::trigger::Trigger;
+use super::writer::Writer;
+use crate::api::{GitRepository, SyncRule};
+use crate::cluster::{ResourceCatalog, Watchers};
+use crate::metrics::Metrics;
+
+/// How the controller runs (from the command line).
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Only GitRepositories (and SyncRules) in this namespace; all namespaces when None.
+    pub namespace: Option<String>,
+    /// Where Git caches live between reconciles.
+    pub cache_dir: PathBuf,
+    /// How many GitRepositories reconcile at once.
+    pub concurrency: u16,
+    /// Changes arriving within this window are synced together (one commit).
+    pub batch_window: Duration,
+    /// Pods' identity in Events.
+    pub instance: String,
+}
+
+/// A GitRepository's namespace and name.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RepoKey {
+    /// Namespace of the GitRepository.
+    pub namespace: String,
+    /// Name of the GitRepository.
+    pub name: String,
+}
+
+impl RepoKey {
+    /// The key of `namespace/name`.
+    pub fn new(namespace: &str, name: &str) -> Self {
+        Self {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        }
+    }
+
+    /// The key of a GitRepository.
+    pub fn of(repo: &GitRepository) -> Self {
+        Self::new(&repo.namespace().unwrap_or_default(), &repo.name_any())
+    }
+}
+
+impl std::fmt::Display for RepoKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+/// Everything a reconcile needs; shared by all reconciles.
+pub struct Context {
+    /// The controller's own client (its identity): reads, status, finalizers, Events.
+    pub client: Client,
+    /// Command-line configuration.
+    pub config: Config,
+    /// Served resource types; replaced when CRDs change.
+    catalog: RwLock<Arc<ResourceCatalog>>,
+    /// Watchers and stores of live objects.
+    pub watchers: Watchers,
+    /// Every SyncRule the controller can see.
+    pub rules: Store<SyncRule>,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+    /// Asked right before every write.
+    pub gate: WriteGate,
+    /// Asks for syncs (and fetches) of repositories.
+    pub trigger: Trigger,
+    /// The controller's own writes (status, finalizers, Events).
+    writer: Writer,
+    /// Each repository's state between reconciles.
+    repositories: Mutex<HashMap<RepoKey, Arc<RepositoryState>>>,
+    /// Woken when the SyncRules' status and the watcher set need a refresh: a rule, the
+    /// catalog or the set of repositories changed.
+    pub rules_changed: Notify,
+}
+
+/// The parts a [`Context`] is made of.
+pub struct ContextParts {
+    /// The controller's own client.
+    pub client: Client,
+    /// Command-line configuration.
+    pub config: Config,
+    /// The served resource types.
+    pub catalog: ResourceCatalog,
+    /// Watchers of live objects.
+    pub watchers: Watchers,
+    /// The SyncRule store.
+    pub rules: Store<SyncRule>,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+    /// Publishes Events.
+    pub recorder: Recorder,
+    /// The write gate.
+    pub gate: WriteGate,
+    /// The trigger.
+    pub trigger: Trigger,
+}
+
+impl Context {
+    /// A context with no repository state yet.
+    pub fn new(parts: ContextParts) -> Self {
+        let writer = Writer::new(parts.client.clone(), parts.gate.clone(), parts.recorder);
+        Self {
+            client: parts.client,
+            config: parts.config,
+            catalog: RwLock::new(Arc::new(parts.catalog)),
+            watchers: parts.watchers,
+            rules: parts.rules,
+            metrics: parts.metrics,
+            gate: parts.gate,
+            trigger: parts.trigger,
+            writer,
+            repositories: Mutex::default(),
+            rules_changed: Notify::new(),
+        }
+    }
+
+    /// Whether writes are allowed now (see [`WriteGate`]).
+    pub fn may_write(&self) -> bool {
+        self.gate.is_open()
+    }
+
+    /// The served resource types.
+    pub async fn catalog(&self) -> Arc<ResourceCatalog> {
+        self.catalog.read().await.clone()
+    }
+
+    /// Replaces the catalog after rediscovery.
+    pub async fn set_catalog(&self, catalog: ResourceCatalog) {
+        *self.catalog.write().await = Arc::new(catalog);
+        self.rules_changed.notify_one();
+    }
+
+    /// The controller's own writes: status, finalizers and Events.
+    pub fn writer(&self) -> &Writer {
+        &self.writer
+    }
+
+    /// The writer a repository's synced objects are applied and deleted with. Today the
+    /// controller's own identity; the seam where a per-repository (impersonated) client goes.
+    pub fn writer_for(&self, _repo: &GitRepository) -> Writer {
+        self.writer.clone()
+    }
+
+    /// A repository's state, created on first use (which refreshes the SyncRules: one of
+    /// theirs may now have its repository).
+    pub fn repository(&self, key: &RepoKey) -> Arc<RepositoryState> {
+        let mut repositories = self.repositories.lock().expect("repositories lock");
+        if let Some(state) = repositories.get(key) {
+            return state.clone();
+        }
+        let state = Arc::new(RepositoryState::default());
+        repositories.insert(key.clone(), state.clone());
+        drop(repositories);
+        self.rules_changed.notify_one();
+        state
+    }
+
+    /// Forgets a deleted repository: its state, pending fetch request and metric series; its
+    /// rules and the watchers only it needed are refreshed.
+    pub fn forget(&self, key: &RepoKey) {
+        self.repositories
+            .lock()
+            .expect("repositories lock")
+            .remove(key);
+        self.trigger.clear_fetch_request(key);
+        self.metrics.forget(&key.namespace, &key.name);
+        self.rules_changed.notify_one();
+    }
+
+    /// The SyncRules that belong to a repository, sorted by name.
+    pub fn rules_of(&self, key: &RepoKey) -> Vec<Arc<SyncRule>> {
+        let mut rules: Vec<_> = self
+            .rules
+            .state()
+            .into_iter()
+            .filter(|r| {
+                r.namespace().as_deref() == Some(key.namespace.as_str())
+                    && r.spec.repository_ref.name == key.name
+            })
+            .collect();
+        rules.sort_by_key(|r| r.name_any());
+        rules
+    }
+}

@@ -1,0 +1,244 @@
+//! What the controller keeps for one GitRepository between reconciles: its Git lock, its parse
+//! cache, and its last Git snapshot with when and why it was fetched. Created on the first
+//! reconcile, dropped by [`Context::forget`](super::Context::forget) when the repository is
+//! deleted.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use gitcontroller_git::Snapshot;
+
+use super::ParseCache;
+use crate::error::{Error, Result};
+
+/// One repository's state between reconciles; shared (`Arc`) by the reconcile that runs.
+#[derive(Default)]
+pub struct RepositoryState {
+    /// One Git operation at a time on the repository's cache; the guard is held by the
+    /// blocking thread, so a Git step that timed out keeps it until it really returns.
+    git_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Parsed manifests by blob.
+    parse_cache: ParseCache,
+    source: Mutex<SourceMemory>,
+}
+
+/// The Git lock of one repository, held while a Git operation runs.
+pub type GitLock = tokio::sync::OwnedMutexGuard<()>;
+
+/// The last fetch of a repository.
+#[derive(Clone, Debug, Default)]
+pub struct SourceMemory {
+    /// The snapshot of the last successful fetch (or of the remote head after our push).
+    pub snapshot: Option<Arc<Snapshot>>,
+    /// When the last successful fetch began.
+    pub fetched_at: Option<Instant>,
+    /// The spec generation the last successful fetch was made for.
+    pub generation: Option<i64>,
+    /// Whether the last fetch failed.
+    pub failed: bool,
+    /// Whether our own push moved the branch since the snapshot was read.
+    pub stale: bool,
+}
+
+/// Why a sync fetches instead of re-planning against the cached snapshot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FetchReason {
+    /// Nothing was fetched yet (a new repository, or a restart).
+    NoSnapshot,
+    /// The last fetch failed.
+    LastFetchFailed,
+    /// The spec changed (url, branch, path, ...) since the last fetch.
+    SpecChanged,
+    /// Our own push moved the branch since the snapshot was read.
+    AfterPush,
+    /// A push webhook asked for it.
+    Requested,
+    /// `spec.interval` has passed since the last fetch.
+    IntervalElapsed,
+}
+
+impl FetchReason {
+    /// A short phrase for logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FetchReason::NoSnapshot => "no snapshot yet",
+            FetchReason::LastFetchFailed => "the last fetch failed",
+            FetchReason::SpecChanged => "the spec changed",
+            FetchReason::AfterPush => "our push moved the branch",
+            FetchReason::Requested => "requested by a webhook",
+            FetchReason::IntervalElapsed => "the interval elapsed",
+        }
+    }
+}
+
+impl SourceMemory {
+    /// Whether a sync at `now` must fetch, and why; `None` re-plans against `snapshot`.
+    /// `generation` is the spec's current `metadata.generation`; `requested` whether a
+    /// webhook asked for a fetch.
+    pub fn fetch_due(
+        &self,
+        now: Instant,
+        interval: Duration,
+        generation: Option<i64>,
+        requested: bool,
+    ) -> Option<FetchReason> {
+        let Some(fetched_at) = self.fetched_at.filter(|_| self.snapshot.is_some()) else {
+            return Some(FetchReason::NoSnapshot);
+        };
+        if self.failed {
+            Some(FetchReason::LastFetchFailed)
+        } else if self.generation != generation {
+            Some(FetchReason::SpecChanged)
+        } else if self.stale {
+            Some(FetchReason::AfterPush)
+        } else if requested {
+            Some(FetchReason::Requested)
+        } else if now.saturating_duration_since(fetched_at) >= interval {
+            Some(FetchReason::IntervalElapsed)
+        } else {
+            None
+        }
+    }
+
+    /// How long from `now` until the interval makes a fetch due (zero when it is due).
+    pub fn next_fetch_in(&self, now: Instant, interval: Duration) -> Duration {
+        match self.fetched_at {
+            Some(at) if !self.failed && !self.stale => {
+                interval.saturating_sub(now.saturating_duration_since(at))
+            }
+            _ => Duration::ZERO,
+        }
+    }
+}
+
+impl RepositoryState {
+    /// Takes the Git lock, or fails at once with [`Error::GitBusy`] when an earlier Git step
+    /// (one that timed out) still holds it.
+    pub fn git_lock(&self) -> Result<GitLock> {
+        self.git_lock
+            .clone()
+            .try_lock_owned()
+            .map_err(|_| Error::GitBusy)
+    }
+
+    /// Parsed manifests of earlier snapshots.
+    pub fn parse_cache(&self) -> &ParseCache {
+        &self.parse_cache
+    }
+
+    /// The last fetch, as it stands.
+    pub fn source(&self) -> SourceMemory {
+        self.source.lock().expect("source lock").clone()
+    }
+
+    /// Records a successful fetch that began at `at`, for spec `generation`.
+    pub fn fetched(&self, snapshot: Arc<Snapshot>, generation: Option<i64>, at: Instant) {
+        *self.source.lock().expect("source lock") = SourceMemory {
+            snapshot: Some(snapshot),
+            fetched_at: Some(at),
+            generation,
+            failed: false,
+            stale: false,
+        };
+    }
+
+    /// Records a failed fetch: the next sync fetches again.
+    pub fn fetch_failed(&self) {
+        self.source.lock().expect("source lock").failed = true;
+    }
+
+    /// Records that our push moved the branch: the next sync fetches again.
+    pub fn pushed(&self) {
+        self.source.lock().expect("source lock").stale = true;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const INTERVAL: Duration = Duration::from_secs(60);
+
+    fn fetched(at: Instant) -> SourceMemory {
+        SourceMemory {
+            snapshot: Some(Arc::new(Snapshot::empty())),
+            fetched_at: Some(at),
+            generation: Some(1),
+            failed: false,
+            stale: false,
+        }
+    }
+
+    #[test]
+    fn a_fresh_snapshot_is_planned_against_without_a_fetch() {
+        let t0 = Instant::now();
+        let memory = fetched(t0);
+        let now = t0 + Duration::from_secs(10);
+        assert_eq!(memory.fetch_due(now, INTERVAL, Some(1), false), None);
+        assert_eq!(memory.next_fetch_in(now, INTERVAL), Duration::from_secs(50));
+    }
+
+    #[test]
+    fn each_rule_makes_a_fetch_due() {
+        let t0 = Instant::now();
+        let soon = t0 + Duration::from_secs(1);
+        let due = |memory: &SourceMemory, now, generation, requested| {
+            memory.fetch_due(now, INTERVAL, generation, requested)
+        };
+        assert_eq!(
+            due(&SourceMemory::default(), soon, Some(1), false),
+            Some(FetchReason::NoSnapshot)
+        );
+        assert_eq!(
+            due(&fetched(t0), t0 + INTERVAL, Some(1), false),
+            Some(FetchReason::IntervalElapsed)
+        );
+        assert_eq!(
+            due(&fetched(t0), soon, Some(2), false),
+            Some(FetchReason::SpecChanged)
+        );
+        assert_eq!(
+            due(&fetched(t0), soon, Some(1), true),
+            Some(FetchReason::Requested)
+        );
+        let failed = SourceMemory {
+            failed: true,
+            ..fetched(t0)
+        };
+        assert_eq!(
+            due(&failed, soon, Some(1), false),
+            Some(FetchReason::LastFetchFailed)
+        );
+        assert_eq!(failed.next_fetch_in(soon, INTERVAL), Duration::ZERO);
+        let stale = SourceMemory {
+            stale: true,
+            ..fetched(t0)
+        };
+        assert_eq!(
+            due(&stale, soon, Some(1), false),
+            Some(FetchReason::AfterPush)
+        );
+    }
+
+    #[test]
+    fn recording_fetches_and_pushes() {
+        let state = RepositoryState::default();
+        let t0 = Instant::now();
+        state.fetched(Arc::new(Snapshot::empty()), Some(3), t0);
+        assert_eq!(state.source().fetch_due(t0, INTERVAL, Some(3), false), None);
+        state.pushed();
+        assert_eq!(
+            state.source().fetch_due(t0, INTERVAL, Some(3), false),
+            Some(FetchReason::AfterPush)
+        );
+        state.fetch_failed();
+        assert_eq!(
+            state.source().fetch_due(t0, INTERVAL, Some(3), false),
+            Some(FetchReason::LastFetchFailed)
+        );
+        let held = state.git_lock().unwrap();
+        assert!(matches!(state.git_lock(), Err(Error::GitBusy)));
+        drop(held);
+        assert!(state.git_lock().is_ok());
+    }
+}

@@ -1,0 +1,104 @@
+//! SyncRules resolved against the served resource types: the planner's rule (or why the rule
+//! cannot be used) and the types it selects. Pure: the reconcile's first step and the SyncRule
+//! status both start from here.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use gitcontroller_sync::Rule;
+use kube::ResourceExt;
+
+use super::convert::{self, RuleError};
+use crate::api::SyncRule;
+use crate::cluster::ResourceCatalog;
+use crate::cluster::discovery::{CatalogEntry, TypeKey};
+
+/// One SyncRule, resolved.
+#[derive(Clone, Debug)]
+pub struct ResolvedRule {
+    /// The SyncRule's name.
+    pub name: String,
+    /// The planner's rule, or why the rule cannot be used.
+    pub rule: Result<Rule, RuleError>,
+    /// The served types its `apiGroups`, `resources` and `kinds` select.
+    pub types: BTreeMap<TypeKey, CatalogEntry>,
+}
+
+impl ResolvedRule {
+    /// The selected types as `plural.group` (`plural` for the core group), sorted: the
+    /// SyncRule's `status.matchedResources`.
+    pub fn matched_resources(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .types
+            .iter()
+            .map(|(key, entry)| {
+                if key.group.is_empty() {
+                    entry.resource.plural.clone()
+                } else {
+                    format!("{}.{}", entry.resource.plural, key.group)
+                }
+            })
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+/// Resolves one SyncRule against `catalog`.
+pub fn resolve(rule: &SyncRule, catalog: &ResourceCatalog) -> ResolvedRule {
+    let spec = &rule.spec;
+    ResolvedRule {
+        name: rule.name_any(),
+        rule: convert::rule(rule),
+        types: catalog
+            .matching(&spec.api_groups, &spec.resources, &spec.kinds)
+            .map(|(key, entry)| (key.clone(), entry.clone()))
+            .collect(),
+    }
+}
+
+/// A rule that cannot be used, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InvalidRule {
+    /// The SyncRule's name.
+    pub name: String,
+    /// What is wrong with it.
+    pub error: RuleError,
+}
+
+/// A repository's SyncRules, resolved: what the planner uses and which types to watch.
+#[derive(Clone, Debug, Default)]
+pub struct ResolvedRules {
+    /// The usable rules, by name.
+    pub rules: Vec<Rule>,
+    /// The rules that cannot be used.
+    pub invalid: Vec<InvalidRule>,
+    /// The types the usable rules select.
+    pub types: BTreeMap<TypeKey, CatalogEntry>,
+    /// The catalog they were resolved against.
+    pub catalog: Arc<ResourceCatalog>,
+}
+
+impl ResolvedRules {
+    /// Resolves `rules` (sorted by name) against `catalog`.
+    pub fn resolve(rules: &[Arc<SyncRule>], catalog: Arc<ResourceCatalog>) -> Self {
+        let mut resolved = ResolvedRules {
+            catalog,
+            ..ResolvedRules::default()
+        };
+        for rule in rules {
+            let one = resolve(rule, &resolved.catalog);
+            match one.rule {
+                Ok(rule) => {
+                    resolved.rules.push(rule);
+                    resolved.types.extend(one.types);
+                }
+                Err(error) => resolved.invalid.push(InvalidRule {
+                    name: one.name,
+                    error,
+                }),
+            }
+        }
+        resolved
+    }
+}

@@ -1,0 +1,65 @@
+//! The SyncRules as a whole, kept in one place: every rule's status (usable? which types? does
+//! its repository exist?) and the set of running watchers (the types the usable rules of
+//! existing repositories select). Refreshed whenever `Context::rules_changed` is notified: a
+//! rule's spec, the catalog, or the set of repositories changed.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use kube::ResourceExt;
+use kube::runtime::reflector::Store;
+
+use super::context::{Context, RepoKey};
+use super::{rules, status};
+use crate::api::GitRepository;
+
+/// Refreshes the rules on every change, from the moment both the rules and the repositories
+/// are known.
+pub fn spawn(ctx: Arc<Context>, repositories: Store<GitRepository>) {
+    tokio::spawn(async move {
+        // A rule's status says whether its repository exists: wait until they are listed.
+        if repositories.wait_until_ready().await.is_err()
+            || ctx.rules.wait_until_ready().await.is_err()
+        {
+            return;
+        }
+        loop {
+            refresh(&ctx, &repositories).await;
+            ctx.rules_changed.notified().await;
+        }
+    });
+}
+
+/// Writes each SyncRule's status where it changed and makes the watcher set exactly what the
+/// rules need.
+async fn refresh(ctx: &Context, repositories: &Store<GitRepository>) {
+    let catalog = ctx.catalog().await;
+    // A repository being deleted no longer counts: its rules sync nothing.
+    let existing: HashSet<RepoKey> = repositories
+        .state()
+        .iter()
+        .filter(|repo| repo.metadata.deletion_timestamp.is_none())
+        .map(|repo| RepoKey::of(repo))
+        .collect();
+    let mut wanted = BTreeMap::new();
+    for rule in ctx.rules.state() {
+        let repository = RepoKey::new(
+            &rule.namespace().unwrap_or_default(),
+            &rule.spec.repository_ref.name,
+        );
+        let exists = existing.contains(&repository);
+        let resolved = rules::resolve(&rule, &catalog);
+        if exists && resolved.rule.is_ok() {
+            wanted.extend(resolved.types.clone());
+        }
+        let new_status = status::rule_status(&rule, &resolved, exists);
+        if rule.status.as_ref() == Some(&new_status) || !ctx.may_write() {
+            continue;
+        }
+        if let Err(error) = ctx.writer().apply_status(rule.as_ref(), &new_status).await {
+            tracing::warn!(rule = %rule.name_any(), %error, "could not update SyncRule status");
+        }
+    }
+    ctx.watchers.set(&wanted);
+    ctx.metrics.set_watched_resources(ctx.watchers.len() as i64);
+}

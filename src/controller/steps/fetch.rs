@@ -1,0 +1,74 @@
+//! Step 2: the Git snapshot to plan against — fetched when due, else the cached one.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use gitcontroller_git::{Repository, Snapshot};
+
+use super::super::context::Context;
+use super::super::convert;
+use super::super::repository::FetchReason;
+use super::super::state::{Flow, Source, SyncState};
+use super::git::{repo_spec, with_git};
+use crate::error::Result;
+
+/// The interval when `spec.interval` does not parse (the schema prevents that).
+const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
+
+/// `spec.interval` of a repository.
+pub fn interval(repo: &crate::api::GitRepository) -> Duration {
+    convert::duration(&repo.spec.interval).unwrap_or(DEFAULT_INTERVAL)
+}
+
+/// Fills `state.source`. Fetches when a fetch is due (no snapshot yet, the last fetch failed,
+/// the spec changed, our push moved the branch, a webhook asked, or the interval passed);
+/// otherwise re-plans against the cached snapshot, so watch events cost no fetch.
+pub async fn fetch(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
+    let now = Instant::now();
+    let generation = state.repo.metadata.generation;
+    let requested = ctx.trigger.fetch_requested(&state.key);
+    let memory = state.repository.source();
+    let due = memory.fetch_due(now, interval(&state.repo), generation, requested);
+    let reason = match (due, memory.snapshot) {
+        (None, Some(snapshot)) => {
+            state.record_commit(&snapshot.commit);
+            state.source = Some(Source::new(snapshot, None));
+            return Ok(Flow::Continue);
+        }
+        (due, _) => due.unwrap_or(FetchReason::NoSnapshot),
+    };
+    tracing::debug!(reason = reason.as_str(), "fetching");
+    ctx.trigger.clear_fetch_request(&state.key);
+    let spec = repo_spec(&state.repo, state.writer.client(), &ctx.config.cache_dir).await;
+    let fetched = match spec {
+        Ok(spec) => {
+            with_git(&state.repository, move || -> Result<Snapshot> {
+                let mut git = Repository::open(spec)?;
+                let fetched = git.fetch()?;
+                Ok(match &fetched.head {
+                    Some(head) => git.snapshot(head)?,
+                    None => Snapshot::empty(),
+                })
+            })
+            .await
+        }
+        Err(error) => Err(error),
+    };
+    let snapshot = match fetched {
+        Ok(snapshot) => Arc::new(snapshot),
+        Err(error) => {
+            state.repository.fetch_failed();
+            return Err(error);
+        }
+    };
+    ctx.metrics.git_operation(
+        &state.key.namespace,
+        &state.key.name,
+        "fetch",
+        now.elapsed().as_secs_f64(),
+    );
+    state.repository.fetched(snapshot.clone(), generation, now);
+    state.record_commit(&snapshot.commit);
+    state.source = Some(Source::new(snapshot, Some(reason)));
+    Ok(Flow::Continue)
+}
