@@ -92,9 +92,10 @@ enum Command {
     },
 }
 
-fn init_logging(format: LogFormat) {
+/// Logs to stderr; `RUST_LOG` overrides `default_filter`.
+fn init_logging(format: LogFormat, default_filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,kube=warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -118,7 +119,8 @@ async fn main() -> ExitCode {
             kubeconfig,
             cache_dir,
         } => {
-            init_logging(cli.log_format);
+            // diff's output is the diff: only warnings and errors are logged by default.
+            init_logging(cli.log_format, "warn");
             diff(namespace, repository, kubeconfig, cache_dir).await
         }
         Command::Run {
@@ -133,7 +135,7 @@ async fn main() -> ExitCode {
             lease_namespace,
             lease_name,
         } => {
-            init_logging(cli.log_format);
+            init_logging(cli.log_format, "info,kube=warn");
             let options = git_controller::app::RunOptions {
                 kubeconfig,
                 namespace,

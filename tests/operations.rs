@@ -325,4 +325,52 @@ async fn diff_prints_nothing_in_sync_and_both_sections_after_drift_without_writi
         versions_before, versions_after,
         "diff wrote nothing to the cluster"
     );
+
+    // The Git section is the change the controller then commits, line for line.
+    let path = format!("{ns}/configmaps/from-cluster.yaml");
+    assert!(
+        git_part.contains(&format!("--- a/{path}\n+++ b/{path}\n")),
+        "{git_part}"
+    );
+    let _controller = ControllerProcess::start(&ns);
+    wait_for("the live change committed", WAIT, || async {
+        git.read_file(&path)
+            .filter(|text| text.contains("value: beta"))
+    })
+    .await;
+    let committed = git
+        .git()
+        .args([
+            "diff",
+            "--no-color",
+            "--no-ext-diff",
+            "-U3",
+            &head,
+            "main",
+            "--",
+        ])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let committed = String::from_utf8(committed.stdout).unwrap();
+    assert!(!hunks(&committed).is_empty(), "{committed}");
+    assert_eq!(
+        hunks(git_part),
+        hunks(&committed),
+        "diff:\n{git_part}\ngit:\n{committed}"
+    );
+}
+
+/// The hunks of a unified diff, without the file headers and without the context text Git
+/// appends to `@@` lines.
+fn hunks(diff: &str) -> Vec<String> {
+    diff.lines()
+        .skip_while(|line| !line.starts_with("@@"))
+        .map(
+            |line| match line.strip_prefix("@@").and_then(|rest| rest.find("@@")) {
+                Some(end) => line[..end + 4].to_string(),
+                None => line.to_string(),
+            },
+        )
+        .collect()
 }
