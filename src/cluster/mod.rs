@@ -6,7 +6,7 @@ pub mod discovery;
 pub mod watchers;
 
 pub use discovery::{ResourceCatalog, TypeKey};
-pub use watchers::Watchers;
+pub use watchers::{Watched, Watchers};
 
 /// The field manager of every write git-controller makes to the cluster.
 pub const FIELD_MANAGER: &str = "git-controller";

@@ -14,6 +14,7 @@ use kube::runtime::reflector::{self, Store};
 use kube::runtime::watcher::{self, watcher};
 use kube::{Client, ResourceExt};
 use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::discovery::{CatalogEntry, TypeKey};
@@ -30,12 +31,32 @@ pub struct LiveChange {
 struct Running {
     entry: CatalogEntry,
     store: Store<DynamicObject>,
+    listed: watch::Receiver<bool>,
     task: JoinHandle<()>,
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+/// A watched type: its store, and whether the store holds the initial list yet.
+#[derive(Clone)]
+pub struct Watched {
+    /// The type.
+    pub entry: CatalogEntry,
+    /// Its live objects.
+    pub store: Store<DynamicObject>,
+    listed: watch::Receiver<bool>,
+}
+
+impl Watched {
+    /// Waits until the store holds the initial list; false if the watcher stopped first.
+    /// (Any number of reconciles may wait at once: `Store::wait_until_ready` wakes only one
+    /// of several concurrent waiters.)
+    pub async fn wait_listed(&self) -> bool {
+        self.listed.clone().wait_for(|listed| *listed).await.is_ok()
     }
 }
 
@@ -67,10 +88,7 @@ impl Watchers {
 
     /// Makes sure a watcher runs for every type in `wanted` (starting missing ones, restarting
     /// ones whose served version changed) and returns their stores.
-    pub fn ensure(
-        &self,
-        wanted: &BTreeMap<TypeKey, CatalogEntry>,
-    ) -> BTreeMap<TypeKey, (CatalogEntry, Store<DynamicObject>)> {
+    pub fn ensure(&self, wanted: &BTreeMap<TypeKey, CatalogEntry>) -> BTreeMap<TypeKey, Watched> {
         let mut running = self.running.lock().expect("watchers lock");
         let mut stores = BTreeMap::new();
         for (key, entry) in wanted {
@@ -84,7 +102,14 @@ impl Watchers {
                 running.insert(key.clone(), self.start(key.clone(), entry.clone()));
             }
             let r = &running[key];
-            stores.insert(key.clone(), (r.entry.clone(), r.store.clone()));
+            stores.insert(
+                key.clone(),
+                Watched {
+                    entry: r.entry.clone(),
+                    store: r.store.clone(),
+                    listed: r.listed.clone(),
+                },
+            );
         }
         stores
     }
@@ -120,11 +145,17 @@ impl Watchers {
         let watch_key = key.clone();
         // The watcher resumes from its last resourceVersion after a drop and relists after a
         // 410 Gone; default_backoff keeps a failing API server from being hammered.
+        let (listed_tx, listed) = watch::channel(false);
         let stream = reflector::reflector(
             writer,
             watcher(api, watcher::Config::default().any_semantic()),
         )
         .default_backoff()
+        .inspect(move |event| {
+            if let Ok(watcher::Event::InitDone) = event {
+                listed_tx.send_replace(true);
+            }
+        })
         .touched_objects();
         let task = tokio::spawn(async move {
             futures::pin_mut!(stream);
@@ -146,6 +177,11 @@ impl Watchers {
             }
         });
         tracing::info!(resource = %key, version = %entry.resource.version, "watching");
-        Running { entry, store, task }
+        Running {
+            entry,
+            store,
+            listed,
+            task,
+        }
     }
 }

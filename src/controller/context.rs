@@ -13,7 +13,7 @@ use kube::{Client, ResourceExt};
 use tokio::sync::{Notify, RwLock};
 
 use super::gate::WriteGate;
-use super::repository::RepositoryState;
+use super::repository::{RepoKey, RepositoryState};
 use super::trigger::Trigger;
 use super::writer::Writer;
 use crate::api::{GitRepository, SyncRule};
@@ -33,36 +33,6 @@ pub struct Config {
     pub batch_window: Duration,
     /// Pods' identity in Events.
     pub instance: String,
-}
-
-/// A GitRepository's namespace and name.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct RepoKey {
-    /// Namespace of the GitRepository.
-    pub namespace: String,
-    /// Name of the GitRepository.
-    pub name: String,
-}
-
-impl RepoKey {
-    /// The key of `namespace/name`.
-    pub fn new(namespace: &str, name: &str) -> Self {
-        Self {
-            namespace: namespace.to_string(),
-            name: name.to_string(),
-        }
-    }
-
-    /// The key of a GitRepository.
-    pub fn of(repo: &GitRepository) -> Self {
-        Self::new(&repo.namespace().unwrap_or_default(), &repo.name_any())
-    }
-}
-
-impl std::fmt::Display for RepoKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.namespace, self.name)
-    }
 }
 
 /// Everything a reconcile needs; shared by all reconciles.
@@ -87,8 +57,8 @@ pub struct Context {
     writer: Writer,
     /// Each repository's state between reconciles.
     repositories: Mutex<HashMap<RepoKey, Arc<RepositoryState>>>,
-    /// Woken when the SyncRules' status and the watcher set need a refresh: a rule, the
-    /// catalog or the set of repositories changed.
+    /// Woken when the SyncRules' status and the watcher set need a refresh: a rule's spec,
+    /// the catalog, or the set of repositories changed.
     pub rules_changed: Notify,
 }
 
@@ -160,22 +130,17 @@ impl Context {
         self.writer.clone()
     }
 
-    /// A repository's state, created on first use (which refreshes the SyncRules: one of
-    /// theirs may now have its repository).
+    /// A repository's state, created on first use.
     pub fn repository(&self, key: &RepoKey) -> Arc<RepositoryState> {
-        let mut repositories = self.repositories.lock().expect("repositories lock");
-        if let Some(state) = repositories.get(key) {
-            return state.clone();
-        }
-        let state = Arc::new(RepositoryState::default());
-        repositories.insert(key.clone(), state.clone());
-        drop(repositories);
-        self.rules_changed.notify_one();
-        state
+        self.repositories
+            .lock()
+            .expect("repositories lock")
+            .entry(key.clone())
+            .or_default()
+            .clone()
     }
 
-    /// Forgets a deleted repository: its state, pending fetch request and metric series; its
-    /// rules and the watchers only it needed are refreshed.
+    /// Forgets a deleted repository: its state, pending fetch request and metric series.
     pub fn forget(&self, key: &RepoKey) {
         self.repositories
             .lock()
@@ -183,7 +148,6 @@ impl Context {
             .remove(key);
         self.trigger.clear_fetch_request(key);
         self.metrics.forget(&key.namespace, &key.name);
-        self.rules_changed.notify_one();
     }
 
     /// The SyncRules that belong to a repository, sorted by name.

@@ -32,18 +32,15 @@ pub mod steps;
 mod trigger;
 mod writer;
 
-pub use context::{Config, Context, ContextParts, RepoKey};
+pub use context::{Config, Context, ContextParts};
 pub use convert::secret_data;
 pub use gate::WriteGate;
 pub use parse_cache::ParseCache;
+pub use reconcile::FINALIZER;
 pub use report::{ClusterOutcome, GitOutcome, Stop, SyncReport};
-pub use repository::{FetchReason, RepositoryState, SourceMemory};
+pub use repository::{FetchReason, RepoKey, RepositoryState, SourceMemory};
 pub use rules::{InvalidRule, ResolvedRules};
 pub use runner::run;
 pub use state::{Completeness, Flow, LiveState, Mode, PlanInputs, Planned, Source, SyncState};
 pub use trigger::{Trigger, Triggers};
 pub use writer::Writer;
-
-/// Finalizer that lets the controller stop watchers (and prune, when asked) before a
-/// GitRepository goes away.
-pub const FINALIZER: &str = "gitcontroller.io/finalizer";

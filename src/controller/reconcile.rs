@@ -8,14 +8,19 @@ use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use tracing::Instrument;
 
-use super::context::{Context, RepoKey};
+use super::context::Context;
 use super::report::Outcome;
+use super::repository::RepoKey;
 use super::state::Mode;
 use super::steps::fetch_interval;
-use super::{FINALIZER, convert, events, status, steps};
+use super::{convert, events, status, steps};
 use crate::api::GitRepository;
 use crate::cluster::discovery::TypeKey;
 use crate::error::{Error, Result};
+
+/// Finalizer that lets the controller prune (when asked) and forget a GitRepository before it
+/// goes away.
+pub const FINALIZER: &str = "gitcontroller.io/finalizer";
 
 /// Retry delay after an error that only the user can fix (Stalled).
 const STALLED_RETRY: Duration = Duration::from_secs(60);

@@ -8,18 +8,25 @@ use std::sync::Arc;
 
 use kube::ResourceExt;
 use kube::runtime::reflector::Store;
+use tokio::sync::watch;
 
-use super::context::{Context, RepoKey};
+use super::context::Context;
+use super::repository::RepoKey;
 use super::{rules, status};
 use crate::api::GitRepository;
 
-/// Refreshes the rules on every change, from the moment both the rules and the repositories
-/// are known.
-pub fn spawn(ctx: Arc<Context>, repositories: Store<GitRepository>) {
+/// Refreshes the rules on every change, from the moment both the repositories and the rules
+/// are listed (`*_listed` turn true).
+pub fn spawn(
+    ctx: Arc<Context>,
+    repositories: Store<GitRepository>,
+    mut repositories_listed: watch::Receiver<bool>,
+    mut rules_listed: watch::Receiver<bool>,
+) {
     tokio::spawn(async move {
-        // A rule's status says whether its repository exists: wait until they are listed.
-        if repositories.wait_until_ready().await.is_err()
-            || ctx.rules.wait_until_ready().await.is_err()
+        // A rule's status says whether its repository exists: wait until both are listed.
+        if repositories_listed.wait_for(|l| *l).await.is_err()
+            || rules_listed.wait_for(|l| *l).await.is_err()
         {
             return;
         }
@@ -60,6 +67,11 @@ async fn refresh(ctx: &Context, repositories: &Store<GitRepository>) {
             tracing::warn!(rule = %rule.name_any(), %error, "could not update SyncRule status");
         }
     }
+    tracing::debug!(
+        rules = ctx.rules.state().len(),
+        watched = wanted.len(),
+        "rules refreshed"
+    );
     ctx.watchers.set(&wanted);
     ctx.metrics.set_watched_resources(ctx.watchers.len() as i64);
 }

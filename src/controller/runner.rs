@@ -14,11 +14,12 @@ use kube::runtime::controller::{self, Controller};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::watcher::{self, watcher};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::UnboundedReceiverStream;
 
-use super::context::{Config, Context, ContextParts, RepoKey};
+use super::context::{Config, Context, ContextParts};
 use super::gate::WriteGate;
+use super::repository::RepoKey;
 use super::trigger::{Trigger, Triggers};
 use super::{reconcile, ruleset};
 use crate::api::{GitRepository, SyncRule};
@@ -77,19 +78,42 @@ pub async fn run(
         trigger,
     }));
 
-    let repos = repositories_api(&client, config.namespace.as_deref());
+    // GitRepositories: our own reflector, so the rule set learns when repositories come and
+    // go and when they are all listed.
+    let repositories_writer = reflector::store::Writer::<GitRepository>::default();
+    let repositories = repositories_writer.as_reader();
+    let (repositories_listed_tx, repositories_listed) = watch::channel(false);
+    let repository_events = reflector::reflector(
+        repositories_writer,
+        watcher(
+            repositories_api(&client, config.namespace.as_deref()),
+            watcher::Config::default().any_semantic(),
+        ),
+    )
+    .inspect(repository_membership(ctx.clone(), repositories_listed_tx))
+    .applied_objects();
     let controller_config = controller::Config::default()
         .debounce(config.batch_window)
         .concurrency(config.concurrency);
-    let controller = Controller::new(repos, watcher::Config::default().any_semantic())
+    let controller = Controller::for_stream(repository_events, repositories.clone())
         .with_config(controller_config);
-    spawn_rule_change_mapper(ctx.clone(), rule_changes);
+    let (rules_listed_tx, mut rules_listed) = watch::channel(false);
+    spawn_rule_change_mapper(ctx.clone(), rule_changes, rules_listed_tx);
     spawn_live_change_mapper(ctx.clone(), live_rx);
-    spawn_rediscovery(ctx.clone(), controller.store());
-    ruleset::spawn(ctx.clone(), controller.store());
+    spawn_rediscovery(ctx.clone(), repositories.clone());
+    ruleset::spawn(
+        ctx.clone(),
+        repositories,
+        repositories_listed,
+        rules_listed.clone(),
+    );
 
-    // Wait for the rules store so the first reconciles see every rule.
-    let _ = tokio::time::timeout(Duration::from_secs(30), rules.wait_until_ready()).await;
+    // Wait for the rules so the first reconciles see every rule.
+    let _ = tokio::time::timeout(
+        Duration::from_secs(30),
+        rules_listed.wait_for(|listed| *listed),
+    )
+    .await;
     controller
         .reconcile_on(UnboundedReceiverStream::new(triggers))
         .graceful_shutdown_on(shutdown)
@@ -103,6 +127,37 @@ pub async fn run(
     Ok(())
 }
 
+/// Has the rule set refreshed when a GitRepository appears, starts being deleted or is gone
+/// (not on status changes), and says when all of them are listed.
+fn repository_membership(
+    ctx: Arc<Context>,
+    listed: watch::Sender<bool>,
+) -> impl FnMut(&Result<watcher::Event<GitRepository>, watcher::Error>) {
+    // Every repository seen, and whether it is being deleted.
+    let mut deleting: HashMap<RepoKey, bool> = HashMap::new();
+    move |event| {
+        let changed = match event {
+            Ok(watcher::Event::Apply(repo) | watcher::Event::InitApply(repo)) => {
+                let being_deleted = repo.metadata.deletion_timestamp.is_some();
+                deleting.insert(RepoKey::of(repo), being_deleted) != Some(being_deleted)
+            }
+            Ok(watcher::Event::Delete(repo)) => {
+                deleting.remove(&RepoKey::of(repo));
+                true
+            }
+            Ok(watcher::Event::InitDone) => {
+                listed.send_replace(true);
+                true
+            }
+            Ok(watcher::Event::Init) | Err(_) => false,
+        };
+        // Until the first list is complete the rule set waits anyway.
+        if changed && *listed.borrow() {
+            ctx.rules_changed.notify_one();
+        }
+    }
+}
+
 /// Re-syncs a repository when the spec of one of its rules changes (or the rule is created or
 /// deleted), and has the rule set refreshed. Status-only changes (our own writes) do neither.
 fn spawn_rule_change_mapper(
@@ -110,6 +165,7 @@ fn spawn_rule_change_mapper(
     rule_changes: impl futures::Stream<Item = Result<watcher::Event<SyncRule>, watcher::Error>>
     + Send
     + 'static,
+    listed: watch::Sender<bool>,
 ) {
     tokio::spawn(async move {
         futures::pin_mut!(rule_changes);
@@ -120,6 +176,7 @@ fn spawn_rule_change_mapper(
                 Ok(watcher::Event::Apply(rule) | watcher::Event::InitApply(rule)) => (rule, false),
                 Ok(watcher::Event::Delete(rule)) => (rule, true),
                 Ok(watcher::Event::InitDone) => {
+                    listed.send_replace(true);
                     // A relist may have dropped rules deleted while the watch was down.
                     ctx.rules_changed.notify_one();
                     continue;

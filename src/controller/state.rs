@@ -8,9 +8,10 @@ use gitcontroller_git::Snapshot;
 use gitcontroller_sync::{ObjectId, Plan, PlanInput, PlanOptions, ResourceType, Rule};
 use serde_json::Value;
 
-use super::ParseCache;
-use super::context::{Context, RepoKey};
+use super::context::Context;
+use super::parse_cache::ParseCache;
 use super::report::{ClusterOutcome, GitOutcome, Stop, SyncReport};
+use super::repository::RepoKey;
 use super::repository::{FetchReason, RepositoryState};
 use super::rules::ResolvedRules;
 use super::writer::Writer;

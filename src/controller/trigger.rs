@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use kube::runtime::reflector::ObjectRef;
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 
-use super::context::RepoKey;
+use super::repository::RepoKey;
 use crate::api::GitRepository;
 
 /// The receiving end, handed to the kube-runtime `Controller` (`reconcile_on`).

@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 
 use crate::error::{Error, Result};
 use crate::paths::{is_json_path, is_manifest_path, join, normalize_relative};
-use crate::repo::Snapshot;
 use crate::yamledit::{self, EditError};
 
 /// One change to a manifest file, relative to `spec.path`. A list of them (the output of the
@@ -313,7 +312,7 @@ fn apply_yaml(path: &str, current: Option<&str>, changes: &[&FileChange]) -> Res
 }
 
 /// One file's text before and after a list of [`FileChange`]s: exactly what a commit built
-/// from those changes would contain for that file.
+/// from those changes would contain for that file (see [`edit_files`](crate::edit_files)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileEdit {
     /// Path relative to `spec.path`.
@@ -324,29 +323,6 @@ pub struct FileEdit {
     pub new: Option<String>,
     /// The changes that altered something, for the commit message.
     pub(crate) effective: Vec<(Verb, String)>,
-}
-
-/// Applies `changes` to the files of `snapshot` and returns every file whose text changes, in
-/// the order the changes first name them. Pure: the same edits
-/// [`Repository::commit_and_push`](crate::Repository::commit_and_push) makes for a commit
-/// whose parent is `snapshot`'s commit, so a preview (`git-controller diff`) shows the exact
-/// text that would be committed.
-///
-/// A change to a file that is in the tree but was left out of the snapshot (see
-/// [`Snapshot::skipped`]) fails as the commit would.
-pub fn edit_files(snapshot: &Snapshot, changes: &[FileChange]) -> Result<Vec<FileEdit>> {
-    edit_files_with("", changes, |path| {
-        if let Some(file) = snapshot.get(path) {
-            return Ok(Some(file.content.clone()));
-        }
-        if snapshot.skipped.iter().any(|s| s.path == path) {
-            return Err(Error::Parse {
-                path: path.to_string(),
-                message: "the file was not read into the snapshot, so it cannot be edited".into(),
-            });
-        }
-        Ok(None)
-    })
 }
 
 /// The edits `changes` make: `current(path)` reads a file's text (path relative to `root`,

@@ -31,10 +31,10 @@ pub mod paths;
 mod repo;
 pub mod yamledit;
 
-pub use change::{FileChange, FileEdit, edit_files};
+pub use change::{FileChange, FileEdit};
 pub use credentials::{Auth, Credentials};
 pub use error::{CATEGORIES, Error, Result};
 pub use repo::{
     Author, Fetched, MAX_FILE_BYTES, PushOutcome, RepoSpec, Repository, RetryPolicy, SkippedFile,
-    Snapshot, SnapshotFile,
+    Snapshot, SnapshotFile, edit_files,
 };

@@ -12,7 +12,7 @@ use git2::{
     TreeWalkMode, TreeWalkResult,
 };
 
-use crate::change::{FileChange, Verb, edit_files_with};
+use crate::change::{FileChange, FileEdit, Verb, edit_files_with};
 use crate::credentials::{
     Auth, Credentials, KnownHosts, Redactor, RemoteUrl, redact_url_userinfo, verify_with_ca,
 };
@@ -173,6 +173,29 @@ impl Snapshot {
             .ok()
             .map(|i| &self.files[i])
     }
+}
+
+/// Applies `changes` to the files of `snapshot` and returns every file whose text changes, in
+/// the order the changes first name them. Pure: the same edits
+/// [`Repository::commit_and_push`](crate::Repository::commit_and_push) makes for a commit
+/// whose parent is `snapshot`'s commit, so a preview (`git-controller diff`) shows the exact
+/// text that would be committed.
+///
+/// A change to a file that is in the tree but was left out of the snapshot (see
+/// [`Snapshot::skipped`]) fails as the commit would.
+pub fn edit_files(snapshot: &Snapshot, changes: &[FileChange]) -> Result<Vec<FileEdit>> {
+    edit_files_with("", changes, |path| {
+        if let Some(file) = snapshot.get(path) {
+            return Ok(Some(file.content.clone()));
+        }
+        if snapshot.skipped.iter().any(|s| s.path == path) {
+            return Err(Error::Parse {
+                path: path.to_string(),
+                message: "the file was not read into the snapshot, so it cannot be edited".into(),
+            });
+        }
+        Ok(None)
+    })
 }
 
 /// One manifest file of a [`Snapshot`].

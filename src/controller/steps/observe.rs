@@ -19,18 +19,20 @@ pub async fn observe_live(ctx: &Context, state: &mut SyncState) -> Result<Flow> 
     let stores = ctx.watchers.ensure(&rules.types);
     ctx.metrics.set_watched_resources(ctx.watchers.len() as i64);
     let mut objects = Vec::new();
-    for (entry, store) in stores.values() {
-        if tokio::time::timeout(INITIAL_LIST_TIMEOUT, store.wait_until_ready())
-            .await
-            .is_err()
-        {
+    for watched in stores.values() {
+        let entry = &watched.entry;
+        if !matches!(
+            tokio::time::timeout(INITIAL_LIST_TIMEOUT, watched.wait_listed()).await,
+            Ok(true)
+        ) {
             return Err(Error::Internal(format!(
                 "the watch of {} did not finish its initial list within {INITIAL_LIST_TIMEOUT:?}",
                 entry.resource.plural
             )));
         }
         objects.extend(
-            store
+            watched
+                .store
                 .state()
                 .iter()
                 .map(|object| convert::live_object(object, entry)),
