@@ -374,3 +374,99 @@ fn hunks(diff: &str) -> Vec<String> {
         )
         .collect()
 }
+
+/// The sum of the samples of `series` (a metric name with its label filter, as written in the
+/// exposition, e.g. `name{operation="fetch"`) on the controller's /metrics.
+async fn metric_sum(controller: &ControllerProcess, series: &str) -> f64 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", controller.metrics_port))
+        .await
+        .expect("metrics endpoint");
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut body = String::new();
+    stream.read_to_string(&mut body).await.unwrap();
+    let (name, labels) = series.split_once('{').unwrap_or((series, ""));
+    body.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")) && l.contains(labels))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test]
+async fn live_changes_replan_against_the_cached_snapshot_and_a_spec_change_fetches() {
+    let (client, ns) = setup("fetch-due").await;
+    let ns = ns.name().to_string();
+    let git = GitDaemon::start();
+    git.seed(&[("cm.yaml", &configmap(&ns, "from-git", "one"))], "init");
+    // An interval of an hour: only a spec change (or a webhook) makes a fetch due here.
+    apply_yaml(
+        &client,
+        &ns,
+        &repository_and_rules(&git.url(), &ns, "1h", ""),
+    )
+    .await;
+    let controller = ControllerProcess::start(&ns);
+    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    wait_for("the first sync", WAIT, || async {
+        value_of(&configmaps, "from-git")
+            .await
+            .filter(|v| v == "one")
+    })
+    .await;
+    const FETCHES: &str = r#"gitcontroller_git_operation_duration_seconds_count{operation="fetch""#;
+    const RECONCILES: &str = "gitcontroller_reconcile_duration_seconds_count";
+    let fetches = metric_sum(&controller, FETCHES).await;
+    assert!(fetches >= 1.0);
+
+    // A new commit the controller has no reason to fetch yet, then live changes of a watched
+    // type: each one is a reconcile, planned against the cached snapshot.
+    git.change(
+        &[("cm.yaml", &configmap(&ns, "from-git", "two"))],
+        &[],
+        "not fetched yet",
+    );
+    let reconciles = metric_sum(&controller, RECONCILES).await;
+    for i in 0..4 {
+        apply_yaml(
+            &client,
+            &ns,
+            &format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: unmanaged\n  labels:\n    origin: elsewhere\ndata:\n  n: \"{i}\"\n"
+            ),
+        )
+        .await;
+        let seen = reconciles + 1.0 + f64::from(i);
+        wait_for("a reconcile of the live change", WAIT, || async {
+            (metric_sum(&controller, RECONCILES).await >= seen).then_some(())
+        })
+        .await;
+    }
+    assert_eq!(
+        metric_sum(&controller, FETCHES).await,
+        fetches,
+        "watch events cost no fetch"
+    );
+    assert_eq!(
+        value_of(&configmaps, "from-git").await.as_deref(),
+        Some("one"),
+        "the unfetched commit is not applied"
+    );
+
+    // A spec change makes the fetch due: the new commit is applied.
+    apply_yaml(
+        &client,
+        &ns,
+        &repository_and_rules(&git.url(), &ns, "1h", "  commitMessage: \"[sync]\"\n"),
+    )
+    .await;
+    wait_for("the commit fetched after the spec change", WAIT, || async {
+        value_of(&configmaps, "from-git")
+            .await
+            .filter(|v| v == "two")
+    })
+    .await;
+    assert!(metric_sum(&controller, FETCHES).await > fetches);
+}
