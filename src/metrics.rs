@@ -9,7 +9,7 @@
 //! | `gitcontroller_reconcile_errors_total` | counter | `namespace`, `name`, `category` |
 //! | `gitcontroller_objects` | gauge | `namespace`, `name`, `direction` (`kubernetes`, `git`, `ignored`) |
 //! | `gitcontroller_sync_operations_total` | counter | `namespace`, `name`, `direction`, `operation` |
-//! | `gitcontroller_git_operation_duration_seconds` | histogram | `namespace`, `name`, `operation` (`fetch`, `push`, `commit`) |
+//! | `gitcontroller_git_operation_duration_seconds` | histogram | `namespace`, `name`, `operation` (`fetch`, `push`) |
 //! | `gitcontroller_git_push_retries_total` | counter | `namespace`, `name` |
 //! | `gitcontroller_watched_resources` | gauge | — |
 //! | `gitcontroller_ready` | gauge (1/0) | `namespace`, `name` |
@@ -173,7 +173,7 @@ impl Metrics {
             HistogramVec::new(
                 HistogramOpts::new(
                     GIT_OPERATION_DURATION,
-                    "Duration of Git operations (fetch, push, commit), in seconds.",
+                    "Duration of Git operations (fetch; push, which builds the commit and pushes it), in seconds.",
                 )
                 .buckets(GIT_BUCKETS.to_vec()),
                 &["namespace", "name", "operation"],

@@ -65,7 +65,8 @@ pub struct GitRepositorySpec {
     pub path: String,
 
     /// How often to fetch the remote and re-check every object, as a duration such as `30s`,
-    /// `1m` or `1h30m`. Changes to tracked objects and push webhooks trigger a sync sooner.
+    /// `1m` or `1h30m`. Changes to tracked objects trigger a sync sooner, against the commit
+    /// fetched last; push webhooks and changes to this spec fetch at once.
     #[serde(default = "default_interval")]
     #[x_kube(validation = Rule::new("self.matches('^([0-9]+(ms|s|m|h))+$')")
         .message("interval must be a duration such as 30s, 1m or 1h30m"))]
