@@ -332,7 +332,8 @@ async fn diff_prints_nothing_in_sync_and_both_sections_after_drift_without_writi
         git_part.contains(&format!("--- a/{path}\n+++ b/{path}\n")),
         "{git_part}"
     );
-    let _controller = ControllerProcess::start(&ns);
+    let controller =
+        ControllerProcess::start_with_env(&ns, &[], &[("GIT_CONTROLLER_LOG_FORMAT", "json")]);
     wait_for("the live change committed", WAIT, || async {
         git.read_file(&path)
             .filter(|text| text.contains("value: beta"))
@@ -359,6 +360,23 @@ async fn diff_prints_nothing_in_sync_and_both_sections_after_drift_without_writi
         hunks(&committed),
         "diff:\n{git_part}\ngit:\n{committed}"
     );
+
+    // The Git layer's log of the push, on a blocking thread, names the repository and commit.
+    let log = controller.log();
+    let pushed = log
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|line| line["fields"]["message"] == "pushed")
+        .unwrap_or_else(|| panic!("no push logged:\n{log}"));
+    let reconcile = pushed["spans"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|span| span["name"] == "reconcile")
+        .unwrap_or_else(|| panic!("not in a reconcile span: {pushed}"));
+    assert_eq!(reconcile["namespace"], ns.as_str(), "{pushed}");
+    assert_eq!(reconcile["repository"], "repo", "{pushed}");
+    assert_eq!(reconcile["commit"], &head[..8], "{pushed}");
 }
 
 /// The hunks of a unified diff, without the file headers and without the context text Git

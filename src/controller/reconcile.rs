@@ -30,13 +30,14 @@ const RETRY: Duration = Duration::from_secs(5);
 const MIN_REQUEUE: Duration = Duration::from_millis(500);
 
 /// The reconcile entry point for kube-runtime. Everything it logs, down to the blocking Git
-/// work, is in a span naming the repository (and the commit once it is known).
+/// work, is in a span naming the repository (and the commit once it is known). The field is
+/// `repository`, not `name`: JSON logs write a span's own name under `name`.
 pub async fn reconcile(repo: Arc<GitRepository>, ctx: Arc<Context>) -> Result<Action> {
     let key = RepoKey::of(&repo);
     let span = tracing::info_span!(
         "reconcile",
         namespace = %key.namespace,
-        name = %key.name,
+        repository = %key.name,
         commit = tracing::field::Empty
     );
     async move {

@@ -190,7 +190,8 @@ impl SyncState {
         }
     }
 
-    /// Records the commit being synced on the sync's span, so every later log line names it.
+    /// Records the commit being synced (the fetched head) on the sync's span, so every later
+    /// log line names it.
     pub fn record_commit(&self, commit: &str) {
         self.span
             .record("commit", commit.get(..8).unwrap_or(commit));

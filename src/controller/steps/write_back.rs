@@ -111,7 +111,6 @@ pub async fn write_back(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
     };
     if let Some(commit) = outcome.commit {
         state.repository.pushed();
-        state.record_commit(&commit);
         for _ in &written {
             ctx.metrics.sync_operation(namespace, name, "git", "write");
         }
