@@ -85,12 +85,7 @@ pub async fn diff(
         trigger,
     });
     let state = steps::sync(&ctx, Arc::new(repo), Mode::DryRun).await?;
-    for invalid in &state
-        .rules
-        .iter()
-        .flat_map(|r| &r.invalid)
-        .collect::<Vec<_>>()
-    {
+    for invalid in state.rules.iter().flat_map(|rules| &rules.invalid) {
         eprintln!(
             "warning: SyncRule {} is skipped: {}",
             invalid.name, invalid.error

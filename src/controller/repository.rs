@@ -132,12 +132,12 @@ impl SourceMemory {
         }
     }
 
-    /// How long from `now` until the interval makes a fetch due (zero when it is due).
+    /// How long from `now` until the interval makes a fetch due (zero when it is due). The
+    /// other reasons come with a reconcile of their own (an error's retry, a spec change, a
+    /// webhook, the status write after our push).
     pub fn next_fetch_in(&self, now: Instant, interval: Duration) -> Duration {
         match self.fetched_at {
-            Some(at) if !self.failed && !self.stale => {
-                interval.saturating_sub(now.saturating_duration_since(at))
-            }
+            Some(at) if !self.failed => interval.saturating_sub(now.saturating_duration_since(at)),
             _ => Duration::ZERO,
         }
     }

@@ -39,7 +39,7 @@ pub async fn fetch(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
     };
     tracing::debug!(reason = reason.as_str(), "fetching");
     ctx.trigger.clear_fetch_request(&state.key);
-    let spec = repo_spec(&state.repo, state.writer.client(), &ctx.config.cache_dir).await;
+    let spec = repo_spec(&state.repo, &ctx.client, &ctx.config.cache_dir).await;
     let fetched = match spec {
         Ok(spec) => {
             with_git(&state.repository, move || -> Result<Snapshot> {

@@ -68,7 +68,8 @@ pub(crate) async fn credentials(
 }
 
 /// Where and how to reach a repository: its URL, branch and path, its cache directory under
-/// `cache_root`, and its credentials (read now).
+/// `cache_root`, and its credentials (read now, with `client`: the controller's own identity,
+/// as the Secret is the repository's, not a synced object).
 pub(super) async fn repo_spec(
     repo: &GitRepository,
     client: &kube::Client,

@@ -23,6 +23,7 @@ use futures::future::BoxFuture;
 use tracing::Instrument;
 
 use super::context::Context;
+use super::report::Stop;
 use super::state::{Flow, Mode, SyncState};
 use crate::api::GitRepository;
 use crate::error::Result;
@@ -78,7 +79,7 @@ pub const STEPS: &[Step<Context, SyncState>] = &[
 
 /// How a run of steps ended without an error.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Ended<W> {
+pub enum Ended {
     /// Every step ran.
     Completed,
     /// The named step stopped the run; the steps after it did not run.
@@ -86,16 +87,12 @@ pub enum Ended<W> {
         /// The step that stopped.
         step: &'static str,
         /// Why.
-        why: W,
+        why: Stop,
     },
 }
 
 /// Runs `steps` in order, each in a span named after it, until one stops or fails.
-pub async fn run_steps<C, S>(
-    steps: &[Step<C, S>],
-    ctx: &C,
-    state: &mut S,
-) -> Result<Ended<super::report::Stop>> {
+pub async fn run_steps<C, S>(steps: &[Step<C, S>], ctx: &C, state: &mut S) -> Result<Ended> {
     for step in steps {
         let started = Instant::now();
         let span = tracing::debug_span!("step", step = step.name);
@@ -123,7 +120,6 @@ pub async fn sync(ctx: &Context, repo: Arc<GitRepository>, mode: Mode) -> Result
 
 #[cfg(test)]
 mod tests {
-    use super::super::report::Stop;
     use super::*;
 
     /// A context that says where to stop, and a state that records the steps that ran.
@@ -158,7 +154,7 @@ mod tests {
         },
     ];
 
-    fn run(ctx: StopAt, steps: &[Step<StopAt, Ran>]) -> (Result<Ended<Stop>>, Vec<&'static str>) {
+    fn run(ctx: StopAt, steps: &[Step<StopAt, Ran>]) -> (Result<Ended>, Vec<&'static str>) {
         let mut ran = Ran::default();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
