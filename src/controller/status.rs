@@ -494,5 +494,30 @@ mod tests {
             reason(&resolved(Err(bad_selector)), true),
             "InvalidSelector"
         );
+        let mut selecting = resolved(Ok(()));
+        selecting.types.insert(
+            crate::cluster::TypeKey {
+                group: "apps".into(),
+                kind: "Deployment".into(),
+            },
+            crate::cluster::discovery::CatalogEntry {
+                resource: kube::discovery::ApiResource {
+                    group: "apps".into(),
+                    version: "v1".into(),
+                    api_version: "apps/v1".into(),
+                    kind: "Deployment".into(),
+                    plural: "deployments".into(),
+                },
+                namespaced: true,
+            },
+        );
+        let status = rule_status(&sync_rule(), &selecting, true);
+        assert_eq!(status.conditions[0].reason, "Resolved");
+        assert_eq!(status.matched_resources, ["deployments.apps"]);
+        assert_eq!(
+            rule_status(&sync_rule(), &selecting, false).matched_resources,
+            ["deployments.apps"],
+            "what it would select, also without its repository"
+        );
     }
 }
