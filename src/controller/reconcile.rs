@@ -26,7 +26,7 @@ pub const FINALIZER: &str = "gitcontroller.io/finalizer";
 const STALLED_RETRY: Duration = Duration::from_secs(60);
 /// Retry delay after any other error.
 const RETRY: Duration = Duration::from_secs(5);
-/// Re-check a repository at least this often, also when its interval is shorter.
+/// The shortest requeue after a sync: a fetch that is due already waits this long, not less.
 const MIN_REQUEUE: Duration = Duration::from_millis(500);
 
 /// The reconcile entry point for kube-runtime. Everything it logs, down to the blocking Git

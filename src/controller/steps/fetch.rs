@@ -39,22 +39,19 @@ pub async fn fetch(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
     };
     tracing::debug!(reason = reason.as_str(), "fetching");
     ctx.trigger.clear_fetch_request(&state.key);
-    let spec = repo_spec(&state.repo, &ctx.client, &ctx.config.cache_dir).await;
-    let fetched = match spec {
-        Ok(spec) => {
-            with_git(&state.repository, move || -> Result<Snapshot> {
-                let mut git = Repository::open(spec)?;
-                let fetched = git.fetch()?;
-                Ok(match &fetched.head {
-                    Some(head) => git.snapshot(head)?,
-                    None => Snapshot::empty(),
-                })
+    let fetched = async {
+        let spec = repo_spec(&state.repo, &ctx.client, &ctx.config.cache_dir).await?;
+        with_git(&state.repository, move || -> Result<Snapshot> {
+            let mut git = Repository::open(spec)?;
+            let fetched = git.fetch()?;
+            Ok(match &fetched.head {
+                Some(head) => git.snapshot(head)?,
+                None => Snapshot::empty(),
             })
-            .await
-        }
-        Err(error) => Err(error),
+        })
+        .await
     };
-    let snapshot = match fetched {
+    let snapshot = match fetched.await {
         Ok(snapshot) => Arc::new(snapshot),
         Err(error) => {
             state.repository.fetch_failed();
