@@ -2,8 +2,12 @@
 
 use serde_json::{Map, Value};
 
-use crate::compare::loose_eq_opt;
+use crate::compare::{loose_eq, loose_eq_opt};
 use crate::fields::{self, Fields};
+
+mod defaults;
+
+use defaults::Step;
 
 /// The annotation `kubectl apply` (client-side) keeps its last input in.
 pub const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
@@ -35,26 +39,50 @@ pub(crate) const SERVER_METADATA: &[&str] = &[
 /// 2. `apiVersion`, `kind`, `metadata.name` and `metadata.namespace` are always kept.
 /// 3. `status` and `metadata.managedFields`, `uid`, `resourceVersion`, `generation`,
 ///    `creationTimestamp`, `selfLink`, `deletionTimestamp`, `deletionGracePeriodSeconds` are
-///    dropped, as is the [`LAST_APPLIED_ANNOTATION`]; an `annotations` map left empty is
-///    dropped too.
+///    dropped.
+/// 4. What the API server defaulted and what controllers added is dropped, by a table per
+///    built-in kind (`export/defaults.rs`, listed in `docs/sync-semantics.md`): a defaulted
+///    field only when it holds the default value, a controller's field (such as the
+///    [`LAST_APPLIED_ANNOTATION`] or `deployment.kubernetes.io/revision`) whatever its value.
+///    A map or list left empty by this is dropped too.
 ///
 /// A value that is not an object is returned unchanged.
 pub fn clean(live: &Value) -> Value {
+    clean_with(live, None)
+}
+
+/// The clean export of `live` as it goes into a file that holds `manifest`: like [`clean`],
+/// except that a defaulted or controller-added field stays where `manifest` has the same
+/// value at the same place. Git keeps what it already spells out (`replicas: 1`,
+/// `imagePullPolicy: IfNotPresent`), so writing the export back changes nothing there.
+pub fn clean_against(live: &Value, manifest: &Value) -> Value {
+    clean_with(live, Some(manifest))
+}
+
+fn clean_with(live: &Value, manifest: Option<&Value>) -> Value {
     let Some(obj) = live.as_object() else {
         return live.clone();
     };
     let owners = fields::owned_by_anyone(live);
+    let trivia = Trivia::of(live);
     let mut out = Map::new();
     for (key, value) in obj {
         if SERVER_TOP_LEVEL.contains(&key.as_str()) {
             continue;
         }
+        let m = manifest.and_then(|m| m.get(key));
         let kept = match key.as_str() {
             "apiVersion" | "kind" => Some(value.clone()),
-            "metadata" => Some(clean_metadata(value, owners.as_ref())),
+            "metadata" => Some(clean_metadata(value, owners.as_ref(), &trivia, m)),
             _ => {
                 let owned = owners.as_ref().map(|o| o.child(key));
-                at(&[key], Some(value), owned.as_ref().map(Option::as_ref))
+                at(
+                    &[key],
+                    Some(value),
+                    owned.as_ref().map(Option::as_ref),
+                    &trivia,
+                    m,
+                )
             }
         };
         if let Some(v) = kept {
@@ -64,7 +92,12 @@ pub fn clean(live: &Value) -> Value {
     Value::Object(out)
 }
 
-fn clean_metadata(meta: &Value, owners: Option<&Fields<'_>>) -> Value {
+fn clean_metadata(
+    meta: &Value,
+    owners: Option<&Fields<'_>>,
+    trivia: &Trivia<'_>,
+    manifest: Option<&Value>,
+) -> Value {
     let Some(meta) = meta.as_object() else {
         return meta.clone();
     };
@@ -84,6 +117,8 @@ fn clean_metadata(meta: &Value, owners: Option<&Fields<'_>>) -> Value {
                     &["metadata", key],
                     Some(value),
                     owned.as_ref().map(Option::as_ref),
+                    trivia,
+                    manifest.and_then(|m| m.get(key)),
                 )
             }
         };
@@ -94,6 +129,41 @@ fn clean_metadata(meta: &Value, owners: Option<&Fields<'_>>) -> Value {
     Value::Object(out)
 }
 
+/// The server defaults and controller-added fields found in one live object (by the table in
+/// `export/defaults.rs`): found once per object, then consulted at every exported subtree.
+pub(crate) struct Trivia<'a> {
+    paths: Vec<Vec<Step<'a>>>,
+}
+
+impl<'a> Trivia<'a> {
+    /// The trivia of `live`.
+    pub(crate) fn of(live: &'a Value) -> Self {
+        Trivia {
+            paths: defaults::find(live),
+        }
+    }
+
+    /// The trivia at or below the subtree at `path`, relative to it, deepest and last first
+    /// (so that removing one never moves another); `[]` when the whole subtree is (part of)
+    /// trivia.
+    fn below<S: AsRef<str>>(&self, path: &[S]) -> Vec<&[Step<'a>]> {
+        let mut found: Vec<&[Step<'a>]> = self
+            .paths
+            .iter()
+            .filter_map(|t| {
+                let common = t.len().min(path.len());
+                let same = t[..common]
+                    .iter()
+                    .zip(path)
+                    .all(|(step, key)| *step == Step::Key(key.as_ref()));
+                same.then(|| &t[common..])
+            })
+            .collect();
+        found.sort_unstable_by(|a, b| b.cmp(a));
+        found
+    }
+}
+
 /// Whether the manifest value `m` equals the clean export's value at `path` (see [`at`]),
 /// without building the export when it can be avoided.
 pub(crate) fn eq_at<S: AsRef<str>>(
@@ -101,11 +171,12 @@ pub(crate) fn eq_at<S: AsRef<str>>(
     m: Option<&Value>,
     live: Option<&Value>,
     owners: Option<Option<&Fields<'_>>>,
+    trivia: &Trivia<'_>,
 ) -> bool {
-    let special = path.first().is_some_and(|p| p.as_ref() == "metadata")
-        && path.get(1).is_some_and(|p| p.as_ref() == "annotations");
+    if !trivia.below(path).is_empty() {
+        return loose_eq_opt(m, at(path, live, owners, trivia, m).as_ref());
+    }
     match (live, owners) {
-        _ if special => loose_eq_opt(m, at(path, live, owners).as_ref()),
         (None, _) | (_, Some(None)) => loose_eq_opt(m, None),
         (Some(live), None) => loose_eq_opt(m, Some(live)),
         (Some(live), Some(Some(owned))) => owned.pruned_eq(m, live),
@@ -113,7 +184,8 @@ pub(crate) fn eq_at<S: AsRef<str>>(
 }
 
 /// The clean export's value at `path` (an object-member path below the identity and server
-/// fields), given the live value there and what all managers own there.
+/// fields), given the live value there, what all managers own there, the object's trivia and
+/// the manifest's value there (trivia that the manifest holds with the same value stays).
 ///
 /// `owners` is `None` when the object has no `managedFields` (everything is kept) and
 /// `Some(None)` when nobody owns anything at `path` (nothing is kept).
@@ -121,6 +193,8 @@ pub(crate) fn at<S: AsRef<str>>(
     path: &[S],
     live: Option<&Value>,
     owners: Option<Option<&Fields<'_>>>,
+    trivia: &Trivia<'_>,
+    m: Option<&Value>,
 ) -> Option<Value> {
     let live = live?;
     let mut value = match owners {
@@ -128,21 +202,72 @@ pub(crate) fn at<S: AsRef<str>>(
         Some(None) => return None,
         Some(Some(owned)) => owned.prune(live),
     };
-    let is = |expected: &[&str]| {
-        path.len() == expected.len() && path.iter().zip(expected).all(|(a, b)| a.as_ref() == *b)
-    };
-    if is(&["metadata", "annotations"])
-        && let Some(annotations) = value.as_object_mut()
-    {
-        annotations.remove(LAST_APPLIED_ANNOTATION);
-        if annotations.is_empty() {
+    let mut removed = false;
+    for rest in trivia.below(path) {
+        let Some(found) = get(&value, rest) else {
+            continue;
+        };
+        if m.and_then(|m| get(m, rest))
+            .is_some_and(|mv| loose_eq(mv, found))
+        {
+            continue; // Git spells it out: keep it.
+        }
+        if rest.is_empty() {
             return None;
         }
+        remove(&mut value, rest);
+        removed = true;
     }
-    if is(&["metadata", "annotations", LAST_APPLIED_ANNOTATION]) {
+    if removed && is_empty(&value) {
         return None;
     }
     Some(value)
+}
+
+fn get<'v>(value: &'v Value, path: &[Step<'_>]) -> Option<&'v Value> {
+    path.iter().try_fold(value, |v, step| match step {
+        Step::Key(k) => v.get(*k),
+        Step::Index(i) => v.get(*i),
+    })
+}
+
+/// Removes the value at `path` (not empty) and then every map or list that this leaves empty
+/// on the way up (but not `value` itself, nor an emptied array element).
+fn remove(value: &mut Value, path: &[Step<'_>]) {
+    let Some((last, parent)) = path.split_last() else {
+        return;
+    };
+    let Some(container) = get_mut(value, parent) else {
+        return;
+    };
+    match (container, last) {
+        (Value::Object(map), Step::Key(k)) => {
+            map.remove(*k);
+        }
+        (Value::Array(items), Step::Index(i)) if *i < items.len() => {
+            items.remove(*i);
+        }
+        _ => return,
+    }
+    let emptied = get(value, parent).is_some_and(is_empty);
+    if emptied && matches!(parent.last(), Some(Step::Key(_))) {
+        remove(value, parent);
+    }
+}
+
+fn get_mut<'v>(value: &'v mut Value, path: &[Step<'_>]) -> Option<&'v mut Value> {
+    path.iter().try_fold(value, |v, step| match step {
+        Step::Key(k) => v.get_mut(*k),
+        Step::Index(i) => v.get_mut(*i),
+    })
+}
+
+fn is_empty(value: &Value) -> bool {
+    match value {
+        Value::Object(o) => o.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        _ => false,
+    }
 }
 
 #[cfg(test)]

@@ -46,6 +46,7 @@ mod plan;
 mod pointer;
 mod rule;
 mod selector;
+mod system;
 mod walk;
 
 pub use diagnostic::{Diagnostic, DiagnosticReason, Severity};
@@ -57,3 +58,4 @@ pub use plan::{
 pub use pointer::{Pointer, PointerError};
 pub use rule::{Rule, SyncTo};
 pub use selector::{LabelSelector, Operator, Requirement, SelectorError};
+pub use system::{SystemObject, system_object};

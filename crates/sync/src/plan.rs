@@ -14,6 +14,7 @@ use crate::id::{IdError, IdRef, TypeIndex, resolve_ref};
 use crate::layout;
 use crate::pointer::{remove_path, set_path};
 use crate::rule::{Ranked, rank_rules};
+use crate::system;
 use crate::walk::{self, Filter, Node, Sides};
 use crate::{Manifest, ObjectId, Pointer, ResourceType, Rule, SyncTo};
 
@@ -370,12 +371,17 @@ impl<'i, 'r> Planner<'i, 'r> {
             (None, Some(m)) => &m.object,
             (None, None) => return,
         };
+        // A system object Git has no manifest for is selected only by name (Rule::adopts).
+        let system = match (entry.manifest, entry.live) {
+            (None, Some(live)) => system::of(key, live),
+            _ => None,
+        };
         let mut selected = std::mem::take(&mut self.selected);
         selected.clear();
         selected.extend(
             self.rules
                 .iter()
-                .filter(|r| r.rule.selects_ref(key, entry.ty, labels_from)),
+                .filter(|r| r.rule.selects_ref(key, entry.ty, labels_from, system)),
         );
         let mut filters = std::mem::take(&mut self.filters);
         walk::filters_of(&selected, &mut filters);
@@ -520,8 +526,10 @@ impl<'i, 'r> Planner<'i, 'r> {
             live: Some(live),
             ours: fields::applied_by(live, &self.input.options.field_manager),
         };
-        // What all managers own is only needed at git-governed nodes: read it on demand.
+        // What all managers own and the trivia are only needed at git-governed nodes: read
+        // them on demand.
         let mut anyone: Option<Option<Fields<'_>>> = None;
+        let mut trivia: Option<export::Trivia<'_>> = None;
 
         let mut drift: Vec<Pointer> = Vec::new();
         let mut writes: Vec<(Pointer, Option<Value>)> = Vec::new();
@@ -536,8 +544,9 @@ impl<'i, 'r> Planner<'i, 'r> {
                 let root = anyone.get_or_insert_with(|| fields::owned_by_anyone(live));
                 let owned = root.as_ref().map(|r| r.descend(node.path));
                 let owners = owned.as_ref().map(Option::as_ref);
-                if !export::eq_at(node.path, node.manifest, node.live, owners) {
-                    let export = export::at(node.path, node.live, owners);
+                let trivia = trivia.get_or_insert_with(|| export::Trivia::of(live));
+                if !export::eq_at(node.path, node.manifest, node.live, owners, trivia) {
+                    let export = export::at(node.path, node.live, owners, trivia, node.manifest);
                     writes.push((Pointer::from_tokens(node.path.iter().copied()), export));
                 }
             }

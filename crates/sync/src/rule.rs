@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::diagnostic::{Diagnostic, DiagnosticReason, Severity};
 use crate::id::{IdRef, TypeIndex};
+use crate::system::{SystemObject, system_object};
 use crate::{LabelSelector, ObjectId, Pointer, ResourceType};
 
 /// Which side wins for the fields a rule governs.
@@ -26,8 +27,11 @@ pub enum SyncTo {
 ///
 /// A rule selects an object when every non-empty selector matches:
 /// `api_groups` (`""` is the core group), `resources` (plural names, from discovery),
-/// `kinds`, `namespaces` (a non-empty list never selects cluster-scoped objects) and
-/// `label_selector` (evaluated on the live object when it exists, else on the manifest).
+/// `kinds`, `namespaces` (a non-empty list never selects cluster-scoped objects), `names`
+/// (globs) and `label_selector` (evaluated on the live object when it exists, else on the
+/// manifest), and no `exclude_names` glob matches the name. A live object that Git has no
+/// manifest for and that is a [`SystemObject`] is selected only by a rule whose `names` lists
+/// its name literally (see [`Rule::adopts`]).
 ///
 /// Within a selected object the rule governs the subtrees its `filters` name; no filters
 /// means the whole object (the root pointer `""`).
@@ -44,6 +48,13 @@ pub struct Rule {
     pub kinds: Vec<String>,
     /// Namespaces to select; empty selects all namespaces and cluster-scoped objects.
     pub namespaces: Vec<String>,
+    /// Object names to select, as globs (`*` any run of characters, `?` one character);
+    /// empty selects all.
+    #[serde(default)]
+    pub names: Vec<String>,
+    /// Object names never to select, as globs like `names`; wins over `names`.
+    #[serde(default)]
+    pub exclude_names: Vec<String>,
     /// Label selector; `None` selects all.
     pub label_selector: Option<LabelSelector>,
     /// The subtrees governed; empty governs the whole object.
@@ -63,6 +74,8 @@ impl Rule {
             resources: Vec::new(),
             kinds: Vec::new(),
             namespaces: Vec::new(),
+            names: Vec::new(),
+            exclude_names: Vec::new(),
             label_selector: None,
             filters: Vec::new(),
             sync_to,
@@ -72,15 +85,31 @@ impl Rule {
 
     /// Whether the rule selects an object of type `ty` with identity `id`; `labels_from` is
     /// the object whose labels are checked (live if it exists, else the manifest).
+    ///
+    /// This is selection by the rule's selectors alone. For a live object that Git has no
+    /// manifest for, the planner asks [`Rule::adopts`], which also leaves out system objects.
     pub fn selects(&self, id: &ObjectId, ty: &ResourceType, labels_from: &Value) -> bool {
-        self.selects_ref(IdRef::of(id), ty, labels_from)
+        self.selects_ref(IdRef::of(id), ty, labels_from, None)
     }
 
+    /// Whether the rule selects a live object that Git has no manifest for: [`Rule::selects`],
+    /// and, when `live` is a [`SystemObject`] (see [`system_object`]), only if `names` lists
+    /// its name literally, without `*` or `?`. This keeps what the cluster makes for itself
+    /// (`kube-root-ca.crt`, service-account tokens, objects a controller owns, ...) out of new
+    /// files and out of pruning, unless a rule asks for it by name.
+    pub fn adopts(&self, id: &ObjectId, ty: &ResourceType, live: &Value) -> bool {
+        let system = system_object(id, live);
+        self.selects_ref(IdRef::of(id), ty, live, system)
+    }
+
+    /// [`Rule::selects`] on borrowed parts; `system` is what the object is when it is a system
+    /// object without a manifest (then only a literal `names` entry selects it).
     pub(crate) fn selects_ref(
         &self,
         id: IdRef<'_>,
         ty: &ResourceType,
         labels_from: &Value,
+        system: Option<SystemObject>,
     ) -> bool {
         fn any_or_empty(list: &[String], value: &str) -> bool {
             list.is_empty() || list.iter().any(|x| x == value)
@@ -92,11 +121,56 @@ impl Rule {
                 || id
                     .namespace
                     .is_some_and(|ns| self.namespaces.iter().any(|x| x == ns)))
+            && self.selects_name(id.name)
+            && (system.is_none() || self.names_literally(id.name))
             && self
                 .label_selector
                 .as_ref()
                 .is_none_or(|s| s.matches_object(labels_from))
     }
+
+    /// `names` (empty = all) matches and no `exclude_names` glob does.
+    fn selects_name(&self, name: &str) -> bool {
+        (self.names.is_empty() || self.names.iter().any(|g| glob_matches(g, name)))
+            && !self.exclude_names.iter().any(|g| glob_matches(g, name))
+    }
+
+    /// `names` has `name` as a literal entry (no wildcard): an explicit request for it.
+    fn names_literally(&self, name: &str) -> bool {
+        self.names.iter().any(|g| g == name)
+    }
+}
+
+/// Whether the glob `pattern` matches all of `name`: `*` matches any run of characters
+/// (none included), `?` exactly one character, anything else itself. Object names cannot
+/// contain `*` or `?`, so there is no escaping.
+pub(crate) fn glob_matches(pattern: &str, name: &str) -> bool {
+    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
+    let (mut pi, mut ni) = (0, 0);
+    // Where the last `*` was, and the name position it has consumed up to.
+    let mut star: Option<(usize, usize)> = None;
+    while ni < n.len() {
+        match p.get(pi) {
+            Some('*') => {
+                star = Some((pi, ni));
+                pi += 1;
+            }
+            Some(&c) if c == '?' || c == n[ni] => {
+                pi += 1;
+                ni += 1;
+            }
+            _ => match star {
+                // Let the last `*` take one more character and try again from there.
+                Some((sp, sn)) => {
+                    star = Some((sp, sn + 1));
+                    pi = sp + 1;
+                    ni = sn + 1;
+                }
+                None => return false,
+            },
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
 }
 
 /// A rule with its precedence rank among all rules (0 = wins every tie).

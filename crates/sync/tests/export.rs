@@ -3,88 +3,64 @@
 mod common;
 
 use common::fixture;
-use gitcontroller_sync::export::clean;
+use gitcontroller_sync::export::{clean, clean_against};
 use serde_json::json;
 
-#[test]
-fn object_made_by_kubectl_create_keeps_attributed_defaults() {
-    // `create` is an Update: the API server attributes the defaulted fields to kubectl-create,
-    // so they are owned and stay. Status, server metadata and the unowned
-    // `template.metadata.creationTimestamp: null` go.
-    let export = clean(&fixture("deployment-kubectl-create.json"));
-    assert_eq!(
-        export,
-        json!({
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {
-                "name": "web",
-                "namespace": "default",
-                "labels": {"app": "web"},
-                "annotations": {"deployment.kubernetes.io/revision": "1"}
-            },
-            "spec": {
-                "progressDeadlineSeconds": 600,
-                "replicas": 2,
-                "revisionHistoryLimit": 10,
-                "selector": {"matchLabels": {"app": "web"}},
-                "strategy": {
-                    "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"},
-                    "type": "RollingUpdate"
-                },
-                "template": {
-                    "metadata": {"labels": {"app": "web"}},
-                    "spec": {
-                        "containers": [{
-                            "image": "nginx:1.27",
-                            "imagePullPolicy": "IfNotPresent",
-                            "name": "web",
-                            "ports": [{"containerPort": 80, "protocol": "TCP"}],
-                            "resources": {},
-                            "terminationMessagePath": "/dev/termination-log",
-                            "terminationMessagePolicy": "File"
-                        }],
-                        "dnsPolicy": "ClusterFirst",
-                        "restartPolicy": "Always",
-                        "schedulerName": "default-scheduler",
-                        "securityContext": {},
-                        "terminationGracePeriodSeconds": 30
-                    }
-                }
+/// What a person writes for the Deployment of these fixtures; `image` differs.
+fn web_deployment(image: &str) -> serde_json::Value {
+    json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "default", "labels": {"app": "web"}},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{
+                    "image": image,
+                    "name": "web",
+                    "ports": [{"containerPort": 80}]
+                }]}
             }
-        })
-    );
+        }
+    })
+}
+
+#[test]
+fn object_made_by_kubectl_create_loses_its_defaults_by_the_table() {
+    // `create` is an Update: the API server attributes the defaulted fields to kubectl-create,
+    // so ownership keeps them; the defaults table removes them (and the Deployment
+    // controller's revision annotation). Status, server metadata and the unowned
+    // `template.metadata.creationTimestamp: null` go too.
+    let export = clean(&fixture("deployment-kubectl-create.json"));
+    assert_eq!(export, web_deployment("nginx:1.27"));
 }
 
 #[test]
 fn object_made_by_server_side_apply_drops_unowned_defaults() {
     // Apply owns only what was sent; kubectl-set owns the image it changed;
-    // kube-controller-manager owns its annotation. Server defaults are owned by nobody.
+    // kube-controller-manager owns its annotation, which the table removes. Server defaults
+    // are owned by nobody.
     let export = clean(&fixture("deployment-server-side-apply.json"));
-    assert_eq!(
-        export,
-        json!({
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {
-                "name": "web",
-                "namespace": "default",
-                "labels": {"app": "web"},
-                "annotations": {"deployment.kubernetes.io/revision": "2"}
-            },
-            "spec": {
-                "replicas": 2,
-                "selector": {"matchLabels": {"app": "web"}},
-                "template": {
-                    "metadata": {"labels": {"app": "web"}},
-                    "spec": {"containers": [{
-                        "image": "nginx:1.28",
-                        "name": "web",
-                        "ports": [{"containerPort": 80}]
-                    }]}
-                }
-            }
-        })
+    assert_eq!(export, web_deployment("nginx:1.28"));
+}
+
+#[test]
+fn defaults_git_spells_out_stay() {
+    // A human wrote some defaults; exporting against that manifest keeps exactly those.
+    let mut manifest = web_deployment("nginx:1.27");
+    manifest["spec"]["revisionHistoryLimit"] = json!(10);
+    manifest["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"] =
+        json!("IfNotPresent");
+    let live = fixture("deployment-kubectl-create.json");
+    assert_eq!(clean_against(&live, &manifest), manifest);
+    // A value Git spells differently from the live default is not kept: the live side wins.
+    manifest["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"] = json!("Always");
+    assert!(
+        clean_against(&live, &manifest)["spec"]["template"]["spec"]["containers"][0]
+            .get("imagePullPolicy")
+            .is_none()
     );
 }
 
@@ -127,20 +103,16 @@ fn set_lists_keep_owned_values() {
 }
 
 #[test]
-fn without_managed_fields_everything_but_server_fields_stays() {
+fn without_managed_fields_only_server_fields_and_the_table_go() {
     let mut live = fixture("deployment-server-side-apply.json");
     live["metadata"]
         .as_object_mut()
         .unwrap()
         .remove("managedFields");
+    live["spec"]["minReadySeconds"] = json!(5);
     let export = clean(&live);
-    assert_eq!(
-        export["spec"], live["spec"],
-        "ownership unknown: defaults stay"
-    );
-    assert!(export.get("status").is_none());
-    assert!(export["metadata"].get("uid").is_none());
-    assert!(export["metadata"].get("resourceVersion").is_none());
-    assert!(export["metadata"].get("creationTimestamp").is_none());
-    assert!(export["metadata"].get("generation").is_none());
+    // Ownership is unknown: what is not a default stays, the defaults go by the table alone.
+    let mut expected = web_deployment("nginx:1.28");
+    expected["spec"]["minReadySeconds"] = json!(5);
+    assert_eq!(export, expected);
 }
