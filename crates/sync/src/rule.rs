@@ -290,6 +290,83 @@ mod tests {
     }
 
     #[test]
+    fn globs_match_whole_names() {
+        for (pattern, name, matches) in [
+            ("web", "web", true),
+            ("web", "web-1", false),
+            ("web-*", "web-1", true),
+            ("web-*", "web-", true),
+            ("web-*", "my-web-1", false),
+            ("*-web", "my-web", true),
+            ("*", "", true),
+            ("*", "anything.at.all", true),
+            ("db-?", "db-1", true),
+            ("db-?", "db-10", false),
+            ("db-?", "db-", false),
+            ("a*b*c", "aXXbYYc", true),
+            ("a*b*c", "aXXbYY", false),
+            ("a*b*c", "abcbc", true),
+            ("*.crt", "kube-root-ca.crt", true),
+            ("kube-*-ca.crt", "kube-root-ca.crt", true),
+            ("?", "é", true),
+            ("**x", "yyx", true),
+        ] {
+            assert_eq!(
+                glob_matches(pattern, name),
+                matches,
+                "{pattern:?} ~ {name:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn names_and_exclude_names_select_by_glob() {
+        let ty = ResourceType::new("", "v1", "ConfigMap", "configmaps", true);
+        let cm = |name: &str| ObjectId::new("", "ConfigMap", Some("team"), name);
+        let mut r = Rule::new("r", SyncTo::Git);
+        r.names = vec!["app-*".into(), "settings".into()];
+        r.exclude_names = vec!["*-tmp".into()];
+        let picked: Vec<&str> = ["app-web", "settings", "app-web-tmp", "other", "settings-2"]
+            .into_iter()
+            .filter(|n| r.selects(&cm(n), &ty, &json!({})))
+            .collect();
+        assert_eq!(picked, ["app-web", "settings"]);
+        r.names.clear();
+        assert!(
+            r.selects(&cm("other"), &ty, &json!({})),
+            "no names: every name"
+        );
+        assert!(
+            !r.selects(&cm("x-tmp"), &ty, &json!({})),
+            "excluded without names too"
+        );
+    }
+
+    #[test]
+    fn system_objects_are_adopted_only_by_literal_name() {
+        let ty = ResourceType::new("", "v1", "ConfigMap", "configmaps", true);
+        let ca = ObjectId::new("", "ConfigMap", Some("team"), "kube-root-ca.crt");
+        let live = json!({"metadata": {"name": "kube-root-ca.crt"}});
+        let mut r = Rule::new("r", SyncTo::Git);
+        assert!(r.selects(&ca, &ty, &live), "the selectors alone select it");
+        assert!(
+            !r.adopts(&ca, &ty, &live),
+            "but it is not adopted from the cluster"
+        );
+        r.names = vec!["kube-*".into()];
+        assert!(
+            !r.adopts(&ca, &ty, &live),
+            "a glob is no request for a system object"
+        );
+        r.names = vec!["kube-*".into(), "kube-root-ca.crt".into()];
+        assert!(r.adopts(&ca, &ty, &live));
+        r.exclude_names = vec!["*.crt".into()];
+        assert!(!r.adopts(&ca, &ty, &live), "excludeNames still wins");
+        let plain = ObjectId::new("", "ConfigMap", Some("team"), "settings");
+        assert!(Rule::new("r", SyncTo::Git).adopts(&plain, &ty, &json!({})));
+    }
+
+    #[test]
     fn namespaces_never_select_cluster_scoped() {
         let id = ObjectId::new("", "Namespace", None, "prod");
         let ty = ResourceType::new("", "v1", "Namespace", "namespaces", false);

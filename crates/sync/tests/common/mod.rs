@@ -11,6 +11,7 @@ pub fn types() -> Vec<ResourceType> {
         ResourceType::new("", "v1", "ConfigMap", "configmaps", true),
         ResourceType::new("", "v1", "Secret", "secrets", true),
         ResourceType::new("", "v1", "Namespace", "namespaces", false),
+        ResourceType::new("", "v1", "ServiceAccount", "serviceaccounts", true),
         ResourceType::new("apps", "v1", "Deployment", "deployments", true),
         ResourceType::new(
             "snapshot.storage.k8s.io",
