@@ -65,6 +65,30 @@ pub struct SyncRuleSpec {
     #[schemars(length(max = 256), inner(length(max = 63)))]
     pub namespaces: Vec<String>,
 
+    /// Names of the objects to select, as glob patterns matched against the whole
+    /// `metadata.name`: `*` matches any run of characters (none too), `?` exactly one
+    /// character, anything else itself. `web-*` selects `web-1` and `web-`, not `my-web-1`.
+    /// Empty selects every name.
+    ///
+    /// Objects the cluster makes for itself are never exported to Git or pruned unless Git
+    /// holds a manifest for them or an entry here names them literally (without `*` or `?`):
+    /// the `kube-root-ca.crt` ConfigMap, service-account token Secrets, the `default`
+    /// ServiceAccount, objects owned by a controller (`ownerReferences` with
+    /// `controller: true`: Pods, ReplicaSets, Jobs of CronJobs, ...), Events, Leases,
+    /// Endpoints and managed EndpointSlices, the `default/kubernetes` Service, the system
+    /// Namespaces, bootstrap RBAC, dynamically provisioned PersistentVolumes, Nodes and Helm
+    /// release Secrets. For example `names: [kube-root-ca.crt]` exports the root-CA ConfigMap.
+    #[serde(default)]
+    #[schemars(length(max = 64), inner(length(min = 1, max = 253), pattern(r"^[^/]+$")))]
+    pub names: Vec<String>,
+
+    /// Names of the objects never to select, as glob patterns like in `names`
+    /// (`["*-tmp", "cache-?"]`). An object whose name matches one is not selected, even when
+    /// `names` lists it.
+    #[serde(default)]
+    #[schemars(length(max = 64), inner(length(min = 1, max = 253), pattern(r"^[^/]+$")))]
+    pub exclude_names: Vec<String>,
+
     /// Label selector in kubectl syntax, e.g. `app=web,tier in (frontend,backend),!legacy`.
     /// Evaluated on the live object when it exists, otherwise on the Git manifest.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -69,6 +69,8 @@ pub fn rule(rule: &SyncRule) -> Result<Rule, RuleError> {
         resources: spec.resources.clone(),
         kinds: spec.kinds.clone(),
         namespaces: spec.namespaces.clone(),
+        names: spec.names.clone(),
+        exclude_names: spec.exclude_names.clone(),
         label_selector,
         filters,
         sync_to: match spec.sync_to {
