@@ -79,14 +79,20 @@ pub struct SyncRuleSpec {
     /// Namespaces, bootstrap RBAC, dynamically provisioned PersistentVolumes, Nodes and Helm
     /// release Secrets. For example `names: [kube-root-ca.crt]` exports the root-CA ConfigMap.
     #[serde(default)]
-    #[schemars(length(max = 64), inner(length(min = 1, max = 253), pattern(r"^[^/]+$")))]
+    #[schemars(
+        length(max = 64),
+        inner(length(min = 1, max = 253), pattern(r"^[^/]+$"))
+    )]
     pub names: Vec<String>,
 
     /// Names of the objects never to select, as glob patterns like in `names`
     /// (`["*-tmp", "cache-?"]`). An object whose name matches one is not selected, even when
     /// `names` lists it.
     #[serde(default)]
-    #[schemars(length(max = 64), inner(length(min = 1, max = 253), pattern(r"^[^/]+$")))]
+    #[schemars(
+        length(max = 64),
+        inner(length(min = 1, max = 253), pattern(r"^[^/]+$"))
+    )]
     pub exclude_names: Vec<String>,
 
     /// Label selector in kubectl syntax, e.g. `app=web,tier in (frontend,backend),!legacy`.
