@@ -165,7 +165,8 @@ pub fn render_plan(plan: &Plan, live: &[Value], root: &str, edits: &[FileEdit]) 
                     ..
                 } => (String::new(), yaml(object)),
                 ClusterAction::Apply { object, .. } => {
-                    let current = find_live(live, id).map(|l| restrict(&export::clean(l), object));
+                    let current = find_live(live, id)
+                        .map(|l| restrict(&export::clean_against(l, object), object));
                     (current.as_ref().map(yaml).unwrap_or_default(), yaml(object))
                 }
                 ClusterAction::Delete { .. } => (
