@@ -1,5 +1,7 @@
 //! Cleaning a live object into what belongs in Git.
 
+use std::cell::OnceCell;
+
 use serde_json::{Map, Value};
 
 use crate::compare::{loose_eq, loose_eq_opt};
@@ -130,16 +132,19 @@ fn clean_metadata(
 }
 
 /// The server defaults and controller-added fields found in one live object (by the table in
-/// `export/defaults.rs`): found once per object, then consulted at every exported subtree.
+/// `export/defaults.rs`): looked for when first needed, then consulted at every exported
+/// subtree.
 pub(crate) struct Trivia<'a> {
-    paths: Vec<Vec<Step<'a>>>,
+    live: &'a Value,
+    paths: OnceCell<Vec<Vec<Step<'a>>>>,
 }
 
 impl<'a> Trivia<'a> {
-    /// The trivia of `live`.
+    /// The trivia of `live` (found lazily).
     pub(crate) fn of(live: &'a Value) -> Self {
         Trivia {
-            paths: defaults::find(live),
+            live,
+            paths: OnceCell::new(),
         }
     }
 
@@ -149,6 +154,7 @@ impl<'a> Trivia<'a> {
     fn below<S: AsRef<str>>(&self, path: &[S]) -> Vec<&[Step<'a>]> {
         let mut found: Vec<&[Step<'a>]> = self
             .paths
+            .get_or_init(|| defaults::find(self.live))
             .iter()
             .filter_map(|t| {
                 let common = t.len().min(path.len());
@@ -173,14 +179,16 @@ pub(crate) fn eq_at<S: AsRef<str>>(
     owners: Option<Option<&Fields<'_>>>,
     trivia: &Trivia<'_>,
 ) -> bool {
-    if !trivia.below(path).is_empty() {
-        return loose_eq_opt(m, at(path, live, owners, trivia, m).as_ref());
-    }
-    match (live, owners) {
+    let owned_eq = match (live, owners) {
         (None, _) | (_, Some(None)) => loose_eq_opt(m, None),
         (Some(live), None) => loose_eq_opt(m, Some(live)),
         (Some(live), Some(Some(owned))) => owned.pruned_eq(m, live),
-    }
+    };
+    // Equal before the trivia go is equal after: every trivia field with a value that counts
+    // is then in `m` with the same value, and stays. Only a difference needs the table.
+    owned_eq
+        || (!trivia.below(path).is_empty()
+            && loose_eq_opt(m, at(path, live, owners, trivia, m).as_ref()))
 }
 
 /// The clean export's value at `path` (an object-member path below the identity and server
@@ -296,6 +304,54 @@ mod tests {
                 "data": {"k": "v"}
             })
         );
+    }
+
+    #[test]
+    fn eq_at_agrees_with_the_export_it_avoids_building() {
+        let live = json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "annotations": {"deployment.kubernetes.io/revision": "4"}},
+            "spec": {
+                "replicas": 1, "revisionHistoryLimit": 3,
+                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}},
+                "template": {"spec": {"securityContext": {}, "containers": [
+                    {"name": "a", "image": "nginx:1.27", "imagePullPolicy": "IfNotPresent", "resources": {}}
+                ]}}
+            }
+        });
+        let trivia = Trivia::of(&live);
+        let manifests = [
+            None,
+            Some(
+                json!({"revisionHistoryLimit": 3, "template": {"spec": {"containers": [{"name": "a", "image": "nginx:1.27"}]}}}),
+            ),
+            Some(
+                json!({"replicas": 1, "revisionHistoryLimit": 3, "template": {"spec": {"containers": [{"name": "a", "image": "nginx:1.27", "imagePullPolicy": "IfNotPresent"}]}}}),
+            ),
+            Some(
+                json!({"replicas": 2, "revisionHistoryLimit": 3, "template": {"spec": {"containers": [{"name": "a", "image": "nginx:1.27"}]}}}),
+            ),
+            Some(
+                json!({"revisionHistoryLimit": 3, "strategy": {"type": "Recreate"}, "template": {"spec": {"containers": [{"name": "a", "image": "nginx:1.27"}]}}}),
+            ),
+            Some(live["spec"].clone()),
+        ];
+        let mut equal = 0;
+        for (i, m) in manifests.iter().enumerate() {
+            for path in [&["spec"][..], &["metadata", "annotations"][..]] {
+                let m = if path == ["spec"] { m.as_ref() } else { None };
+                let node = path.iter().try_fold(&live, |v, k| v.get(k));
+                let full = loose_eq_opt(m, at(path, node, None, &trivia, m).as_ref());
+                assert_eq!(
+                    eq_at(path, m, node, None, &trivia),
+                    full,
+                    "manifest {i} at {path:?}"
+                );
+                equal += usize::from(full);
+            }
+        }
+        // Equal: both annotation nodes, and the spec of manifests 1, 2 and 5.
+        assert_eq!(equal, manifests.len() + 3);
     }
 
     #[test]
