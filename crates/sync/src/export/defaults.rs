@@ -820,13 +820,15 @@ fn each_at<'a>(
 }
 
 fn holds(when: &When, value: &Value, part: &Value, object: &Value) -> bool {
-    let at = |root: &Value, path: &[&str]| path.iter().try_fold(root, |v, k| v.get(k)).cloned();
+    fn at<'v>(root: &'v Value, path: &[&str]) -> Option<&'v Value> {
+        path.iter().try_fold(root, |v, k| v.get(k))
+    }
     match when {
         When::Is(lit) => lit.matches(value),
         When::Always => true,
         When::IsNot(lit) => !lit.matches(value),
-        When::SameAs(path) => at(part, path).as_ref() == Some(value),
-        When::SameAsInObject(path) => at(object, path).as_ref() == Some(value),
+        When::SameAs(path) => at(part, path) == Some(value),
+        When::SameAsInObject(path) => at(object, path) == Some(value),
         When::Test(check) => check(&Context {
             value,
             part,
