@@ -108,6 +108,6 @@ pub fn is_problem(d: &Diagnostic) -> bool {
     d.severity != Severity::Info
         && !matches!(
             d.reason,
-            DiagnosticReason::Skipped | DiagnosticReason::Suppressed
+            DiagnosticReason::NotAnObject | DiagnosticReason::HeldBack(_)
         )
 }

@@ -107,14 +107,15 @@ impl PlanInputs {
     /// plan with the parse diagnostics merged in.
     pub fn plan(&self, snapshot: &Snapshot) -> Plan {
         let (manifests, diagnostics) = self.parsed.parse(snapshot, &self.types);
-        let unparsed = gitcontroller_sync::unparsed_files(&diagnostics);
+        let skipped = gitcontroller_sync::skipped_inputs(&diagnostics);
         let mut plan = gitcontroller_sync::plan(&PlanInput {
             manifests: &manifests,
             live: &self.live,
             rules: &self.rules,
             types: &self.types,
             inventory: &self.inventory,
-            unparsed_files: &unparsed,
+            skipped: &skipped,
+            invalid_rules: &[],
             options: &self.options,
         });
         plan.diagnostics.splice(0..0, diagnostics);

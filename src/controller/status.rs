@@ -69,11 +69,12 @@ fn diagnostic_reason(reason: DiagnosticReason) -> Reason {
         DiagnosticReason::SecretExportRefused => Reason::SecretExportRefused,
         DiagnosticReason::Duplicate => Reason::DuplicateManifest,
         DiagnosticReason::UnknownKind => Reason::UnknownKind,
-        DiagnosticReason::ParseError
-        | DiagnosticReason::Skipped
+        DiagnosticReason::SkippedInput(_)
+        | DiagnosticReason::NotAnObject
         | DiagnosticReason::InvalidRule
         | DiagnosticReason::NoMatchingRule
-        | DiagnosticReason::Suppressed => Reason::ManifestError,
+        | DiagnosticReason::HeldBack(_)
+        | DiagnosticReason::UnsafePath => Reason::ManifestError,
     }
 }
 
@@ -262,7 +263,7 @@ pub fn rule_status(
 mod tests {
     use std::collections::{BTreeMap, BTreeSet};
 
-    use gitcontroller_sync::{Counts, Diagnostic, ObjectId, Severity};
+    use gitcontroller_sync::{Counts, Diagnostic, ObjectId, Severity, SkipReason};
 
     use super::super::convert::RuleError;
     use super::super::report::{ClusterOutcome, GitOutcome, Stop};
@@ -357,9 +358,12 @@ mod tests {
             },
         }];
         with_problems.diagnostics = vec![
-            diagnostic(DiagnosticReason::ParseError, Severity::Error),
+            diagnostic(
+                DiagnosticReason::SkippedInput(SkipReason::ParseError),
+                Severity::Error,
+            ),
             // Not a problem of its own.
-            diagnostic(DiagnosticReason::Skipped, Severity::Warning),
+            diagnostic(DiagnosticReason::NotAnObject, Severity::Warning),
             diagnostic(DiagnosticReason::SecretExportRefused, Severity::Warning),
         ];
         let status = repository_status(&repo(None), Ok(&with_problems.clone()));
@@ -393,7 +397,7 @@ mod tests {
             Reason::UnknownKind
         );
         assert_eq!(
-            diagnostic_reason(DiagnosticReason::ParseError),
+            diagnostic_reason(DiagnosticReason::SkippedInput(SkipReason::ParseError)),
             Reason::ManifestError
         );
     }

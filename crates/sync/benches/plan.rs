@@ -29,7 +29,8 @@ impl Input {
             rules: &self.rules,
             types: &self.types,
             inventory: &self.inventory,
-            unparsed_files: &[],
+            skipped: &[],
+            invalid_rules: &[],
             options: &self.options,
         })
     }
@@ -181,6 +182,7 @@ fn input(n: usize) -> Input {
             id: id.clone(),
             file: format!("{ns}/{name}.yaml"),
             doc_index: 0,
+            item_index: None,
             object: m,
         });
         live.push(l);

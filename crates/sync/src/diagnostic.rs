@@ -18,13 +18,18 @@ pub enum Severity {
     Error,
 }
 
-/// Why a [`Diagnostic`] was raised: a short, fixed set suitable for an Event `reason`.
+/// Why a [`Diagnostic`] was raised: a short, fixed set suitable for an Event `reason`
+/// ([`as_str`](Self::as_str)); two of them carry a typed detail.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum DiagnosticReason {
-    /// A manifest file is not valid YAML or JSON.
-    ParseError,
-    /// A document is not a Kubernetes object (no `apiVersion`, `kind` or `metadata.name`).
-    Skipped,
+    /// An input was not read, so the source is **incomplete**: the objects it holds are
+    /// missing from the manifests. While any input is skipped, nothing is pruned and no new
+    /// file is written (see [`SkippedInput`](crate::SkippedInput)).
+    SkippedInput(SkipReason),
+    /// A document is not meant to be a Kubernetes object (a `kustomization.yaml`, Helm
+    /// values: no `apiVersion` or `kind`, or a kind the cluster does not serve and no name).
+    /// Harmless; the source stays complete.
+    NotAnObject,
     /// Two manifests (or two live objects) have the same identity.
     Duplicate,
     /// The group and kind are not served by the cluster.
@@ -35,24 +40,81 @@ pub enum DiagnosticReason {
     InvalidRule,
     /// A manifest is matched by no rule, so it is not synced.
     NoMatchingRule,
-    /// Destructive actions were held back because some manifests could not be read.
-    Suppressed,
+    /// An action the plan would otherwise contain was left out; the detail says why.
+    HeldBack(HoldCause),
+    /// A live object's identity cannot become a file path that the Git layer accepts, so it
+    /// is not exported; every other object still is.
+    UnsafePath,
 }
 
 impl DiagnosticReason {
-    /// The reason as a CamelCase word (for Kubernetes Events).
+    /// The reason as a CamelCase word (for Kubernetes Events). Skipped inputs are all
+    /// `SkippedInput` and held-back actions all `HeldBack`, whatever their detail.
     pub fn as_str(self) -> &'static str {
         match self {
-            DiagnosticReason::ParseError => "ParseError",
-            DiagnosticReason::Skipped => "Skipped",
+            DiagnosticReason::SkippedInput(_) => "SkippedInput",
+            DiagnosticReason::NotAnObject => "NotAnObject",
             DiagnosticReason::Duplicate => "Duplicate",
             DiagnosticReason::UnknownKind => "UnknownKind",
             DiagnosticReason::SecretExportRefused => "SecretExportRefused",
             DiagnosticReason::InvalidRule => "InvalidRule",
             DiagnosticReason::NoMatchingRule => "NoMatchingRule",
-            DiagnosticReason::Suppressed => "Suppressed",
+            DiagnosticReason::HeldBack(_) => "HeldBack",
+            DiagnosticReason::UnsafePath => "UnsafePath",
         }
     }
+}
+
+/// Why an input (a file, a document or an item of a `List`) was not read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum SkipReason {
+    /// The file is not valid YAML or JSON.
+    ParseError,
+    /// The file is not UTF-8 (e.g. Latin-1).
+    NotUtf8,
+    /// The file is larger than the Git layer reads.
+    TooLarge,
+    /// The file is a symbolic link; links are never followed.
+    Symlink,
+    /// The file was not read because the source exceeded its input budget (files or bytes).
+    BudgetExceeded,
+    /// A document uses `metadata.generateName` instead of `metadata.name`; objects are
+    /// applied by name, so it cannot be synced.
+    GenerateName,
+    /// A document of a kind the cluster serves, or an item of a `List`, that cannot be
+    /// applied: no `apiVersion`, `kind` or `metadata.name`, not a mapping, or a `List` inside
+    /// a `List`.
+    IncompleteObject,
+}
+
+impl SkipReason {
+    /// A few words for people, e.g. `not UTF-8`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            SkipReason::ParseError => "does not parse",
+            SkipReason::NotUtf8 => "not UTF-8",
+            SkipReason::TooLarge => "too large",
+            SkipReason::Symlink => "a symlink",
+            SkipReason::BudgetExceeded => "over the input budget",
+            SkipReason::GenerateName => "uses generateName",
+            SkipReason::IncompleteObject => "an object that cannot be applied",
+        }
+    }
+}
+
+/// Why an action was held back ([`DiagnosticReason::HeldBack`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum HoldCause {
+    /// Some input was skipped ([`SkippedInput`](crate::SkippedInput)), so a delete or a new
+    /// file could be wrong: the object may be defined in what was not read.
+    IncompleteSource,
+    /// A rule that could select the object is invalid
+    /// ([`InvalidRule`](crate::InvalidRule)); nothing moves in either direction until it is
+    /// fixed.
+    InvalidRule,
+    /// The manifest is an item of a `List` document, which the Git layer cannot edit in
+    /// place: writing it back or removing it is left to a person.
+    ListItem,
 }
 
 impl fmt::Display for DiagnosticReason {

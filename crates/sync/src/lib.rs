@@ -27,7 +27,8 @@
 //!     rules: &rules,
 //!     types: &types,
 //!     inventory: &BTreeSet::new(),
-//!     unparsed_files: &unparsed_files(&diagnostics),
+//!     skipped: &skipped_inputs(&diagnostics),
+//!     invalid_rules: &[],
 //!     options: &PlanOptions::default(),
 //! });
 //! assert!(matches!(&plan.to_cluster[..], [ClusterAction::Apply { create: true, .. }]));
@@ -39,6 +40,7 @@ mod compare;
 mod diagnostic;
 pub mod export;
 mod fields;
+mod hold;
 mod id;
 pub mod layout;
 mod manifest;
@@ -47,11 +49,13 @@ mod pointer;
 mod rule;
 mod selector;
 mod system;
+mod skip;
 mod walk;
 
-pub use diagnostic::{Diagnostic, DiagnosticReason, Severity};
+pub use diagnostic::{Diagnostic, DiagnosticReason, HoldCause, Severity, SkipReason};
+pub use hold::InvalidRule;
 pub use id::{ObjectId, ResourceType, group_of};
-pub use manifest::{Manifest, SourceFile, is_manifest_path, parse_manifests, unparsed_files};
+pub use manifest::{Manifest, SourceFile, is_manifest_path, parse_manifests};
 pub use plan::{
     ClusterAction, Counts, DEFAULT_FIELD_MANAGER, GitAction, Plan, PlanInput, PlanOptions, plan,
 };
@@ -59,3 +63,4 @@ pub use pointer::{Pointer, PointerError};
 pub use rule::{Rule, SyncTo};
 pub use selector::{LabelSelector, Operator, Requirement, SelectorError};
 pub use system::{SystemObject, system_object};
+pub use skip::{SkippedInput, skipped_inputs};

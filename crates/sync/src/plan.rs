@@ -7,14 +7,16 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::compare::{subset, vacuous};
-use crate::diagnostic::{Diagnostic, DiagnosticReason, Severity};
+use crate::diagnostic::{Diagnostic, DiagnosticReason, HoldCause, Severity};
 use crate::export::{self, SERVER_METADATA, SERVER_TOP_LEVEL};
 use crate::fields::{self, Fields};
+use crate::hold::{self, Holds, InvalidRule};
 use crate::id::{IdError, IdRef, TypeIndex, resolve_ref};
 use crate::layout;
 use crate::pointer::{remove_path, set_path};
 use crate::rule::{Ranked, rank_rules};
 use crate::system;
+use crate::skip::{SkippedInput, describe_all};
 use crate::walk::{self, Filter, Node, Sides};
 use crate::{Manifest, ObjectId, Pointer, ResourceType, Rule, SyncTo};
 
@@ -31,16 +33,25 @@ pub struct PlanInput<'a> {
     /// `metadata.managedFields` included), for **every** type in `types` that a rule may
     /// select. An object missing here counts as deleted.
     pub live: &'a [Value],
-    /// The rules of the repository.
+    /// The valid rules of the repository.
     pub rules: &'a [Rule],
+    /// The rules of the repository that are invalid, with the scope they could select
+    /// ([`InvalidRule`]). Objects in that scope get no action in either direction; each held
+    /// action and each such rule is reported as a [`HeldBack`](DiagnosticReason::HeldBack)
+    /// diagnostic.
+    pub invalid_rules: &'a [InvalidRule],
     /// Discovery information for every type that manifests or live objects may have.
     pub types: &'a [ResourceType],
     /// The objects this repository applied before; only these are ever deleted.
     pub inventory: &'a BTreeSet<ObjectId>,
-    /// Manifest files that could not be parsed ([`unparsed_files`](crate::unparsed_files)).
-    /// While any exist, nothing is deleted from the cluster and no new file is written to
-    /// Git, because the missing manifests might be in them.
-    pub unparsed_files: &'a [String],
+    /// Inputs of the source that were not read: from the parser
+    /// ([`skipped_inputs`](crate::skipped_inputs)) and from the caller (files the Git layer
+    /// skipped: symlinks, not UTF-8, too large, over budget). While any exist the source is
+    /// **incomplete**: nothing is deleted from the cluster and no new file is written to Git,
+    /// because the missing manifests might be in them; each held action is reported as a
+    /// [`HeldBack`](DiagnosticReason::HeldBack) diagnostic. Their paths are never used for new
+    /// files either.
+    pub skipped: &'a [SkippedInput],
     /// Switches.
     pub options: &'a PlanOptions,
 }
@@ -226,8 +237,16 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         inventory: input.inventory.iter().peekable(),
         out,
         taken: None,
+        holds: Holds::new(input.invalid_rules),
+        incomplete: (!input.skipped.is_empty()).then(|| {
+            format!(
+                "the source is incomplete and the object may be defined in what was skipped: {}",
+                describe_all(input.skipped, 5)
+            )
+        }),
         selected: Vec::new(),
         filters: Vec::new(),
+        covering: Vec::new(),
     };
     let (mut mi, mut li) = (0, 0);
     loop {
@@ -257,6 +276,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         }
     }
     let mut out = planner.out;
+    out.diagnostics.extend(planner.holds.summaries());
     out.diagnostics.sort_by(Diagnostic::stable_cmp);
     out
 }
@@ -277,7 +297,7 @@ fn live_id_diagnostic(obj: &Value, err: IdError) -> Diagnostic {
     match err {
         IdError::Incomplete(field) => Diagnostic::new(
             Severity::Warning,
-            DiagnosticReason::Skipped,
+            DiagnosticReason::NotAnObject,
             format!("a live object ({name}) has no {field}; skipped"),
         ),
         IdError::UnknownKind { api_version, kind } => Diagnostic::new(
@@ -325,9 +345,15 @@ struct Planner<'i, 'r> {
     out: Plan,
     /// Files that exist or are planned; made when the first new file is planned.
     taken: Option<HashSet<String>>,
+    /// The invalid rules and what they hold back.
+    holds: Holds<'i>,
+    /// Why deletes and new files are held back, when the source is incomplete.
+    incomplete: Option<String>,
     /// Buffers reused from object to object.
     selected: Vec<&'r Ranked<'r>>,
     filters: Vec<Filter<'r>>,
+    /// The invalid rules covering the current object.
+    covering: Vec<usize>,
 }
 
 impl<'i, 'r> Planner<'i, 'r> {
@@ -376,6 +402,9 @@ impl<'i, 'r> Planner<'i, 'r> {
             (None, Some(live)) => system::of(key, live),
             _ => None,
         };
+        let mut covering = std::mem::take(&mut self.covering);
+        self.holds
+            .covering(key, entry.ty, labels_from, &mut covering);
         let mut selected = std::mem::take(&mut self.selected);
         selected.clear();
         selected.extend(
@@ -385,18 +414,110 @@ impl<'i, 'r> Planner<'i, 'r> {
         );
         let mut filters = std::mem::take(&mut self.filters);
         walk::filters_of(&selected, &mut filters);
-        self.selected_object(key, entry, &selected, &filters);
+        let before = (self.out.to_cluster.len(), self.out.to_git.len());
+        let in_sync = self.selected_object(key, entry, &selected, &filters);
+        self.withhold(before, entry.manifest, &covering);
+        if let Some(id) = in_sync.filter(|_| covering.is_empty()) {
+            self.out.noops.push(id);
+        }
         self.selected = selected;
         self.filters = filters;
+        self.covering = covering;
     }
 
+    /// Takes the actions planned since `before` out of the plan where they must not happen,
+    /// reporting each as held back: all of them while an invalid rule covers the object,
+    /// Git actions on a `List` item, and deletes and new files while the source is
+    /// incomplete.
+    fn withhold(
+        &mut self,
+        before: (usize, usize),
+        manifest: Option<&Manifest>,
+        covering: &[usize],
+    ) {
+        let list_item = manifest.filter(|m| m.item_index.is_some());
+        let incomplete = self.incomplete.is_some();
+        let planned = self.out.to_cluster.len() + self.out.to_git.len() - before.0 - before.1;
+        if planned == 0 || (covering.is_empty() && !incomplete && list_item.is_none()) {
+            return;
+        }
+        let rule = self.holds.first_name(covering).map(str::to_owned);
+        let cluster: Vec<ClusterAction> = self.out.to_cluster.drain(before.0..).collect();
+        for action in cluster {
+            let cause = if !covering.is_empty() {
+                HoldCause::InvalidRule
+            } else if incomplete && matches!(action, ClusterAction::Delete { .. }) {
+                HoldCause::IncompleteSource
+            } else {
+                self.out.to_cluster.push(action);
+                continue;
+            };
+            let why = self.why(cause, covering, manifest);
+            let mut d = hold::cluster_action(&action, cause, &why, manifest);
+            d.rule.clone_from(&rule);
+            self.out.diagnostics.push(d);
+        }
+        let git: Vec<GitAction> = self.out.to_git.drain(before.1..).collect();
+        for action in git {
+            let new_file = matches!(
+                action,
+                GitAction::Write {
+                    doc_index: None,
+                    ..
+                }
+            );
+            let cause = if !covering.is_empty() {
+                HoldCause::InvalidRule
+            } else if list_item.is_some() {
+                HoldCause::ListItem
+            } else if incomplete && new_file {
+                HoldCause::IncompleteSource
+            } else {
+                self.out.to_git.push(action);
+                continue;
+            };
+            let why = self.why(cause, covering, manifest);
+            let mut d = hold::git_action(&action, cause, &why);
+            d.rule.clone_from(&rule);
+            self.out.diagnostics.push(d);
+            // The path is free again for other new files.
+            if let (GitAction::Write { file, .. }, true, Some(taken)) =
+                (&action, new_file, &mut self.taken)
+            {
+                taken.remove(file);
+            }
+        }
+    }
+
+    /// Why one action on an object is held back.
+    fn why(&mut self, cause: HoldCause, covering: &[usize], manifest: Option<&Manifest>) -> String {
+        match (cause, manifest) {
+            (HoldCause::InvalidRule, _) => self.holds.why(covering, 1),
+            (HoldCause::IncompleteSource, _) => self.incomplete.clone().unwrap_or_default(),
+            (HoldCause::ListItem, _) => {
+                let (item, doc, file) = manifest.map_or((0, 0, ""), |m| {
+                    (
+                        m.item_index.unwrap_or_default(),
+                        m.doc_index,
+                        m.file.as_str(),
+                    )
+                });
+                format!(
+                    "it is item {item} of the List in document {doc} of {file}, and the Git layer edits whole documents only; move it into a document of its own to sync it to Git"
+                )
+            }
+        }
+    }
+
+    /// Plans one object the rules in `selected` select; returns its identity when it is in
+    /// sync (no action planned, nothing blocked).
     fn selected_object(
         &mut self,
         key: IdRef<'_>,
         entry: &Entry<'_>,
         selected: &[&'r Ranked<'r>],
         filters: &[Filter<'r>],
-    ) {
+    ) -> Option<ObjectId> {
         let Some(first) = selected.first() else {
             if let Some(m) = entry.manifest {
                 self.out.diagnostics.push(
@@ -409,14 +530,14 @@ impl<'i, 'r> Planner<'i, 'r> {
                     .object(&m.id),
                 );
             }
-            return;
+            return None;
         };
         let root = walk::root_rule(filters).map(|r| r.rule.sync_to);
         // `selected` is in rank order, so its first rule has the highest precedence.
         let dominant = root.unwrap_or(first.rule.sync_to);
         let in_inventory = self.in_inventory(key);
         if entry.manifest.is_none() && !in_inventory && root != Some(SyncTo::Git) {
-            return; // a live object this repository has nothing to do with
+            return None; // a live object this repository has nothing to do with
         }
 
         let id = key.to_owned();
@@ -424,16 +545,14 @@ impl<'i, 'r> Planner<'i, 'r> {
             (Some(m), None) => self.only_in_git(&id, entry.ty, m, root),
             (None, Some(live)) => self.only_live(&id, entry.ty, live, root, in_inventory),
             (Some(m), Some(live)) => self.both(&id, entry.ty, m, live, filters),
-            (None, None) => return,
+            (None, None) => return None,
         };
         match dominant {
             SyncTo::Kubernetes => self.out.counts.to_kubernetes += 1,
             SyncTo::Git => self.out.counts.to_git += 1,
             SyncTo::Ignore => self.out.counts.ignored += 1,
         }
-        if !outcome.acted && !outcome.blocked {
-            self.out.noops.push(id);
-        }
+        (!outcome.acted && !outcome.blocked).then_some(id)
     }
 
     fn only_in_git(
@@ -478,15 +597,34 @@ impl<'i, 'r> Planner<'i, 'r> {
     ) -> Outcome {
         match root {
             Some(SyncTo::Git) => {
-                if self.refuse_secret(id) || self.suppress(id, "exported to a new file") {
+                if self.refuse_secret(id) {
                     return blocked();
                 }
-                let path = layout::new_file_path(&self.input.options.layout_root, id, &ty.plural);
+                let path = match layout::new_file_path(
+                    &self.input.options.layout_root,
+                    id,
+                    &ty.plural,
+                ) {
+                    Ok(path) => path,
+                    Err(unsafe_path) => {
+                        self.out.diagnostics.push(
+                            Diagnostic::new(
+                                Severity::Warning,
+                                DiagnosticReason::UnsafePath,
+                                format!(
+                                    "not exported to Git: its identity gives no usable file path ({unsafe_path}); every other object is still written"
+                                ),
+                            )
+                            .object(id),
+                        );
+                        return blocked();
+                    }
+                };
                 let input = self.input;
                 let taken = self.taken.get_or_insert_with(|| {
                     let manifests = input.manifests.iter().map(|m| m.file.clone());
                     manifests
-                        .chain(input.unparsed_files.iter().cloned())
+                        .chain(input.skipped.iter().map(|s| s.path.clone()))
                         .collect()
                 });
                 let file = layout::disambiguate(path, |p| taken.contains(p));
@@ -501,9 +639,6 @@ impl<'i, 'r> Planner<'i, 'r> {
                 acted()
             }
             Some(SyncTo::Kubernetes) if in_inventory && self.input.options.prune => {
-                if self.suppress(id, "pruned") {
-                    return blocked();
-                }
                 self.out
                     .to_cluster
                     .push(ClusterAction::Delete { id: id.clone() });
@@ -612,27 +747,6 @@ impl<'i, 'r> Planner<'i, 'r> {
                 Severity::Warning,
                 DiagnosticReason::SecretExportRefused,
                 "a git rule governs this Secret, but writing Secrets to Git in plain text is not allowed (allowPlaintextSecrets)".to_owned(),
-            )
-            .object(id),
-        );
-        true
-    }
-
-    fn suppress(&mut self, id: &ObjectId, what: &str) -> bool {
-        let files = self.input.unparsed_files;
-        if files.is_empty() {
-            return false;
-        }
-        let mut names: Vec<&str> = files.iter().map(String::as_str).collect();
-        names.sort_unstable();
-        self.out.diagnostics.push(
-            Diagnostic::new(
-                Severity::Warning,
-                DiagnosticReason::Suppressed,
-                format!(
-                    "has no manifest, but is not {what} while these files do not parse (it may be defined there): {}",
-                    names.join(", ")
-                ),
             )
             .object(id),
         );

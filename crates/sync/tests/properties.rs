@@ -617,7 +617,8 @@ fn types_order_does_not_matter() {
             rules: &case.rules,
             types,
             inventory: &case.inventory,
-            unparsed_files: &[],
+            skipped: &[],
+            invalid_rules: &[],
             options: &case.options,
         })
     };

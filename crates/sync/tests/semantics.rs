@@ -471,11 +471,14 @@ fn prune_deletes_only_what_the_inventory_lists() {
     );
 
     // While a file does not parse, the manifest might be in it: nothing is pruned.
-    case.unparsed = vec!["broken.yaml".into()];
+    case.skipped = vec![SkippedInput::new("broken.yaml", SkipReason::ParseError)];
     let plan = case.plan();
     assert!(plan.is_noop());
     assert_eq!(plan.diagnostics.len(), 1);
-    assert_eq!(plan.diagnostics[0].reason, DiagnosticReason::Suppressed);
+    assert_eq!(
+        plan.diagnostics[0].reason,
+        DiagnosticReason::HeldBack(HoldCause::IncompleteSource)
+    );
     assert!(plan.diagnostics[0].message.contains("broken.yaml"));
     assert!(plan.noops.is_empty());
 }
@@ -483,10 +486,13 @@ fn prune_deletes_only_what_the_inventory_lists() {
 #[test]
 fn unparsed_files_hold_back_new_exports_too() {
     let mut case = Case::new(vec![git_all()]).live(configmap("a", json!({})));
-    case.unparsed = vec!["broken.yaml".into()];
+    case.skipped = vec![SkippedInput::new("broken.yaml", SkipReason::ParseError)];
     let plan = case.plan();
     assert!(plan.is_noop());
-    assert_eq!(plan.diagnostics[0].reason, DiagnosticReason::Suppressed);
+    assert_eq!(
+        plan.diagnostics[0].reason,
+        DiagnosticReason::HeldBack(HoldCause::IncompleteSource)
+    );
 }
 
 #[test]
@@ -601,7 +607,7 @@ fn unknown_live_kinds_are_reported() {
     let reasons: Vec<_> = plan.diagnostics.iter().map(|d| d.reason).collect();
     assert_eq!(
         reasons,
-        [DiagnosticReason::Skipped, DiagnosticReason::UnknownKind]
+        [DiagnosticReason::NotAnObject, DiagnosticReason::UnknownKind]
     );
 }
 

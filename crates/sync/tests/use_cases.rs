@@ -25,6 +25,7 @@ fn carry_out(case: &mut Case, plan: &Plan) {
                     id: id.clone(),
                     file: file.clone(),
                     doc_index: 0,
+                    item_index: None,
                     object: object.clone(),
                 }),
             },

@@ -76,7 +76,8 @@ pub struct Case {
     pub live: Vec<Value>,
     pub rules: Vec<Rule>,
     pub inventory: BTreeSet<ObjectId>,
-    pub unparsed: Vec<String>,
+    pub skipped: Vec<SkippedInput>,
+    pub invalid_rules: Vec<InvalidRule>,
     pub options: PlanOptions,
 }
 
@@ -107,7 +108,8 @@ impl Case {
             rules: &self.rules,
             types: &types,
             inventory: &self.inventory,
-            unparsed_files: &self.unparsed,
+            skipped: &self.skipped,
+            invalid_rules: &self.invalid_rules,
             options: &self.options,
         })
     }
