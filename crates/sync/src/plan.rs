@@ -49,8 +49,7 @@ pub struct PlanInput<'a> {
     /// skipped: symlinks, not UTF-8, too large, over budget). While any exist the source is
     /// **incomplete**: nothing is deleted from the cluster and no new file is written to Git,
     /// because the missing manifests might be in them; each held action is reported as a
-    /// [`HeldBack`](DiagnosticReason::HeldBack) diagnostic. Their paths are never used for new
-    /// files either.
+    /// [`HeldBack`](DiagnosticReason::HeldBack) diagnostic.
     pub skipped: &'a [SkippedInput],
     /// Switches.
     pub options: &'a PlanOptions,
@@ -621,11 +620,9 @@ impl<'i, 'r> Planner<'i, 'r> {
                     }
                 };
                 let input = self.input;
+                // No skipped paths: while any input is skipped, no new file is written.
                 let taken = self.taken.get_or_insert_with(|| {
-                    let manifests = input.manifests.iter().map(|m| m.file.clone());
-                    manifests
-                        .chain(input.skipped.iter().map(|s| s.path.clone()))
-                        .collect()
+                    input.manifests.iter().map(|m| m.file.clone()).collect()
                 });
                 let file = layout::disambiguate(path, |p| taken.contains(p));
                 taken.insert(file.clone());

@@ -1,4 +1,5 @@
-//! Property tests: convergence, determinism, containment.
+//! Property tests: convergence, determinism, containment; an incomplete source never prunes
+//! or adds files; invalid rules hold back everything they could select.
 //!
 //! Cases are a few ConfigMaps and Deployments, each in Git, live or both, with random labels,
 //! annotations and spec (scalars, maps, arrays), random rules (directions, filters, priorities,
@@ -323,6 +324,71 @@ fn case() -> impl Strategy<Value = Case> {
     })
 }
 
+/// Inputs that were not read: at least one.
+fn skipped() -> impl Strategy<Value = Vec<SkippedInput>> {
+    let one = (
+        prop::sample::select(vec!["broken.yaml", "latin1.yaml", "o0.yaml"]),
+        prop::sample::select(vec![
+            SkipReason::ParseError,
+            SkipReason::NotUtf8,
+            SkipReason::TooLarge,
+            SkipReason::Symlink,
+            SkipReason::BudgetExceeded,
+            SkipReason::GenerateName,
+            SkipReason::IncompleteObject,
+        ]),
+    );
+    prop::collection::vec(one, 1..3).prop_map(|skipped| {
+        skipped
+            .into_iter()
+            .map(|(path, reason)| SkippedInput::new(path, reason))
+            .collect()
+    })
+}
+
+/// Rules that did not parse, with the scope they could still select: at least one.
+fn invalid_rules() -> impl Strategy<Value = Vec<InvalidRule>> {
+    let one = (
+        prop::sample::select(vec![vec![], vec!["ConfigMap"], vec!["Deployment"]]),
+        prop::sample::select(vec![vec![], vec!["default"], vec!["elsewhere"]]),
+        prop::sample::select(vec![None, Some("tier=front"), Some("tier!=front")]),
+    );
+    prop::collection::vec(one, 1..3).prop_map(|rules| {
+        rules
+            .into_iter()
+            .enumerate()
+            .map(|(i, (kinds, namespaces, selector))| {
+                let mut r = Rule::new(format!("broken{i}"), SyncTo::Ignore);
+                r.kinds = kinds.into_iter().map(String::from).collect();
+                r.namespaces = namespaces.into_iter().map(String::from).collect();
+                r.label_selector = selector.map(|s| LabelSelector::parse(s).unwrap());
+                InvalidRule::new(r, "filters: not a JSON pointer")
+            })
+            .collect()
+    })
+}
+
+/// Whether one of `invalid` could select the object `id` of `case`.
+fn in_invalid_scope(case: &Case, invalid: &[InvalidRule], id: &ObjectId) -> bool {
+    let types = types();
+    let ty = types.iter().find(|t| t.kind == id.kind).unwrap();
+    let manifest = case
+        .manifests
+        .iter()
+        .find(|m| &m.id == id)
+        .map(|m| &m.object);
+    let live = live_index(case, id).map(|i| &case.live[i]);
+    let labels_from = live.or(manifest).unwrap();
+    invalid.iter().any(|r| r.rule.selects(id, ty, labels_from))
+}
+
+/// Whether the plan reports an action on `id` as held back for `cause`.
+fn reported_held(plan: &Plan, id: &ObjectId, cause: HoldCause) -> bool {
+    plan.diagnostics
+        .iter()
+        .any(|d| d.reason == DiagnosticReason::HeldBack(cause) && d.object.as_ref() == Some(id))
+}
+
 // --- carrying out a plan ---------------------------------------------------------------------
 
 fn live_index(case: &Case, id: &ObjectId) -> Option<usize> {
@@ -602,6 +668,93 @@ proptest! {
     fn actions_touch_only_paths_their_rule_governs(case in case()) {
         let plan = case.plan();
         check_containment(&case, &plan)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(512)
+    ))]
+
+    /// The missing manifests may be in what was not read: nothing is deleted and no new file
+    /// written, and each action left out is reported; everything else is planned as usual.
+    #[test]
+    fn an_incomplete_source_never_prunes_or_adds_files(case in case(), skipped in skipped()) {
+        let complete = case.plan();
+        let mut case = case;
+        case.skipped = skipped;
+        let plan = case.plan();
+        for action in &plan.to_cluster {
+            prop_assert!(!matches!(action, ClusterAction::Delete { .. }), "{:#?}", plan);
+        }
+        for action in &plan.to_git {
+            prop_assert!(
+                !matches!(action, GitAction::Write { doc_index: None, .. }),
+                "{:#?}",
+                plan
+            );
+        }
+        for action in &complete.to_cluster {
+            match action {
+                ClusterAction::Delete { id } => {
+                    prop_assert!(reported_held(&plan, id, HoldCause::IncompleteSource));
+                }
+                other => prop_assert!(plan.to_cluster.contains(other)),
+            }
+        }
+        for action in &complete.to_git {
+            match action {
+                GitAction::Write { id, doc_index: None, .. } => {
+                    prop_assert!(reported_held(&plan, id, HoldCause::IncompleteSource));
+                }
+                other => prop_assert!(plan.to_git.contains(other)),
+            }
+        }
+    }
+
+    /// Rules fail closed: no action touches an object an invalid rule could select, each
+    /// action left out is reported, and objects outside its scope are planned as if it did
+    /// not exist. The order of invalid rules and skipped inputs does not matter.
+    #[test]
+    fn invalid_rules_hold_back_everything_they_could_select(
+        case in case(),
+        invalid in invalid_rules(),
+        seed in 1u64..,
+    ) {
+        let without = case.plan();
+        let mut case = case;
+        case.invalid_rules = invalid.clone();
+        let plan = case.plan();
+        let ids = plan.to_cluster.iter().map(ClusterAction::id)
+            .chain(plan.to_git.iter().map(GitAction::id));
+        for id in ids {
+            prop_assert!(!in_invalid_scope(&case, &invalid, id), "{} acted on: {:#?}", id, plan);
+        }
+        for action in &without.to_cluster {
+            if in_invalid_scope(&case, &invalid, action.id()) {
+                prop_assert!(reported_held(&plan, action.id(), HoldCause::InvalidRule));
+            } else {
+                prop_assert!(plan.to_cluster.contains(action));
+            }
+        }
+        for action in &without.to_git {
+            if in_invalid_scope(&case, &invalid, action.id()) {
+                prop_assert!(reported_held(&plan, action.id(), HoldCause::InvalidRule));
+            } else {
+                prop_assert!(plan.to_git.contains(action));
+            }
+        }
+        prop_assert!(plan.noops.iter().all(|id| !in_invalid_scope(&case, &invalid, id)));
+
+        let mut shuffled = case.clone();
+        shuffled.invalid_rules.reverse();
+        shuffle(&mut shuffled.invalid_rules, seed);
+        shuffled.skipped = vec![
+            SkippedInput::new("b.yaml", SkipReason::Symlink),
+            SkippedInput::new("a.yaml", SkipReason::NotUtf8),
+        ];
+        case.skipped = shuffled.skipped.iter().rev().cloned().collect();
+        prop_assert_eq!(case.plan(), shuffled.plan());
     }
 }
 

@@ -27,12 +27,27 @@ pub fn types() -> Vec<ResourceType> {
             "clusterroles",
             false,
         ),
+        ResourceType::new("rbac.authorization.k8s.io", "v1", "Role", "roles", true),
+        ResourceType::new(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "RoleBinding",
+            "rolebindings",
+            true,
+        ),
+        // A custom resource: its names need not be DNS names.
+        ResourceType::new("example.org", "v1", "Gadget", "gadgets", true),
     ]
 }
 
-pub fn fixture(name: &str) -> Value {
+/// The text of a fixture file.
+pub fn fixture_text(name: &str) -> String {
     let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+    std::fs::read_to_string(&path).unwrap()
+}
+
+pub fn fixture(name: &str) -> Value {
+    serde_json::from_str(&fixture_text(name)).unwrap()
 }
 
 /// A manifest for `object` in `file`, its identity resolved like `parse_manifests` does.
