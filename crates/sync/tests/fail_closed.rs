@@ -90,7 +90,7 @@ fn files_the_git_layer_skipped_hold_back_prune_and_new_files() {
         let skipped = SkippedInput::new("a.yaml", reason);
         // As the controller does: the Git layer's skipped files become diagnostics too.
         let diagnostics = vec![skipped.diagnostic()];
-        assert_eq!(skipped_inputs(&diagnostics), [skipped.clone()]);
+        assert_eq!(skipped_inputs(&diagnostics), std::slice::from_ref(&skipped));
         case.skipped = skipped_inputs(&diagnostics);
         let plan = case.plan();
 
