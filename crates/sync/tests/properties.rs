@@ -372,14 +372,19 @@ fn invalid_rules() -> impl Strategy<Value = Vec<InvalidRule>> {
 fn in_invalid_scope(case: &Case, invalid: &[InvalidRule], id: &ObjectId) -> bool {
     let types = types();
     let ty = types.iter().find(|t| t.kind == id.kind).unwrap();
+    let (manifest, live) = sides(case, id);
+    let labels_from = live.or(manifest).unwrap();
+    invalid.iter().any(|r| r.rule.selects(id, ty, labels_from))
+}
+
+/// The manifest and the live object of `id` in `case`.
+fn sides<'c>(case: &'c Case, id: &ObjectId) -> (Option<&'c Value>, Option<&'c Value>) {
     let manifest = case
         .manifests
         .iter()
         .find(|m| &m.id == id)
         .map(|m| &m.object);
-    let live = live_index(case, id).map(|i| &case.live[i]);
-    let labels_from = live.or(manifest).unwrap();
-    invalid.iter().any(|r| r.rule.selects(id, ty, labels_from))
+    (manifest, live_index(case, id).map(|i| &case.live[i]))
 }
 
 /// Whether the plan reports an action on `id` as held back for `cause`.
@@ -549,12 +554,7 @@ fn check_containment(case: &Case, plan: &Plan) -> Result<(), TestCaseError> {
         .chain(plan.to_git.iter().map(GitAction::id))
     {
         let ty = types.iter().find(|t| t.kind == id.kind).unwrap();
-        let manifest = case
-            .manifests
-            .iter()
-            .find(|m| &m.id == id)
-            .map(|m| &m.object);
-        let live = live_index(case, id).map(|i| &case.live[i]);
+        let (manifest, live) = sides(case, id);
         let labels_from = live.or(manifest).unwrap();
         let selected: Vec<&Rule> = case
             .rules
