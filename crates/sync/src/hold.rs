@@ -81,13 +81,13 @@ impl<'i> Holds<'i> {
         }
     }
 
-    /// Why actions on an object covered by `covering` are held back; counts one action
-    /// for each of the rules.
-    pub(crate) fn why(&mut self, covering: &[usize], actions: usize) -> String {
+    /// Counts one action held back by each of the rules `covering` an object, and says
+    /// why it is held back.
+    pub(crate) fn count_held(&mut self, covering: &[usize]) -> String {
         let names: Vec<&str> = covering
             .iter()
             .map(|&i| {
-                self.actions[i] += actions;
+                self.actions[i] += 1;
                 self.rules[i].rule.name.as_str()
             })
             .collect();
@@ -119,6 +119,16 @@ impl<'i> Holds<'i> {
             .rule(&invalid.rule.name)
         })
     }
+}
+
+/// Why a Git action on a `List` item is held back.
+pub(crate) fn list_item_why(item: &Manifest) -> String {
+    format!(
+        "it is item {} of the List in document {} of {}, and the Git layer edits whole documents only; move it into a document of its own to sync it to Git",
+        item.item_index.unwrap_or_default(),
+        item.doc_index,
+        item.file
+    )
 }
 
 /// The diagnostic for a cluster action that was held back.

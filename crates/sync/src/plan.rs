@@ -435,23 +435,22 @@ impl<'i, 'r> Planner<'i, 'r> {
         covering: &[usize],
     ) {
         let list_item = manifest.filter(|m| m.item_index.is_some());
-        let incomplete = self.incomplete.is_some();
         let planned = self.out.to_cluster.len() + self.out.to_git.len() - before.0 - before.1;
-        if planned == 0 || (covering.is_empty() && !incomplete && list_item.is_none()) {
+        if planned == 0 || (covering.is_empty() && self.incomplete.is_none() && list_item.is_none())
+        {
             return;
         }
         let rule = self.holds.first_name(covering).map(str::to_owned);
         let cluster: Vec<ClusterAction> = self.out.to_cluster.drain(before.0..).collect();
         for action in cluster {
-            let cause = if !covering.is_empty() {
-                HoldCause::InvalidRule
-            } else if incomplete && matches!(action, ClusterAction::Delete { .. }) {
-                HoldCause::IncompleteSource
+            let (cause, why) = if !covering.is_empty() {
+                (HoldCause::InvalidRule, self.holds.count_held(covering))
+            } else if let (Some(why), ClusterAction::Delete { .. }) = (&self.incomplete, &action) {
+                (HoldCause::IncompleteSource, why.clone())
             } else {
                 self.out.to_cluster.push(action);
                 continue;
             };
-            let why = self.why(cause, covering, manifest);
             let mut d = hold::cluster_action(&action, cause, &why, manifest);
             d.rule.clone_from(&rule);
             self.out.diagnostics.push(d);
@@ -465,17 +464,16 @@ impl<'i, 'r> Planner<'i, 'r> {
                     ..
                 }
             );
-            let cause = if !covering.is_empty() {
-                HoldCause::InvalidRule
-            } else if list_item.is_some() {
-                HoldCause::ListItem
-            } else if incomplete && new_file {
-                HoldCause::IncompleteSource
+            let (cause, why) = if !covering.is_empty() {
+                (HoldCause::InvalidRule, self.holds.count_held(covering))
+            } else if let Some(item) = list_item {
+                (HoldCause::ListItem, hold::list_item_why(item))
+            } else if let (Some(why), true) = (&self.incomplete, new_file) {
+                (HoldCause::IncompleteSource, why.clone())
             } else {
                 self.out.to_git.push(action);
                 continue;
             };
-            let why = self.why(cause, covering, manifest);
             let mut d = hold::git_action(&action, cause, &why);
             d.rule.clone_from(&rule);
             self.out.diagnostics.push(d);
@@ -484,26 +482,6 @@ impl<'i, 'r> Planner<'i, 'r> {
                 (&action, new_file, &mut self.taken)
             {
                 taken.remove(file);
-            }
-        }
-    }
-
-    /// Why one action on an object is held back.
-    fn why(&mut self, cause: HoldCause, covering: &[usize], manifest: Option<&Manifest>) -> String {
-        match (cause, manifest) {
-            (HoldCause::InvalidRule, _) => self.holds.why(covering, 1),
-            (HoldCause::IncompleteSource, _) => self.incomplete.clone().unwrap_or_default(),
-            (HoldCause::ListItem, _) => {
-                let (item, doc, file) = manifest.map_or((0, 0, ""), |m| {
-                    (
-                        m.item_index.unwrap_or_default(),
-                        m.doc_index,
-                        m.file.as_str(),
-                    )
-                });
-                format!(
-                    "it is item {item} of the List in document {doc} of {file}, and the Git layer edits whole documents only; move it into a document of its own to sync it to Git"
-                )
             }
         }
     }
