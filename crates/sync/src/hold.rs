@@ -74,7 +74,9 @@ impl<'i> Holds<'i> {
     ) {
         into.clear();
         for (i, invalid) in self.rules.iter().enumerate() {
-            if invalid.rule.selects_ref(id, ty, labels_from) {
+            // Fail closed: a system object counts as selectable too (no name-only gate), so
+            // a broken rule holds back at least as much as the rule could ever select.
+            if invalid.rule.selects_ref(id, ty, labels_from, None) {
                 self.objects[i] += 1;
                 into.push(i);
             }

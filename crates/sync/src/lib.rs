@@ -48,8 +48,8 @@ mod plan;
 mod pointer;
 mod rule;
 mod selector;
-mod system;
 mod skip;
+mod system;
 mod walk;
 
 pub use diagnostic::{Diagnostic, DiagnosticReason, HoldCause, Severity, SkipReason};
@@ -62,5 +62,5 @@ pub use plan::{
 pub use pointer::{Pointer, PointerError};
 pub use rule::{Rule, SyncTo};
 pub use selector::{LabelSelector, Operator, Requirement, SelectorError};
-pub use system::{SystemObject, system_object};
 pub use skip::{SkippedInput, skipped_inputs};
+pub use system::{SystemObject, system_object};

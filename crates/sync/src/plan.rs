@@ -15,8 +15,8 @@ use crate::id::{IdError, IdRef, TypeIndex, resolve_ref};
 use crate::layout;
 use crate::pointer::{remove_path, set_path};
 use crate::rule::{Ranked, rank_rules};
-use crate::system;
 use crate::skip::{SkippedInput, describe_all};
+use crate::system;
 use crate::walk::{self, Filter, Node, Sides};
 use crate::{Manifest, ObjectId, Pointer, ResourceType, Rule, SyncTo};
 

@@ -266,7 +266,8 @@ fn a_git_rule_over_the_applied_manifests_writes_nothing() {
         rules: &[Rule::new("from-the-cluster", SyncTo::Git)],
         types: &types,
         inventory: &BTreeSet::new(),
-        unparsed_files: &[],
+        skipped: &[],
+        invalid_rules: &[],
         options: &PlanOptions::default(),
     });
     assert!(plan.to_git.is_empty(), "{:#?}", plan.to_git);
