@@ -1,5 +1,6 @@
-//! End-to-end figures against the cluster in KUBECONFIG and a real git daemon, side by side
-//! with the tools a person would use (`kubectl`, the `git` CLI):
+//! End-to-end figures against the tests' cluster (`KUBECONFIG`, or a kubelite started for the
+//! run) and a real git daemon, side by side with the tools a person would use (`kubectl`, the
+//! `git` CLI):
 //!
 //! 1. Git → cluster: N ConfigMaps in the repository until all exist, vs
 //!    `kubectl apply --server-side -f dir/`.
@@ -18,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use common::{ControllerProcess, apply_yaml, wait_for};
 use git_controller::api::crds;
-use gitcontroller_testkit::cluster::{TestNamespace, apply_crds, client};
+use gitcontroller_testkit::cluster::{TestNamespace, apply_crds, client, use_test_cluster};
 use gitcontroller_testkit::git_server::{GitDaemon, git_command};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, ListParams, Patch, PatchParams};
@@ -77,7 +78,7 @@ async fn main() {
         .unwrap();
     }
     let started = Instant::now();
-    let status = Command::new(kubectl())
+    let status = use_test_cluster(&mut Command::new(kubectl()))
         .args(["apply", "--server-side", "-f"])
         .arg(dir.path())
         .stdout(std::process::Stdio::null())
@@ -133,7 +134,7 @@ async fn main() {
         .collect();
     let manifest_file = dir.path().join("live.yaml");
     std::fs::write(&manifest_file, manifests).unwrap();
-    let status = Command::new(kubectl())
+    let status = use_test_cluster(&mut Command::new(kubectl()))
         .args(["apply", "--server-side", "-f"])
         .arg(&manifest_file)
         .stdout(std::process::Stdio::null())
@@ -154,7 +155,7 @@ async fn main() {
     );
     let work = clone.path().join("c");
     let started = Instant::now();
-    let output = Command::new(kubectl())
+    let output = use_test_cluster(&mut Command::new(kubectl()))
         .args([
             "get",
             "configmaps",

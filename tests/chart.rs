@@ -1,5 +1,5 @@
 //! The Helm chart in `charts/git-controller`, checked with the real `helm` and `kubectl`
-//! (from `../shared/kubelite/helm-fetch.sh`) and the cluster in `KUBECONFIG`:
+//! (from `../shared/kubelite/helm-fetch.sh`) and the tests' cluster (testkit's `cluster`):
 //! lint and template are clean, the rendered objects are secure and least-privilege, the API
 //! server accepts them (server-side dry run) and `helm install` creates them; the chart's CRDs
 //! are the top-level ones; the Grafana dashboard only queries metrics that `/metrics` exposes.
@@ -11,7 +11,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
 use git_controller::metrics::{FAMILIES, Metrics};
-use gitcontroller_testkit::cluster::{TestNamespace, client};
+use gitcontroller_testkit::cluster::{TestNamespace, client, use_test_cluster};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
@@ -43,7 +43,9 @@ fn tools() -> &'static Tools {
             .unwrap_or_else(|| PathBuf::from("/opt/helm"));
         let helm = dir.join("bin/helm");
         if !helm.exists() {
-            let script = repo_root().join("../shared/kubelite/helm-fetch.sh");
+            let script = gitcontroller_testkit::run_cluster::shared_dir()
+                .unwrap_or_else(|| repo_root().join("../shared"))
+                .join("kubelite/helm-fetch.sh");
             let status = Command::new("bash")
                 .arg(&script)
                 .arg(&dir)
@@ -64,8 +66,12 @@ fn tools() -> &'static Tools {
     })
 }
 
-fn run(program: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+/// Runs a tool; `Cluster::Test` points it at the tests' cluster (`KUBECONFIG`).
+fn run(program: &Path, args: &[&str], stdin: Option<&str>, cluster: Cluster) -> Output {
     let mut cmd = Command::new(program);
+    if cluster == Cluster::Test {
+        use_test_cluster(&mut cmd);
+    }
     cmd.args(args)
         .stdin(if stdin.is_some() {
             Stdio::piped()
@@ -88,9 +94,18 @@ fn run(program: &Path, args: &[&str], stdin: Option<&str>) -> Output {
     child.wait_with_output().expect("waiting for the command")
 }
 
+/// Whether a tool talks to a cluster.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Cluster {
+    /// Offline (`helm template`, `helm lint`).
+    None,
+    /// The tests' cluster.
+    Test,
+}
+
 /// Runs a tool and returns its stdout; fails the test with the full output otherwise.
-fn run_ok(program: &Path, args: &[&str], stdin: Option<&str>) -> String {
-    let out = run(program, args, stdin);
+fn run_ok(program: &Path, args: &[&str], stdin: Option<&str>, cluster: Cluster) -> String {
+    let out = run(program, args, stdin, cluster);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -103,11 +118,20 @@ fn run_ok(program: &Path, args: &[&str], stdin: Option<&str>) -> String {
 }
 
 fn helm(args: &[&str]) -> Output {
-    run(&tools().helm, args, None)
+    run(&tools().helm, args, None, Cluster::None)
 }
 
 fn helm_ok(args: &[&str]) -> String {
-    run_ok(&tools().helm, args, None)
+    run_ok(&tools().helm, args, None, Cluster::None)
+}
+
+/// `helm` against the tests' cluster (install, status, uninstall).
+fn helm_in_cluster(args: &[&str]) -> Output {
+    run(&tools().helm, args, None, Cluster::Test)
+}
+
+fn helm_ok_in_cluster(args: &[&str]) -> String {
+    run_ok(&tools().helm, args, None, Cluster::Test)
 }
 
 /// A values file in a temporary directory (kept alive by the returned guard).
@@ -676,6 +700,7 @@ async fn rendered_manifests_pass_server_side_dry_run() {
                 "-",
             ],
             Some(&manifests),
+            Cluster::Test,
         );
         let applied = out
             .lines()
@@ -698,7 +723,7 @@ struct Release<'a> {
 
 impl Drop for Release<'_> {
     fn drop(&mut self) {
-        let _ = helm(&["uninstall", self.name, "--namespace", self.namespace]);
+        let _ = helm_in_cluster(&["uninstall", self.name, "--namespace", self.namespace]);
     }
 }
 
@@ -723,7 +748,7 @@ async fn helm_install_creates_the_objects() {
         name: release,
         namespace,
     };
-    let out = helm_ok(&[
+    let out = helm_ok_in_cluster(&[
         "install",
         release,
         chart.to_str().unwrap(),
@@ -738,7 +763,7 @@ async fn helm_install_creates_the_objects() {
         "NOTES: {out}"
     );
 
-    let status = helm_ok(&["status", release, "--namespace", namespace, "-o", "json"]);
+    let status = helm_ok_in_cluster(&["status", release, "--namespace", namespace, "-o", "json"]);
     let status: Value = serde_json::from_str(&status).unwrap();
     assert_eq!(status["info"]["status"], "deployed");
 

@@ -1,4 +1,4 @@
-//! End to end: `git-controller run` against the cluster in KUBECONFIG and real Git servers.
+//! End to end: `git-controller run` against the tests' cluster and real Git servers.
 //! Each test has its own namespace, its own repository and its own controller process.
 
 mod common;

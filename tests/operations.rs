@@ -7,6 +7,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{ControllerProcess, apply_yaml, setup, wait_for};
+use gitcontroller_testkit::cluster::use_test_cluster;
 use gitcontroller_testkit::git_server::{GitDaemon, free_port};
 use hmac::{Hmac, Mac};
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -238,7 +239,7 @@ async fn resource_versions(api: &Api<ConfigMap>) -> Vec<String> {
 }
 
 fn run_diff(ns: &str) -> (i32, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_git-controller"))
+    let output = use_test_cluster(&mut Command::new(env!("CARGO_BIN_EXE_git-controller")))
         .args(["diff", "-n", ns, "repo"])
         .output()
         .unwrap();

@@ -7,11 +7,11 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use gitcontroller_testkit::cluster::apply_crds;
+use gitcontroller_testkit::cluster::{apply_crds, use_test_cluster};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Client;
 
-/// A client for the cluster in KUBECONFIG with our CRDs installed, and a fresh namespace.
+/// A client for the tests' cluster with our CRDs installed, and a fresh namespace.
 pub async fn setup(prefix: &str) -> (Client, gitcontroller_testkit::cluster::TestNamespace) {
     let client = gitcontroller_testkit::cluster::client().await;
     apply_crds(&client, &git_controller::api::crds()).await;
@@ -19,7 +19,8 @@ pub async fn setup(prefix: &str) -> (Client, gitcontroller_testkit::cluster::Tes
     (client, ns)
 }
 
-/// `git-controller run` as a child process, limited to one namespace; killed on drop.
+/// `git-controller run` as a child process against the tests' cluster, limited to one
+/// namespace; killed on drop.
 pub struct ControllerProcess {
     child: Child,
     log: PathBuf,
@@ -40,7 +41,7 @@ impl ControllerProcess {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("controller.log");
         let metrics_port = gitcontroller_testkit::git_server::free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_git-controller"))
+        let child = use_test_cluster(&mut Command::new(env!("CARGO_BIN_EXE_git-controller")))
             .args(["run", "--namespace", namespace])
             // Tests batch for 300 ms unless they choose; the product default is 1 s.
             .args(if extra.contains(&"--batch-window-ms") {

@@ -1,6 +1,11 @@
-//! A cluster for tests: whatever `KUBECONFIG` names (kubelite here, kind or a dev cluster
-//! elsewhere). A test that cannot reach it fails with a message saying how to start one.
+//! A cluster for tests, as envtest gives Go controllers: whatever `KUBECONFIG` names (kind, a
+//! dev cluster, a kubelite you started), or, when it is not set, a kubelite API server that the
+//! harness starts once for the whole test run and stops when the run ends (see
+//! [`crate::run_cluster`]). A test that cannot reach its cluster fails; tests never skip.
 
+use std::ffi::{OsStr, OsString};
+use std::process::Command;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -8,25 +13,76 @@ use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Client;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
 
 /// Label put on every namespace a test creates, so leftovers are easy to find and delete.
 pub const TEST_LABEL: &str = "gitcontroller.io/test";
 
-/// A client for the cluster in `KUBECONFIG`; panics (fails the test) when there is none or it
-/// does not answer. Tests never skip: a missing cluster is a failure, in CI and locally.
-pub async fn client() -> Client {
-    let hint = "tests need a Kubernetes API server: set KUBECONFIG (e.g. \
-                `../shared/kubelite/kubelite.sh start && export KUBECONFIG=/tmp/kubelite/kubeconfig`)";
-    if std::env::var_os("KUBECONFIG").is_none() {
-        panic!("KUBECONFIG is not set; {hint}");
+/// Where the tests' cluster comes from.
+enum Source {
+    /// `KUBECONFIG` was set: that cluster (the value may list several files).
+    Environment(OsString),
+    /// The API server this test run started, with the path of its kubeconfig.
+    RunCluster(OsString),
+}
+
+fn source() -> &'static Result<Source, String> {
+    static SOURCE: OnceLock<Result<Source, String>> = OnceLock::new();
+    SOURCE.get_or_init(|| match std::env::var_os("KUBECONFIG") {
+        Some(value) if !value.is_empty() => Ok(Source::Environment(value)),
+        _ => crate::run_cluster::kubeconfig().map(|path| Source::RunCluster(path.into())),
+    })
+}
+
+/// The value of `KUBECONFIG` that reaches the tests' cluster: the caller's `KUBECONFIG`, or
+/// the kubeconfig of the API server started for this test run (started on first use; this
+/// blocks for the few seconds that takes). Panics (fails the test) when no cluster can be had.
+pub fn kubeconfig() -> &'static OsStr {
+    match source() {
+        Ok(Source::Environment(value) | Source::RunCluster(value)) => value,
+        Err(e) => panic!("no Kubernetes API server for the tests: {e}"),
     }
-    let client = Client::try_default()
+}
+
+/// Points a child process (the controller, `kubectl`, `helm`) at the tests' cluster by
+/// setting its `KUBECONFIG`.
+pub fn use_test_cluster(cmd: &mut Command) -> &mut Command {
+    cmd.env("KUBECONFIG", kubeconfig())
+}
+
+async fn try_client() -> Result<Client, String> {
+    let config = match source() {
+        Ok(Source::Environment(_)) => kube::Config::infer()
+            .await
+            .map_err(|e| format!("cannot build a client from KUBECONFIG: {e}"))?,
+        Ok(Source::RunCluster(path)) => {
+            let file = Kubeconfig::read_from(path)
+                .map_err(|e| format!("reading the test cluster's kubeconfig: {e}"))?;
+            kube::Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())
+                .await
+                .map_err(|e| format!("the test cluster's kubeconfig: {e}"))?
+        }
+        Err(e) => return Err(e.clone()),
+    };
+    Client::try_from(config).map_err(|e| format!("cannot build a client: {e}"))
+}
+
+/// A client for the tests' cluster ([`kubeconfig`]); panics (fails the test) when there is
+/// none or it does not answer within 10 s. Tests never skip.
+pub async fn client() -> Client {
+    let hint = match source() {
+        Ok(Source::Environment(_)) => {
+            "KUBECONFIG names the cluster; unset it to have the tests start their own"
+        }
+        _ => "the API server the tests started",
+    };
+    let client = try_client()
         .await
-        .unwrap_or_else(|e| panic!("cannot build a client from KUBECONFIG: {e}; {hint}"));
+        .unwrap_or_else(|e| panic!("no Kubernetes API server for the tests: {e}"));
     match tokio::time::timeout(Duration::from_secs(10), client.apiserver_version()).await {
         Ok(Ok(_)) => client,
-        Ok(Err(e)) => panic!("the API server in KUBECONFIG does not answer: {e}; {hint}"),
-        Err(_) => panic!("the API server in KUBECONFIG did not answer within 10 s; {hint}"),
+        Ok(Err(e)) => panic!("the API server does not answer: {e} ({hint})"),
+        Err(_) => panic!("the API server did not answer within 10 s ({hint})"),
     }
 }
 
@@ -106,7 +162,7 @@ impl Drop for TestNamespace {
                 .build();
             if let Ok(runtime) = runtime {
                 runtime.block_on(async move {
-                    let Ok(client) = Client::try_default().await else {
+                    let Ok(client) = try_client().await else {
                         return;
                     };
                     let _ = Api::<Namespace>::all(client)
