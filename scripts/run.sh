@@ -13,7 +13,9 @@ root=$PWD
 shared=${SHARED_DIR:-$root/../shared}
 
 cargo build --release --quiet
-bin=$root/target/release/git-controller
+# Where cargo put it: CARGO_TARGET_DIR, build.target-dir in a cargo config, or ./target.
+target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+bin=${target_dir:-$root/target}/release/git-controller
 kubectl=$(command -v kubectl || echo /opt/helm/bin/kubectl)
 
 if [ -n "${KUBECONFIG:-}" ] && "$kubectl" version >/dev/null 2>&1; then

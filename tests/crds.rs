@@ -1,6 +1,7 @@
 //! The CRDs on a real API server: generated YAML is committed, the schema refuses bad input,
 //! valid examples round-trip.
 
+use std::collections::BTreeSet;
 use std::process::Command;
 
 use git_controller::api::{GitRepository, SyncDirection, SyncRule, crds, crds_yaml};
@@ -158,4 +159,85 @@ async fn examples_apply_and_defaults_are_filled_in() {
     assert_eq!(raw["spec"]["interval"], "1m");
     assert_eq!(raw["spec"]["prune"], false);
     assert_eq!(raw["spec"]["author"]["name"], "git-controller");
+}
+
+/// The words in backticks of the README bullet that starts with `- **<kind>**`.
+fn readme_bullet_words(readme: &str, kind: &str) -> BTreeSet<String> {
+    let start = readme
+        .find(&format!("- **{kind}**"))
+        .unwrap_or_else(|| panic!("README has a bullet for {kind}"));
+    let bullet = &readme[start + 2..];
+    let end = ["\n- ", "\n\n"]
+        .iter()
+        .filter_map(|stop| bullet.find(stop))
+        .min()
+        .unwrap();
+    backticked(&bullet[..end])
+}
+
+fn backticked(text: &str) -> BTreeSet<String> {
+    text.split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect()
+}
+
+/// The CRD's `spec` schema for `kind`.
+fn spec_schema(kind: &str) -> serde_json::Value {
+    let crd = crds()
+        .into_iter()
+        .find(|c| c.spec.names.kind == kind)
+        .unwrap();
+    let schema = crd.spec.versions[0].schema.clone().unwrap();
+    serde_json::to_value(schema.open_api_v3_schema.unwrap()).unwrap()["properties"]["spec"].clone()
+}
+
+fn keys(object: &serde_json::Value) -> BTreeSet<String> {
+    object.as_object().unwrap().keys().cloned().collect()
+}
+
+#[test]
+fn the_readme_names_every_spec_field_and_run_flag() {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+
+    let repository = spec_schema("GitRepository");
+    assert_eq!(
+        readme_bullet_words(&readme, "GitRepository"),
+        keys(&repository["properties"]),
+        "README's GitRepository fields are the CRD's spec fields"
+    );
+
+    let rule = spec_schema("SyncRule");
+    let mut fields_and_directions = keys(&rule["properties"]);
+    let directions = rule["properties"]["syncTo"]["enum"].as_array().unwrap();
+    fields_and_directions.extend(directions.iter().map(|d| d.as_str().unwrap().to_string()));
+    assert_eq!(
+        readme_bullet_words(&readme, "SyncRule"),
+        fields_and_directions,
+        "README's SyncRule fields (and syncTo values) are the CRD's"
+    );
+
+    let intro = "`git-controller run --help` lists the flags:";
+    let start = readme.find(intro).expect("README lists the flags of run") + intro.len();
+    let end = start + readme[start..].find("`git-controller diff").unwrap();
+    let documented: BTreeSet<String> = backticked(&readme[start..end])
+        .into_iter()
+        .filter(|word| word.starts_with("--"))
+        .map(|word| word.split_whitespace().next().unwrap().to_string())
+        .collect();
+    let help = Command::new(env!("CARGO_BIN_EXE_git-controller"))
+        .args(["run", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8(help.stdout).unwrap();
+    let flags: BTreeSet<String> = help
+        .lines()
+        .map(str::trim_start)
+        .filter(|line| line.starts_with('-'))
+        .filter_map(|line| line.split_whitespace().find(|w| w.starts_with("--")))
+        .map(|flag| flag.trim_end_matches(',').to_string())
+        .filter(|flag| flag != "--help")
+        .collect();
+    assert_eq!(documented, flags, "README's run flags are `run --help`'s");
 }
