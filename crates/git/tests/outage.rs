@@ -64,6 +64,7 @@ fn change_survives_an_outage() {
     let log = d.commits();
     assert_eq!(log.len(), 3, "{log:?}");
     assert!(log[1].ends_with("their commit during the outage"));
+    assert_eq!(d.ref_updates().len(), 3, "one ref update per commit");
     assert!(d.non_fast_forward_updates().is_empty());
 
     // And calling again with the same (already applied) change makes no commit.

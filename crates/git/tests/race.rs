@@ -137,5 +137,10 @@ fn gives_up_with_conflict_after_max_attempts() {
     assert_eq!(err.category(), "conflict", "{err}");
     assert_eq!(calls, 10);
     assert!(d.read_file("ours.yaml").is_none());
+    assert_eq!(
+        d.ref_updates().len(),
+        1 + 10,
+        "the seed and their 10 pushes"
+    );
     assert!(d.non_fast_forward_updates().is_empty());
 }

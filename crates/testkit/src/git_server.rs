@@ -205,6 +205,11 @@ fn read_log(path: &Path) -> String {
     s
 }
 
+/// Whether a commit id is the all-zero id a reflog uses for "did not exist".
+fn is_zero_id(id: &str) -> bool {
+    id.bytes().all(|b| b == b'0')
+}
+
 /// One update of `refs/heads/main` as recorded in the bare repository's reflog.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefUpdate {
@@ -505,23 +510,61 @@ impl BareRepo {
             .then(|| stdout_string(out).trim().to_string())
     }
 
-    /// Every recorded update of `refs/heads/main`, oldest first (from the reflog).
+    /// Every recorded update of `refs/heads/main`, oldest first (from the reflog); empty while
+    /// the branch does not exist. Panics when the branch exists but the reflog is missing, has
+    /// a gap (an update's old tip is not the previous update's new one), does not start at the
+    /// branch's creation or does not end at the current tip: then it could not prove anything
+    /// about force-pushes, and a check built on it must fail rather than pass vacuously.
     pub fn ref_updates(&self) -> Vec<RefUpdate> {
         let log = self.path().join("logs/refs/heads/main");
-        let Ok(text) = std::fs::read_to_string(&log) else {
-            return Vec::new();
-        };
-        text.lines()
-            .filter_map(|line| {
-                let (head, message) = line.split_once('\t').unwrap_or((line, ""));
-                let mut parts = head.split(' ');
-                Some(RefUpdate {
-                    old: parts.next()?.to_string(),
-                    new: parts.next()?.to_string(),
-                    message: message.to_string(),
+        // A push that lands while we read moves the tip after its reflog line: read again.
+        for _ in 0..50 {
+            let head = self.try_head();
+            let text = match std::fs::read_to_string(&log) {
+                Ok(text) => text,
+                Err(_) if head.is_none() => return Vec::new(),
+                Err(e) => panic!(
+                    "branch main exists but its reflog {} cannot be read ({e}): no proof \
+                     about force-pushes is possible",
+                    log.display()
+                ),
+            };
+            let updates: Vec<RefUpdate> = text
+                .lines()
+                .filter_map(|line| {
+                    let (head, message) = line.split_once('\t').unwrap_or((line, ""));
+                    let mut parts = head.split(' ');
+                    Some(RefUpdate {
+                        old: parts.next()?.to_string(),
+                        new: parts.next()?.to_string(),
+                        message: message.to_string(),
+                    })
                 })
-            })
-            .collect()
+                .collect();
+            if updates.last().map(|u| &u.new) != head.as_ref() || self.try_head() != head {
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
+            let first = updates
+                .first()
+                .expect("a reflog that ends at the tip has an entry");
+            assert!(
+                is_zero_id(&first.old),
+                "the reflog of main does not start at the branch's creation: {updates:?}"
+            );
+            for pair in updates.windows(2) {
+                assert_eq!(
+                    pair[1].old, pair[0].new,
+                    "the reflog of main has a gap: {updates:?}"
+                );
+            }
+            return updates;
+        }
+        panic!(
+            "the reflog {} does not end at the tip of main {:?}",
+            log.display(),
+            self.try_head()
+        );
     }
 
     /// Whether `ancestor` is an ancestor of (or equal to) `descendant`.
@@ -534,11 +577,12 @@ impl BareRepo {
     }
 
     /// Updates of `main` that were not fast-forwards (i.e. force-pushes or resets). Empty
-    /// means every update kept the previous tip in history.
+    /// means every update kept the previous tip in history; panics like
+    /// [`BareRepo::ref_updates`] when the reflog cannot show that.
     pub fn non_fast_forward_updates(&self) -> Vec<RefUpdate> {
         self.ref_updates()
             .into_iter()
-            .filter(|u| !u.old.bytes().all(|b| b == b'0') && !self.is_ancestor(&u.old, &u.new))
+            .filter(|u| !is_zero_id(&u.old) && !self.is_ancestor(&u.old, &u.new))
             .collect()
     }
 }
