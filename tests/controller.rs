@@ -5,7 +5,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{ControllerProcess, apply_yaml, crd, install_volume_snapshot_crds, setup, wait_for};
+use common::{
+    ControllerProcess, apply_yaml, condition, crd, install_volume_snapshot_crds, setup, wait_for,
+    wait_for_current_spec_observed, wait_for_sync_of,
+};
 use git_controller::api::{GitRepository, SyncRule};
 use gitcontroller_testkit::cluster::apply_crds;
 use gitcontroller_testkit::git_server::GitDaemon;
@@ -60,13 +63,6 @@ async fn repo_status(client: &Client, ns: &str) -> Option<Value> {
     let api: Api<GitRepository> = Api::namespaced(client.clone(), ns);
     let repo = api.get_opt("repo").await.unwrap()?;
     serde_json::to_value(repo.status?).ok()
-}
-
-fn condition<'a>(status: &'a Value, type_: &str) -> Option<&'a Value> {
-    status["conditions"]
-        .as_array()?
-        .iter()
-        .find(|c| c["type"] == type_)
 }
 
 #[tokio::test]
@@ -586,17 +582,23 @@ async fn prune_deletes_only_what_this_repository_applied_and_only_when_asked() {
         "nothing else is deleted"
     );
 
-    // With prune off, removing a manifest leaves the object alone.
+    // With prune off, removing a manifest leaves the object alone: checked once a sync of the
+    // commit that removed it has finished (a prune would have happened within that sync).
     apply_yaml(&client, &ns, &repository(&git.url(), "  prune: false\n")).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    git.change(&[], &["stay.yaml"], "stop managing stay");
-    tokio::time::sleep(Duration::from_secs(6)).await;
+    wait_for_current_spec_observed(&client, &ns, "repo").await;
+    let removed = git.change(&[], &["stay.yaml"], "stop managing stay");
+    let status = wait_for_sync_of(&client, &ns, "repo", &removed).await;
+    assert_eq!(
+        condition(&status, "Ready").unwrap()["reason"],
+        "Synced",
+        "{status}"
+    );
     assert!(exists("stay").await, "not pruned without spec.prune");
 
     // Deleting the GitRepository with prune on deletes what it applied (and only that); the
     // finalizer lets it go afterwards; Git is left as it is.
     apply_yaml(&client, &ns, &repository(&git.url(), "  prune: true\n")).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    wait_for_current_spec_observed(&client, &ns, "repo").await;
     let head = git.head();
     let repos: Api<GitRepository> = Api::namespaced(client.clone(), &ns);
     repos
@@ -663,9 +665,18 @@ async fn suspend_pauses_writes_in_both_directions() {
         (condition(&status, "Ready")?["reason"] == "Suspended").then_some(())
     })
     .await;
-    git.change(&[("cm.yaml", &cm("two"))], &[], "change while suspended");
     apply_yaml(&client, &ns, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: made-live\n  labels:\n    origin: cluster\ndata:\n  value: x\n").await;
-    tokio::time::sleep(Duration::from_secs(6)).await;
+    let changed = git.change(&[("cm.yaml", &cm("two"))], &[], "change while suspended");
+    // A suspended sync that saw both changes (the new commit, and the live ConfigMap counted
+    // toward Git), and only then: nothing was written.
+    wait_for("a suspended sync that saw both changes", WAIT, || async {
+        let status = repo_status(&client, &ns).await?;
+        (status["lastSyncedCommit"] == changed.as_str()
+            && status["objects"]["toGit"] == 1
+            && condition(&status, "Ready")?["reason"] == "Suspended")
+            .then_some(())
+    })
+    .await;
     assert_eq!(
         value("from-git").await.as_deref(),
         Some("one"),

@@ -6,7 +6,7 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{ControllerProcess, apply_yaml, setup, wait_for};
+use common::{ControllerProcess, apply_yaml, condition, setup, wait_for, wait_for_sync_of};
 use gitcontroller_testkit::cluster::use_test_cluster;
 use gitcontroller_testkit::git_server::{GitDaemon, free_port};
 use hmac::{Hmac, Mac};
@@ -63,6 +63,10 @@ fn github_signature(token: &[u8], body: &[u8]) -> String {
     )
 }
 
+/// What the controller logs for a refused and for an accepted push hook.
+const REFUSED: &str = "webhook with a missing or wrong signature refused";
+const ACCEPTED: &str = "webhook: sync requested";
+
 #[tokio::test]
 async fn a_signed_push_event_syncs_at_once_and_a_bad_one_is_refused() {
     let (client, ns) = setup("hook").await;
@@ -80,17 +84,15 @@ async fn a_signed_push_event_syncs_at_once_and_a_bad_one_is_refused() {
     );
     apply_yaml(&client, &ns, &yaml).await;
     let port = free_port();
-    let _controller =
+    let controller =
         ControllerProcess::start_with(&ns, &["--webhook-addr", &format!("127.0.0.1:{port}")]);
     let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
     wait_for("the first sync", WAIT, || async {
         value_of(&configmaps, "app").await.filter(|v| v == "one")
     })
     .await;
-    // Let the first sync's own follow-up reconciles finish.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    wait_for_sync_of(&client, &ns, "repo", &git.head()).await;
 
-    git.change(&[("cm.yaml", &configmap(&ns, "app", "two"))], &[], "bump");
     let body = br#"{"ref":"refs/heads/main"}"#;
     let path = format!("/hooks/{ns}/repo");
     let wrong = post(
@@ -102,13 +104,16 @@ async fn a_signed_push_event_syncs_at_once_and_a_bad_one_is_refused() {
     let missing = post(port, &path, &[], body);
     let bad_token = post(port, &path, &[("X-Gitlab-Token", "nope".into())], body);
     assert_eq!((wrong, missing, bad_token), (401, 401, 401));
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(
-        value_of(&configmaps, "app").await.as_deref(),
-        Some("one"),
-        "a refused hook triggers nothing"
+    // The handler logs, and would trigger a sync, before it answers: once the 401s are back,
+    // the log holds each refusal and would hold any sync request.
+    let log = controller.log();
+    assert_eq!(log.matches(REFUSED).count(), 3, "{log}");
+    assert!(
+        !log.contains(ACCEPTED),
+        "a refused hook triggers nothing:\n{log}"
     );
 
+    git.change(&[("cm.yaml", &configmap(&ns, "app", "two"))], &[], "bump");
     let sent = Instant::now();
     let status = post(
         port,
@@ -145,6 +150,7 @@ async fn a_signed_push_event_syncs_at_once_and_a_bad_one_is_refused() {
     )
     .await;
     println!("gitlab webhook → applied in {:?}", sent.elapsed());
+    assert_eq!(controller.log().matches(ACCEPTED).count(), 2);
     let big = vec![b'x'; 2 * 1024 * 1024];
     assert_eq!(
         post(port, &path, &[("X-Gitlab-Token", "s3cret".into())], &big),
@@ -282,7 +288,13 @@ async fn diff_prints_nothing_in_sync_and_both_sections_after_drift_without_writi
             (exported && created).then_some(())
         })
         .await;
-        tokio::time::sleep(Duration::from_secs(3)).await;
+        // At rest: a sync of the current head found nothing left to do.
+        let status = wait_for_sync_of(&client, &ns, "repo", &git.head()).await;
+        assert_eq!(
+            condition(&status, "Ready").unwrap()["reason"],
+            "Synced",
+            "{status}"
+        );
     }
 
     let (code, out) = run_diff(&ns);

@@ -43,7 +43,7 @@ async fn api_writes(client: &Client) -> f64 {
 }
 
 #[tokio::test]
-async fn thirty_seconds_in_sync_cost_no_commit_and_no_api_write() {
+async fn eight_reconciles_in_sync_cost_no_commit_and_no_api_write() {
     let client = client().await;
     apply_crds(&client, &crds()).await;
     let ns = TestNamespace::new(&client, "quiet").await;
@@ -111,19 +111,19 @@ async fn thirty_seconds_in_sync_cost_no_commit_and_no_api_write() {
         },
     )
     .await;
-    // Let the reconciles triggered by our own last writes settle.
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    // The reconciles triggered by our own last writes run at once (one batch window): two
+    // more finished reconciles mean they are over.
+    wait_for_reconciles(&controller, 2.0).await;
 
     let commits_before = git.commits().len();
     let writes_before = api_writes(&client).await;
-    let reconciles_before = reconcile_count(&controller).await;
-    tokio::time::sleep(Duration::from_secs(30)).await;
+    // Eight more reconciles on the 3 s interval: about half a minute in sync.
+    let (reconciles_before, reconciles_after) = wait_for_reconciles(&controller, 8.0).await;
     let writes_after = api_writes(&client).await;
-    let reconciles_after = reconcile_count(&controller).await;
 
     assert!(controller.is_running());
     assert!(
-        reconciles_after >= reconciles_before + 5.0,
+        reconciles_after >= reconciles_before + 8.0,
         "it kept reconciling on its 3 s interval: {reconciles_before} → {reconciles_after}"
     );
     assert_eq!(
@@ -135,6 +135,22 @@ async fn thirty_seconds_in_sync_cost_no_commit_and_no_api_write() {
         writes_after, writes_before,
         "no write request to the API server while in sync"
     );
+}
+
+/// Waits until `more` reconciles have finished since the call; returns the counts before and
+/// after.
+async fn wait_for_reconciles(controller: &ControllerProcess, more: f64) -> (f64, f64) {
+    let before = reconcile_count(controller).await;
+    let after = wait_for(
+        &format!("{more} more reconciles"),
+        Duration::from_secs(90),
+        || async {
+            let now = reconcile_count(controller).await;
+            (now >= before + more).then_some(now)
+        },
+    )
+    .await;
+    (before, after)
 }
 
 /// `gitcontroller_reconcile_duration_seconds_count` summed, from the controller's /metrics.

@@ -7,9 +7,14 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use git_controller::api::GitRepository;
 use gitcontroller_testkit::cluster::{apply_crds, use_test_cluster};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Client;
+use kube::api::Api;
+
+/// How long the end-to-end helpers wait for the controller.
+const WAIT: Duration = Duration::from_secs(60);
 
 /// A client for the tests' cluster with our CRDs installed, and a fresh namespace.
 pub async fn setup(prefix: &str) -> (Client, gitcontroller_testkit::cluster::TestNamespace) {
@@ -112,6 +117,45 @@ where
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Waits until the controller has written a status for the GitRepository's current spec
+/// (`status.observedGeneration` is `metadata.generation`): a reconcile has seen its last change.
+pub async fn wait_for_current_spec_observed(client: &Client, ns: &str, name: &str) {
+    let api: Api<GitRepository> = Api::namespaced(client.clone(), ns);
+    wait_for(
+        &format!("a reconcile of the current spec of {name}"),
+        WAIT,
+        || async {
+            let repo = api.get_opt(name).await.ok()??;
+            (repo.status?.observed_generation == repo.metadata.generation).then_some(())
+        },
+    )
+    .await;
+}
+
+/// Waits until a sync of GitRepository `name` based on `commit` has finished
+/// (`status.lastSyncedCommit`); returns the status it wrote, as JSON.
+pub async fn wait_for_sync_of(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    commit: &str,
+) -> serde_json::Value {
+    let api: Api<GitRepository> = Api::namespaced(client.clone(), ns);
+    wait_for(&format!("a sync of commit {commit}"), WAIT, || async {
+        let status = serde_json::to_value(api.get_opt(name).await.ok()??.status?).ok()?;
+        (status["lastSyncedCommit"] == commit).then_some(status)
+    })
+    .await
+}
+
+/// The condition of type `type_` in a status (as JSON).
+pub fn condition<'a>(status: &'a serde_json::Value, type_: &str) -> Option<&'a serde_json::Value> {
+    status["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == type_)
 }
 
 /// The VolumeSnapshot CRDs (snapshot.storage.k8s.io), as the CSI external-snapshotter ships
