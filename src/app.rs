@@ -3,7 +3,6 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use kube::Client;
@@ -12,7 +11,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use crate::controller;
 use crate::error::{Error, Result};
 use crate::http::{Health, LeaderState};
-use crate::leader::{self, LeaseConfig};
+use crate::leader::{self, LeaderGate, LeaseConfig};
 use crate::metrics::Metrics;
 
 /// Options of `git-controller run` (see `--help`).
@@ -100,22 +99,26 @@ pub async fn run(options: RunOptions) -> Result<()> {
 
     let instance = std::env::var("POD_NAME")
         .unwrap_or_else(|_| gethostname::gethostname().to_string_lossy().into_owned());
-    let writes_allowed = Arc::new(AtomicBool::new(options.leader_election.is_none()));
-    let lost = Arc::new(tokio::sync::Notify::new());
-    if let Some(election) = &options.leader_election {
-        health.set_leader_state(LeaderState::Standby);
-        let lease = LeaseConfig {
-            namespace: election.namespace.clone(),
-            name: election.name.clone(),
+    let mut leadership = None;
+    let gate = match &options.leader_election {
+        None => LeaderGate::always_open(),
+        Some(election) => {
+            health.set_leader_state(LeaderState::Standby);
             // Unique per process, so a restarted pod does not inherit a stale term.
-            identity: format!("{instance}-{}", std::process::id()),
-            duration: Duration::from_secs(15),
-            renew_every: Duration::from_secs(2),
-        };
-        tracing::info!(lease = %lease.name, identity = %lease.identity, "waiting to become the leader");
-        leader::acquire(client.clone(), lease, writes_allowed.clone(), lost.clone()).await?;
-        health.set_leader_state(LeaderState::Leading);
-    }
+            let identity = format!("{instance}-{}", std::process::id());
+            let lease = LeaseConfig::new(&election.namespace, &election.name, identity);
+            tracing::info!(lease = %lease.name, identity = %lease.identity, "waiting to become the leader");
+            let won = leader::acquire(client.clone(), lease).await?;
+            health.set_leader_state(LeaderState::Leading);
+            let gate = won.gate();
+            leadership = Some(won);
+            gate
+        }
+    };
+    let lost = match &leadership {
+        Some(leadership) => futures::future::Either::Left(leadership.lost()),
+        None => futures::future::Either::Right(futures::future::pending()),
+    };
     let config = controller::Config {
         namespace: options.namespace.clone(),
         cache_dir: options.cache_dir.clone(),
@@ -128,26 +131,37 @@ pub async fn run(options: RunOptions) -> Result<()> {
         let _ = controller_stop.wait_for(|stop| *stop).await;
     };
     let lost_health = health.clone();
+    let stopping_gate = gate.clone();
     tokio::spawn(async move {
         tokio::select! {
             _ = shutdown_signal() => tracing::info!("shutting down"),
-            _ = lost.notified() => {
+            _ = lost => {
                 lost_health.set_leader_state(LeaderState::Lost);
                 tracing::error!("lost the leader Lease; shutting down");
             }
         }
+        // No write starts from here on; those under way finish before the Lease is released.
+        stopping_gate.close();
         let _ = stop_tx.send(true);
     });
-    controller::run(
+    let result = controller::run(
         client,
         config,
         metrics,
-        writes_allowed,
+        gate.shared_flag(),
         trigger,
         triggers,
         shutdown,
     )
-    .await?;
+    .await;
+    if let Some(leadership) = leadership {
+        match leadership.release().await {
+            Ok(true) => tracing::info!("released the leader Lease"),
+            Ok(false) => {}
+            Err(error) => tracing::warn!(%error, "could not release the leader Lease"),
+        }
+    }
+    result?;
     let _ = http.await;
     Ok(())
 }

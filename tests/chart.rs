@@ -579,12 +579,13 @@ fn values_turn_on_leader_election_namespaces_sync_rbac_servicemonitor_and_networ
         .collect();
     assert_eq!(bound, BTreeSet::from(["team-a"]));
 
-    // Leader election: leases in the release namespace only.
+    // Leader election: leases in the release namespace only (watched, so a standby takes a
+    // released Lease over at once).
     let lease_role = find(&docs, "Role", "rel-git-controller-leader-election");
     assert_eq!(lease_role["metadata"]["namespace"], "gc-system");
     assert_eq!(
         strings(&rule_for(lease_role, "coordination.k8s.io", "leases")["verbs"]),
-        ["get", "create", "update"]
+        ["get", "list", "watch", "create", "update"]
     );
     let lease_binding = find(&docs, "RoleBinding", "rel-git-controller-leader-election");
     assert_eq!(lease_binding["roleRef"]["kind"], "Role");

@@ -158,82 +158,159 @@ async fn a_signed_push_event_syncs_at_once_and_a_bad_one_is_refused() {
     );
 }
 
-#[tokio::test]
-async fn with_leader_election_exactly_one_replica_writes_and_a_standby_takes_over() {
-    let (client, ns) = setup("leader").await;
-    let ns = ns.name().to_string();
+/// Two replicas with `--leader-elect`; returns them once the first leads and the second
+/// stands by (both say so in their logs), with the client, namespace and Git server.
+async fn leader_and_standby(
+    prefix: &str,
+) -> (
+    kube::Client,
+    gitcontroller_testkit::cluster::TestNamespace,
+    GitDaemon,
+    ControllerProcess,
+    ControllerProcess,
+) {
+    let (client, ns) = setup(prefix).await;
+    let name = ns.name().to_string();
     let git = GitDaemon::start();
     git.seed(&[("README.md", "x\n")], "init");
     apply_yaml(
         &client,
-        &ns,
-        &repository_and_rules(&git.url(), &ns, "2s", ""),
+        &name,
+        &repository_and_rules(&git.url(), &name, "2s", ""),
     )
     .await;
-    let args = ["--leader-elect", "--lease-namespace", ns.as_str()];
-    let mut first = ControllerProcess::start_with_env(&ns, &args, &[("POD_NAME", "replica-a")]);
+    let args = ["--leader-elect", "--lease-namespace", name.as_str()];
+    let first = ControllerProcess::start_with_env(&name, &args, &[("POD_NAME", "replica-a")]);
     wait_for("replica a to lead", WAIT, || async {
-        first.log().contains("became the leader").then_some(())
+        first.log().contains(BECAME_LEADER).then_some(())
     })
     .await;
-    let mut second = ControllerProcess::start_with_env(&ns, &args, &[("POD_NAME", "replica-b")]);
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    assert!(
-        second.log().contains("waiting to become the leader"),
-        "{}",
-        second.log()
-    );
-    assert!(!second.log().contains("became the leader"));
+    let second = ControllerProcess::start_with_env(&name, &args, &[("POD_NAME", "replica-b")]);
+    wait_for("replica b to stand by", WAIT, || async {
+        second.log().contains(STANDING_BY).then_some(())
+    })
+    .await;
+    (client, ns, git, first, second)
+}
 
+/// What a replica logs when it wins the Lease, and when it sees another holder.
+const BECAME_LEADER: &str = "became the leader";
+const STANDING_BY: &str = "standing by: another candidate holds the Lease";
+
+fn labelled_configmap(name: &str) -> ConfigMap {
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": name, "labels": {"origin": "cluster"}}, "data": {"value": name}
+    }))
+    .unwrap()
+}
+
+/// How many commits of `git` mention `what`.
+fn commits_about(git: &GitDaemon, what: &str) -> usize {
+    git.commit_messages()
+        .iter()
+        .filter(|m| m.contains(what))
+        .count()
+}
+
+#[tokio::test]
+async fn with_leader_election_exactly_one_replica_writes_and_a_standby_takes_over() {
+    let (client, ns, git, mut first, mut second) = leader_and_standby("leader").await;
+    let ns = ns.name().to_string();
     let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
-    let cm = |name: &str| -> ConfigMap {
-        serde_json::from_value(serde_json::json!({
-            "apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": name, "labels": {"origin": "cluster"}}, "data": {"value": name}
-        }))
-        .unwrap()
-    };
     configmaps
-        .create(&PostParams::default(), &cm("first"))
+        .create(&PostParams::default(), &labelled_configmap("first"))
         .await
         .unwrap();
-    let path = format!("{ns}/configmaps/first.yaml");
     wait_for("the leader's commit", WAIT, || async {
-        git.read_file(&path)
+        git.read_file(&format!("{ns}/configmaps/first.yaml"))
     })
     .await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let ours: Vec<String> = git
-        .commit_messages()
-        .into_iter()
-        .filter(|m| m.contains("first"))
-        .collect();
-    assert_eq!(ours.len(), 1, "exactly one commit for one change: {ours:?}");
-    assert!(git.non_fast_forward_updates().is_empty());
+    let standby_log = second.log();
     assert!(
-        !second.log().contains("became the leader"),
-        "the standby never wrote"
+        !standby_log.contains(BECAME_LEADER),
+        "the standby never led while the leader ran:\n{standby_log}"
     );
 
+    // A crash: no release, so the standby waits out the 15 s term from the last renewal.
     first.kill();
     let killed = Instant::now();
     configmaps
-        .create(&PostParams::default(), &cm("second"))
+        .create(&PostParams::default(), &labelled_configmap("second"))
         .await
         .unwrap();
-    let path = format!("{ns}/configmaps/second.yaml");
     wait_for(
         "the standby to take over and sync the change",
         Duration::from_secs(60),
-        || async { git.read_file(&path) },
+        || async { git.read_file(&format!("{ns}/configmaps/second.yaml")) },
     )
     .await;
     println!(
-        "standby took over and synced in {:?} (lease 15 s)",
+        "after a crash of the leader, the standby took over and synced in {:?} (lease 15 s)",
         killed.elapsed()
     );
-    assert!(second.log().contains("became the leader"));
+    assert!(second.log().contains(BECAME_LEADER));
     assert!(second.is_running());
+    // Both changes committed once each, by whichever replica led: no duplicate, no force-push.
+    assert_eq!(
+        commits_about(&git, "first"),
+        1,
+        "{:?}",
+        git.commit_messages()
+    );
+    assert_eq!(
+        commits_about(&git, "second"),
+        1,
+        "{:?}",
+        git.commit_messages()
+    );
+    assert!(git.non_fast_forward_updates().is_empty());
+}
+
+#[tokio::test]
+async fn after_sigterm_of_the_leader_the_standby_syncs_a_change_within_3_s() {
+    let (client, ns, git, mut first, mut second) = leader_and_standby("failover").await;
+    let ns = ns.name().to_string();
+    // The leader has synced and is at rest.
+    wait_for_sync_of(&client, &ns, "repo", &git.head()).await;
+
+    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let sent = Instant::now();
+    let exited_cleanly = first.terminate();
+    let stopped = sent.elapsed();
+    configmaps
+        .create(
+            &PostParams::default(),
+            &labelled_configmap("after-failover"),
+        )
+        .await
+        .unwrap();
+    wait_for(
+        "the standby to take over and sync the change",
+        Duration::from_secs(30),
+        || async { git.read_file(&format!("{ns}/configmaps/after-failover.yaml")) },
+    )
+    .await;
+    let failover = sent.elapsed();
+    println!(
+        "SIGTERM of the leader → the standby synced a change in {failover:?} (the leader exited after {stopped:?})"
+    );
+    assert!(exited_cleanly, "{}", first.log());
+    assert!(
+        first.log().contains("released the leader Lease"),
+        "{}",
+        first.log()
+    );
+    assert!(second.log().contains(BECAME_LEADER));
+    assert!(second.is_running());
+    assert!(
+        failover < Duration::from_secs(3),
+        "failover took {failover:?}; leader log:\n{}\nstandby log:\n{}",
+        first.log(),
+        second.log()
+    );
+    assert_eq!(commits_about(&git, "after-failover"), 1);
+    assert!(git.non_fast_forward_updates().is_empty());
 }
 
 async fn resource_versions(api: &Api<ConfigMap>) -> Vec<String> {

@@ -81,6 +81,27 @@ impl ControllerProcess {
         matches!(self.child.try_wait(), Ok(None))
     }
 
+    /// Sends SIGTERM (a pod's normal stop) with the `kill` command, and waits up to 30 s
+    /// for the process to exit; returns whether it exited successfully.
+    pub fn terminate(&mut self) -> bool {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("running kill");
+        assert!(sent.success(), "kill -TERM {}", self.child.id());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("waiting for the controller") {
+                return status.success();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "still running 30 s after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
