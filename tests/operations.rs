@@ -1,7 +1,9 @@
-//! Production operations end to end: push webhooks, leader election between two processes,
-//! and the `diff` command.
+//! Production operations end to end: push webhooks, leader election (between two processes
+//! here, between candidates on the Lease in `operations/lease.rs`), and the `diff` command.
 
 mod common;
+#[path = "operations/lease.rs"]
+mod lease;
 
 use std::process::Command;
 use std::time::{Duration, Instant};

@@ -1,6 +1,7 @@
 //! Leader election against a real API server: one leader among candidates, skew safety (the
 //! holder's `renewTime` is never compared with our clock), the gate closing before the term
 //! could end for others, and a released Lease taken over at once. Short terms keep it fast.
+//! (A module of `tests/operations.rs`, so it runs beside the other operations tests.)
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
