@@ -85,8 +85,8 @@ pub enum Role {
 /// its last renewal is younger than the renew deadline.
 #[derive(Clone, Debug)]
 pub struct LeaderGate {
-    /// False once leadership ended (lost, or shutting down); shared as the controller's
-    /// `writes_allowed` flag.
+    /// False once leadership ended (lost, past the renew deadline, or shutting down); shared
+    /// as the flag behind the controller's `WriteGate`.
     open: Arc<AtomicBool>,
     /// Milliseconds after `epoch` until which the last renewal keeps the gate open.
     valid_until_ms: Arc<AtomicU64>,
@@ -110,8 +110,9 @@ impl LeaderGate {
     }
 
     /// The flag behind the gate, for code that holds an `Arc<AtomicBool>` (the controller's
-    /// `writes_allowed`). It turns false when leadership ends; [`LeaderGate::is_leading`] also
-    /// checks the renew deadline itself, so it stays right even if the renewing task is late.
+    /// `WriteGate`). The renewing task turns it false when leadership ends, at the renew
+    /// deadline at the latest; [`LeaderGate::is_leading`] also checks the deadline itself, so
+    /// it stays right even if that task runs late.
     pub fn shared_flag(&self) -> Arc<AtomicBool> {
         self.open.clone()
     }
