@@ -29,8 +29,9 @@ pub struct RunOptions {
     pub concurrency: u16,
     /// Changes arriving within this window are synced together.
     pub batch_window: Duration,
-    /// Address of the push webhook receiver (`/hooks/<namespace>/<name>`); off when None.
-    pub webhook_addr: Option<SocketAddr>,
+    /// The push webhook receiver (`/hooks/<namespace>/<name>`): address and limits; off when
+    /// None.
+    pub webhook: Option<crate::webhook::Options>,
     /// Leader election; every replica writes when None.
     pub leader_election: Option<LeaderOptions>,
 }
@@ -63,6 +64,7 @@ pub async fn client(kubeconfig: Option<&PathBuf>) -> Result<Client> {
 
 /// Runs until SIGINT/SIGTERM.
 pub async fn run(options: RunOptions) -> Result<()> {
+    let fd_limit = raise_fd_limit();
     let client = client(options.kubeconfig.as_ref()).await?;
     let version = client.apiserver_version().await?;
     tracing::info!(version = %version.git_version, "connected to the API server");
@@ -83,16 +85,43 @@ pub async fn run(options: RunOptions) -> Result<()> {
     ));
 
     let (trigger, triggers) = controller::Trigger::channel();
-    if let Some(addr) = options.webhook_addr {
+    if let Some(mut webhook) = options.webhook.clone() {
+        // Webhook connections may use at most half the descriptors: the rest is for the
+        // controller's own connections, Git, and the operational endpoints.
+        let cap = usize::try_from(fd_limit / 2).unwrap_or(usize::MAX).max(1);
+        if webhook.max_connections > cap {
+            tracing::warn!(
+                requested = webhook.max_connections,
+                cap,
+                fd_limit,
+                "--webhook-max-connections lowered to half the file descriptor limit"
+            );
+            webhook.max_connections = cap;
+        }
         // A push webhook asks for a fetch, not only a re-plan.
-        let hooks = crate::webhook::router(client.clone(), trigger.fetch_sender());
+        let on_push: crate::webhook::OnPush = {
+            let trigger = trigger.clone();
+            Arc::new(move |namespace: &str, name: &str| trigger.request_fetch(namespace, name))
+        };
+        let client = client.clone();
+        let namespace = options.namespace.clone();
+        let metrics = metrics.clone();
         let mut hooks_stop = stop_rx.clone();
         tokio::spawn(async move {
             let stopped = async move {
                 let _ = hooks_stop.wait_for(|stop| *stop).await;
             };
-            if let Err(error) = crate::http::serve(addr, hooks, stopped).await {
-                tracing::error!(%error, %addr, "webhook receiver failed");
+            let served = crate::webhook::run(
+                client,
+                namespace.as_deref(),
+                &webhook,
+                metrics.registry(),
+                on_push,
+                stopped,
+            )
+            .await;
+            if let Err(error) = served {
+                tracing::error!(%error, addr = %webhook.addr, "webhook receiver failed");
             }
         });
     }
@@ -179,6 +208,23 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+/// Raises the soft limit of open file descriptors to the hard limit (many connections are
+/// sockets) and returns it.
+fn raise_fd_limit() -> u64 {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => {
+            tracing::debug!(limit, "file descriptor limit");
+            limit
+        }
+        Err(error) => {
+            tracing::warn!(%error, "could not raise the file descriptor limit");
+            rlimit::Resource::NOFILE
+                .get()
+                .map_or(1024, |(soft, _)| soft)
+        }
+    }
 }
 
 /// Keeps `/readyz` honest: the API server is probed every 10 s.

@@ -6,8 +6,10 @@
 //!   election is disabled, leading, or a healthy standby; `503` with the reason otherwise
 //!   (the readiness probe).
 //!
-//! [`router`] returns a plain [`axum::Router`] so the caller can `merge` others into it
-//! (e.g. the webhook receiver) or serve them on another address with [`serve`].
+//! [`router`] returns a plain [`axum::Router`] so the caller can `merge` others into it or
+//! serve them on another address with [`serve`]. Every listener is served by [`server`],
+//! with its own connection cap and timeouts: the push webhook has its own listener and
+//! limits, so a flood there does not reach these endpoints.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -20,6 +22,8 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 
 use crate::metrics::{self, Metrics};
+
+pub mod server;
 
 /// Where this replica stands in leader election.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -149,14 +153,15 @@ pub fn router(metrics: Arc<Metrics>, health: Health) -> Router {
         )
 }
 
-/// Binds `addr` and serves `router` until `shutdown` completes (then finishes the requests in
+/// Binds `addr` and serves `router` with the operational endpoints' limits
+/// ([`server::Limits::operational`]) until `shutdown` completes (then finishes the requests in
 /// flight and returns). Fails when the address cannot be bound.
 pub async fn serve(
     addr: SocketAddr,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let listener = server::bind(addr)?;
     serve_listener(listener, router, shutdown).await
 }
 
@@ -167,9 +172,14 @@ pub async fn serve_listener(
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    server::serve(
+        listener,
+        router,
+        server::Limits::operational(),
+        None,
+        shutdown,
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -79,6 +80,29 @@ enum Command {
         /// Address for push webhooks (POST /hooks/<namespace>/<name>); off when not given.
         #[arg(long)]
         webhook_addr: Option<SocketAddr>,
+        /// Webhook connections open at once (at most half the file descriptor limit); when
+        /// all are taken, the oldest is closed.
+        #[arg(long, default_value_t = 1024)]
+        webhook_max_connections: usize,
+        /// Webhook requests per second one source (an IPv4 address or an IPv6 /64) may send
+        /// on average; more get 429. 0 turns per-source limits off (e.g. behind a proxy that
+        /// limits, since every request then comes from the proxy).
+        #[arg(long, default_value = "10", value_parser = git_controller::webhook::parse_rate)]
+        webhook_rate_limit: f64,
+        /// Webhook requests one source may send at once after a quiet period; also the
+        /// connections it may hold open.
+        #[arg(long, default_value_t = 20)]
+        webhook_rate_burst: u32,
+        /// Time a webhook sender has to send its request headers (e.g. 5s, 500ms).
+        #[arg(long, default_value = "5s", value_parser = git_controller::webhook::parse_duration)]
+        webhook_header_timeout: Duration,
+        /// Time a webhook sender has to send its request body.
+        #[arg(long, default_value = "10s", value_parser = git_controller::webhook::parse_duration)]
+        webhook_body_timeout: Duration,
+        /// How long a webhook token read from its Secret is used before the Secret is read
+        /// again (one GET per repository per period; a rotated token works after at most this).
+        #[arg(long, default_value = "2m", value_parser = git_controller::webhook::parse_duration)]
+        webhook_secret_ttl: Duration,
         /// Elect one leader among replicas through a coordination.k8s.io Lease; only the
         /// leader writes.
         #[arg(long)]
@@ -131,6 +155,12 @@ async fn main() -> ExitCode {
             concurrency,
             batch_window_ms,
             webhook_addr,
+            webhook_max_connections,
+            webhook_rate_limit,
+            webhook_rate_burst,
+            webhook_header_timeout,
+            webhook_body_timeout,
+            webhook_secret_ttl,
             leader_elect,
             lease_namespace,
             lease_name,
@@ -143,7 +173,15 @@ async fn main() -> ExitCode {
                 metrics_addr,
                 concurrency,
                 batch_window: std::time::Duration::from_millis(batch_window_ms),
-                webhook_addr,
+                webhook: webhook_addr.map(|addr| git_controller::webhook::Options {
+                    max_connections: webhook_max_connections,
+                    rate_limit: webhook_rate_limit,
+                    rate_burst: webhook_rate_burst,
+                    header_timeout: webhook_header_timeout,
+                    body_timeout: webhook_body_timeout,
+                    secret_ttl: webhook_secret_ttl,
+                    ..git_controller::webhook::Options::new(addr)
+                }),
                 leader_election: leader_elect.then(|| git_controller::app::LeaderOptions {
                     namespace: lease_namespace.unwrap_or_else(|| "default".into()),
                     name: lease_name,
