@@ -29,6 +29,7 @@ use axum::routing::post;
 use hmac::{Hmac, Mac};
 use http_body_util::BodyExt;
 use kube::Client;
+use prometheus::IntCounter;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -128,24 +129,44 @@ pub async fn run(
     let keys = KeyCache::spawn(client, namespace, options.secret_ttl);
     let metrics = ServerMetrics::register(registry, METRICS_PREFIX, "push webhook receiver")
         .map_err(std::io::Error::other)?;
-    let router = router(keys, on_push, options.body_timeout);
+    let checks = IntCounter::new(
+        SIGNATURE_CHECKS,
+        "Webhook requests whose signature or token was checked, for known and unknown repositories alike.",
+    )
+    .map_err(std::io::Error::other)?;
+    registry
+        .register(Box::new(checks.clone()))
+        .map_err(std::io::Error::other)?;
+    let router = router(keys, on_push, options.body_timeout, checks);
     server::serve(listener, router, options.limits(), Some(metrics), shutdown).await
 }
+
+/// Name of the counter of signature checks: it grows by one for every request whose body was
+/// read and checked, whether the repository exists or not (tests compare the two).
+pub const SIGNATURE_CHECKS: &str = "gitcontroller_webhook_signature_checks_total";
 
 struct Hooks {
     keys: Arc<KeyCache>,
     on_push: OnPush,
     body_timeout: Duration,
+    checks: IntCounter,
 }
 
-/// The webhook route, `POST /hooks/{namespace}/{name}`, checked against `keys`.
-pub fn router(keys: Arc<KeyCache>, on_push: OnPush, body_timeout: Duration) -> Router {
+/// The webhook route, `POST /hooks/{namespace}/{name}`, checked against `keys`; `checks`
+/// counts the signature checks.
+pub fn router(
+    keys: Arc<KeyCache>,
+    on_push: OnPush,
+    body_timeout: Duration,
+    checks: IntCounter,
+) -> Router {
     Router::new()
         .route("/hooks/{namespace}/{name}", post(receive))
         .with_state(Arc::new(Hooks {
             keys,
             on_push,
             body_timeout,
+            checks,
         }))
 }
 
@@ -189,8 +210,9 @@ async fn receive(
         Ok(Err(status)) => return status,
         Err(_) => return StatusCode::REQUEST_TIMEOUT,
     }
+    hooks.checks.inc();
     if !(verify(&parts.headers, mac, &key) & known) {
-        tracing::debug!(%namespace, %name, "webhook refused: unknown repository or wrong signature");
+        tracing::trace!(%namespace, %name, "webhook refused: unknown repository or wrong signature");
         return StatusCode::UNAUTHORIZED;
     }
     tracing::info!(%namespace, %name, "webhook: sync requested");

@@ -8,65 +8,16 @@ mod lease;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::hooks::{configmap, github_signature, post, repository_and_rules, value_of};
 use common::{ControllerProcess, apply_yaml, condition, setup, wait_for, wait_for_sync_of};
 use gitcontroller_testkit::cluster::use_test_cluster;
 use gitcontroller_testkit::git_server::{GitDaemon, free_port};
-use hmac::{Hmac, Mac};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 
 const WAIT: Duration = Duration::from_secs(60);
 
-fn configmap(ns: &str, name: &str, value: &str) -> String {
-    format!(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {ns}\n  labels:\n    origin: git\ndata:\n  value: {value}\n"
-    )
-}
-
-fn repository_and_rules(url: &str, ns: &str, interval: &str, extra: &str) -> String {
-    format!(
-        "apiVersion: gitcontroller.io/v1alpha1\nkind: GitRepository\nmetadata:\n  name: repo\nspec:\n  url: {url}\n  interval: {interval}\n{extra}---\napiVersion: gitcontroller.io/v1alpha1\nkind: SyncRule\nmetadata:\n  name: from-git\nspec:\n  repositoryRef: {{name: repo}}\n  namespaces: [{ns}]\n  kinds: [ConfigMap]\n  labelSelector: origin=git\n  syncTo: kubernetes\n---\napiVersion: gitcontroller.io/v1alpha1\nkind: SyncRule\nmetadata:\n  name: to-git\nspec:\n  repositoryRef: {{name: repo}}\n  namespaces: [{ns}]\n  kinds: [ConfigMap]\n  labelSelector: origin=cluster\n  syncTo: git\n"
-    )
-}
-
-async fn value_of(api: &Api<ConfigMap>, name: &str) -> Option<String> {
-    api.get_opt(name).await.ok()??.data?.get("value").cloned()
-}
-
-fn post(port: u16, path: &str, headers: &[(&str, String)], body: &[u8]) -> u16 {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    let mut request = format!(
-        "POST {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str("\r\n");
-    stream.write_all(request.as_bytes()).unwrap();
-    stream.write_all(body).unwrap();
-    let mut response = String::new();
-    let _ = stream.read_to_string(&mut response);
-    response
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0)
-}
-
-fn github_signature(token: &[u8], body: &[u8]) -> String {
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(token).unwrap();
-    mac.update(body);
-    let bytes = mac.finalize().into_bytes();
-    format!(
-        "sha256={}",
-        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    )
-}
-
 /// What the controller logs for a refused and for an accepted push hook.
-const REFUSED: &str = "webhook with a missing or wrong signature refused";
 const ACCEPTED: &str = "webhook: sync requested";
 
 #[tokio::test]
@@ -106,10 +57,15 @@ async fn a_signed_push_event_syncs_at_once_and_a_bad_one_is_refused() {
     let missing = post(port, &path, &[], body);
     let bad_token = post(port, &path, &[("X-Gitlab-Token", "nope".into())], body);
     assert_eq!((wrong, missing, bad_token), (401, 401, 401));
-    // The handler logs, and would trigger a sync, before it answers: once the 401s are back,
-    // the log holds each refusal and would hold any sync request.
+    // The handler counts its answer before sending it: once the 401s are back, the counter
+    // holds each refusal, and the log would hold any sync request.
+    let refused = metric_sum(
+        &controller,
+        "gitcontroller_webhook_responses_total{code=\"401\"",
+    )
+    .await;
+    assert_eq!(refused, 3.0, "three refusals counted");
     let log = controller.log();
-    assert_eq!(log.matches(REFUSED).count(), 3, "{log}");
     assert!(
         !log.contains(ACCEPTED),
         "a refused hook triggers nothing:\n{log}"

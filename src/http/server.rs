@@ -4,8 +4,9 @@
 //!
 //! - **a cap on open connections** ([`Limits::max_connections`]). When every slot is taken, the
 //!   connection that has been open longest is closed to make room: an attacker holding idle
-//!   connections can delay a legitimate request by at most the time the server needs to read
-//!   it, never refuse it, and the process never runs out of file descriptors.
+//!   connections cannot keep a legitimate request out, and the process never runs out of file
+//!   descriptors (while evicted connections are still closing, accepting pauses: at most
+//!   `max_connections` + 128 sockets are open).
 //! - **one request per connection** (no keep-alive), read within deadlines: the request head
 //!   within [`Limits::header_timeout`], and the whole exchange within
 //!   [`Limits::header_timeout`] + [`Limits::body_timeout`]. Handlers that read a body bound
@@ -30,7 +31,7 @@ use axum::body::Body;
 use axum::http::{Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use prometheus::{IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{Notify, oneshot};
 use tower_service::Service;
@@ -74,7 +75,8 @@ impl Limits {
 #[derive(Clone, Debug)]
 pub struct ServerMetrics {
     open: IntGauge,
-    closed_early: IntCounterVec,
+    /// One series per [`EarlyClose`], in [`EarlyClose::ALL`] order (looked up once).
+    closed_early: [IntCounter; 3],
     responses: IntCounterVec,
 }
 
@@ -90,6 +92,9 @@ pub enum EarlyClose {
 }
 
 impl EarlyClose {
+    /// Every reason.
+    pub const ALL: [Self; 3] = [Self::SourceLimit, Self::Evicted, Self::Timeout];
+
     /// The `reason` label value.
     pub fn label(self) -> &'static str {
         match self {
@@ -129,13 +134,13 @@ impl ServerMetrics {
         registry.register(Box::new(responses.clone()))?;
         Ok(Self {
             open,
-            closed_early,
+            closed_early: EarlyClose::ALL.map(|why| closed_early.with_label_values(&[why.label()])),
             responses,
         })
     }
 
     fn closed_early(&self, why: EarlyClose) {
-        self.closed_early.with_label_values(&[why.label()]).inc();
+        self.closed_early[why as usize].inc();
     }
 }
 
@@ -170,7 +175,17 @@ pub async fn serve(
         .max_buf_size(limits.max_header_bytes.max(8192))
         .max_headers(64);
     tokio::pin!(shutdown);
+    let max_connections = limits.max_connections.max(1);
     loop {
+        // While connections arrive faster than evicted ones close, stop accepting (they wait
+        // in the kernel's backlog, holding no descriptor of ours) until the closing ones are
+        // gone; in batches, so accepting and closing do not alternate one by one.
+        if slots.live() >= max_connections + CLOSING_SLACK {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                _ = slots.at_most(max_connections) => {}
+            }
+        }
         let (stream, peer) = tokio::select! {
             _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
@@ -202,7 +217,6 @@ pub async fn serve(
                 m.closed_early(EarlyClose::Evicted);
             }
         }
-        let _ = stream.set_nodelay(true);
         let service = ConnectionService {
             router: router.clone(),
             peer,
@@ -232,7 +246,7 @@ pub async fn serve(
         });
     }
     drop(listener);
-    let drained = slots.drained();
+    let drained = slots.at_most(0);
     let _ = tokio::time::timeout(limits.connection_deadline(), drained).await;
     Ok(())
 }
@@ -295,8 +309,16 @@ struct Slots {
 #[derive(Default)]
 struct SlotTable {
     next_id: u64,
+    /// Connections not told to close yet, oldest first.
     by_age: BTreeMap<u64, oneshot::Sender<()>>,
+    /// Connections whose task still runs (and so holds a socket), evicted ones included.
+    live: usize,
 }
+
+/// Evicted connections that may still hold their socket before accepting pauses: bounds the
+/// descriptors in use to `max_connections` + this while connections arrive faster than
+/// evicted ones close.
+const CLOSING_SLACK: usize = 128;
 
 /// A connection's place in [`Slots`]: `evicted` resolves when it must close; dropping
 /// `_guard` frees the place.
@@ -312,12 +334,10 @@ struct SlotGuard {
 
 impl Drop for SlotGuard {
     fn drop(&mut self) {
-        self.slots
-            .open
-            .lock()
-            .expect("slots lock")
-            .by_age
-            .remove(&self.id);
+        let mut table = self.slots.open.lock().expect("slots lock");
+        table.by_age.remove(&self.id);
+        table.live -= 1;
+        drop(table);
         self.slots.closed.notify_waiters();
     }
 }
@@ -337,6 +357,7 @@ impl Slots {
         }
         let id = table.next_id;
         table.next_id += 1;
+        table.live += 1;
         let (tx, rx) = oneshot::channel();
         table.by_age.insert(id, tx);
         let slot = Slot {
@@ -349,11 +370,16 @@ impl Slots {
         (slot, evicted)
     }
 
-    /// Resolves once no connection is open.
-    async fn drained(&self) {
+    /// Connection tasks running.
+    fn live(&self) -> usize {
+        self.open.lock().expect("slots lock").live
+    }
+
+    /// Resolves once at most `live` connection tasks run.
+    async fn at_most(&self, live: usize) {
         loop {
             let closed = self.closed.notified();
-            if self.open.lock().expect("slots lock").by_age.is_empty() {
+            if self.open.lock().expect("slots lock").live <= live {
                 return;
             }
             closed.await;
@@ -598,6 +624,13 @@ mod tests {
     }
 
     #[test]
+    fn early_close_reasons_index_their_counters() {
+        for (i, why) in EarlyClose::ALL.into_iter().enumerate() {
+            assert_eq!(why as usize, i, "{why:?}");
+        }
+    }
+
+    #[test]
     fn a_full_server_closes_its_oldest_connection() {
         let slots = Arc::new(Slots::default());
         let (mut first, e0) = slots.take(2);
@@ -610,7 +643,9 @@ mod tests {
             "the oldest is told to close"
         );
         assert!(second.evicted.try_recv().is_err(), "the others stay");
+        assert_eq!(slots.open.lock().unwrap().live, 3, "until its task ends");
         drop(first);
         assert_eq!(slots.open.lock().unwrap().by_age.len(), 2);
+        assert_eq!(slots.open.lock().unwrap().live, 2);
     }
 }

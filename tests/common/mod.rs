@@ -13,6 +13,8 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::Client;
 use kube::api::Api;
 
+pub mod hooks;
+
 /// How long the end-to-end helpers wait for the controller.
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -71,6 +73,11 @@ impl ControllerProcess {
             _dir: dir,
             metrics_port,
         }
+    }
+
+    /// The process id (to read `/proc/<pid>/...`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn log(&self) -> String {
