@@ -6,6 +6,8 @@
 //!   `/healthz` answers throughout and a valid webhook still syncs within 2 s.
 //! - Known and unknown repositories are answered alike: the same signature work (a counter)
 //!   and the same time (medians of interleaved requests).
+//! - Slow headers and slow bodies are cut at their deadlines; a source holds at most its burst
+//!   of connections.
 //!
 //! Attackers come from many loopback addresses (127.0.0.0/8 is local on Linux), so the
 //! per-source limits do not simply refuse them: the connection cap and the deadlines are what
@@ -579,4 +581,236 @@ async fn slowloris_and_a_bad_signature_flood_leave_health_and_a_valid_webhook_wo
         "webhook connections stay under the cap: {fds_peak} descriptors"
     );
     assert!(rss_peak < 256 * 1024, "RSS {} MiB", rss_peak / 1024);
+}
+
+/// The response time of one request over an established connection: from writing the
+/// request to reading the end of the response (the server closes). Blocking sockets, on the
+/// calling thread. The status code too.
+fn timed_request(port: u16, request: &[u8]) -> (Duration, u16) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_nodelay(true).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut response = Vec::new();
+    let start = Instant::now();
+    stream.write_all(request).unwrap();
+    stream.read_to_end(&mut response).unwrap();
+    let elapsed = start.elapsed();
+    let text = String::from_utf8_lossy(&response);
+    let code = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (elapsed, code)
+}
+
+fn median(samples: &mut [Duration]) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn known_and_unknown_repositories_are_refused_alike() {
+    let _serial = SERIAL.lock().await;
+    // No per-source limit: every request here comes from 127.0.0.1.
+    let f = fixture("hook-timing", &["--webhook-rate-limit", "0"]).await;
+    let wrong = github_signature(b"wrong", BODY);
+    let kinds: Vec<(&str, Vec<u8>)> = [
+        ("repository with a webhook Secret", "repo"),
+        ("repository without a webhook Secret", "plain"),
+        ("repository whose Secret is missing", "orphan"),
+        ("no such repository", "nothing"),
+    ]
+    .into_iter()
+    .map(|(what, name)| {
+        let head = hook_head(
+            &format!("/hooks/{}/{name}", f.ns),
+            &("X-Hub-Signature-256", wrong.clone()),
+            BODY.len(),
+        );
+        (what, [head.as_bytes(), b"\r\n\r\n", BODY].concat())
+    })
+    .collect();
+
+    // The same work: each kind goes through one signature check per request (a counter,
+    // exact, unlike time).
+    let port = f.port;
+    for (what, request) in &kinds {
+        let before = series(
+            &controller_metrics(&f.controller).await,
+            "gitcontroller_webhook_signature_checks_total",
+        );
+        let request = request.clone();
+        let codes = tokio::task::spawn_blocking(move || {
+            (0..50)
+                .map(|_| timed_request(port, &request).1)
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap();
+        assert!(codes.iter().all(|&c| c == 401), "{what}: {codes:?}");
+        let after = series(
+            &controller_metrics(&f.controller).await,
+            "gitcontroller_webhook_signature_checks_total",
+        );
+        assert_eq!(
+            after - before,
+            50,
+            "{what}: one signature check per request"
+        );
+    }
+
+    // The same time: rounds of one request of each kind, in an order that changes every
+    // round, so drifts in the machine's load hit every kind alike; medians, not means, so
+    // a preempted request does not count.
+    let rounds = 400;
+    let requests: Vec<Vec<u8>> = kinds.iter().map(|(_, r)| r.clone()).collect();
+    let samples = tokio::task::spawn_blocking(move || {
+        let mut samples = vec![Vec::with_capacity(rounds); requests.len()];
+        for round in 0..rounds {
+            for step in 0..requests.len() {
+                let kind = (step + round) % requests.len();
+                let kind = if round % 2 == 0 {
+                    kind
+                } else {
+                    requests.len() - 1 - kind
+                };
+                let (elapsed, code) = timed_request(port, &requests[kind]);
+                assert_eq!(code, 401);
+                samples[kind].push(elapsed);
+            }
+        }
+        samples
+    })
+    .await
+    .unwrap();
+    let medians: Vec<Duration> = samples.into_iter().map(|mut s| median(&mut s)).collect();
+
+    // What one API request costs (the old receiver made one or two per request): the scale
+    // the differences must stay well below.
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(f.client.clone(), &f.ns);
+    let mut gets = Vec::new();
+    for _ in 0..50 {
+        let start = Instant::now();
+        secrets.get_opt("missing").await.unwrap();
+        gets.push(start.elapsed());
+    }
+    let api_get = median(&mut gets);
+
+    let unknown = medians[3];
+    for ((what, _), median) in kinds.iter().zip(&medians) {
+        println!("{what}: median 401 in {median:?}");
+    }
+    println!("one API GET: median {api_get:?}");
+    // Loopback medians of the same code path differ by a few microseconds; 50 µs or a fifth
+    // of the response time, whichever is larger, absorbs a loaded machine's noise and is
+    // still below one API request (asserted, so the bound means something).
+    let tolerance = Duration::from_micros(50).max(unknown / 5);
+    assert!(
+        tolerance < api_get,
+        "the tolerance {tolerance:?} must be below one API GET ({api_get:?}) to detect one"
+    );
+    for ((what, _), median) in kinds.iter().zip(&medians) {
+        let difference = median.abs_diff(unknown);
+        assert!(
+            difference <= tolerance,
+            "{what}: {median:?} vs {unknown:?} for no such repository (tolerance {tolerance:?})"
+        );
+    }
+}
+
+/// Reads until the peer closes; what arrived and when, or None when nothing closed it
+/// within `limit`.
+async fn until_closed(stream: &mut TcpStream, limit: Duration) -> Option<(String, Instant)> {
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(limit, stream.read_to_end(&mut received)).await;
+    match read {
+        Ok(_) => Some((
+            String::from_utf8_lossy(&received).into_owned(),
+            Instant::now(),
+        )),
+        Err(_) => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_senders_are_dropped_at_the_deadlines_and_a_source_holds_at_most_its_burst() {
+    let _serial = SERIAL.lock().await;
+    let f = fixture(
+        "hook-slow",
+        &[
+            "--webhook-header-timeout",
+            "2s",
+            "--webhook-body-timeout",
+            "1s",
+            "--webhook-rate-burst",
+            "4",
+        ],
+    )
+    .await;
+    let path = format!("/hooks/{}/repo", f.ns);
+
+    // Headers that never end: closed after the header timeout, without a response.
+    let opened = Instant::now();
+    let mut slow_headers = connect_from(source(50, 0), f.port).await.unwrap();
+    let partial = format!("POST {path} HTTP/1.1\r\nHost: hooks\r\n");
+    slow_headers.write_all(partial.as_bytes()).await.unwrap();
+    let (response, closed) = until_closed(&mut slow_headers, WAIT).await.expect("closed");
+    let after = closed - opened;
+    println!("unfinished headers: closed after {after:?}, response {response:?}");
+    assert!(
+        after >= Duration::from_millis(1900) && after < Duration::from_secs(4),
+        "{after:?}"
+    );
+
+    // A body that stops halfway: 408 after the body timeout.
+    let sent = Instant::now();
+    let mut slow_body = connect_from(source(50, 1), f.port).await.unwrap();
+    let head = hook_head(&path, &("X-Gitlab-Token", "s3cret".into()), 100);
+    slow_body
+        .write_all(format!("{head}\r\n\r\n{{\"ref\":").as_bytes())
+        .await
+        .unwrap();
+    let (response, closed) = until_closed(&mut slow_body, WAIT).await.expect("closed");
+    let after = closed - sent;
+    println!("half a body: {:?} after {after:?}", response.lines().next());
+    assert!(response.starts_with("HTTP/1.1 408"), "{response:?}");
+    assert!(
+        after >= Duration::from_millis(900) && after < Duration::from_secs(3),
+        "{after:?}"
+    );
+
+    // One source holds at most its burst (4) of connections: a fifth and sixth are closed at
+    // once, before anything is read; the four others stay until their header deadline.
+    let mut held = Vec::new();
+    for _ in 0..6 {
+        held.push(connect_from(source(50, 2), f.port).await.unwrap());
+    }
+    let closed = futures::future::join_all(
+        held.iter_mut()
+            .map(|stream| until_closed(stream, Duration::from_millis(500))),
+    )
+    .await;
+    let closed_at_once = closed.iter().filter(|c| c.is_some()).count();
+    assert_eq!(closed_at_once, 2, "connections beyond the source's burst");
+
+    let metrics = controller_metrics(&f.controller).await;
+    let early = |reason: &str| {
+        series(
+            &metrics,
+            &format!("gitcontroller_webhook_connections_closed_early_total{{reason=\"{reason}\"}}"),
+        )
+    };
+    assert!(early("timeout") >= 1, "{metrics}");
+    assert_eq!(early("source_limit"), 2, "{metrics}");
+    assert_eq!(
+        series(
+            &metrics,
+            r#"gitcontroller_webhook_responses_total{code="408"}"#
+        ),
+        1
+    );
 }
