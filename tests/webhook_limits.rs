@@ -69,14 +69,14 @@ enum Outcome {
     NoConnection,
 }
 
-/// One request on a new connection from `from`; the raw head is `head` (without the
-/// terminating blank line), followed by `body`.
-async fn send(from: Ipv4Addr, port: u16, head: &str, body: &[u8]) -> Outcome {
+/// One webhook request on a new connection from `from`: `head` (without the terminating
+/// blank line) and [`BODY`].
+async fn send(from: Ipv4Addr, port: u16, head: &str) -> Outcome {
     let connect = tokio::time::timeout(Duration::from_secs(10), connect_from(from, port));
     let Ok(Ok(mut stream)) = connect.await else {
         return Outcome::NoConnection;
     };
-    let request = [head.as_bytes(), b"\r\n\r\n", body].concat();
+    let request = with_body(head);
     if stream.write_all(&request).await.is_err() {
         return Outcome::Closed;
     }
@@ -205,7 +205,7 @@ async fn fixture(prefix: &str, extra: &[&str]) -> Fixture {
         BODY.len(),
     );
     wait_for("the webhook receiver to be ready", WAIT, || async {
-        (send(Ipv4Addr::LOCALHOST, port, &probe, BODY).await == Outcome::Status(401)).then_some(())
+        (send(Ipv4Addr::LOCALHOST, port, &probe).await == Outcome::Status(401)).then_some(())
     })
     .await;
     Fixture {
@@ -277,7 +277,7 @@ async fn flood(
                         return seen;
                     }
                     let from = source(group, i as u32 % sources);
-                    let outcome = send(from, port, &heads[i % heads.len()], BODY).await;
+                    let outcome = send(from, port, &heads[i % heads.len()]).await;
                     *seen.entry(outcome).or_insert(0) += 1;
                 }
             })
@@ -322,45 +322,41 @@ async fn unauthenticated_requests_cost_no_api_request() {
     );
 }
 
-/// `GET /healthz` with blocking sockets, answered within 1 s: the status code.
-fn healthz(port: u16) -> std::io::Result<u16> {
-    use std::io::{Read, Write};
-    let timeout = Duration::from_secs(1);
-    let address = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut stream = std::net::TcpStream::connect_timeout(&address, timeout)?;
-    stream.set_read_timeout(Some(timeout))?;
-    stream.set_write_timeout(Some(timeout))?;
-    stream.write_all(b"GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    response
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("no status in {response:?}")))
+/// One request on a new connection, with blocking sockets on the calling thread (the attack's
+/// tasks run on the runtime), each step within `timeout`: how long connecting took, how long
+/// from writing the request to the end of the response (the server closes), and the status.
+struct Exchange {
+    connect: Duration,
+    response: std::io::Result<(Duration, u16)>,
 }
 
-/// A webhook `head` and [`BODY`] over blocking sockets, on this thread (the attack's tasks
-/// run on the runtime): how long connecting took, and the status code.
-fn post_blocking(port: u16, head: &str) -> (Duration, std::io::Result<u16>) {
+fn exchange(port: u16, request: &[u8], timeout: Duration) -> Exchange {
     use std::io::{Read, Write};
     let start = Instant::now();
     let address = SocketAddr::from(([127, 0, 0, 1], port));
-    let stream = std::net::TcpStream::connect_timeout(&address, Duration::from_secs(10));
-    let connected = start.elapsed();
-    let exchange = || {
+    let stream = std::net::TcpStream::connect_timeout(&address, timeout);
+    let connect = start.elapsed();
+    let response = (|| {
         let mut stream = stream?;
-        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-        stream.write_all(&[head.as_bytes(), b"\r\n\r\n", BODY].concat())?;
-        let mut response = String::new();
-        stream.read_to_string(&mut response)?;
-        response
-            .split(' ')
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .ok_or_else(|| std::io::Error::other(format!("no status in {response:?}")))
-    };
-    (connected, exchange())
+        stream.set_nodelay(true)?;
+        stream.set_read_timeout(Some(timeout))?;
+        stream.set_write_timeout(Some(timeout))?;
+        let sent = Instant::now();
+        stream.write_all(request)?;
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response)?;
+        let elapsed = sent.elapsed();
+        let text = String::from_utf8_lossy(&response);
+        let code = text.split(' ').nth(1).and_then(|c| c.parse().ok());
+        let code = code.ok_or_else(|| std::io::Error::other(format!("no status in {text:?}")))?;
+        Ok((elapsed, code))
+    })();
+    Exchange { connect, response }
+}
+
+/// A webhook request: `head` (without the blank line) and [`BODY`].
+fn with_body(head: &str) -> Vec<u8> {
+    [head.as_bytes(), b"\r\n\r\n", BODY].concat()
 }
 
 /// CPU time (user + system) a process used so far, from /proc.
@@ -408,8 +404,9 @@ async fn slowloris_and_a_bad_signature_flood_leave_health_and_a_valid_webhook_wo
             let (mut ok, mut failed, mut slowest) = (0, Vec::new(), Duration::ZERO);
             while !stop.load(Ordering::Relaxed) {
                 let asked = Instant::now();
-                match healthz(port) {
-                    Ok(200) => ok += 1,
+                let request = b"GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n";
+                match exchange(port, request, Duration::from_secs(1)).response {
+                    Ok((_, 200)) => ok += 1,
                     other => failed.push(format!("{other:?} after {:?}", asked.elapsed())),
                 }
                 slowest = slowest.max(asked.elapsed());
@@ -508,11 +505,14 @@ async fn slowloris_and_a_bad_signature_flood_leave_health_and_a_valid_webhook_wo
     );
     let sent = Instant::now();
     let port = f.port;
-    let (connected, answer) = tokio::task::spawn_blocking(move || post_blocking(port, &valid))
-        .await
-        .unwrap();
+    let valid = with_body(&valid);
+    let Exchange { connect, response } =
+        tokio::task::spawn_blocking(move || exchange(port, &valid, Duration::from_secs(10)))
+            .await
+            .unwrap();
+    let answer = response.map(|(_, code)| code);
     let answered = sent.elapsed();
-    println!("valid webhook: {answer:?} after {answered:?} (connected after {connected:?})");
+    println!("valid webhook: {answer:?} after {answered:?} (connected after {connect:?})");
     let synced = loop {
         if value_of(&configmaps, "app").await.as_deref() == Some("two") {
             break sent.elapsed();
@@ -591,30 +591,6 @@ async fn slowloris_and_a_bad_signature_flood_leave_health_and_a_valid_webhook_wo
     assert!(rss_peak < 256 * 1024, "RSS {} MiB", rss_peak / 1024);
 }
 
-/// The response time of one request over an established connection: from writing the
-/// request to reading the end of the response (the server closes). Blocking sockets, on the
-/// calling thread. The status code too.
-fn timed_request(port: u16, request: &[u8]) -> (Duration, u16) {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream.set_nodelay(true).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let mut response = Vec::new();
-    let start = Instant::now();
-    stream.write_all(request).unwrap();
-    stream.read_to_end(&mut response).unwrap();
-    let elapsed = start.elapsed();
-    let text = String::from_utf8_lossy(&response);
-    let code = text
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (elapsed, code)
-}
-
 fn median(samples: &mut [Duration]) -> Duration {
     samples.sort();
     samples[samples.len() / 2]
@@ -639,7 +615,7 @@ async fn known_and_unknown_repositories_are_refused_alike() {
             &("X-Hub-Signature-256", wrong.clone()),
             BODY.len(),
         );
-        (what, [head.as_bytes(), b"\r\n\r\n", BODY].concat())
+        (what, with_body(&head))
     })
     .collect();
 
@@ -654,7 +630,7 @@ async fn known_and_unknown_repositories_are_refused_alike() {
         let request = request.clone();
         let codes = tokio::task::spawn_blocking(move || {
             (0..50)
-                .map(|_| timed_request(port, &request).1)
+                .map(|_| exchange(port, &request, WAIT).response.unwrap().1)
                 .collect::<Vec<_>>()
         })
         .await
@@ -686,7 +662,7 @@ async fn known_and_unknown_repositories_are_refused_alike() {
                 } else {
                     requests.len() - 1 - kind
                 };
-                let (elapsed, code) = timed_request(port, &requests[kind]);
+                let (elapsed, code) = exchange(port, &requests[kind], WAIT).response.unwrap();
                 assert_eq!(code, 401);
                 samples[kind].push(elapsed);
             }
