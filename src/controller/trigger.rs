@@ -66,19 +66,6 @@ impl Trigger {
             .expect("fetch requests lock")
             .remove(key);
     }
-
-    /// A sender whose every repository gets [`Trigger::request_fetch`]: for code that speaks
-    /// in `ObjectRef`s (the webhook router). Must be called inside the Tokio runtime.
-    pub fn fetch_sender(&self) -> UnboundedSender<ObjectRef<GitRepository>> {
-        let (tx, mut rx) = mpsc::unbounded_channel::<ObjectRef<GitRepository>>();
-        let trigger = self.clone();
-        tokio::spawn(async move {
-            while let Some(repo) = rx.recv().await {
-                trigger.request_fetch(repo.namespace.as_deref().unwrap_or_default(), &repo.name);
-            }
-        });
-        tx
-    }
 }
 
 #[cfg(test)]
