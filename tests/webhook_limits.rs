@@ -429,11 +429,13 @@ async fn slowloris_and_a_bad_signature_flood_leave_health_and_a_valid_webhook_wo
         })
     };
 
-    // Slowloris: as many connections as this process may open (leaving 300 descriptors for
-    // the test itself), 2,000 a second (`SLOWLORIS_PER_SECOND`), each sending a request's headers and then nothing; a
-    // connection the server closes is opened again 15 s later, as slowloris tools do
-    // (slowloris.py's cycle).
-    let holders = usize::try_from(fd_limit).unwrap().saturating_sub(300);
+    // Slowloris: as many connections as this process may open, up to 20,000 (leaving 300
+    // descriptors for the test itself), 2,000 a second (`SLOWLORIS_PER_SECOND`), each sending
+    // a request's headers and then nothing; a connection the server closes is opened again
+    // 15 s later, as slowloris tools do (slowloris.py's cycle).
+    let holders = usize::try_from(fd_limit.min(20_000))
+        .unwrap()
+        .saturating_sub(300);
     let per_second = slowloris_per_second();
     let slow_head = Arc::new(hook_head(
         &format!("/hooks/{}/repo", f.ns),
