@@ -177,7 +177,7 @@ pub async fn run(options: RunOptions) -> Result<()> {
         client,
         config,
         metrics,
-        gate.shared_flag(),
+        gate.clone(),
         trigger,
         triggers,
         shutdown,

@@ -3,32 +3,33 @@
 //! leader writes nothing, and `git-controller diff` can run every step with writes off.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
 use crate::error::{Error, Result};
+use crate::leader::LeaderGate;
 
 /// Whether writes are allowed now; cheap to clone (shared).
 #[derive(Clone, Debug)]
 pub struct WriteGate {
-    /// True while this replica may write: the leader-election "leading" flag (always true
-    /// without leader election).
-    leading: Arc<AtomicBool>,
+    /// Open while this replica leads (always, without leader election). It checks the
+    /// renew deadline itself, so it closes in time even if the renewing task runs late.
+    leading: LeaderGate,
 }
 
 impl WriteGate {
-    /// A gate that follows `leading` (leader election flips it).
-    pub fn new(leading: Arc<AtomicBool>) -> Self {
+    /// A gate that follows leader election.
+    pub fn new(leading: LeaderGate) -> Self {
         Self { leading }
     }
 
     /// A gate that never opens (`git-controller diff`).
     pub fn closed() -> Self {
-        Self::new(Arc::new(AtomicBool::new(false)))
+        Self::new(LeaderGate::from(Arc::new(AtomicBool::new(false))))
     }
 
     /// Whether a write may happen now.
     pub fn is_open(&self) -> bool {
-        self.leading.load(Ordering::SeqCst)
+        self.leading.is_leading()
     }
 
     /// `Ok` when a write may happen now, else [`Error::WritesNotAllowed`]. Call it right

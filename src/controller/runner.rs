@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -41,7 +40,7 @@ pub async fn run(
     client: Client,
     config: Config,
     metrics: Arc<Metrics>,
-    leading: Arc<AtomicBool>,
+    leading: crate::leader::LeaderGate,
     trigger: Trigger,
     triggers: Triggers,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
