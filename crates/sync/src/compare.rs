@@ -5,8 +5,21 @@
 //!   exactly its decimal rendering (`cpu: 1` in Git, `"1"` served back);
 //! - `null`, `{}` and `[]` (and maps of only such values) equal an absent field, because the
 //!   API server drops empty fields.
+//!
+//! Where the type's schema is known ([`SchemaNode`]), values compare as the server stores
+//! them: quantities by value, bytes decoded, int-or-string with its JSON type, atomic maps and
+//! lists whole, list-maps by key, and zero values the server omits equal to absent. A
+//! comparison then says [`Verdict::Equal`], [`Verdict::Different`] or — where only the server
+//! can tell — [`Verdict::Unsure`].
 
-use serde_json::Value;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::fields::Fields;
+use crate::quantity::{Quantity, QuantityError};
+use crate::schema::{ListKind, ScalarKind, SchemaNode};
 
 /// Structural equality with the leniency described in the module docs.
 pub(crate) fn loose_eq(a: &Value, b: &Value) -> bool {
@@ -43,28 +56,404 @@ fn scalar_eq(a: &Value, b: &Value) -> bool {
     }
 }
 
-/// Server-side-apply comparison: does the live value already hold everything the manifest
-/// value `m` says?
+/// What a cheap comparison (without the API server) concluded about a value or an object.
 ///
-/// - `null` in the manifest has no opinion.
-/// - Objects: every key of `m` must be a subset of the live key; keys only live has are fine.
-/// - Arrays are atomic: same length and element-wise subset (so defaults the server adds
-///   inside elements are not drift).
-/// - An empty object or array (or one made only of such) equals an absent live value, because
-///   the API server drops empty fields.
-pub(crate) fn subset(m: &Value, live: Option<&Value>) -> bool {
+/// Ordered by how much it calls for action: `Equal < Unsure < Different`; a comparison of
+/// several parts is the largest of their verdicts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Verdict {
+    /// The server stores (or would store) the same.
+    Equal,
+    /// Only the server can tell, e.g. by a server-side dry-run apply: a value inside an
+    /// atomic map or list that may be a server default or may be left over from an earlier
+    /// apply, a zero value the server may or may not omit, a quantity too large to compare.
+    Unsure,
+    /// Applying the manifest would change the object (or take over fields that someone else
+    /// changed, after which the comparison can decide).
+    Different,
+}
+
+impl Verdict {
+    fn of(equal: bool) -> Verdict {
+        if equal {
+            Verdict::Equal
+        } else {
+            Verdict::Different
+        }
+    }
+}
+
+/// Where a value is, relative to atomic values (which server-side apply replaces whole and
+/// whose members have no ownership of their own).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Within {
+    /// Not inside an atomic value: members and list-map elements merge.
+    Granular,
+    /// Inside an atomic value our field manager applied and still owns.
+    AtomicOwned,
+    /// Inside an atomic value someone else owns (or nobody).
+    AtomicNotOwned,
+}
+
+/// Git → cluster: does the live value already hold what the manifest value `m` sets, as the
+/// server stores and merges it? `ours` is what our field manager applied here (exact
+/// ownership).
+///
+/// - `null` in the manifest has no opinion; members only the live object has are fine
+///   (server defaults, other managers), except members we applied before that the manifest
+///   no longer sets — applying removes them.
+/// - Arrays must match element by element (same length) — or, for list-maps with a schema,
+///   element by key and in the same order, where elements only the live object has are fine
+///   unless we applied them.
+/// - Atomic values (schema) are compared whole: a member only the live object has is a
+///   difference in a free-form map, fine when it holds the published default, and otherwise
+///   [`Verdict::Unsure`] while we own the value (it may be a server default) or
+///   [`Verdict::Different`] when someone else changed it.
+/// - A zero value (`false`, `0`, `""`) that the live object lacks equals it where the schema
+///   lets the server omit it and we own the field (server-side apply recorded it although the
+///   server did not store it).
+pub(crate) fn applied_cmp(
+    m: Option<&Value>,
+    live: Option<&Value>,
+    at: SchemaNode<'_>,
+    ours: Option<&Fields<'_>>,
+) -> Verdict {
+    match m {
+        Some(m) => applied(m, live, at, ours, Within::Granular),
+        // A subtree we applied before and the manifest no longer has: applying removes it.
+        None => Verdict::of(ours.is_none() || live.is_none_or(vacuous)),
+    }
+}
+
+fn applied(
+    m: &Value,
+    live: Option<&Value>,
+    at: SchemaNode<'_>,
+    ours: Option<&Fields<'_>>,
+    within: Within,
+) -> Verdict {
+    if m.is_null() {
+        return Verdict::Equal;
+    }
     let Some(l) = live else {
-        return vacuous(m);
+        return applied_absent(m, at, ours, within);
+    };
+    let within = match within {
+        Within::Granular if at.is_atomic() => {
+            if ours.is_some_and(Fields::is_whole) {
+                Within::AtomicOwned
+            } else {
+                Within::AtomicNotOwned
+            }
+        }
+        other => other,
     };
     match (m, l) {
-        (Value::Null, _) => true,
-        (Value::Object(mo), Value::Object(lo)) => mo.iter().all(|(k, v)| subset(v, lo.get(k))),
-        (Value::Object(_), _) => vacuous(m) && l.is_null(),
-        (Value::Array(ma), Value::Array(la)) => {
-            ma.len() == la.len() && ma.iter().zip(la).all(|(v, w)| subset(v, Some(w)))
+        (Value::Object(mo), Value::Object(lo)) => {
+            let mut verdict = Verdict::Equal;
+            for (k, mv) in mo {
+                let child = match within {
+                    Within::Granular => ours.and_then(|o| o.child(k)),
+                    _ => None,
+                };
+                verdict = verdict.max(applied(mv, lo.get(k), at.field(k), child.as_ref(), within));
+                if verdict == Verdict::Different {
+                    return verdict;
+                }
+            }
+            verdict.max(live_only_members(mo, lo, at, ours, within))
         }
-        (Value::Array(ma), Value::Null) => ma.is_empty(),
-        _ => scalar_eq(m, l),
+        (Value::Object(_), _) => Verdict::of(vacuous(m) && l.is_null()),
+        (Value::Array(ma), Value::Array(la)) => applied_list(ma, la, at, ours, within),
+        (Value::Array(ma), Value::Null) => Verdict::of(ma.is_empty()),
+        _ => scalar_cmp(m, l, at),
+    }
+}
+
+/// The manifest sets `m` where the live object has nothing.
+fn applied_absent(
+    m: &Value,
+    at: SchemaNode<'_>,
+    ours: Option<&Fields<'_>>,
+    within: Within,
+) -> Verdict {
+    if vacuous(m) {
+        return Verdict::Equal;
+    }
+    if at.may_omit_zero(m) {
+        return match within {
+            // We applied it and the server did not store it: it omitted the zero value.
+            Within::Granular if ours.is_some() => Verdict::Equal,
+            // Applying makes it ours; then this decides.
+            Within::Granular | Within::AtomicNotOwned => Verdict::Different,
+            Within::AtomicOwned => Verdict::Unsure,
+        };
+    }
+    match m {
+        // A struct the server stored nothing of: equal if all it holds are omitted zeros.
+        Value::Object(mo) if at.is_object() => {
+            let mut verdict = Verdict::Equal;
+            for (k, mv) in mo {
+                let child = match within {
+                    Within::Granular => ours.and_then(|o| o.child(k)),
+                    _ => None,
+                };
+                verdict = verdict.max(applied(mv, None, at.field(k), child.as_ref(), within));
+            }
+            verdict
+        }
+        _ => Verdict::Different,
+    }
+}
+
+/// Members only the live object has.
+fn live_only_members(
+    mo: &Map<String, Value>,
+    lo: &Map<String, Value>,
+    at: SchemaNode<'_>,
+    ours: Option<&Fields<'_>>,
+    within: Within,
+) -> Verdict {
+    let set_by_manifest = |k: &str| mo.get(k).is_some_and(|v| !v.is_null());
+    match within {
+        Within::Granular => {
+            // Members we applied before and the manifest no longer sets: applying removes
+            // them. (An exact leaf owns the node, not the members others put into it.)
+            let Some(ours) = ours.filter(|o| !o.is_whole()) else {
+                return Verdict::Equal;
+            };
+            Verdict::of(
+                !ours
+                    .field_names()
+                    .any(|k| !mo.contains_key(k) && lo.get(k).is_some_and(|v| !vacuous(v))),
+            )
+        }
+        Within::AtomicOwned | Within::AtomicNotOwned => {
+            let mut verdict = Verdict::Equal;
+            for (k, lv) in lo {
+                if set_by_manifest(k) || vacuous(lv) || at.field(k).is_default(lv) {
+                    continue;
+                }
+                if at.is_free_form_map() || within == Within::AtomicNotOwned {
+                    return Verdict::Different;
+                }
+                verdict = Verdict::Unsure;
+            }
+            verdict
+        }
+    }
+}
+
+fn applied_list(
+    ma: &[Value],
+    la: &[Value],
+    at: SchemaNode<'_>,
+    ours: Option<&Fields<'_>>,
+    within: Within,
+) -> Verdict {
+    match (within, at.list_kind()) {
+        (Within::Granular, Some(ListKind::Map(keys))) => applied_list_map(ma, la, keys, at, ours),
+        (Within::Granular, Some(ListKind::Set)) => applied_set(ma, la, ours),
+        // Atomic lists, lists inside atomic values, and lists without a schema: by position.
+        _ => {
+            if ma.len() != la.len() {
+                return Verdict::Different;
+            }
+            let items = at.items();
+            let mut verdict = Verdict::Equal;
+            for (mv, lv) in ma.iter().zip(la) {
+                verdict = verdict.max(applied(mv, Some(lv), items, None, within));
+                if verdict == Verdict::Different {
+                    break;
+                }
+            }
+            verdict
+        }
+    }
+}
+
+/// A list-map: each manifest element must match the live element with its key, in the same
+/// relative order (server-side apply orders the elements it applies as applied); live
+/// elements we applied before and the manifest no longer has are differences.
+fn applied_list_map(
+    ma: &[Value],
+    la: &[Value],
+    keys: &[String],
+    at: SchemaNode<'_>,
+    ours: Option<&Fields<'_>>,
+) -> Verdict {
+    let items = at.items();
+    let owned = ours.map(|o| o.items_ownership(la)).unwrap_or_default();
+    let mut matched = vec![false; la.len()];
+    let mut previous: Option<usize> = None;
+    let mut verdict = Verdict::Equal;
+    for (i, mv) in ma.iter().enumerate() {
+        let free = |j: usize| !matched[j] && same_key(mv, &la[j], keys, items);
+        // Usually the element is where it was.
+        let Some(j) = (i < la.len() && free(i))
+            .then_some(i)
+            .or_else(|| (0..la.len()).find(|&j| free(j)))
+        else {
+            return Verdict::Different;
+        };
+        if previous.is_some_and(|p| j < p) {
+            return Verdict::Different;
+        }
+        previous = Some(j);
+        matched[j] = true;
+        let own = owned.get(j).and_then(Option::as_ref);
+        verdict = verdict.max(applied(mv, Some(&la[j]), items, own, Within::Granular));
+        if verdict == Verdict::Different {
+            return verdict;
+        }
+    }
+    let ours_left = (0..la.len()).any(|j| !matched[j] && owned.get(j).is_some_and(Option::is_some));
+    verdict.max(Verdict::of(!ours_left))
+}
+
+/// Whether two list-map elements have the same key; a key field an element lacks takes its
+/// published default (a container port's `protocol: TCP`).
+fn same_key(a: &Value, b: &Value, keys: &[String], items: SchemaNode<'_>) -> bool {
+    keys.iter().all(|k| {
+        let default = || items.field(k).default();
+        let (x, y) = (a.get(k), b.get(k));
+        match (x, y) {
+            (Some(x), Some(y)) => scalar_eq(x, y),
+            (None, None) => true,
+            (Some(v), None) | (None, Some(v)) => default().is_some_and(|d| scalar_eq(v, &d)),
+        }
+    })
+}
+
+/// A set: every manifest item must be there; live items we applied before and the manifest
+/// no longer has are differences.
+fn applied_set(ma: &[Value], la: &[Value], ours: Option<&Fields<'_>>) -> Verdict {
+    if !ma.iter().all(|m| la.iter().any(|l| loose_eq(m, l))) {
+        return Verdict::Different;
+    }
+    let owned = ours.map(|o| o.items_ownership(la)).unwrap_or_default();
+    let ours_left = la
+        .iter()
+        .zip(owned)
+        .any(|(l, own)| own.is_some() && !ma.iter().any(|m| loose_eq(m, l)));
+    Verdict::of(!ours_left)
+}
+
+/// Two scalars (or mismatched values), by the schema's type.
+fn scalar_cmp(a: &Value, b: &Value, at: SchemaNode<'_>) -> Verdict {
+    match at.scalar() {
+        Some(ScalarKind::Quantity) => match (Quantity::from_json(a), Quantity::from_json(b)) {
+            (Some(Ok(x)), Some(Ok(y))) => Verdict::of(x == y),
+            (Some(Err(QuantityError::OutOfRange)), _)
+            | (_, Some(Err(QuantityError::OutOfRange)))
+                if !scalar_eq(a, b) =>
+            {
+                Verdict::Unsure
+            }
+            _ => Verdict::of(scalar_eq(a, b)),
+        },
+        Some(ScalarKind::IntOrString) => match (a, b) {
+            (Value::Number(_), Value::Number(_)) | (Value::String(_), Value::String(_)) => {
+                Verdict::of(scalar_eq(a, b))
+            }
+            _ => Verdict::Different,
+        },
+        Some(ScalarKind::Bytes) => match (a, b) {
+            (Value::String(x), Value::String(y)) => {
+                Verdict::of(x == y || decode_bytes(x).is_some_and(|d| decode_bytes(y) == Some(d)))
+            }
+            _ => Verdict::of(scalar_eq(a, b)),
+        },
+        _ => Verdict::of(scalar_eq(a, b)),
+    }
+}
+
+/// Base64 as Go's JSON decoder reads `[]byte` (standard alphabet, padded; line breaks
+/// ignored).
+pub(crate) fn decode_bytes(s: &str) -> Option<Vec<u8>> {
+    if s.contains(['\r', '\n']) {
+        let joined: String = s.chars().filter(|c| !matches!(c, '\r' | '\n')).collect();
+        STANDARD.decode(joined).ok()
+    } else {
+        STANDARD.decode(s).ok()
+    }
+}
+
+/// Bytes as the server serves them.
+pub(crate) fn encode_bytes(bytes: &[u8]) -> String {
+    STANDARD.encode(bytes)
+}
+
+/// Cluster → Git: does the manifest value `m` equal the clean export's value `e` as the
+/// server stores values (quantities by value, bytes decoded, int-or-string with its type;
+/// arrays by position)? Symmetric, except for one inference: a zero value in the manifest
+/// that the export lacks, where the schema lets the server omit it, is [`Verdict::Equal`]
+/// when some manager owns the field (`owners`, what all managers own here) and
+/// [`Verdict::Unsure`] otherwise — never a reason to rewrite Git.
+pub(crate) fn stored_cmp(
+    m: Option<&Value>,
+    e: Option<&Value>,
+    at: SchemaNode<'_>,
+    owners: Option<&Fields<'_>>,
+) -> Verdict {
+    match (m, e) {
+        (None, None) => Verdict::Equal,
+        (None, Some(v)) => Verdict::of(vacuous(v)),
+        (Some(v), None) => {
+            if vacuous(v) {
+                return Verdict::Equal;
+            }
+            if at.may_omit_zero(v) {
+                return if owners.is_some() {
+                    Verdict::Equal
+                } else {
+                    Verdict::Unsure
+                };
+            }
+            match v {
+                Value::Object(mo) if at.is_object() => mo
+                    .iter()
+                    .map(|(k, mv)| {
+                        let child = owners.and_then(|o| o.child(k));
+                        stored_cmp(Some(mv), None, at.field(k), child.as_ref())
+                    })
+                    .max()
+                    .unwrap_or(Verdict::Equal),
+                _ => Verdict::Different,
+            }
+        }
+        (Some(a), Some(b)) => match (a, b) {
+            (Value::Object(x), Value::Object(y)) => {
+                let mut verdict = Verdict::Equal;
+                let keys = x.keys().chain(y.keys().filter(|k| !x.contains_key(*k)));
+                for k in keys {
+                    let child = owners.and_then(|o| o.child(k));
+                    verdict =
+                        verdict.max(stored_cmp(x.get(k), y.get(k), at.field(k), child.as_ref()));
+                    if verdict == Verdict::Different {
+                        break;
+                    }
+                }
+                verdict
+            }
+            (Value::Array(x), Value::Array(y)) => {
+                if x.len() != y.len() {
+                    return Verdict::Different;
+                }
+                let items = at.items();
+                let owned = owners.map(|o| o.items_ownership(y)).unwrap_or_default();
+                let mut verdict = Verdict::Equal;
+                for (i, (a, b)) in x.iter().zip(y).enumerate() {
+                    let own = owned.get(i).and_then(Option::as_ref);
+                    verdict = verdict.max(stored_cmp(Some(a), Some(b), items, own));
+                    if verdict == Verdict::Different {
+                        break;
+                    }
+                }
+                verdict
+            }
+            _ => scalar_cmp(a, b, at),
+        },
     }
 }
 
@@ -101,41 +490,5 @@ mod tests {
         assert!(!loose_eq_opt(None, Some(&json!({"a": ""}))));
         assert!(loose_eq(&json!({"a": 1, "b": {}}), &json!({"a": 1})));
         assert!(!loose_eq(&json!([{}]), &json!([])));
-    }
-
-    #[test]
-    fn subset_semantics() {
-        let live = json!({
-            "replicas": 3,
-            "template": {"spec": {"containers": [
-                {"name": "web", "image": "nginx:1", "imagePullPolicy": "IfNotPresent"}
-            ]}},
-            "strategy": {"type": "RollingUpdate"}
-        });
-        // Server defaults are not drift.
-        assert!(subset(&json!({"replicas": 3}), Some(&live)));
-        assert!(subset(
-            &json!({"template": {"spec": {"containers": [{"name": "web", "image": "nginx:1"}]}}}),
-            Some(&live)
-        ));
-        // A changed field, an extra or missing array element are.
-        assert!(!subset(&json!({"replicas": 2}), Some(&live)));
-        assert!(!subset(
-            &json!({"template": {"spec": {"containers": [{"name": "web", "image": "nginx:2"}]}}}),
-            Some(&live)
-        ));
-        assert!(!subset(
-            &json!({"template": {"spec": {"containers": []}}}),
-            Some(&live)
-        ));
-        assert!(!subset(&json!({"paused": false}), Some(&live)));
-        // null and empty containers have no opinion.
-        assert!(subset(
-            &json!({"paused": null, "selector": {}, "args": []}),
-            Some(&live)
-        ));
-        assert!(subset(&json!({"a": {"b": {}}}), None));
-        assert!(!subset(&json!({"a": {"b": 1}}), None));
-        assert!(!subset(&json!({"a": 1}), Some(&json!("x"))));
     }
 }

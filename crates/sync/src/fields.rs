@@ -276,21 +276,39 @@ impl<'a> Fields<'a> {
             .collect()
     }
 
+    /// The ownership of each element of a list (`None` for elements nobody here owns), in
+    /// list order.
+    pub(crate) fn items_ownership(&self, items: &[Value]) -> Vec<Option<Fields<'a>>> {
+        let elems = self.elems();
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| {
+                let mut owned: Option<Fields<'a>> = None;
+                for (elem, set) in &elems {
+                    if elem_matches(elem, i, item) {
+                        owned
+                            .get_or_insert_with(|| Fields {
+                                exact: self.exact,
+                                ..Fields::default()
+                            })
+                            .add(set);
+                    }
+                }
+                owned
+            })
+            .collect()
+    }
+
     /// The owned elements of a list with their ownership, in list order.
     fn owned_items<'v>(
         &self,
         items: &'v [Value],
     ) -> impl Iterator<Item = (&'v Value, Fields<'a>)> + use<'a, 'v> {
-        let elems = self.elems();
-        items.iter().enumerate().filter_map(move |(i, item)| {
-            let mut owned: Option<Fields<'a>> = None;
-            for (elem, set) in &elems {
-                if elem_matches(elem, i, item) {
-                    owned.get_or_insert_with(Fields::default).add(set);
-                }
-            }
-            Some((item, owned?))
-        })
+        items
+            .iter()
+            .zip(self.items_ownership(items))
+            .filter_map(|(item, owned)| Some((item, owned?)))
     }
 
     /// `value` restricted to what is owned: unowned members and list elements are dropped,

@@ -6,6 +6,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::schema::TypeSchema;
+
 /// The identity of a Kubernetes object: API group, kind, namespace and name.
 ///
 /// The API version is deliberately not part of the identity: `apps/v1` and `apps/v1beta2`
@@ -94,6 +96,10 @@ impl<'a> IdRef<'a> {
 /// The planner needs it to match a rule's `resources` (plural names), to default the
 /// namespace of namespaced manifests (`default`) and to lay out new files. Several versions of
 /// the same group and kind may be passed; they must agree on `plural` and `namespaced`.
+///
+/// With a [`schema`](ResourceType::schema), objects of the type are compared as the API
+/// server stores them (see `docs/sync-semantics.md`, *Comparing*); without one, as plain JSON
+/// with the leniencies listed there.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ResourceType {
     /// API group; `""` for the core group.
@@ -106,6 +112,10 @@ pub struct ResourceType {
     pub plural: String,
     /// Whether objects of this type live in a namespace.
     pub namespaced: bool,
+    /// The type's schema in this version, from the server's OpenAPI v3 document
+    /// ([`parse_openapi_v3`](crate::schema::parse_openapi_v3)); `None` when unknown.
+    #[serde(skip)]
+    pub schema: Option<TypeSchema>,
 }
 
 impl ResourceType {
@@ -117,7 +127,14 @@ impl ResourceType {
             kind: kind.to_owned(),
             plural: plural.to_owned(),
             namespaced,
+            schema: None,
         }
+    }
+
+    /// The same type with its schema.
+    pub fn with_schema(mut self, schema: Option<TypeSchema>) -> Self {
+        self.schema = schema;
+        self
     }
 }
 

@@ -44,23 +44,29 @@ mod hold;
 mod id;
 pub mod layout;
 mod manifest;
+mod normalize;
 mod plan;
 mod pointer;
+pub mod quantity;
 mod rule;
+pub mod schema;
 mod selector;
 mod skip;
 mod system;
 mod walk;
 
+pub use compare::Verdict;
 pub use diagnostic::{Diagnostic, DiagnosticReason, HoldCause, Severity, SkipReason};
 pub use hold::InvalidRule;
 pub use id::{ObjectId, ResourceType, group_of};
 pub use manifest::{Manifest, SourceFile, is_manifest_path, parse_manifests};
+pub use normalize::normalize;
 pub use plan::{
     ClusterAction, Counts, DEFAULT_FIELD_MANAGER, GitAction, Plan, PlanInput, PlanOptions, plan,
 };
 pub use pointer::{Pointer, PointerError};
 pub use rule::{Rule, SyncTo};
+pub use schema::{GroupVersionKind, SchemaNode, TypeSchema, parse_openapi_v3};
 pub use selector::{LabelSelector, Operator, Requirement, SelectorError};
 pub use skip::{SkippedInput, skipped_inputs};
 pub use system::{SystemObject, system_object};

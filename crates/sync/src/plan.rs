@@ -6,15 +6,17 @@ use std::iter::Peekable;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::compare::{subset, vacuous};
+use crate::compare::{Verdict, applied_cmp, stored_cmp};
 use crate::diagnostic::{Diagnostic, DiagnosticReason, HoldCause, Severity};
 use crate::export::{self, SERVER_METADATA, SERVER_TOP_LEVEL};
 use crate::fields::{self, Fields};
 use crate::hold::{self, Holds, InvalidRule};
 use crate::id::{IdError, IdRef, TypeIndex, resolve_ref};
 use crate::layout;
+use crate::normalize::{fold_string_data, rewrite, unfold_string_data};
 use crate::pointer::{remove_path, set_path};
 use crate::rule::{Ranked, rank_rules};
+use crate::schema::SchemaNode;
 use crate::skip::{SkippedInput, describe_all};
 use crate::system;
 use crate::walk::{self, Filter, Node, Sides};
@@ -169,11 +171,18 @@ pub struct Counts {
 
 /// The outcome of [`plan`]. Every list is sorted by [`ObjectId`]; diagnostics by file, line,
 /// object, rule, reason and message. An object appears at most once in `to_cluster`, at most
-/// once in `to_git`, and in `noops` only if it is in neither.
+/// once in `to_git`, at most once in `to_confirm` (only if not in `to_cluster`), and in `noops`
+/// only if it is in none of them.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
     /// Changes to the cluster.
     pub to_cluster: Vec<ClusterAction>,
+    /// Applies the planner could not decide without the API server ([`Verdict::Unsure`]):
+    /// each is an [`ClusterAction::Apply`] (never a create) whose `paths` are the undecided
+    /// `kubernetes` subtrees. Carry one out only if a server-side dry-run of its `object`
+    /// changes the live object; the verdict holds as long as the manifest and the live
+    /// object's `resourceVersion` do. [`Plan::is_noop`] does not count these.
+    pub to_confirm: Vec<ClusterAction>,
     /// Changes to the repository.
     pub to_git: Vec<GitAction>,
     /// Objects the repository manages that are in sync.
@@ -329,6 +338,14 @@ impl<'a> Entry<'a> {
     }
 }
 
+/// How many actions of each list were planned before an object.
+#[derive(Clone, Copy)]
+struct Planned {
+    cluster: usize,
+    confirm: usize,
+    git: usize,
+}
+
 /// What became of one object.
 #[derive(Default)]
 struct Outcome {
@@ -413,7 +430,11 @@ impl<'i, 'r> Planner<'i, 'r> {
         );
         let mut filters = std::mem::take(&mut self.filters);
         walk::filters_of(&selected, &mut filters);
-        let before = (self.out.to_cluster.len(), self.out.to_git.len());
+        let before = Planned {
+            cluster: self.out.to_cluster.len(),
+            confirm: self.out.to_confirm.len(),
+            git: self.out.to_git.len(),
+        };
         let in_sync = self.selected_object(key, entry, &selected, &filters);
         self.withhold(before, entry.manifest, &covering);
         if let Some(id) = in_sync.filter(|_| covering.is_empty()) {
@@ -425,28 +446,37 @@ impl<'i, 'r> Planner<'i, 'r> {
     }
 
     /// Takes the actions planned since `before` out of the plan where they must not happen,
-    /// reporting each as held back: all of them while an invalid rule covers the object,
-    /// Git actions on a `List` item, and deletes and new files while the source is
-    /// incomplete.
-    fn withhold(
-        &mut self,
-        before: (usize, usize),
-        manifest: Option<&Manifest>,
-        covering: &[usize],
-    ) {
+    /// reporting each as held back: all of them (applies to confirm included) while an
+    /// invalid rule covers the object, Git actions on a `List` item, and deletes and new files
+    /// while the source is incomplete.
+    fn withhold(&mut self, before: Planned, manifest: Option<&Manifest>, covering: &[usize]) {
         let list_item = manifest.filter(|m| m.item_index.is_some());
-        let planned = self.out.to_cluster.len() + self.out.to_git.len() - before.0 - before.1;
+        let planned = self.out.to_cluster.len() + self.out.to_confirm.len() + self.out.to_git.len()
+            - before.cluster
+            - before.confirm
+            - before.git;
         if planned == 0 || (covering.is_empty() && self.incomplete.is_none() && list_item.is_none())
         {
             return;
         }
         let rule = self.holds.first_name(covering).map(str::to_owned);
-        let cluster: Vec<ClusterAction> = self.out.to_cluster.drain(before.0..).collect();
-        for action in cluster {
+        let cluster: Vec<(ClusterAction, bool)> = (self.out.to_cluster.drain(before.cluster..))
+            .map(|a| (a, false))
+            .chain(
+                self.out
+                    .to_confirm
+                    .drain(before.confirm..)
+                    .map(|a| (a, true)),
+            )
+            .collect();
+        for (action, to_confirm) in cluster {
             let (cause, why) = if !covering.is_empty() {
                 (HoldCause::InvalidRule, self.holds.count_held(covering))
             } else if let (Some(why), ClusterAction::Delete { .. }) = (&self.incomplete, &action) {
                 (HoldCause::IncompleteSource, why.clone())
+            } else if to_confirm {
+                self.out.to_confirm.push(action);
+                continue;
             } else {
                 self.out.to_cluster.push(action);
                 continue;
@@ -455,7 +485,7 @@ impl<'i, 'r> Planner<'i, 'r> {
             d.rule.clone_from(&rule);
             self.out.diagnostics.push(d);
         }
-        let git: Vec<GitAction> = self.out.to_git.drain(before.1..).collect();
+        let git: Vec<GitAction> = self.out.to_git.drain(before.git..).collect();
         for action in git {
             let new_file = matches!(
                 action,
@@ -631,10 +661,22 @@ impl<'i, 'r> Planner<'i, 'r> {
         live: &Value,
         filters: &[Filter<'r>],
     ) -> Outcome {
+        // The server moves a Secret's `stringData` into `data`; compare what it stores.
+        let folded = if id.is_secret() {
+            fold_string_data(&m.object)
+        } else {
+            None
+        };
+        let manifest = folded.as_ref().unwrap_or(&m.object);
         let sides = Sides {
-            manifest: Some(&m.object),
+            manifest: Some(manifest),
             live: Some(live),
             ours: fields::applied_by(live, &self.input.options.field_manager),
+        };
+        let schema_at = |path: &[&str]| {
+            ty.schema
+                .as_ref()
+                .map_or(SchemaNode::UNKNOWN, |s| s.at(path))
         };
         // What all managers own and the trivia are only needed at git-governed nodes: read
         // them on demand.
@@ -642,13 +684,21 @@ impl<'i, 'r> Planner<'i, 'r> {
         let mut trivia: Option<export::Trivia<'_>> = None;
 
         let mut drift: Vec<Pointer> = Vec::new();
+        let mut unsure: Vec<Pointer> = Vec::new();
         let mut writes: Vec<(Pointer, Option<Value>)> = Vec::new();
         walk::walk(&sides, filters, &mut |node: &Node<'_, '_, '_>| match node
             .rule
             .map(|r| r.rule.sync_to)
         {
-            Some(SyncTo::Kubernetes) if cluster_differs(node) => {
-                drift.push(Pointer::from_tokens(node.path.iter().copied()));
+            Some(SyncTo::Kubernetes) => {
+                let verdict =
+                    applied_cmp(node.manifest, node.live, schema_at(node.path), node.ours);
+                let pointer = || Pointer::from_tokens(node.path.iter().copied());
+                match verdict {
+                    Verdict::Equal => {}
+                    Verdict::Unsure => unsure.push(pointer()),
+                    Verdict::Different => drift.push(pointer()),
+                }
             }
             Some(SyncTo::Git) => {
                 let root = anyone.get_or_insert_with(|| fields::owned_by_anyone(live));
@@ -656,8 +706,16 @@ impl<'i, 'r> Planner<'i, 'r> {
                 let owners = owned.as_ref().map(Option::as_ref);
                 let trivia = trivia.get_or_insert_with(|| export::Trivia::of(live));
                 if !export::eq_at(node.path, node.manifest, node.live, owners, trivia) {
+                    // Equal as the server stores values (or undecidable): Git keeps its
+                    // spelling. Otherwise only what differs is rewritten.
                     let export = export::at(node.path, node.live, owners, trivia, node.manifest);
-                    writes.push((Pointer::from_tokens(node.path.iter().copied()), export));
+                    let at = schema_at(node.path);
+                    let owners = owners.flatten();
+                    if stored_cmp(node.manifest, export.as_ref(), at, owners) == Verdict::Different
+                    {
+                        let value = rewrite(node.manifest, export.as_ref(), at, owners);
+                        writes.push((Pointer::from_tokens(node.path.iter().copied()), value));
+                    }
                 }
             }
             _ => {}
@@ -665,6 +723,7 @@ impl<'i, 'r> Planner<'i, 'r> {
 
         // Sorted, whatever order the maps iterate in.
         drift.sort_unstable();
+        unsure.sort_unstable();
         writes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let mut outcome = Outcome::default();
         if !writes.is_empty() {
@@ -673,6 +732,9 @@ impl<'i, 'r> Planner<'i, 'r> {
             } else {
                 let mut object = m.object.clone();
                 let mut paths = Vec::with_capacity(writes.len());
+                let writes_data = writes
+                    .iter()
+                    .any(|(p, _)| p.tokens().first().is_none_or(|t| t == "data"));
                 for (path, value) in writes {
                     match value {
                         Some(v) => set_path(&mut object, path.tokens(), v),
@@ -681,6 +743,9 @@ impl<'i, 'r> Planner<'i, 'r> {
                         }
                     }
                     paths.push(path);
+                }
+                if folded.is_some() && writes_data {
+                    unfold_string_data(&m.object, &mut object);
                 }
                 self.out.to_git.push(GitAction::Write {
                     id: id.clone(),
@@ -692,14 +757,20 @@ impl<'i, 'r> Planner<'i, 'r> {
                 outcome.acted = true;
             }
         }
-        if !drift.is_empty() {
-            let object = apply_body(&sides, filters, &m.object, id, ty);
-            self.out.to_cluster.push(ClusterAction::Apply {
+        if !drift.is_empty() || !unsure.is_empty() {
+            let object = apply_body(&sides, filters, manifest, id, ty);
+            let (list, paths) = if drift.is_empty() {
+                (&mut self.out.to_confirm, unsure)
+            } else {
+                (&mut self.out.to_cluster, drift)
+            };
+            list.push(ClusterAction::Apply {
                 id: id.clone(),
                 object,
                 create: false,
-                paths: drift,
+                paths,
             });
+            // Not a noop: an undecided object is not known to be in sync.
             outcome.acted = true;
         }
         outcome
@@ -740,30 +811,6 @@ fn blocked() -> Outcome {
     Outcome {
         acted: false,
         blocked: true,
-    }
-}
-
-/// Git → cluster drift in a `kubernetes`-governed subtree: the manifest sets something the
-/// live object does not hold, or our field manager owns a field the manifest no longer sets
-/// (applying then removes it).
-fn cluster_differs(node: &Node<'_, '_, '_>) -> bool {
-    let differs = node.manifest.is_some_and(|m| !subset(m, node.live));
-    differs || owns_unset(node.ours, node.manifest, node.live)
-}
-
-/// Whether `ours` owns a live field that the manifest value `m` does not set.
-fn owns_unset(ours: Option<&Fields<'_>>, m: Option<&Value>, live: Option<&Value>) -> bool {
-    let (Some(ours), Some(live)) = (ours, live) else {
-        return false;
-    };
-    match (m, live) {
-        // An empty value is the same as none: nothing to remove.
-        (None, _) => !vacuous(live),
-        (Some(_), _) if ours.is_whole() => false,
-        (Some(Value::Object(mo)), Value::Object(lo)) => ours.field_names().any(|k| {
-            lo.contains_key(k) && owns_unset(ours.child(k).as_ref(), mo.get(k), lo.get(k))
-        }),
-        _ => false,
     }
 }
 
