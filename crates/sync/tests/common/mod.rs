@@ -52,8 +52,18 @@ pub fn fixture(name: &str) -> Value {
 
 /// A manifest for `object` in `file`, its identity resolved like `parse_manifests` does.
 pub fn manifest(file: &str, doc_index: usize, object: Value) -> Manifest {
+    manifest_of(file, doc_index, object, &types())
+}
+
+/// [`manifest`], its identity resolved against `types`.
+pub fn manifest_of(
+    file: &str,
+    doc_index: usize,
+    object: Value,
+    types: &[ResourceType],
+) -> Manifest {
     let text = serde_json::to_string(&object).unwrap();
-    let (mut ms, diags) = parse_manifests(&[SourceFile::new("x.json", text)], &types());
+    let (mut ms, diags) = parse_manifests(&[SourceFile::new("x.json", text)], types);
     assert!(diags.is_empty(), "{diags:?}");
     let mut m = ms.remove(0);
     m.file = file.to_owned();
@@ -168,4 +178,56 @@ pub fn single_write(plan: &Plan) -> (&str, Option<usize>, &Value, Vec<String>) {
         ),
         other => panic!("expected one write, got {other:#?}\n{plan:#?}"),
     }
+}
+
+/// The types of an OpenAPI v3 fixture (`tests/fixtures/openapi/<file>`), parsed.
+pub fn openapi(file: &str) -> std::collections::BTreeMap<GroupVersionKind, TypeSchema> {
+    parse_openapi_v3(&fixture(&format!("openapi/{file}"))).unwrap()
+}
+
+/// `types()` and a few more built-in types, each with its schema from the OpenAPI fixtures of
+/// Kubernetes 1.36.
+pub fn schema_types() -> Vec<ResourceType> {
+    let mut schemas = openapi("api__v1.json");
+    for file in [
+        "apis__apps__v1.json",
+        "apis__batch__v1.json",
+        "apis__networking.k8s.io__v1.json",
+    ] {
+        schemas.extend(openapi(file));
+    }
+    let mut all = types();
+    all.extend([
+        ResourceType::new("", "v1", "Service", "services", true),
+        ResourceType::new("", "v1", "Pod", "pods", true),
+        ResourceType::new("apps", "v1", "StatefulSet", "statefulsets", true),
+        ResourceType::new("batch", "v1", "CronJob", "cronjobs", true),
+        ResourceType::new(
+            "networking.k8s.io",
+            "v1",
+            "NetworkPolicy",
+            "networkpolicies",
+            true,
+        ),
+    ]);
+    all.into_iter()
+        .map(|t| {
+            let gvk = GroupVersionKind::new(&t.group, &t.version, &t.kind);
+            let schema = schemas.get(&gvk).cloned();
+            t.with_schema(schema)
+        })
+        .collect()
+}
+
+/// Plans `case` with `types` instead of `types()`.
+pub fn plan_with(case: &Case, types: &[ResourceType]) -> Plan {
+    plan(&PlanInput {
+        manifests: &case.manifests,
+        live: &case.live,
+        rules: &case.rules,
+        types,
+        inventory: &case.inventory,
+        unparsed_files: &case.unparsed,
+        options: &case.options,
+    })
 }
