@@ -384,6 +384,16 @@ pub(crate) fn encode_bytes(bytes: &[u8]) -> String {
     STANDARD.encode(bytes)
 }
 
+/// Whether two values are equal as the server stores them: quantities by value, bytes
+/// decoded, int-or-string with its JSON type, numbers by value (and equal to their decimal
+/// string), `null`/`{}`/`[]` as absent, arrays by position. No inference from ownership is
+/// made, so this is symmetric; [`normalize`](crate::normalize) maps equal values to the same
+/// value. Useful to compare two objects the server returned, e.g. a server-side dry-run
+/// result with the live object.
+pub fn stored_equal(a: &Value, b: &Value, at: SchemaNode<'_>) -> bool {
+    stored_cmp(Some(a), Some(b), at, None) == Verdict::Equal
+}
+
 /// Cluster → Git: does the manifest value `m` equal the clean export's value `e` as the
 /// server stores values (quantities by value, bytes decoded, int-or-string with its type;
 /// arrays by position)? Symmetric, except for one inference: a zero value in the manifest
@@ -490,5 +500,66 @@ mod tests {
         assert!(!loose_eq_opt(None, Some(&json!({"a": ""}))));
         assert!(loose_eq(&json!({"a": 1, "b": {}}), &json!({"a": 1})));
         assert!(!loose_eq(&json!([{}]), &json!([])));
+    }
+
+    fn without_schema(m: &Value, live: Option<&Value>) -> bool {
+        applied_cmp(Some(m), live, SchemaNode::UNKNOWN, None) == Verdict::Equal
+    }
+
+    #[test]
+    fn applied_semantics_without_a_schema() {
+        let live = json!({
+            "replicas": 3,
+            "template": {"spec": {"containers": [
+                {"name": "web", "image": "nginx:1", "imagePullPolicy": "IfNotPresent"}
+            ]}},
+            "strategy": {"type": "RollingUpdate"}
+        });
+        // Server defaults are not drift.
+        assert!(without_schema(&json!({"replicas": 3}), Some(&live)));
+        assert!(without_schema(
+            &json!({"template": {"spec": {"containers": [{"name": "web", "image": "nginx:1"}]}}}),
+            Some(&live)
+        ));
+        // A changed field, an extra or missing array element are.
+        assert!(!without_schema(&json!({"replicas": 2}), Some(&live)));
+        assert!(!without_schema(
+            &json!({"template": {"spec": {"containers": [{"name": "web", "image": "nginx:2"}]}}}),
+            Some(&live)
+        ));
+        assert!(!without_schema(
+            &json!({"template": {"spec": {"containers": []}}}),
+            Some(&live)
+        ));
+        assert!(!without_schema(&json!({"paused": false}), Some(&live)));
+        // null and empty containers have no opinion.
+        assert!(without_schema(
+            &json!({"paused": null, "selector": {}, "args": []}),
+            Some(&live)
+        ));
+        assert!(without_schema(&json!({"a": {"b": {}}}), None));
+        assert!(!without_schema(&json!({"a": {"b": 1}}), None));
+        assert!(!without_schema(&json!({"a": 1}), Some(&json!("x"))));
+        // Nothing in Git where nobody applied anything: no opinion.
+        assert_eq!(
+            applied_cmp(None, Some(&live), SchemaNode::UNKNOWN, None),
+            Verdict::Equal
+        );
+    }
+
+    #[test]
+    fn verdicts_order_by_how_much_they_call_for_action() {
+        assert!(Verdict::Equal < Verdict::Unsure && Verdict::Unsure < Verdict::Different);
+        assert_eq!(
+            [Verdict::Unsure, Verdict::Equal].into_iter().max(),
+            Some(Verdict::Unsure)
+        );
+    }
+
+    #[test]
+    fn bytes_decode_like_go() {
+        assert_eq!(decode_bytes("YWRt\r\naW4="), Some(b"admin".to_vec()));
+        assert_eq!(decode_bytes("YWRtaW4"), None, "padding is required");
+        assert_eq!(encode_bytes(b"admin"), "YWRtaW4=");
     }
 }

@@ -7,13 +7,13 @@ use crate::fields::Fields;
 use crate::quantity::Quantity;
 use crate::schema::{ListKind, ScalarKind, SchemaNode};
 
-/// The canonical form of a value under its schema: what the server would serve for it, as
-/// far as that is known without the server. Two values the planner compares as equal by
-/// normalization (quantities by value, bytes decoded, `null`/`{}`/`[]` members absent,
-/// integral numbers as integers) normalize to the same value.
+/// The canonical form of a value under its schema: values that are equal as the server
+/// stores them ([`stored_equal`](crate::stored_equal): quantities by value, bytes decoded,
+/// `null`/`{}`/`[]` members absent, integral numbers as integers) normalize to the same value.
 ///
-/// - quantities are written canonically (`2000m` → `"2"`, `0.5` → `"500m"`, `1024Mi` →
-///   `"1Gi"`); a number or string that is not a quantity stays as it is;
+/// - quantities are written as their value with decimal suffixes
+///   ([`Quantity::value_string`]: `2000m` → `"2"`, `0.5` → `"500m"`, `1Gi` and `1024Mi` →
+///   `"1073741824"`); a number or string that is not a quantity stays as it is;
 /// - bytes are re-encoded in standard padded base64;
 /// - members that are `null`, `{}`, `[]` (after normalizing them) are dropped;
 /// - numbers with an integral value become integers (`1.0` → `1`).
@@ -40,7 +40,7 @@ pub fn normalize(value: &Value, at: SchemaNode<'_>) -> Value {
 fn normalize_scalar(value: &Value, at: SchemaNode<'_>) -> Value {
     match (at.scalar(), value) {
         (Some(ScalarKind::Quantity), _) => match Quantity::from_json(value) {
-            Some(Ok(q)) => Value::String(q.canonical()),
+            Some(Ok(q)) => Value::String(q.value_string()),
             _ => value.clone(),
         },
         (Some(ScalarKind::Bytes), Value::String(s)) => match decode_bytes(s) {

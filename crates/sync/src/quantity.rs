@@ -244,6 +244,16 @@ impl Quantity {
     pub fn canonical(&self) -> String {
         self.to_string()
     }
+
+    /// The value alone, written canonically with decimal suffixes (`"1073741824"` for both
+    /// `1Gi` and `1073741824`): equal quantities, and only they, have equal value strings.
+    pub fn value_string(&self) -> String {
+        Quantity {
+            nanos: self.nanos,
+            format: Format::DecimalSi,
+        }
+        .to_string()
+    }
 }
 
 /// The magnitude in nano-units, rounded away from zero at the nano.
@@ -490,6 +500,12 @@ mod tests {
         assert!(!eq("1G", "1Gi"));
         assert!(!eq("100m", "0.1001"));
         assert!(!eq("1n", "0"));
+        let value = |s: &str| Quantity::parse(s).unwrap().value_string();
+        assert_eq!(value("1Gi"), value("1073741824"));
+        assert_eq!(value("1Gi"), "1073741824");
+        assert_eq!(value("2000m"), "2");
+        assert_eq!(value("1.5Gi"), "1610612736");
+        assert_eq!(value("1e3"), "1k");
     }
 
     #[test]
