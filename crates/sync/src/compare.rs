@@ -394,6 +394,40 @@ pub fn stored_equal(a: &Value, b: &Value, at: SchemaNode<'_>) -> bool {
     stored_cmp(Some(a), Some(b), at, None) == Verdict::Equal
 }
 
+/// Whether a server-side dry-run apply would change the live object: `result` is what the
+/// server returned for the dry-run of an apply body (e.g. of [`Plan::to_confirm`]
+/// (crate::Plan::to_confirm)), `live` the object it was planned against. Bookkeeping the
+/// apply itself changes — `metadata.managedFields`, `resourceVersion`, `generation` — does not
+/// count.
+pub fn changed_by_dry_run(live: &Value, result: &Value) -> bool {
+    let (Value::Object(l), Value::Object(r)) = (live, result) else {
+        return live != result;
+    };
+    let keys = l.keys().chain(r.keys().filter(|k| !l.contains_key(*k)));
+    for key in keys {
+        let (a, b) = (l.get(key), r.get(key));
+        let differs = match (key.as_str(), a, b) {
+            ("metadata", Some(Value::Object(a)), Some(Value::Object(b))) => {
+                let ignored = |k: &&String| {
+                    matches!(
+                        k.as_str(),
+                        "managedFields" | "resourceVersion" | "generation"
+                    )
+                };
+                a.keys()
+                    .chain(b.keys())
+                    .filter(|k| !ignored(k))
+                    .any(|k| a.get(k) != b.get(k))
+            }
+            _ => a != b,
+        };
+        if differs {
+            return true;
+        }
+    }
+    false
+}
+
 /// Cluster → Git: does the manifest value `m` equal the clean export's value `e` as the
 /// server stores values (quantities by value, bytes decoded, int-or-string with its type;
 /// arrays by position)? Symmetric, except for one inference: a zero value in the manifest
@@ -561,5 +595,23 @@ mod tests {
         assert_eq!(decode_bytes("YWRt\r\naW4="), Some(b"admin".to_vec()));
         assert_eq!(decode_bytes("YWRtaW4"), None, "padding is required");
         assert_eq!(encode_bytes(b"admin"), "YWRtaW4=");
+    }
+
+    #[test]
+    fn dry_run_changes_ignore_bookkeeping() {
+        let live = json!({
+            "metadata": {"name": "a", "resourceVersion": "5", "generation": 2, "managedFields": [1]},
+            "spec": {"selector": {"app": "web"}}
+        });
+        let mut result = live.clone();
+        result["metadata"]["resourceVersion"] = json!("6");
+        result["metadata"]["generation"] = json!(3);
+        result["metadata"]["managedFields"] = json!([2]);
+        assert!(!changed_by_dry_run(&live, &result));
+        result["spec"]["selector"]["tier"] = json!("x");
+        assert!(changed_by_dry_run(&live, &result));
+        let mut labelled = live.clone();
+        labelled["metadata"]["labels"] = json!({"a": "b"});
+        assert!(changed_by_dry_run(&live, &labelled));
     }
 }

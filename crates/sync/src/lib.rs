@@ -55,7 +55,7 @@ mod skip;
 mod system;
 mod walk;
 
-pub use compare::{Verdict, stored_equal};
+pub use compare::{Verdict, changed_by_dry_run, stored_equal};
 pub use diagnostic::{Diagnostic, DiagnosticReason, HoldCause, Severity, SkipReason};
 pub use hold::InvalidRule;
 pub use id::{ObjectId, ResourceType, group_of};
