@@ -1,8 +1,12 @@
 //! Planning 1,000 and 10,000 objects: a mix of in-sync and drifted ConfigMaps and
 //! Deployments, live objects as the API serves them (managedFields, status).
 //!
+//! Each size is planned twice: with the types as plain discovery information, and with their
+//! schemas from Kubernetes 1.36's OpenAPI documents (`tests/fixtures/openapi`), which makes
+//! the planner compare as the API server stores objects.
+//!
 //! Run with `cargo bench -p gitcontroller-sync`. Besides criterion's report, prints the time
-//! per object so that linear growth is visible.
+//! per object so that linear growth is visible, and the cost of the schema as a ratio.
 
 use std::collections::BTreeSet;
 use std::hint::black_box;
@@ -136,13 +140,38 @@ fn live_configmap(manifest: &Value, level: &str, owner: &str) -> Value {
     live
 }
 
+/// The schemas of Kubernetes 1.36's core and apps groups.
+fn schemas() -> std::collections::BTreeMap<schema::GroupVersionKind, TypeSchema> {
+    let mut all = std::collections::BTreeMap::new();
+    for file in ["api__v1.json", "apis__apps__v1.json"] {
+        let path = format!(
+            "{}/tests/fixtures/openapi/{file}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let doc: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        all.extend(parse_openapi_v3(&doc).unwrap());
+    }
+    all
+}
+
 /// `n` objects, half Deployments, half ConfigMaps; 80 % in sync, 10 % drifted in the
 /// cluster on a `kubernetes` field, 10 % drifted on a `git` field.
-fn input(n: usize) -> Input {
-    let types = vec![
+fn input(n: usize, with_schema: bool) -> Input {
+    let schemas = if with_schema {
+        schemas()
+    } else {
+        Default::default()
+    };
+    let types = [
         ResourceType::new("", "v1", "ConfigMap", "configmaps", true),
         ResourceType::new("apps", "v1", "Deployment", "deployments", true),
-    ];
+    ]
+    .map(|t| {
+        let gvk = GroupVersionKind::new(&t.group, &t.version, &t.kind);
+        let schema = schemas.get(&gvk).cloned();
+        t.with_schema(schema)
+    })
+    .to_vec();
     let mut from_git = Rule::new("from-git", SyncTo::Kubernetes);
     from_git.label_selector = Some(LabelSelector::parse("!unmanaged").unwrap());
     let mut images = Rule::new("images-to-git", SyncTo::Git);
@@ -205,8 +234,13 @@ fn bench_plan(c: &mut Criterion) {
     let mut group = c.benchmark_group("plan");
     group.sample_size(20);
     let mut summary = Vec::new();
-    for n in [1_000usize, 10_000] {
-        let input = input(n);
+    for (n, with_schema) in [
+        (1_000usize, false),
+        (1_000, true),
+        (10_000, false),
+        (10_000, true),
+    ] {
+        let input = input(n, with_schema);
         let plan = input.plan();
         assert_eq!(
             plan.to_cluster.len(),
@@ -218,24 +252,44 @@ fn bench_plan(c: &mut Criterion) {
             n / 10,
             "one object in ten drifted on a git field"
         );
+        assert!(plan.to_confirm.is_empty(), "nothing is left undecided");
+        let label = if with_schema {
+            "with schema"
+        } else {
+            "without schema"
+        };
         group.throughput(Throughput::Elements(n as u64));
-        group.bench_with_input(BenchmarkId::from_parameter(n), &input, |b, input| {
+        group.bench_with_input(BenchmarkId::new(label, n), &input, |b, input| {
             b.iter(|| black_box(input.plan()));
         });
         summary.push((
             n,
+            label,
             median_time(|| input.plan()),
             median_time(|| input.live.clone()),
         ));
     }
     group.finish();
     println!();
-    for (n, (plan, plan_cpu), (clone, _)) in summary {
+    let mut without = None;
+    for (n, label, (plan, plan_cpu), (clone, _)) in summary {
         let per_object = |t: Duration| t.as_secs_f64() * 1e6 / n as f64;
+        let ratio = match without.take() {
+            Some(base) if label == "with schema" => {
+                format!(
+                    "; {:.2}x the CPU time without",
+                    cpu_or_wall(plan_cpu, plan) / base
+                )
+            }
+            _ => {
+                without = Some(cpu_or_wall(plan_cpu, plan));
+                String::new()
+            }
+        };
         println!(
-            "plan of {n:>6} objects: {:>6.1} ms wall ({:>5.2} µs/object), \
+            "plan of {n:>6} objects {label:<14}: {:>6.1} ms wall ({:>5.2} µs/object), \
              {:>6.1} ms on CPU ({:>5.2} µs/object); \
-             for scale, cloning the live objects: {:>5.2} µs/object",
+             for scale, cloning the live objects: {:>5.2} µs/object{ratio}",
             plan.as_secs_f64() * 1e3,
             per_object(plan),
             plan_cpu.map_or(f64::NAN, |t| t.as_secs_f64() * 1e3),
@@ -243,6 +297,11 @@ fn bench_plan(c: &mut Criterion) {
             per_object(clone),
         );
     }
+}
+
+/// CPU time when measured, else wall time, in seconds.
+fn cpu_or_wall(cpu: Option<Duration>, wall: Duration) -> f64 {
+    cpu.unwrap_or(wall).as_secs_f64()
 }
 
 /// The median wall time of 11 runs of `f`, and the median time the thread was on a CPU

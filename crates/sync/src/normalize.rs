@@ -150,6 +150,41 @@ pub(crate) fn fold_string_data(secret: &Value) -> Option<Value> {
     Some(folded)
 }
 
+/// The clean export of a Secret's `data` (at `path`: `["data"]` or `["data", key]`) with the
+/// members written through `stringData` added back: the server records ownership of
+/// `stringData.<key>` but stores `data.<key>`, so pruning by ownership alone would lose them.
+/// `owners` is what all managers own in the object (`None` without `managedFields`, when
+/// nothing was pruned).
+pub(crate) fn with_string_data_members(
+    path: &[&str],
+    live: &Value,
+    export: Option<Value>,
+    owners: Option<&Fields<'_>>,
+) -> Option<Value> {
+    let (Some(string_data), Some(data)) = (
+        owners.and_then(|o| o.child("stringData")),
+        live.get("data").and_then(Value::as_object),
+    ) else {
+        return export;
+    };
+    let written: Vec<&str> = string_data.field_names().collect();
+    match path {
+        ["data"] => {
+            let mut export = export.unwrap_or_else(|| Value::Object(Map::new()));
+            if let Some(out) = export.as_object_mut() {
+                for key in written {
+                    if let Some(v) = data.get(key) {
+                        out.entry(key).or_insert_with(|| v.clone());
+                    }
+                }
+            }
+            (!vacuous(&export)).then_some(export)
+        }
+        ["data", key] if written.contains(key) => export.or_else(|| data.get(*key).cloned()),
+        _ => export,
+    }
+}
+
 /// After `written` (a rewrite of the original manifest's `data`, compared with `stringData`
 /// folded in) puts the live `data` into a Secret manifest that has `stringData`: members
 /// whose live value is still what `stringData` says stay in `stringData` (and `data` goes

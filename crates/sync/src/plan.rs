@@ -13,7 +13,7 @@ use crate::fields::{self, Fields};
 use crate::hold::{self, Holds, InvalidRule};
 use crate::id::{IdError, IdRef, TypeIndex, resolve_ref};
 use crate::layout;
-use crate::normalize::{fold_string_data, rewrite, unfold_string_data};
+use crate::normalize::{fold_string_data, rewrite, unfold_string_data, with_string_data_members};
 use crate::pointer::{remove_path, set_path};
 use crate::rule::{Ranked, rank_rules};
 use crate::schema::SchemaNode;
@@ -708,7 +708,12 @@ impl<'i, 'r> Planner<'i, 'r> {
                 if !export::eq_at(node.path, node.manifest, node.live, owners, trivia) {
                     // Equal as the server stores values (or undecidable): Git keeps its
                     // spelling. Otherwise only what differs is rewritten.
-                    let export = export::at(node.path, node.live, owners, trivia, node.manifest);
+                    let mut export =
+                        export::at(node.path, node.live, owners, trivia, node.manifest);
+                    if id.is_secret() && node.path.first() == Some(&"data") {
+                        let all = root.as_ref();
+                        export = with_string_data_members(node.path, live, export, all);
+                    }
                     let at = schema_at(node.path);
                     let owners = owners.flatten();
                     if stored_cmp(node.manifest, export.as_ref(), at, owners) == Verdict::Different

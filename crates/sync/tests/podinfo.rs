@@ -132,3 +132,37 @@ fn set_image_writes_one_line() {
     after_write.manifests[0].object = object.clone();
     assert!(plan_with(&after_write, &types).is_noop());
 }
+
+#[test]
+fn a_container_added_live_is_written_after_the_ones_git_has() {
+    let mut live = as_served("server/podinfo-deployment.json");
+    live["spec"]["template"]["spec"]["containers"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "debug", "image": "busybox", "resources": {"limits": {"cpu": "1"}}}));
+    live["metadata"]["managedFields"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"manager": "kubectl-edit", "operation": "Update", "apiVersion": "apps/v1",
+            "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:template": {"f:spec": {"f:containers": {
+                "k:{\"name\":\"debug\"}": {".": {}, "f:name": {}, "f:image": {}, "f:resources": {"f:limits": {"f:cpu": {}}}}
+            }}}}}}));
+    let types = schema_types();
+    let plan = plan_with(&podinfo_case(live, &types), &types);
+    let (_, _, object, _) = single_write(&plan);
+    let containers = object["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .unwrap();
+    let names: Vec<&str> = containers
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["podinfod", "debug"]);
+    // Git's container is as it was, spelling included.
+    assert_eq!(containers[0]["resources"]["limits"]["cpu"], "2000m");
+    let original: Value = serde_saphyr::from_str(&manifest_text()).unwrap();
+    assert_eq!(
+        containers[0],
+        original["spec"]["template"]["spec"]["containers"][0]
+    );
+}

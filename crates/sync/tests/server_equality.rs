@@ -323,3 +323,42 @@ fn atomic_values_someone_else_changed_are_drift() {
     assert_eq!(single_apply(&plan).2, ["/spec"]);
     assert!(plan.to_confirm.is_empty());
 }
+
+#[test]
+fn secret_write_back_keeps_string_data_that_still_holds() {
+    // A git rule on `data`. The server owns `stringData.password` to git-controller but
+    // stores `data.password`: the export must not lose it.
+    let live = fixture("server/secret-string-data.json");
+    let mut c = case(
+        yaml("server/secret-string-data.yaml"),
+        live.clone(),
+        &schema_types(),
+    );
+    c.rules.push(rule("data-to-git", SyncTo::Git, &["/data"]));
+    c.options.allow_plaintext_secrets = true;
+    let plan = plan_with(&c, &schema_types());
+    assert!(plan.is_noop(), "{plan:#?}");
+
+    // Live `user` changed, `password` did not.
+    let mut live = live;
+    live["data"]["user"] = json!("cm9vdA=="); // root
+    c.live = vec![live];
+    let plan = plan_with(&c, &schema_types());
+    assert!(plan.to_cluster.is_empty(), "{plan:#?}");
+    let (_, _, object, paths) = single_write(&plan);
+    assert_eq!(paths, ["/data"]);
+    assert_eq!(object["data"], json!({"user": "cm9vdA=="}));
+    assert_eq!(object["stringData"], json!({"password": "hunter2"}));
+
+    // The live password changed too: it leaves stringData.
+    let mut live = fixture("server/secret-string-data.json");
+    live["data"]["password"] = json!("bmV3");
+    c.live = vec![live];
+    let plan = plan_with(&c, &schema_types());
+    let (_, _, object, _) = single_write(&plan);
+    assert_eq!(
+        object["data"],
+        json!({"user": "YWRtaW4=", "password": "bmV3"})
+    );
+    assert_eq!(object.get("stringData"), None);
+}
