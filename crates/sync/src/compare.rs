@@ -313,7 +313,7 @@ fn applied_list_map(
 
 /// Whether two list-map elements have the same key; a key field an element lacks takes its
 /// published default (a container port's `protocol: TCP`).
-fn same_key(a: &Value, b: &Value, keys: &[String], items: SchemaNode<'_>) -> bool {
+pub(crate) fn same_key(a: &Value, b: &Value, keys: &[String], items: SchemaNode<'_>) -> bool {
     keys.iter().all(|k| {
         let default = || items.field(k).default();
         let (x, y) = (a.get(k), b.get(k));

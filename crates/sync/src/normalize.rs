@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::compare::{Verdict, decode_bytes, encode_bytes, stored_cmp, vacuous};
+use crate::compare::{Verdict, decode_bytes, encode_bytes, same_key, stored_cmp, vacuous};
 use crate::fields::Fields;
 use crate::quantity::Quantity;
 use crate::schema::{ListKind, ScalarKind, SchemaNode};
@@ -104,12 +104,7 @@ pub(crate) fn rewrite(
                 Some(ListKind::Map(keys)) => Some(Value::Array(
                     (0..y.len())
                         .map(|i| {
-                            let same = x.iter().find(|mv| {
-                                keys.iter().all(|k| match (mv.get(k), y[i].get(k)) {
-                                    (Some(a), Some(b)) => crate::compare::loose_eq(a, b),
-                                    (a, b) => a.is_none() && b.is_none(),
-                                })
-                            });
+                            let same = x.iter().find(|mv| same_key(mv, &y[i], keys, items));
                             rewritten(same, i)
                         })
                         .collect(),

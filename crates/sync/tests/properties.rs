@@ -763,19 +763,7 @@ fn types_order_does_not_matter() {
     let case = Case::new(vec![rule("all", SyncTo::Git, &[])]).live(configmap("a", json!({})));
     let mut types = types();
     types.push(ResourceType::new("", "v2", "ConfigMap", "configmaps", true));
-    let run = |types: &[ResourceType]| {
-        plan(&PlanInput {
-            manifests: &case.manifests,
-            live: &case.live,
-            rules: &case.rules,
-            types,
-            inventory: &case.inventory,
-            skipped: &[],
-            invalid_rules: &[],
-            options: &case.options,
-        })
-    };
-    let forward = run(&types);
+    let forward = plan_with(&case, &types);
     types.reverse();
-    assert_eq!(forward, run(&types));
+    assert_eq!(forward, plan_with(&case, &types));
 }

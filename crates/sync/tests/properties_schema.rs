@@ -461,7 +461,8 @@ fn plan_of(manifest: &Value, live: &Value, rules: &[Rule], types: &[ResourceType
         rules,
         types,
         inventory: &BTreeSet::new(),
-        unparsed_files: &[],
+        skipped: &[],
+        invalid_rules: &[],
         options: &PlanOptions::default(),
     })
 }

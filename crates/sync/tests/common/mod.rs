@@ -126,17 +126,7 @@ impl Case {
     }
 
     pub fn plan(&self) -> Plan {
-        let types = types();
-        plan(&PlanInput {
-            manifests: &self.manifests,
-            live: &self.live,
-            rules: &self.rules,
-            types: &types,
-            inventory: &self.inventory,
-            skipped: &self.skipped,
-            invalid_rules: &self.invalid_rules,
-            options: &self.options,
-        })
+        plan_with(self, &types())
     }
 }
 
@@ -227,7 +217,8 @@ pub fn plan_with(case: &Case, types: &[ResourceType]) -> Plan {
         rules: &case.rules,
         types,
         inventory: &case.inventory,
-        unparsed_files: &case.unparsed,
+        skipped: &case.skipped,
+        invalid_rules: &case.invalid_rules,
         options: &case.options,
     })
 }
