@@ -395,8 +395,8 @@ pub fn stored_equal(a: &Value, b: &Value, at: SchemaNode<'_>) -> bool {
 }
 
 /// Whether a server-side dry-run apply would change the live object: `result` is what the
-/// server returned for the dry-run of an apply body (e.g. of [`Plan::to_confirm`]
-/// (crate::Plan::to_confirm)), `live` the object it was planned against. Bookkeeping the
+/// server returned for the dry-run of an apply body (e.g. of
+/// [`Plan::to_confirm`](crate::Plan::to_confirm)), `live` the object it was planned against. Bookkeeping the
 /// apply itself changes — `metadata.managedFields`, `resourceVersion`, `generation` — does not
 /// count.
 pub fn changed_by_dry_run(live: &Value, result: &Value) -> bool {

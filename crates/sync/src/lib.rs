@@ -6,6 +6,12 @@
 //! clock and no Kubernetes type here: objects are [`serde_json::Value`]s and everything else
 //! is plain data the caller converts from CRDs and discovery.
 //!
+//! Values are compared as the API server stores them when a type comes with its schema
+//! ([`ResourceType::schema`], read by [`parse_openapi_v3`] from the server's OpenAPI v3
+//! document): quantities by value, atomic maps and lists whole, list-maps by key, zero values
+//! the server omits as absent. What only the server can decide is left for a server-side
+//! dry-run ([`Plan::to_confirm`], [`Verdict`], [`changed_by_dry_run`]).
+//!
 //! The contract (rule matching, precedence, comparison, export, existence, layout) is written
 //! down in `docs/sync-semantics.md` of the repository.
 //!
