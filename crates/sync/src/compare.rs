@@ -17,6 +17,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::export::{Step, Trivia};
 use crate::fields::Fields;
 use crate::quantity::{Quantity, QuantityError};
 use crate::schema::{ListKind, ScalarKind, SchemaNode};
@@ -96,8 +97,9 @@ enum Within {
 }
 
 /// Git → cluster: does the live value already hold what the manifest value `m` sets, as the
-/// server stores and merges it? `ours` is what our field manager applied here (exact
-/// ownership).
+/// server stores and merges it? `path` is where the values are in the object, `ours` what our
+/// field manager applied there (exact ownership), `trivia` the object's known server defaults
+/// and controller fields (the export's table).
 ///
 /// - `null` in the manifest has no opinion; members only the live object has are fine
 ///   (server defaults, other managers), except members we applied before that the manifest
@@ -106,209 +108,261 @@ enum Within {
 ///   element by key and in the same order, where elements only the live object has are fine
 ///   unless we applied them.
 /// - Atomic values (schema) are compared whole: a member only the live object has is a
-///   difference in a free-form map, fine when it holds the published default, and otherwise
-///   [`Verdict::Unsure`] while we own the value (it may be a server default) or
-///   [`Verdict::Different`] when someone else changed it.
+///   difference in a free-form map, fine when it holds the published default or is a known
+///   server default or controller field, and otherwise [`Verdict::Unsure`] while we own the
+///   value (it may be a server default) or [`Verdict::Different`] when someone else changed
+///   it.
 /// - A zero value (`false`, `0`, `""`) that the live object lacks equals it where the schema
 ///   lets the server omit it and we own the field (server-side apply recorded it although the
 ///   server did not store it).
-pub(crate) fn applied_cmp(
-    m: Option<&Value>,
-    live: Option<&Value>,
+pub(crate) fn applied_cmp<'v>(
+    path: &[&'v str],
+    m: Option<&'v Value>,
+    live: Option<&'v Value>,
     at: SchemaNode<'_>,
     ours: Option<&Fields<'_>>,
+    trivia: &Trivia<'_>,
 ) -> Verdict {
     match m {
-        Some(m) => applied(m, live, at, ours, Within::Granular),
+        Some(m) => {
+            let mut cx = Applied {
+                path: path.iter().map(|k| Step::Key(k)).collect(),
+                trivia,
+            };
+            cx.applied(m, live, at, ours, Within::Granular)
+        }
         // A subtree we applied before and the manifest no longer has: applying removes it.
         None => Verdict::of(ours.is_none() || live.is_none_or(vacuous)),
     }
 }
 
-fn applied(
-    m: &Value,
-    live: Option<&Value>,
-    at: SchemaNode<'_>,
-    ours: Option<&Fields<'_>>,
-    within: Within,
-) -> Verdict {
-    if m.is_null() {
-        return Verdict::Equal;
-    }
-    let Some(l) = live else {
-        return applied_absent(m, at, ours, within);
-    };
-    let within = match within {
-        Within::Granular if at.is_atomic() => {
-            if ours.is_some_and(Fields::is_whole) {
-                Within::AtomicOwned
-            } else {
-                Within::AtomicNotOwned
-            }
-        }
-        other => other,
-    };
-    match (m, l) {
-        (Value::Object(mo), Value::Object(lo)) => {
-            let mut verdict = Verdict::Equal;
-            for (k, mv) in mo {
-                let child = match within {
-                    Within::Granular => ours.and_then(|o| o.child(k)),
-                    _ => None,
-                };
-                verdict = verdict.max(applied(mv, lo.get(k), at.field(k), child.as_ref(), within));
-                if verdict == Verdict::Different {
-                    return verdict;
-                }
-            }
-            verdict.max(live_only_members(mo, lo, at, ours, within))
-        }
-        (Value::Object(_), _) => Verdict::of(vacuous(m) && l.is_null()),
-        (Value::Array(ma), Value::Array(la)) => applied_list(ma, la, at, ours, within),
-        (Value::Array(ma), Value::Null) => Verdict::of(ma.is_empty()),
-        _ => scalar_cmp(m, l, at),
-    }
+/// The state of one [`applied_cmp`]: where in the object it is.
+struct Applied<'v, 't, 'l> {
+    path: Vec<Step<'v>>,
+    trivia: &'t Trivia<'l>,
 }
 
-/// The manifest sets `m` where the live object has nothing.
-fn applied_absent(
-    m: &Value,
-    at: SchemaNode<'_>,
-    ours: Option<&Fields<'_>>,
-    within: Within,
-) -> Verdict {
-    if vacuous(m) {
-        return Verdict::Equal;
+impl<'v> Applied<'v, '_, '_> {
+    /// Runs `f` one step further down the object.
+    fn at<T>(&mut self, step: Step<'v>, f: impl FnOnce(&mut Self) -> T) -> T {
+        self.path.push(step);
+        let out = f(self);
+        self.path.pop();
+        out
     }
-    if at.may_omit_zero(m) {
-        return match within {
-            // We applied it and the server did not store it: it omitted the zero value.
-            Within::Granular if ours.is_some() => Verdict::Equal,
-            // Applying makes it ours; then this decides.
-            Within::Granular | Within::AtomicNotOwned => Verdict::Different,
-            Within::AtomicOwned => Verdict::Unsure,
+
+    fn applied(
+        &mut self,
+        m: &'v Value,
+        live: Option<&'v Value>,
+        at: SchemaNode<'_>,
+        ours: Option<&Fields<'_>>,
+        within: Within,
+    ) -> Verdict {
+        if m.is_null() {
+            return Verdict::Equal;
+        }
+        let Some(l) = live else {
+            return self.absent(m, at, ours, within);
         };
-    }
-    match m {
-        // A struct the server stored nothing of: equal if all it holds are omitted zeros.
-        Value::Object(mo) if at.is_object() => {
-            let mut verdict = Verdict::Equal;
-            for (k, mv) in mo {
-                let child = match within {
-                    Within::Granular => ours.and_then(|o| o.child(k)),
-                    _ => None,
-                };
-                verdict = verdict.max(applied(mv, None, at.field(k), child.as_ref(), within));
-            }
-            verdict
-        }
-        _ => Verdict::Different,
-    }
-}
-
-/// Members only the live object has.
-fn live_only_members(
-    mo: &Map<String, Value>,
-    lo: &Map<String, Value>,
-    at: SchemaNode<'_>,
-    ours: Option<&Fields<'_>>,
-    within: Within,
-) -> Verdict {
-    let set_by_manifest = |k: &str| mo.get(k).is_some_and(|v| !v.is_null());
-    match within {
-        Within::Granular => {
-            // Members we applied before and the manifest no longer sets: applying removes
-            // them. (An exact leaf owns the node, not the members others put into it.)
-            let Some(ours) = ours.filter(|o| !o.is_whole()) else {
-                return Verdict::Equal;
-            };
-            Verdict::of(
-                !ours
-                    .field_names()
-                    .any(|k| !mo.contains_key(k) && lo.get(k).is_some_and(|v| !vacuous(v))),
-            )
-        }
-        Within::AtomicOwned | Within::AtomicNotOwned => {
-            let mut verdict = Verdict::Equal;
-            for (k, lv) in lo {
-                if set_by_manifest(k) || vacuous(lv) || at.field(k).is_default(lv) {
-                    continue;
+        let within = match within {
+            Within::Granular if at.is_atomic() => {
+                if ours.is_some_and(Fields::is_whole) {
+                    Within::AtomicOwned
+                } else {
+                    Within::AtomicNotOwned
                 }
-                if at.is_free_form_map() || within == Within::AtomicNotOwned {
+            }
+            other => other,
+        };
+        match (m, l) {
+            (Value::Object(mo), Value::Object(lo)) => {
+                let mut verdict = Verdict::Equal;
+                for (k, mv) in mo {
+                    let child = match within {
+                        Within::Granular => ours.and_then(|o| o.child(k)),
+                        _ => None,
+                    };
+                    let field = at.field(k);
+                    let member = self.at(Step::Key(k), |cx| {
+                        cx.applied(mv, lo.get(k), field, child.as_ref(), within)
+                    });
+                    verdict = verdict.max(member);
+                    if verdict == Verdict::Different {
+                        return verdict;
+                    }
+                }
+                verdict.max(self.live_only_members(mo, lo, at, ours, within))
+            }
+            (Value::Object(_), _) => Verdict::of(vacuous(m) && l.is_null()),
+            (Value::Array(ma), Value::Array(la)) => self.list(ma, la, at, ours, within),
+            (Value::Array(ma), Value::Null) => Verdict::of(ma.is_empty()),
+            _ => scalar_cmp(m, l, at),
+        }
+    }
+
+    /// The manifest sets `m` where the live object has nothing.
+    fn absent(
+        &mut self,
+        m: &'v Value,
+        at: SchemaNode<'_>,
+        ours: Option<&Fields<'_>>,
+        within: Within,
+    ) -> Verdict {
+        if vacuous(m) {
+            return Verdict::Equal;
+        }
+        if at.may_omit_zero(m) {
+            return match within {
+                // We applied it and the server did not store it: it omitted the zero value.
+                Within::Granular if ours.is_some() => Verdict::Equal,
+                // Applying makes it ours; then this decides.
+                Within::Granular | Within::AtomicNotOwned => Verdict::Different,
+                Within::AtomicOwned => Verdict::Unsure,
+            };
+        }
+        match m {
+            // A struct the server stored nothing of: equal if all it holds are omitted zeros.
+            Value::Object(mo) if at.is_object() => {
+                let mut verdict = Verdict::Equal;
+                for (k, mv) in mo {
+                    let child = match within {
+                        Within::Granular => ours.and_then(|o| o.child(k)),
+                        _ => None,
+                    };
+                    let field = at.field(k);
+                    let member = self.at(Step::Key(k), |cx| {
+                        cx.applied(mv, None, field, child.as_ref(), within)
+                    });
+                    verdict = verdict.max(member);
+                }
+                verdict
+            }
+            _ => Verdict::Different,
+        }
+    }
+
+    /// Members only the live object has.
+    fn live_only_members(
+        &mut self,
+        mo: &Map<String, Value>,
+        lo: &'v Map<String, Value>,
+        at: SchemaNode<'_>,
+        ours: Option<&Fields<'_>>,
+        within: Within,
+    ) -> Verdict {
+        let set_by_manifest = |k: &str| mo.get(k).is_some_and(|v| !v.is_null());
+        match within {
+            Within::Granular => {
+                // Members we applied before and the manifest no longer sets: applying removes
+                // them. (An exact leaf owns the node, not the members others put into it.)
+                let Some(ours) = ours.filter(|o| !o.is_whole()) else {
+                    return Verdict::Equal;
+                };
+                Verdict::of(
+                    !ours
+                        .field_names()
+                        .any(|k| !mo.contains_key(k) && lo.get(k).is_some_and(|v| !vacuous(v))),
+                )
+            }
+            Within::AtomicOwned | Within::AtomicNotOwned => {
+                let mut verdict = Verdict::Equal;
+                for (k, lv) in lo {
+                    if set_by_manifest(k) || vacuous(lv) || at.field(k).is_default(lv) {
+                        continue;
+                    }
+                    if at.is_free_form_map() {
+                        return Verdict::Different;
+                    }
+                    let trivia = self.trivia;
+                    if self.at(Step::Key(k), |cx| trivia.contains(&cx.path)) {
+                        continue; // a known server default or controller field
+                    }
+                    if within == Within::AtomicNotOwned {
+                        return Verdict::Different;
+                    }
+                    verdict = Verdict::Unsure;
+                }
+                verdict
+            }
+        }
+    }
+
+    fn list(
+        &mut self,
+        ma: &'v [Value],
+        la: &'v [Value],
+        at: SchemaNode<'_>,
+        ours: Option<&Fields<'_>>,
+        within: Within,
+    ) -> Verdict {
+        match (within, at.list_kind()) {
+            (Within::Granular, Some(ListKind::Map(keys))) => self.list_map(ma, la, keys, at, ours),
+            (Within::Granular, Some(ListKind::Set)) => applied_set(ma, la, ours),
+            // Atomic lists, lists inside atomic values, and lists without a schema: by position.
+            _ => {
+                if ma.len() != la.len() {
                     return Verdict::Different;
                 }
-                verdict = Verdict::Unsure;
+                let items = at.items();
+                let mut verdict = Verdict::Equal;
+                for (i, (mv, lv)) in ma.iter().zip(la).enumerate() {
+                    let element = self.at(Step::Index(i), |cx| {
+                        cx.applied(mv, Some(lv), items, None, within)
+                    });
+                    verdict = verdict.max(element);
+                    if verdict == Verdict::Different {
+                        break;
+                    }
+                }
+                verdict
             }
-            verdict
         }
     }
-}
 
-fn applied_list(
-    ma: &[Value],
-    la: &[Value],
-    at: SchemaNode<'_>,
-    ours: Option<&Fields<'_>>,
-    within: Within,
-) -> Verdict {
-    match (within, at.list_kind()) {
-        (Within::Granular, Some(ListKind::Map(keys))) => applied_list_map(ma, la, keys, at, ours),
-        (Within::Granular, Some(ListKind::Set)) => applied_set(ma, la, ours),
-        // Atomic lists, lists inside atomic values, and lists without a schema: by position.
-        _ => {
-            if ma.len() != la.len() {
+    /// A list-map: each manifest element must match the live element with its key, in the same
+    /// relative order (server-side apply orders the elements it applies as applied); live
+    /// elements we applied before and the manifest no longer has are differences.
+    fn list_map(
+        &mut self,
+        ma: &'v [Value],
+        la: &'v [Value],
+        keys: &[String],
+        at: SchemaNode<'_>,
+        ours: Option<&Fields<'_>>,
+    ) -> Verdict {
+        let items = at.items();
+        let owned = ours.map(|o| o.items_ownership(la)).unwrap_or_default();
+        let mut matched = vec![false; la.len()];
+        let mut previous: Option<usize> = None;
+        let mut verdict = Verdict::Equal;
+        for (i, mv) in ma.iter().enumerate() {
+            let free = |j: usize| !matched[j] && same_key(mv, &la[j], keys, items);
+            // Usually the element is where it was.
+            let Some(j) = (i < la.len() && free(i))
+                .then_some(i)
+                .or_else(|| (0..la.len()).find(|&j| free(j)))
+            else {
+                return Verdict::Different;
+            };
+            if previous.is_some_and(|p| j < p) {
                 return Verdict::Different;
             }
-            let items = at.items();
-            let mut verdict = Verdict::Equal;
-            for (mv, lv) in ma.iter().zip(la) {
-                verdict = verdict.max(applied(mv, Some(lv), items, None, within));
-                if verdict == Verdict::Different {
-                    break;
-                }
+            previous = Some(j);
+            matched[j] = true;
+            let own = owned.get(j).and_then(Option::as_ref);
+            let element = self.at(Step::Index(j), |cx| {
+                cx.applied(mv, Some(&la[j]), items, own, Within::Granular)
+            });
+            verdict = verdict.max(element);
+            if verdict == Verdict::Different {
+                return verdict;
             }
-            verdict
         }
+        let ours_left =
+            (0..la.len()).any(|j| !matched[j] && owned.get(j).is_some_and(Option::is_some));
+        verdict.max(Verdict::of(!ours_left))
     }
-}
-
-/// A list-map: each manifest element must match the live element with its key, in the same
-/// relative order (server-side apply orders the elements it applies as applied); live
-/// elements we applied before and the manifest no longer has are differences.
-fn applied_list_map(
-    ma: &[Value],
-    la: &[Value],
-    keys: &[String],
-    at: SchemaNode<'_>,
-    ours: Option<&Fields<'_>>,
-) -> Verdict {
-    let items = at.items();
-    let owned = ours.map(|o| o.items_ownership(la)).unwrap_or_default();
-    let mut matched = vec![false; la.len()];
-    let mut previous: Option<usize> = None;
-    let mut verdict = Verdict::Equal;
-    for (i, mv) in ma.iter().enumerate() {
-        let free = |j: usize| !matched[j] && same_key(mv, &la[j], keys, items);
-        // Usually the element is where it was.
-        let Some(j) = (i < la.len() && free(i))
-            .then_some(i)
-            .or_else(|| (0..la.len()).find(|&j| free(j)))
-        else {
-            return Verdict::Different;
-        };
-        if previous.is_some_and(|p| j < p) {
-            return Verdict::Different;
-        }
-        previous = Some(j);
-        matched[j] = true;
-        let own = owned.get(j).and_then(Option::as_ref);
-        verdict = verdict.max(applied(mv, Some(&la[j]), items, own, Within::Granular));
-        if verdict == Verdict::Different {
-            return verdict;
-        }
-    }
-    let ours_left = (0..la.len()).any(|j| !matched[j] && owned.get(j).is_some_and(Option::is_some));
-    verdict.max(Verdict::of(!ours_left))
 }
 
 /// Whether two list-map elements have the same key; a key field an element lacks takes its
@@ -537,7 +591,8 @@ mod tests {
     }
 
     fn without_schema(m: &Value, live: Option<&Value>) -> bool {
-        applied_cmp(Some(m), live, SchemaNode::UNKNOWN, None) == Verdict::Equal
+        let trivia = Trivia::of(&Value::Null);
+        applied_cmp(&[], Some(m), live, SchemaNode::UNKNOWN, None, &trivia) == Verdict::Equal
     }
 
     #[test]
@@ -575,8 +630,9 @@ mod tests {
         assert!(!without_schema(&json!({"a": {"b": 1}}), None));
         assert!(!without_schema(&json!({"a": 1}), Some(&json!("x"))));
         // Nothing in Git where nobody applied anything: no opinion.
+        let trivia = Trivia::of(&live);
         assert_eq!(
-            applied_cmp(None, Some(&live), SchemaNode::UNKNOWN, None),
+            applied_cmp(&[], None, Some(&live), SchemaNode::UNKNOWN, None, &trivia),
             Verdict::Equal
         );
     }

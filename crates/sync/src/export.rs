@@ -9,7 +9,7 @@ use crate::fields::{self, Fields};
 
 mod defaults;
 
-use defaults::Step;
+pub(crate) use defaults::Step;
 
 /// The annotation `kubectl apply` (client-side) keeps its last input in.
 pub const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
@@ -167,6 +167,17 @@ impl<'a> Trivia<'a> {
             .collect();
         found.sort_unstable_by(|a, b| b.cmp(a));
         found
+    }
+}
+
+impl Trivia<'_> {
+    /// Whether the field at `path` (from the object's root) is a server default holding its
+    /// default value or a field a controller adds.
+    pub(crate) fn contains(&self, path: &[Step<'_>]) -> bool {
+        self.paths
+            .get_or_init(|| defaults::find(self.live))
+            .iter()
+            .any(|t| t.as_slice() == path)
     }
 }
 

@@ -691,8 +691,10 @@ impl<'i, 'r> Planner<'i, 'r> {
             .map(|r| r.rule.sync_to)
         {
             Some(SyncTo::Kubernetes) => {
+                let trivia = trivia.get_or_insert_with(|| export::Trivia::of(live));
+                let at = schema_at(node.path);
                 let verdict =
-                    applied_cmp(node.manifest, node.live, schema_at(node.path), node.ours);
+                    applied_cmp(node.path, node.manifest, node.live, at, node.ours, trivia);
                 let pointer = || Pointer::from_tokens(node.path.iter().copied());
                 match verdict {
                     Verdict::Equal => {}

@@ -243,10 +243,12 @@ fn list_map_elements_removed_from_git_or_reordered_are_drift() {
     assert!(plan.is_noop(), "{plan:#?}");
 }
 
-/// A StatefulSet with a volume claim template, applied by git-controller, as a full
-/// kube-apiserver returns it: the template gained `apiVersion`, `kind`, `volumeMode` and a
-/// `status` the schema does not publish as defaults.
-fn statefulset(template_owner: &str) -> (Value, Value) {
+/// A StatefulSet with a volume claim template as a full kube-apiserver returns it: the
+/// template gained `apiVersion`, `kind`, `volumeMode` and a `status`, which the schema does
+/// not publish as defaults but the export's table of server defaults knows. `template_owner`
+/// owns `volumeClaimTemplates` (an atomic list); `storage_class`, if any, is in the live
+/// template but not in Git.
+fn statefulset(template_owner: &str, storage_class: Option<&str>) -> (Value, Value) {
     let manifest = json!({
         "apiVersion": "apps/v1", "kind": "StatefulSet",
         "metadata": {"name": "db", "namespace": "default"},
@@ -267,6 +269,9 @@ fn statefulset(template_owner: &str) -> (Value, Value) {
         "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}, "volumeMode": "Filesystem"},
         "status": {"phase": "Pending"}
     });
+    if let Some(class) = storage_class {
+        live["spec"]["volumeClaimTemplates"][0]["spec"]["storageClassName"] = json!(class);
+    }
     let mut spec_fields = json!({
         "f:serviceName": {}, "f:selector": {},
         "f:template": {"f:metadata": {"f:labels": {"f:app": {}}}, "f:spec": {"f:containers": {
@@ -290,9 +295,24 @@ fn statefulset(template_owner: &str) -> (Value, Value) {
 }
 
 #[test]
-fn server_additions_inside_atomic_values_we_own_need_the_server_to_tell() {
+fn known_server_defaults_inside_atomic_values_are_not_drift() {
     let types = schema_types();
-    let (manifest, live) = statefulset("git-controller");
+    for owner in ["git-controller", "kubectl-edit"] {
+        let (manifest, live) = statefulset(owner, None);
+        let plan = plan_with(&case(manifest, live, &types), &types);
+        assert!(
+            plan.is_noop() && plan.to_confirm.is_empty(),
+            "{owner}: {plan:#?}"
+        );
+    }
+}
+
+#[test]
+fn other_members_inside_atomic_values_we_own_need_the_server_to_tell() {
+    // A storage class in the live template we own: applied from an earlier Git version (then
+    // applying removes it) or added by the server (then it stays) — only the server knows.
+    let types = schema_types();
+    let (manifest, live) = statefulset("git-controller", Some("fast"));
     let plan = plan_with(&case(manifest, live, &types), &types);
     // Not applied on every sync, not called in sync either: left to a server-side dry-run.
     assert!(plan.is_noop() && plan.noops.is_empty(), "{plan:#?}");
@@ -310,6 +330,10 @@ fn server_additions_inside_atomic_values_we_own_need_the_server_to_tell() {
                 object["spec"]["volumeClaimTemplates"][0]["metadata"]["name"],
                 "data"
             );
+            assert_eq!(
+                object["spec"]["volumeClaimTemplates"][0]["spec"].get("storageClassName"),
+                None
+            );
         }
         other => panic!("expected one apply to confirm, got {other:#?}"),
     }
@@ -318,7 +342,7 @@ fn server_additions_inside_atomic_values_we_own_need_the_server_to_tell() {
 #[test]
 fn atomic_values_someone_else_changed_are_drift() {
     let types = schema_types();
-    let (manifest, live) = statefulset("kubectl-edit");
+    let (manifest, live) = statefulset("kubectl-edit", Some("fast"));
     let plan = plan_with(&case(manifest, live, &types), &types);
     assert_eq!(single_apply(&plan).2, ["/spec"]);
     assert!(plan.to_confirm.is_empty());
