@@ -386,3 +386,28 @@ fn secret_write_back_keeps_string_data_that_still_holds() {
     );
     assert_eq!(object.get("stringData"), None);
 }
+
+#[test]
+fn applies_to_confirm_are_held_back_by_invalid_rules_too() {
+    let types = schema_types();
+    let (manifest, live) = statefulset("git-controller", Some("fast"));
+    let mut c = case(manifest, live, &types);
+    let mut broken = rule("protect", SyncTo::Ignore, &[]);
+    broken.kinds = vec!["StatefulSet".into()];
+    c.invalid_rules = vec![InvalidRule::new(
+        broken,
+        "labelSelector: unclosed parenthesis",
+    )];
+    let plan = plan_with(&c, &types);
+    assert!(
+        plan.to_confirm.is_empty() && plan.noops.is_empty(),
+        "{plan:#?}"
+    );
+    assert!(
+        plan.diagnostics
+            .iter()
+            .any(|d| d.reason == DiagnosticReason::HeldBack(HoldCause::InvalidRule)),
+        "{:#?}",
+        plan.diagnostics
+    );
+}
