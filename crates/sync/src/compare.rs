@@ -125,34 +125,45 @@ pub(crate) fn applied_cmp<'v>(
 ) -> Verdict {
     match m {
         Some(m) => {
-            let mut cx = Applied {
-                path: path.iter().map(|k| Step::Key(k)).collect(),
-                trivia,
-            };
-            cx.applied(m, live, at, ours, Within::Granular)
+            Applied { trivia }.applied(&Here::Node(path), m, live, at, ours, Within::Granular)
         }
         // A subtree we applied before and the manifest no longer has: applying removes it.
         None => Verdict::of(ours.is_none() || live.is_none_or(vacuous)),
     }
 }
 
-/// The state of one [`applied_cmp`]: where in the object it is.
-struct Applied<'v, 't, 'l> {
-    path: Vec<Step<'v>>,
+/// Where a compared value is in the object: a chain of steps on the stack, made into a path
+/// only when one is needed.
+#[derive(Clone, Copy)]
+enum Here<'p, 'v> {
+    /// At a node of the governed walk.
+    Node(&'p [&'v str]),
+    /// One step below another place.
+    Below(&'p Here<'p, 'v>, Step<'v>),
+}
+
+impl<'v> Here<'_, 'v> {
+    fn path(&self) -> Vec<Step<'v>> {
+        match self {
+            Here::Node(path) => path.iter().map(|k| Step::Key(k)).collect(),
+            Here::Below(parent, step) => {
+                let mut path = parent.path();
+                path.push(*step);
+                path
+            }
+        }
+    }
+}
+
+/// What one [`applied_cmp`] consults.
+struct Applied<'t, 'l> {
     trivia: &'t Trivia<'l>,
 }
 
-impl<'v> Applied<'v, '_, '_> {
-    /// Runs `f` one step further down the object.
-    fn at<T>(&mut self, step: Step<'v>, f: impl FnOnce(&mut Self) -> T) -> T {
-        self.path.push(step);
-        let out = f(self);
-        self.path.pop();
-        out
-    }
-
-    fn applied(
-        &mut self,
+impl Applied<'_, '_> {
+    fn applied<'v>(
+        &self,
+        here: &Here<'_, 'v>,
         m: &'v Value,
         live: Option<&'v Value>,
         at: SchemaNode<'_>,
@@ -163,7 +174,7 @@ impl<'v> Applied<'v, '_, '_> {
             return Verdict::Equal;
         }
         let Some(l) = live else {
-            return self.absent(m, at, ours, within);
+            return self.absent(here, m, at, ours, within);
         };
         let within = match within {
             Within::Granular if at.is_atomic() => {
@@ -184,26 +195,26 @@ impl<'v> Applied<'v, '_, '_> {
                         _ => None,
                     };
                     let field = at.field(k);
-                    let member = self.at(Step::Key(k), |cx| {
-                        cx.applied(mv, lo.get(k), field, child.as_ref(), within)
-                    });
+                    let below = Here::Below(here, Step::Key(k));
+                    let member = self.applied(&below, mv, lo.get(k), field, child.as_ref(), within);
                     verdict = verdict.max(member);
                     if verdict == Verdict::Different {
                         return verdict;
                     }
                 }
-                verdict.max(self.live_only_members(mo, lo, at, ours, within))
+                verdict.max(self.live_only_members(here, mo, lo, at, ours, within))
             }
             (Value::Object(_), _) => Verdict::of(vacuous(m) && l.is_null()),
-            (Value::Array(ma), Value::Array(la)) => self.list(ma, la, at, ours, within),
+            (Value::Array(ma), Value::Array(la)) => self.list(here, ma, la, at, ours, within),
             (Value::Array(ma), Value::Null) => Verdict::of(ma.is_empty()),
             _ => scalar_cmp(m, l, at),
         }
     }
 
     /// The manifest sets `m` where the live object has nothing.
-    fn absent(
-        &mut self,
+    fn absent<'v>(
+        &self,
+        here: &Here<'_, 'v>,
         m: &'v Value,
         at: SchemaNode<'_>,
         ours: Option<&Fields<'_>>,
@@ -231,9 +242,8 @@ impl<'v> Applied<'v, '_, '_> {
                         _ => None,
                     };
                     let field = at.field(k);
-                    let member = self.at(Step::Key(k), |cx| {
-                        cx.applied(mv, None, field, child.as_ref(), within)
-                    });
+                    let below = Here::Below(here, Step::Key(k));
+                    let member = self.applied(&below, mv, None, field, child.as_ref(), within);
                     verdict = verdict.max(member);
                 }
                 verdict
@@ -243,8 +253,9 @@ impl<'v> Applied<'v, '_, '_> {
     }
 
     /// Members only the live object has.
-    fn live_only_members(
-        &mut self,
+    fn live_only_members<'v>(
+        &self,
+        here: &Here<'_, 'v>,
         mo: &Map<String, Value>,
         lo: &'v Map<String, Value>,
         at: SchemaNode<'_>,
@@ -274,8 +285,10 @@ impl<'v> Applied<'v, '_, '_> {
                     if at.is_free_form_map() {
                         return Verdict::Different;
                     }
-                    let trivia = self.trivia;
-                    if self.at(Step::Key(k), |cx| trivia.contains(&cx.path)) {
+                    if self
+                        .trivia
+                        .contains(&Here::Below(here, Step::Key(k)).path())
+                    {
                         continue; // a known server default or controller field
                     }
                     if within == Within::AtomicNotOwned {
@@ -288,8 +301,9 @@ impl<'v> Applied<'v, '_, '_> {
         }
     }
 
-    fn list(
-        &mut self,
+    fn list<'v>(
+        &self,
+        here: &Here<'_, 'v>,
         ma: &'v [Value],
         la: &'v [Value],
         at: SchemaNode<'_>,
@@ -297,7 +311,9 @@ impl<'v> Applied<'v, '_, '_> {
         within: Within,
     ) -> Verdict {
         match (within, at.list_kind()) {
-            (Within::Granular, Some(ListKind::Map(keys))) => self.list_map(ma, la, keys, at, ours),
+            (Within::Granular, Some(ListKind::Map(keys))) => {
+                self.list_map(here, ma, la, keys, at, ours)
+            }
             (Within::Granular, Some(ListKind::Set)) => applied_set(ma, la, ours),
             // Atomic lists, lists inside atomic values, and lists without a schema: by position.
             _ => {
@@ -307,9 +323,8 @@ impl<'v> Applied<'v, '_, '_> {
                 let items = at.items();
                 let mut verdict = Verdict::Equal;
                 for (i, (mv, lv)) in ma.iter().zip(la).enumerate() {
-                    let element = self.at(Step::Index(i), |cx| {
-                        cx.applied(mv, Some(lv), items, None, within)
-                    });
+                    let below = Here::Below(here, Step::Index(i));
+                    let element = self.applied(&below, mv, Some(lv), items, None, within);
                     verdict = verdict.max(element);
                     if verdict == Verdict::Different {
                         break;
@@ -323,8 +338,9 @@ impl<'v> Applied<'v, '_, '_> {
     /// A list-map: each manifest element must match the live element with its key, in the same
     /// relative order (server-side apply orders the elements it applies as applied); live
     /// elements we applied before and the manifest no longer has are differences.
-    fn list_map(
-        &mut self,
+    fn list_map<'v>(
+        &self,
+        here: &Here<'_, 'v>,
         ma: &'v [Value],
         la: &'v [Value],
         keys: &[String],
@@ -351,9 +367,8 @@ impl<'v> Applied<'v, '_, '_> {
             previous = Some(j);
             matched[j] = true;
             let own = owned.get(j).and_then(Option::as_ref);
-            let element = self.at(Step::Index(j), |cx| {
-                cx.applied(mv, Some(&la[j]), items, own, Within::Granular)
-            });
+            let below = Here::Below(here, Step::Index(j));
+            let element = self.applied(&below, mv, Some(&la[j]), items, own, Within::Granular);
             verdict = verdict.max(element);
             if verdict == Verdict::Different {
                 return verdict;
