@@ -178,10 +178,12 @@ pub struct Plan {
     /// Changes to the cluster.
     pub to_cluster: Vec<ClusterAction>,
     /// Applies the planner could not decide without the API server ([`Verdict::Unsure`]):
-    /// each is an [`ClusterAction::Apply`] (never a create) whose `paths` are the undecided
+    /// each is a [`ClusterAction::Apply`] (never a create) whose `paths` are the undecided
     /// `kubernetes` subtrees. Carry one out only if a server-side dry-run of its `object`
     /// changes the live object; the verdict holds as long as the manifest and the live
-    /// object's `resourceVersion` do. [`Plan::is_noop`] does not count these.
+    /// object's `resourceVersion` do ([`changed_by_dry_run`](crate::changed_by_dry_run) reads
+    /// the dry-run's answer). [`Plan::is_noop`] does not count these.
+    #[serde(default)]
     pub to_confirm: Vec<ClusterAction>,
     /// Changes to the repository.
     pub to_git: Vec<GitAction>,
