@@ -118,8 +118,8 @@ fn restrict(live: &Value, body: &Value) -> Value {
     }
 }
 
-fn find_live<'a>(live: &'a [Value], id: &gitcontroller_sync::ObjectId) -> Option<&'a Value> {
-    live.iter().find(|o| {
+fn find_live<'a>(live: &'a [Arc<Value>], id: &gitcontroller_sync::ObjectId) -> Option<&'a Value> {
+    live.iter().map(|o| &**o).find(|o| {
         let api_version = o["apiVersion"].as_str().unwrap_or_default();
         gitcontroller_sync::group_of(api_version) == id.group
             && o["kind"].as_str() == Some(id.kind.as_str())
@@ -152,7 +152,7 @@ pub fn render(state: &SyncState) -> Result<DiffReport> {
 
 /// Renders a plan's cluster actions against the live objects, and the file edits of its Git
 /// actions (paths relative to `root`, the repository's `spec.path`).
-pub fn render_plan(plan: &Plan, live: &[Value], root: &str, edits: &[FileEdit]) -> DiffReport {
+pub fn render_plan(plan: &Plan, live: &[Arc<Value>], root: &str, edits: &[FileEdit]) -> DiffReport {
     let mut text = String::new();
     if !plan.to_cluster.is_empty() {
         text.push_str("# Cluster (from Git)\n");

@@ -3,9 +3,11 @@
 
 pub mod apply;
 pub mod discovery;
+pub mod live;
 pub mod watchers;
 
 pub use discovery::{ResourceCatalog, TypeKey};
+pub use live::{LiveObject, LiveType};
 pub use watchers::{Watched, Watchers};
 
 /// The field manager of every write git-controller makes to the cluster.

@@ -7,8 +7,8 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use futures::StreamExt;
-use kube::api::{Api, DynamicObject};
+use futures::{StreamExt, TryStreamExt};
+use kube::api::Api;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::watcher::{self, watcher};
@@ -18,6 +18,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::discovery::{CatalogEntry, TypeKey};
+use super::live::{LiveObject, LiveType};
 
 /// A change seen on a watched type: which type, in which namespace (None: cluster-scoped).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,7 +31,7 @@ pub struct LiveChange {
 
 struct Running {
     entry: CatalogEntry,
-    store: Store<DynamicObject>,
+    store: Store<LiveObject>,
     listed: watch::Receiver<bool>,
     task: JoinHandle<()>,
 }
@@ -47,7 +48,7 @@ pub struct Watched {
     /// The type.
     pub entry: CatalogEntry,
     /// Its live objects.
-    pub store: Store<DynamicObject>,
+    pub store: Store<LiveObject>,
     listed: watch::Receiver<bool>,
 }
 
@@ -135,28 +136,30 @@ impl Watchers {
     }
 
     fn start(&self, key: TypeKey, entry: CatalogEntry) -> Running {
-        let api: Api<DynamicObject> = match &self.namespace {
-            Some(ns) => Api::namespaced_with(self.client.clone(), ns, &entry.resource),
-            None => Api::all_with(self.client.clone(), &entry.resource),
+        let live_type = LiveType::new(&entry.resource);
+        let api: Api<LiveObject> = match &self.namespace {
+            Some(ns) => Api::namespaced_with(self.client.clone(), ns, &live_type),
+            None => Api::all_with(self.client.clone(), &live_type),
         };
-        let writer = reflector::store::Writer::new(entry.resource.clone());
+        let writer = reflector::store::Writer::new(live_type.clone());
         let store = writer.as_reader();
         let changes = self.changes.clone();
         let watch_key = key.clone();
         // The watcher resumes from its last resourceVersion after a drop and relists after a
         // 410 Gone; default_backoff keeps a failing API server from being hammered.
         let (listed_tx, listed) = watch::channel(false);
-        let stream = reflector::reflector(
-            writer,
-            watcher(api, watcher::Config::default().any_semantic()),
-        )
-        .default_backoff()
-        .inspect(move |event| {
-            if let Ok(watcher::Event::InitDone) = event {
-                listed_tx.send_replace(true);
-            }
-        })
-        .touched_objects();
+        // Each object is compacted as it is parsed and typed here, once per event: the
+        // store holds the only copy every reconcile reads.
+        let events = watcher(api, watcher::Config::default().any_semantic())
+            .map_ok(move |event| event.modify(|object| object.typed(&live_type)));
+        let stream = reflector::reflector(writer, events)
+            .default_backoff()
+            .inspect(move |event| {
+                if let Ok(watcher::Event::InitDone) = event {
+                    listed_tx.send_replace(true);
+                }
+            })
+            .touched_objects();
         let task = tokio::spawn(async move {
             futures::pin_mut!(stream);
             while let Some(item) = stream.next().await {

@@ -4,11 +4,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use gitcontroller_sync::{LabelSelector, ObjectId, Pointer, Rule, SyncTo};
 use kube::ResourceExt;
-use kube::api::DynamicObject;
-use serde_json::Value;
 
 use crate::api::{InventoryEntry, Reason, SyncDirection, SyncRule};
-use crate::cluster::discovery::CatalogEntry;
 
 /// Why a SyncRule cannot be used.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -80,19 +77,6 @@ pub fn rule(rule: &SyncRule) -> Result<Rule, RuleError> {
         },
         priority: spec.priority,
     })
-}
-
-/// A live object as the planner sees it: the full JSON the API server serves, with apiVersion
-/// and kind filled in (list responses leave them out of items).
-pub fn live_object(object: &DynamicObject, entry: &CatalogEntry) -> Value {
-    let mut value = serde_json::to_value(object).unwrap_or(Value::Null);
-    if let Value::Object(map) = &mut value {
-        map.entry("apiVersion")
-            .or_insert_with(|| entry.resource.api_version.clone().into());
-        map.entry("kind")
-            .or_insert_with(|| entry.resource.kind.clone().into());
-    }
-    value
 }
 
 /// The inventory in status as the planner's identities.

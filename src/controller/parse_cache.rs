@@ -9,6 +9,23 @@ use gitcontroller_sync::{Diagnostic, Manifest, ResourceType, SourceFile};
 
 type Parsed = Arc<(Vec<Manifest>, Vec<Diagnostic>)>;
 
+/// The parsed files of one snapshot, shared with the cache: reading them copies nothing.
+pub struct ParsedSnapshot {
+    files: Vec<Parsed>,
+}
+
+impl ParsedSnapshot {
+    /// Every manifest, in file order.
+    pub fn manifests(&self) -> impl Iterator<Item = &Manifest> {
+        self.files.iter().flat_map(|parsed| parsed.0.iter())
+    }
+
+    /// Every parse diagnostic, in file order.
+    pub fn diagnostics(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.files.iter().flat_map(|parsed| parsed.1.iter())
+    }
+}
+
 /// Shared by all reconciles; cheap to clone.
 #[derive(Clone, Default)]
 pub struct ParseCache {
@@ -25,18 +42,13 @@ struct Inner {
 
 impl ParseCache {
     /// The manifests and parse diagnostics of every file of `snapshot`, in file order.
-    pub fn parse(
-        &self,
-        snapshot: &Snapshot,
-        types: &[ResourceType],
-    ) -> (Vec<Manifest>, Vec<Diagnostic>) {
+    pub fn parse(&self, snapshot: &Snapshot, types: &[ResourceType]) -> ParsedSnapshot {
         let mut inner = self.inner.lock().expect("parse cache lock");
         if inner.types != types {
             inner.types = types.to_vec();
             inner.entries.clear();
         }
-        let mut manifests = Vec::new();
-        let mut diagnostics = Vec::new();
+        let mut files = Vec::with_capacity(snapshot.files.len());
         let mut seen = HashMap::with_capacity(snapshot.files.len());
         for file in &snapshot.files {
             let key = (file.path.clone(), file.blob.clone());
@@ -47,13 +59,12 @@ impl ParseCache {
                     Arc::new(gitcontroller_sync::parse_manifests(&source, types))
                 }
             };
-            manifests.extend(parsed.0.iter().cloned());
-            diagnostics.extend(parsed.1.iter().cloned());
+            files.push(parsed.clone());
             seen.insert(key, parsed);
         }
         // Keep only the current files, so the cache never outgrows the repository.
         inner.entries = seen;
-        (manifests, diagnostics)
+        ParsedSnapshot { files }
     }
 }
 
@@ -83,19 +94,19 @@ mod tests {
         let cache = ParseCache::default();
         let a = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n";
         let b = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\n";
-        let first = cache.parse(&snapshot(&[("a.yaml", "1", a), ("b.yaml", "2", b)]), &types);
+        let parse = |files: &[(&str, &str, &str)]| {
+            let parsed = cache.parse(&snapshot(files), &types);
+            let manifests: Vec<Manifest> = parsed.manifests().cloned().collect();
+            let diagnostics: Vec<Diagnostic> = parsed.diagnostics().cloned().collect();
+            (manifests, diagnostics)
+        };
+        let first = parse(&[("a.yaml", "1", a), ("b.yaml", "2", b)]);
         assert_eq!(first.0.len(), 2);
         // Same blob id with other content: the cache answers, proving no re-parse happened.
-        let cached = cache.parse(
-            &snapshot(&[("a.yaml", "1", "not: parsed"), ("b.yaml", "2", b)]),
-            &types,
-        );
+        let cached = parse(&[("a.yaml", "1", "not: parsed"), ("b.yaml", "2", b)]);
         assert_eq!(cached.0, first.0);
         // A new blob is parsed.
-        let broken = cache.parse(
-            &snapshot(&[("a.yaml", "3", "a: [unclosed\n"), ("b.yaml", "2", b)]),
-            &types,
-        );
+        let broken = parse(&[("a.yaml", "3", "a: [unclosed\n"), ("b.yaml", "2", b)]);
         assert_eq!(broken.0.len(), 1);
         assert_eq!(broken.1.len(), 1);
         let full = gitcontroller_sync::parse_manifests(

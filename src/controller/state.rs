@@ -5,7 +5,9 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use gitcontroller_git::Snapshot;
-use gitcontroller_sync::{ObjectId, Plan, PlanInput, PlanOptions, ResourceType, Rule};
+use gitcontroller_sync::{
+    Diagnostic, Manifest, ObjectId, Plan, PlanInput, PlanOptions, ResourceType, Rule,
+};
 use serde_json::Value;
 
 use super::context::Context;
@@ -81,8 +83,9 @@ impl Source {
 /// The observe step's output: the live objects the repository's rules select.
 #[derive(Clone, Debug, Default)]
 pub struct LiveState {
-    /// Every live object of the selected types, as the API server serves it.
-    pub objects: Arc<Vec<Value>>,
+    /// Every live object of the selected types, as the stores keep them
+    /// ([`LiveObject`](crate::cluster::LiveObject)): shared with the stores, not copied.
+    pub objects: Arc<Vec<Arc<Value>>>,
 }
 
 /// Everything a plan needs besides the Git snapshot; shared with the blocking Git thread,
@@ -93,7 +96,7 @@ pub struct PlanInputs {
     /// The served types.
     pub types: Vec<ResourceType>,
     /// The live objects.
-    pub live: Arc<Vec<Value>>,
+    pub live: Arc<Vec<Arc<Value>>>,
     /// Objects this repository applied before this sync.
     pub inventory: BTreeSet<ObjectId>,
     /// The planner's switches.
@@ -106,11 +109,14 @@ impl PlanInputs {
     /// Parses the manifests of a snapshot and plans against this cluster state; returns the
     /// plan with the parse diagnostics merged in.
     pub fn plan(&self, snapshot: &Snapshot) -> Plan {
-        let (manifests, diagnostics) = self.parsed.parse(snapshot, &self.types);
+        let parsed = self.parsed.parse(snapshot, &self.types);
+        let diagnostics: Vec<Diagnostic> = parsed.diagnostics().cloned().collect();
         let skipped = gitcontroller_sync::skipped_inputs(&diagnostics);
+        // Borrowed from the parse cache and the watch stores: planning copies no object.
+        let manifests: Vec<&Manifest> = parsed.manifests().collect();
         let mut plan = gitcontroller_sync::plan(&PlanInput {
             manifests: &manifests,
-            live: &self.live,
+            live: self.live.as_slice(),
             rules: &self.rules,
             types: &self.types,
             inventory: &self.inventory,

@@ -27,9 +27,11 @@
 //! let (manifests, diagnostics) = parse_manifests(&files, &types);
 //! assert!(diagnostics.is_empty());
 //! let rules = [Rule::new("all-from-git", SyncTo::Kubernetes)];
+//! // Live objects as the API server serves them (`Arc<Value>`s work too).
+//! let live: Vec<serde_json::Value> = Vec::new();
 //! let plan = plan(&PlanInput {
 //!     manifests: &manifests,
-//!     live: &[],
+//!     live: &live,
 //!     rules: &rules,
 //!     types: &types,
 //!     inventory: &BTreeSet::new(),

@@ -1,5 +1,6 @@
 //! The planner: manifests × live objects × rules → actions.
 
+use std::borrow::Borrow;
 use std::collections::{BTreeSet, HashSet, btree_set};
 use std::iter::Peekable;
 
@@ -27,14 +28,18 @@ use crate::{Manifest, ObjectId, Pointer, ResourceType, Rule, SyncTo};
 pub const DEFAULT_FIELD_MANAGER: &str = "git-controller";
 
 /// Everything [`plan`] looks at. All of it is plain data; nothing is fetched.
-#[derive(Clone, Copy, Debug)]
-pub struct PlanInput<'a> {
+///
+/// `L` and `M` are how the caller holds its live objects and manifests: owned, or shared
+/// (`Arc<Value>`, `&Manifest`: what a controller keeps in its watch caches and parse cache)
+/// so that planning copies none of them.
+#[derive(Debug)]
+pub struct PlanInput<'a, L = Value, M = Manifest> {
     /// The manifests in the repository (from [`parse_manifests`](crate::parse_manifests)).
-    pub manifests: &'a [Manifest],
+    pub manifests: &'a [M],
     /// The live objects, complete as the API serves them (`apiVersion` and `kind` set,
     /// `metadata.managedFields` included), for **every** type in `types` that a rule may
     /// select. An object missing here counts as deleted.
-    pub live: &'a [Value],
+    pub live: &'a [L],
     /// The valid rules of the repository.
     pub rules: &'a [Rule],
     /// The rules of the repository that are invalid, with the scope they could select
@@ -56,6 +61,15 @@ pub struct PlanInput<'a> {
     /// Switches.
     pub options: &'a PlanOptions,
 }
+
+// By hand: derived impls would ask `L: Copy`, but only references are copied.
+impl<L, M> Clone for PlanInput<'_, L, M> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<L, M> Copy for PlanInput<'_, L, M> {}
 
 /// Switches of a plan.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -204,7 +218,7 @@ impl Plan {
 
 /// Plans one reconcile. Pure and deterministic: the order of every input slice is
 /// irrelevant. See `docs/sync-semantics.md` for the full contract.
-pub fn plan(input: &PlanInput<'_>) -> Plan {
+pub fn plan<L: Borrow<Value>, M: Borrow<Manifest>>(input: &PlanInput<'_, L, M>) -> Plan {
     let types = TypeIndex::new(input.types);
     let mut out = Plan::default();
     let rules = rank_rules(input.rules, &types, &mut out.diagnostics);
@@ -213,7 +227,8 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
     // type's position stands in for (group, kind), which saves most string comparisons.
     let mut manifests: Vec<(SortKey<'_>, IdRef<'_>, &ResourceType, &Manifest)> =
         Vec::with_capacity(input.manifests.len());
-    for m in input.manifests {
+    let all_manifests: Vec<&Manifest> = input.manifests.iter().map(Borrow::borrow).collect();
+    for &m in &all_manifests {
         match types.get_ordered(&m.id.group, &m.id.kind) {
             Some((ordinal, ty)) => {
                 let id = IdRef::of(&m.id);
@@ -232,7 +247,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
     }
     let mut live: Vec<(SortKey<'_>, IdRef<'_>, &ResourceType, &Value)> =
         Vec::with_capacity(input.live.len());
-    for obj in input.live {
+    for obj in input.live.iter().map(Borrow::borrow) {
         match resolve_ref(obj, &types) {
             Ok((id, ordinal, ty)) => live.push((sort_key(ordinal, id), id, ty, obj)),
             Err(err) => out.diagnostics.push(live_id_diagnostic(obj, err)),
@@ -242,7 +257,8 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
     live.sort_unstable_by(|a, b| a.0.cmp(&b.0));
 
     let mut planner = Planner {
-        input,
+        manifests: &all_manifests,
+        options: input.options,
         rules: &rules,
         inventory: input.inventory.iter().peekable(),
         out,
@@ -356,7 +372,8 @@ struct Outcome {
 }
 
 struct Planner<'i, 'r> {
-    input: &'i PlanInput<'i>,
+    manifests: &'i [&'i Manifest],
+    options: &'i PlanOptions,
     rules: &'r [Ranked<'r>],
     /// The inventory, consumed in step with the (sorted) objects.
     inventory: Peekable<btree_set::Iter<'i, ObjectId>>,
@@ -609,11 +626,7 @@ impl<'i, 'r> Planner<'i, 'r> {
                 if self.refuse_secret(id) {
                     return blocked();
                 }
-                let path = match layout::new_file_path(
-                    &self.input.options.layout_root,
-                    id,
-                    &ty.plural,
-                ) {
+                let path = match layout::new_file_path(&self.options.layout_root, id, &ty.plural) {
                     Ok(path) => path,
                     Err(unsafe_path) => {
                         self.out.diagnostics.push(
@@ -629,11 +642,10 @@ impl<'i, 'r> Planner<'i, 'r> {
                         return blocked();
                     }
                 };
-                let input = self.input;
                 // No skipped paths: while any input is skipped, no new file is written.
-                let taken = self.taken.get_or_insert_with(|| {
-                    input.manifests.iter().map(|m| m.file.clone()).collect()
-                });
+                let taken = self
+                    .taken
+                    .get_or_insert_with(|| self.manifests.iter().map(|m| m.file.clone()).collect());
                 let file = layout::disambiguate(path, |p| taken.contains(p));
                 taken.insert(file.clone());
                 self.out.to_git.push(GitAction::Write {
@@ -645,7 +657,7 @@ impl<'i, 'r> Planner<'i, 'r> {
                 });
                 acted()
             }
-            Some(SyncTo::Kubernetes) if in_inventory && self.input.options.prune => {
+            Some(SyncTo::Kubernetes) if in_inventory && self.options.prune => {
                 self.out
                     .to_cluster
                     .push(ClusterAction::Delete { id: id.clone() });
@@ -673,7 +685,7 @@ impl<'i, 'r> Planner<'i, 'r> {
         let sides = Sides {
             manifest: Some(manifest),
             live: Some(live),
-            ours: fields::applied_by(live, &self.input.options.field_manager),
+            ours: fields::applied_by(live, &self.options.field_manager),
         };
         let schema_at = |path: &[&str]| {
             ty.schema
@@ -794,7 +806,7 @@ impl<'i, 'r> Planner<'i, 'r> {
     }
 
     fn refuse_secret(&mut self, id: &ObjectId) -> bool {
-        if !id.is_secret() || self.input.options.allow_plaintext_secrets {
+        if !id.is_secret() || self.options.allow_plaintext_secrets {
             return false;
         }
         self.out.diagnostics.push(

@@ -4,7 +4,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::super::context::Context;
-use super::super::convert;
 use super::super::state::{Flow, LiveState, SyncState, needs};
 use crate::error::{Error, Result};
 
@@ -30,13 +29,8 @@ pub async fn observe_live(ctx: &Context, state: &mut SyncState) -> Result<Flow> 
                 entry.resource.plural
             )));
         }
-        objects.extend(
-            watched
-                .store
-                .state()
-                .iter()
-                .map(|object| convert::live_object(object, entry)),
-        );
+        // Shared, not copied: the stores hold each object once, compacted as it arrived.
+        objects.extend(watched.store.state().iter().map(|o| o.object().clone()));
     }
     state.live = Some(LiveState {
         objects: Arc::new(objects),

@@ -1,0 +1,249 @@
+//! Live objects as the watchers' stores keep them: one compact JSON copy per object, made
+//! once per watch event and shared (`Arc`) by every reconcile that plans against it.
+//!
+//! What is dropped, and why it is safe for the planner (`gitcontroller_sync`):
+//! - `status`: the server's; never exported, compared or applied.
+//! - in each `metadata.managedFields` entry, everything but `manager`, `operation`,
+//!   `subresource` and `fieldsV1` (the time, `apiVersion` and `fieldsType`: the planner reads
+//!   ownership only), and what inside `status` an entry owns (`f:status` becomes `{}`: that
+//!   it owns some of the dropped status is all that is left to know).
+//!
+//! Everything else stays as the API server serves it: a `syncTo: git` rule may govern any
+//! other field.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::core::{ApiResource, DynamicResourceScope, Resource};
+use serde::{Deserialize, Deserializer};
+use serde_json::{Map, Value};
+
+/// The members of a `managedFields` entry the planner reads.
+const KEPT_MANAGED_FIELDS_MEMBERS: &[&str] = &["manager", "operation", "subresource", "fieldsV1"];
+
+/// The type of a watcher's objects, shared: the store keeps one in the key of every object.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct LiveType(Arc<ApiResource>);
+
+impl LiveType {
+    /// The type of `resource`'s objects.
+    pub fn new(resource: &ApiResource) -> Self {
+        Self(Arc::new(resource.clone()))
+    }
+}
+
+/// A live object in a watcher's store.
+#[derive(Clone, Debug)]
+pub struct LiveObject {
+    /// What the watch machinery reads: name, namespace, resourceVersion.
+    metadata: ObjectMeta,
+    /// The compact object, with `apiVersion` and `kind` (once [`LiveObject::typed`] ran).
+    object: Arc<Value>,
+}
+
+impl LiveObject {
+    /// The object from the API server's JSON, compacted.
+    pub fn new(mut object: Value) -> Self {
+        compact(&mut object);
+        let text = |field: &str| {
+            object
+                .pointer(&format!("/metadata/{field}"))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        let metadata = ObjectMeta {
+            name: text("name"),
+            namespace: text("namespace"),
+            resource_version: text("resourceVersion"),
+            ..ObjectMeta::default()
+        };
+        Self {
+            metadata,
+            object: Arc::new(object),
+        }
+    }
+
+    /// Fills in `apiVersion` and `kind` where the API server left them out (the items of a
+    /// list). Cheap while the object is not shared yet, as in the watch stream.
+    pub fn typed(&mut self, LiveType(resource): &LiveType) {
+        let has_types =
+            self.object.get("apiVersion").is_some() && self.object.get("kind").is_some();
+        if has_types {
+            return;
+        }
+        if let Value::Object(map) = Arc::make_mut(&mut self.object) {
+            map.entry("apiVersion")
+                .or_insert_with(|| resource.api_version.clone().into());
+            map.entry("kind")
+                .or_insert_with(|| resource.kind.clone().into());
+        }
+    }
+
+    /// The object as the planner reads it; cloning the `Arc` copies nothing.
+    pub fn object(&self) -> &Arc<Value> {
+        &self.object
+    }
+}
+
+impl<'de> Deserialize<'de> for LiveObject {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Value::deserialize(deserializer).map(LiveObject::new)
+    }
+}
+
+impl Resource for LiveObject {
+    type DynamicType = LiveType;
+    type Scope = DynamicResourceScope;
+
+    fn group(LiveType(resource): &LiveType) -> Cow<'_, str> {
+        resource.group.as_str().into()
+    }
+
+    fn version(LiveType(resource): &LiveType) -> Cow<'_, str> {
+        resource.version.as_str().into()
+    }
+
+    fn kind(LiveType(resource): &LiveType) -> Cow<'_, str> {
+        resource.kind.as_str().into()
+    }
+
+    fn api_version(LiveType(resource): &LiveType) -> Cow<'_, str> {
+        resource.api_version.as_str().into()
+    }
+
+    fn plural(LiveType(resource): &LiveType) -> Cow<'_, str> {
+        resource.plural.as_str().into()
+    }
+
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+}
+
+/// Drops from an object what the planner never reads (see the module docs).
+pub fn compact(object: &mut Value) {
+    let Value::Object(map) = object else {
+        return;
+    };
+    map.remove("status");
+    let Some(Value::Array(entries)) = map
+        .get_mut("metadata")
+        .and_then(|m| m.get_mut("managedFields"))
+    else {
+        return;
+    };
+    for entry in entries {
+        let Value::Object(entry) = entry else {
+            continue;
+        };
+        entry.retain(|key, _| KEPT_MANAGED_FIELDS_MEMBERS.contains(&key.as_str()));
+        if let Some(Value::Object(fields)) = entry.get_mut("fieldsV1")
+            && let Some(status) = fields.get_mut("f:status")
+        {
+            // Owning the status stays known (an entry that owns only status still tells the
+            // export that ownership is tracked), the details of what in it do not.
+            *status = Value::Object(Map::new());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn deployment() -> Value {
+        json!({
+            "metadata": {
+                "name": "web", "namespace": "prod", "uid": "u-1", "resourceVersion": "42",
+                "labels": {"app": "web"},
+                "managedFields": [
+                    {"manager": "git-controller", "operation": "Apply", "apiVersion": "apps/v1",
+                     "time": "2025-01-01T00:00:00Z", "fieldsType": "FieldsV1",
+                     "fieldsV1": {"f:spec": {"f:replicas": {}}}},
+                    {"manager": "kube-controller-manager", "operation": "Update",
+                     "subresource": "status", "apiVersion": "apps/v1", "fieldsType": "FieldsV1",
+                     "fieldsV1": {"f:status": {"f:replicas": {}}}},
+                    {"manager": "kubectl", "operation": "Update", "apiVersion": "apps/v1",
+                     "fieldsType": "FieldsV1",
+                     "fieldsV1": {"f:metadata": {"f:labels": {"f:app": {}}}, "f:status": {}}}
+                ]
+            },
+            "spec": {"replicas": 2},
+            "status": {"replicas": 2}
+        })
+    }
+
+    #[test]
+    fn status_and_managed_fields_bookkeeping_are_dropped_ownership_stays() {
+        let live = LiveObject::new(deployment());
+        assert_eq!(
+            **live.object(),
+            json!({
+                "metadata": {
+                    "name": "web", "namespace": "prod", "uid": "u-1", "resourceVersion": "42",
+                    "labels": {"app": "web"},
+                    "managedFields": [
+                        {"manager": "git-controller", "operation": "Apply",
+                         "fieldsV1": {"f:spec": {"f:replicas": {}}}},
+                        {"manager": "kube-controller-manager", "operation": "Update",
+                         "subresource": "status", "fieldsV1": {"f:status": {}}},
+                        {"manager": "kubectl", "operation": "Update",
+                         "fieldsV1": {"f:metadata": {"f:labels": {"f:app": {}}}, "f:status": {}}}
+                    ]
+                },
+                "spec": {"replicas": 2}
+            })
+        );
+        assert_eq!(live.meta().name.as_deref(), Some("web"));
+        assert_eq!(live.meta().namespace.as_deref(), Some("prod"));
+        assert_eq!(live.meta().resource_version.as_deref(), Some("42"));
+    }
+
+    #[test]
+    fn the_planner_reads_the_same_export_from_the_compact_object() {
+        // Ownership tracked only for the status: the export still knows that it is tracked
+        // (and so drops the fields nobody owns).
+        let status_only = json!({
+            "metadata": {"name": "web", "namespace": "prod", "managedFields": [
+                {"manager": "kube-controller-manager", "operation": "Update",
+                 "subresource": "status", "fieldsV1": {"f:status": {"f:replicas": {}}}}
+            ]},
+            "spec": {"replicas": 2, "paused": false},
+            "status": {"replicas": 2}
+        });
+        for object in [deployment(), status_only] {
+            let mut full = json!({"apiVersion": "apps/v1", "kind": "Deployment"});
+            full.as_object_mut()
+                .unwrap()
+                .extend(object.as_object().unwrap().clone());
+            let compact = LiveObject::new(full.clone());
+            assert_eq!(
+                gitcontroller_sync::export::clean(&full),
+                gitcontroller_sync::export::clean(compact.object()),
+                "{full}"
+            );
+        }
+    }
+
+    #[test]
+    fn list_items_get_their_types_from_the_resource() {
+        let resource = LiveType::new(&ApiResource {
+            group: "apps".into(),
+            version: "v1".into(),
+            api_version: "apps/v1".into(),
+            kind: "Deployment".into(),
+            plural: "deployments".into(),
+        });
+        let mut live: LiveObject = serde_json::from_value(deployment()).unwrap();
+        live.typed(&resource);
+        assert_eq!(live.object()["apiVersion"], "apps/v1");
+        assert_eq!(live.object()["kind"], "Deployment");
+        assert!(live.object().get("status").is_none());
+    }
+}
