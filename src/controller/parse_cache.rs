@@ -56,7 +56,13 @@ impl ParseCache {
                 Some(parsed) => parsed.clone(),
                 None => {
                     let source = [SourceFile::new(file.path.clone(), file.content.clone())];
-                    Arc::new(gitcontroller_sync::parse_manifests(&source, types))
+                    let (mut manifests, mut diagnostics) =
+                        gitcontroller_sync::parse_manifests(&source, types);
+                    // Kept until the file changes: no spare capacity (most files hold one
+                    // manifest, and a growing Vec reserves four).
+                    manifests.shrink_to_fit();
+                    diagnostics.shrink_to_fit();
+                    Arc::new((manifests, diagnostics))
                 }
             };
             files.push(parsed.clone());
