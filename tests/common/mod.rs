@@ -263,3 +263,23 @@ pub async fn apply_yaml(client: &Client, namespace: &str, yaml: &str) {
         .unwrap_or_else(|e| panic!("applying {name}: {e}"));
     }
 }
+
+/// The sum of the samples of `series` (a metric name with its label filter, as written in the
+/// exposition, e.g. `name{operation="fetch"`) on the controller's /metrics.
+pub async fn metric_sum(controller: &ControllerProcess, series: &str) -> f64 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", controller.metrics_port))
+        .await
+        .expect("metrics endpoint");
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut body = String::new();
+    stream.read_to_string(&mut body).await.unwrap();
+    let (name, labels) = series.split_once('{').unwrap_or((series, ""));
+    body.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")) && l.contains(labels))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
