@@ -45,10 +45,20 @@ impl ControllerProcess {
     }
 
     pub fn start_with_env(namespace: &str, extra: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::start_binary(env!("CARGO_BIN_EXE_git-controller"), namespace, extra, env)
+    }
+
+    /// Runs `binary` (another build of git-controller, e.g. a baseline in a benchmark).
+    pub fn start_binary(
+        binary: &str,
+        namespace: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("controller.log");
         let metrics_port = gitcontroller_testkit::git_server::free_port();
-        let child = use_test_cluster(&mut Command::new(env!("CARGO_BIN_EXE_git-controller")))
+        let child = use_test_cluster(&mut Command::new(binary))
             .args(["run", "--namespace", namespace])
             // Tests batch for 300 ms unless they choose; the product default is 1 s.
             .args(if extra.contains(&"--batch-window-ms") {
