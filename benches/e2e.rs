@@ -88,6 +88,28 @@ async fn main() {
 
 const LIMIT: Duration = Duration::from_secs(600);
 
+/// Creates `live-00000` … ConfigMaps labelled `origin=cluster` with `kubectl apply`.
+fn create_live_configmaps(ns: &str, n: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let manifests: String = (0..n)
+        .map(|i| {
+            format!(
+                "---\n{}",
+                configmap_yaml(ns, &format!("live-{i:05}"), "cluster")
+            )
+        })
+        .collect();
+    let manifest_file = dir.path().join("live.yaml");
+    std::fs::write(&manifest_file, manifests).unwrap();
+    let status = use_test_cluster(&mut Command::new(kubectl()))
+        .args(["apply", "--server-side", "-f"])
+        .arg(&manifest_file)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
 /// Part 1, Git → cluster: N manifests in the repository until all exist, vs `kubectl apply`.
 async fn git_to_cluster(client: &kube::Client, n: usize, binary: &str) {
     let client = client.clone();
@@ -152,26 +174,9 @@ async fn git_to_cluster(client: &kube::Client, n: usize, binary: &str) {
 async fn cluster_to_git(client: &kube::Client, n: usize, binary: &str) {
     let client = client.clone();
     let limit = LIMIT;
-    let dir = tempfile::tempdir().unwrap();
     let out_ns = TestNamespace::new(&client, "bench-out").await;
     let out_name = out_ns.name().to_string();
-    let manifests: String = (0..n)
-        .map(|i| {
-            format!(
-                "---\n{}",
-                configmap_yaml(&out_name, &format!("live-{i:05}"), "cluster")
-            )
-        })
-        .collect();
-    let manifest_file = dir.path().join("live.yaml");
-    std::fs::write(&manifest_file, manifests).unwrap();
-    let status = use_test_cluster(&mut Command::new(kubectl()))
-        .args(["apply", "--server-side", "-f"])
-        .arg(&manifest_file)
-        .stdout(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    create_live_configmaps(&out_name, n);
 
     let baseline_git = GitDaemon::start();
     baseline_git.seed(&[("README.md", "x\n")], "init");
@@ -273,24 +278,7 @@ impl Subject {
     async fn start(client: &kube::Client, n: usize, name: &'static str, binary: &str) -> Self {
         let ns = TestNamespace::new(client, &format!("bench-latency-{name}")).await;
         let ns_name = ns.name().to_string();
-        let dir = tempfile::tempdir().unwrap();
-        let manifests: String = (0..n)
-            .map(|i| {
-                format!(
-                    "---\n{}",
-                    configmap_yaml(&ns_name, &format!("live-{i:05}"), "cluster")
-                )
-            })
-            .collect();
-        let manifest_file = dir.path().join("live.yaml");
-        std::fs::write(&manifest_file, manifests).unwrap();
-        let status = Command::new(kubectl())
-            .args(["apply", "--server-side", "-f"])
-            .arg(&manifest_file)
-            .stdout(std::process::Stdio::null())
-            .status()
-            .unwrap();
-        assert!(status.success());
+        create_live_configmaps(&ns_name, n);
         let git = GitDaemon::start();
         git.seed(&[("README.md", "x\n")], "init");
         apply_yaml(client, &ns_name, &rules(&git.url(), &ns_name)).await;
