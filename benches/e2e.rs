@@ -243,15 +243,7 @@ async fn cluster_to_git(client: &kube::Client, n: usize, binary: &str) {
     apply_yaml(&client, &out_name, &rules(&out_git.url(), &out_name)).await;
     let started = Instant::now();
     let controller = ControllerProcess::start_binary(binary, &out_name, &[], &[]);
-    wait_for("all ConfigMaps exported", limit, || async {
-        let files = out_git
-            .list_files()
-            .iter()
-            .filter(|f| f.contains("live-"))
-            .count();
-        (files >= n).then_some(())
-    })
-    .await;
+    wait_exported(&out_git, n, limit).await;
     let ours_export = started.elapsed();
     println!(
         "cluster → git, {n} ConfigMaps: git-controller {:.2} s, kubectl get + split + git add/commit/push {:.2} s, ratio {:.2}x",
@@ -261,6 +253,19 @@ async fn cluster_to_git(client: &kube::Client, n: usize, binary: &str) {
     );
 
     drop(controller);
+}
+
+/// Waits until the `live-*` ConfigMaps are files in the remote.
+async fn wait_exported(git: &GitDaemon, n: usize, limit: Duration) {
+    wait_for("all ConfigMaps exported", limit, || async {
+        let files = git
+            .list_files()
+            .iter()
+            .filter(|f| f.contains("live-"))
+            .count();
+        (files >= n).then_some(())
+    })
+    .await;
 }
 
 /// A controller exporting N live ConfigMaps to its own remote, ready to measure.
@@ -285,15 +290,7 @@ impl Subject {
         // The product's defaults (the test harness would batch for 300 ms).
         let controller =
             ControllerProcess::start_binary(binary, &ns_name, &["--batch-window-ms", "1000"], &[]);
-        wait_for("all ConfigMaps exported", LIMIT, || async {
-            let files = git
-                .list_files()
-                .iter()
-                .filter(|f| f.contains("live-"))
-                .count();
-            (files >= n).then_some(())
-        })
-        .await;
+        wait_exported(&git, n, LIMIT).await;
         Subject {
             name,
             configmaps: Api::namespaced(client.clone(), &ns_name),
