@@ -27,8 +27,8 @@ pub struct RunOptions {
     pub metrics_addr: SocketAddr,
     /// How many GitRepositories reconcile at once.
     pub concurrency: u16,
-    /// Changes arriving within this window are synced together.
-    pub batch_window: Duration,
+    /// How triggers are batched into syncs (`--batch-window-ms`, `--batch-max-delay`).
+    pub batching: controller::Batching,
     /// The push webhook receiver (`/hooks/<namespace>/<name>`): address and limits; off when
     /// None.
     pub webhook: Option<crate::webhook::Options>,
@@ -152,7 +152,7 @@ pub async fn run(options: RunOptions) -> Result<()> {
         namespace: options.namespace.clone(),
         cache_dir: options.cache_dir.clone(),
         concurrency: options.concurrency,
-        batch_window: options.batch_window,
+        batching: options.batching,
         instance,
     };
     let mut controller_stop = stop_rx.clone();

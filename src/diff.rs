@@ -6,7 +6,6 @@
 use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use gitcontroller_git::FileEdit;
 use gitcontroller_git::paths::{join, normalize_relative};
@@ -23,7 +22,7 @@ use tokio::sync::mpsc;
 use crate::api::{GitRepository, SyncRule};
 use crate::cluster::{ResourceCatalog, Watchers};
 use crate::controller::{
-    Config, Context, ContextParts, Mode, SyncState, Trigger, WriteGate, steps,
+    Batching, Config, Context, ContextParts, Mode, OwnWrites, SyncState, Trigger, WriteGate, steps,
 };
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
@@ -73,7 +72,7 @@ pub async fn diff(
             namespace: Some(namespace.to_string()),
             cache_dir: cache_root.to_path_buf(),
             concurrency: 1,
-            batch_window: Duration::ZERO,
+            batching: Batching::IMMEDIATE,
             instance: "diff".into(),
         },
         catalog: ResourceCatalog::discover(client).await?,
@@ -83,6 +82,7 @@ pub async fn diff(
         recorder: Recorder::new(client.clone(), reporter),
         gate: WriteGate::closed(),
         trigger,
+        own_writes: OwnWrites::default(),
     });
     let state = steps::sync(&ctx, Arc::new(repo), Mode::DryRun).await?;
     for invalid in state.rules.iter().flat_map(|rules| &rules.invalid) {

@@ -74,9 +74,14 @@ enum Command {
         /// How many GitRepositories reconcile at once.
         #[arg(long, default_value_t = 4)]
         concurrency: u16,
-        /// Changes arriving within this many milliseconds are synced together (one commit).
+        /// Changes are synced together (one commit) until none arrived for this many
+        /// milliseconds; the first change after a quiet period syncs within 50 ms.
         #[arg(long, default_value_t = 1000)]
         batch_window_ms: u64,
+        /// Changes that keep arriving never delay a sync longer than this after the first of
+        /// them (e.g. `5s`, `1500ms`).
+        #[arg(long, default_value = "5s", value_parser = git_controller::webhook::parse_duration)]
+        batch_max_delay: std::time::Duration,
         /// Address for push webhooks (POST /hooks/<namespace>/<name>); off when not given.
         #[arg(long)]
         webhook_addr: Option<SocketAddr>,
@@ -154,6 +159,7 @@ async fn main() -> ExitCode {
             metrics_addr,
             concurrency,
             batch_window_ms,
+            batch_max_delay,
             webhook_addr,
             webhook_max_connections,
             webhook_rate_limit,
@@ -172,7 +178,10 @@ async fn main() -> ExitCode {
                 cache_dir,
                 metrics_addr,
                 concurrency,
-                batch_window: std::time::Duration::from_millis(batch_window_ms),
+                batching: git_controller::controller::Batching {
+                    window: std::time::Duration::from_millis(batch_window_ms),
+                    max_delay: batch_max_delay,
+                },
                 webhook: webhook_addr.map(|addr| git_controller::webhook::Options {
                     max_connections: webhook_max_connections,
                     rate_limit: webhook_rate_limit,
@@ -226,5 +235,31 @@ async fn diff(
             eprintln!("error: {error}");
             ExitCode::from(2)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_batching_flags_default_to_the_documented_values() {
+        let cli = Cli::parse_from(["git-controller", "run"]);
+        let Command::Run {
+            batch_window_ms,
+            batch_max_delay,
+            ..
+        } = cli.command
+        else {
+            unreachable!("parsed `run`");
+        };
+        assert_eq!(
+            git_controller::controller::Batching {
+                window: std::time::Duration::from_millis(batch_window_ms),
+                max_delay: batch_max_delay,
+            },
+            git_controller::controller::Batching::default()
+        );
+        assert!(Cli::try_parse_from(["git-controller", "run", "--batch-max-delay", "5"]).is_err());
     }
 }

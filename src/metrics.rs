@@ -13,6 +13,7 @@
 //! | `gitcontroller_git_push_retries_total` | counter | `namespace`, `name` |
 //! | `gitcontroller_watched_resources` | gauge | — |
 //! | `gitcontroller_ready` | gauge (1/0) | `namespace`, `name` |
+//! | `gitcontroller_sync_triggers_total` | counter | `namespace`, `name`, `source` (`watch`, `rule`, `discovery`, `webhook`, `repository`) |
 //!
 //! `namespace` and `name` are those of a GitRepository: bounded by the number of repositories,
 //! and [`Metrics::forget`] drops them when one is deleted. Every other label value is a
@@ -44,6 +45,8 @@ pub const GIT_PUSH_RETRIES: &str = "gitcontroller_git_push_retries_total";
 pub const WATCHED_RESOURCES: &str = "gitcontroller_watched_resources";
 /// Name of the per-repository readiness gauge.
 pub const READY: &str = "gitcontroller_ready";
+/// Name of the sync trigger counter.
+pub const SYNC_TRIGGERS: &str = "gitcontroller_sync_triggers_total";
 
 /// Every family this module exposes, in the order they are registered.
 pub const FAMILIES: &[&str] = &[
@@ -55,6 +58,7 @@ pub const FAMILIES: &[&str] = &[
     GIT_PUSH_RETRIES,
     WATCHED_RESOURCES,
     READY,
+    SYNC_TRIGGERS,
 ];
 
 /// Buckets for a whole reconcile: fetch + plan + apply + commit/push of one repository.
@@ -68,6 +72,10 @@ const GIT_BUCKETS: &[f64] = &[
 
 /// The `direction` values of `gitcontroller_objects`.
 const OBJECT_DIRECTIONS: [&str; 3] = ["kubernetes", "git", "ignored"];
+
+/// The `source` values of `gitcontroller_sync_triggers_total`: what asked a repository to
+/// sync (`repository`: its own spec changed, it was created or it is being deleted).
+pub const TRIGGER_SOURCES: [&str; 5] = ["watch", "rule", "discovery", "webhook", "repository"];
 
 /// Label values of the per-repository families with a third or fourth label, remembered so
 /// that [`Metrics::forget`] can delete every series of a repository (the `prometheus` crate
@@ -92,6 +100,7 @@ pub struct Metrics {
     git_push_retries: IntCounterVec,
     watched_resources: IntGauge,
     ready: IntGaugeVec,
+    sync_triggers: IntCounterVec,
     /// namespace → name → label values used.
     seen: Mutex<HashMap<String, HashMap<String, Seen>>>,
 }
@@ -211,6 +220,18 @@ impl Metrics {
             )
             .expect("valid gauge"),
         );
+        let sync_triggers = register(
+            &registry,
+            IntCounterVec::new(
+                Opts::new(
+                    SYNC_TRIGGERS,
+                    "Requests to sync a GitRepository, by what asked (batched: several \
+                     requests may share one reconcile).",
+                ),
+                &["namespace", "name", "source"],
+            )
+            .expect("valid counter"),
+        );
         Self {
             registry,
             reconcile_duration,
@@ -221,6 +242,7 @@ impl Metrics {
             git_push_retries,
             watched_resources,
             ready,
+            sync_triggers,
             seen: Mutex::new(HashMap::new()),
         }
     }
@@ -329,6 +351,14 @@ impl Metrics {
             .set(i64::from(ready));
     }
 
+    /// Counts one request to sync a repository; `source` is one of [`TRIGGER_SOURCES`].
+    pub fn sync_triggered(&self, ns: &str, name: &str, source: &'static str) {
+        debug_assert!(TRIGGER_SOURCES.contains(&source), "{source}");
+        self.sync_triggers
+            .with_label_values(&[ns, name, source])
+            .inc();
+    }
+
     /// Drops every series of a GitRepository (call it when the repository is deleted, after
     /// its last reconcile), so deleted repositories do not linger in `/metrics`.
     pub fn forget(&self, ns: &str, name: &str) {
@@ -346,6 +376,9 @@ impl Metrics {
         let _ = self.ready.remove_label_values(&[ns, name]);
         for direction in OBJECT_DIRECTIONS {
             let _ = self.objects.remove_label_values(&[ns, name, direction]);
+        }
+        for source in TRIGGER_SOURCES {
+            let _ = self.sync_triggers.remove_label_values(&[ns, name, source]);
         }
         for category in seen.error_categories {
             let _ = self
@@ -433,6 +466,7 @@ mod tests {
         m.push_retries("ns", "repo", 2);
         m.set_watched_resources(4);
         m.set_ready("ns", "repo", true);
+        m.sync_triggered("ns", "repo", "watch");
         let text = m.render();
         for family in FAMILIES {
             assert!(
@@ -451,6 +485,9 @@ mod tests {
             text.contains(r#"gitcontroller_git_push_retries_total{name="repo",namespace="ns"} 2"#)
         );
         assert!(text.contains("gitcontroller_watched_resources 4"));
+        assert!(text.contains(
+            r#"gitcontroller_sync_triggers_total{name="repo",namespace="ns",source="watch"} 1"#
+        ));
     }
 
     #[test]
@@ -467,6 +504,9 @@ mod tests {
             m.git_operation("ns", name, "commit", 0.1);
             m.push_retries("ns", name, 1);
             m.set_ready("ns", name, false);
+            for source in TRIGGER_SOURCES {
+                m.sync_triggered("ns", name, source);
+            }
         }
         m.forget("ns", "a");
         let text = m.render();

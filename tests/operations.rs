@@ -9,7 +9,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::hooks::{configmap, github_signature, post, repository_and_rules, value_of};
-use common::{ControllerProcess, apply_yaml, condition, setup, wait_for, wait_for_sync_of};
+use common::{
+    ControllerProcess, apply_yaml, condition, metric_sum, setup, wait_for, wait_for_sync_of,
+};
 use gitcontroller_testkit::cluster::use_test_cluster;
 use gitcontroller_testkit::git_server::{GitDaemon, free_port};
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -441,26 +443,6 @@ fn hunks(diff: &str) -> Vec<String> {
         .collect()
 }
 
-/// The sum of the samples of `series` (a metric name with its label filter, as written in the
-/// exposition, e.g. `name{operation="fetch"`) on the controller's /metrics.
-async fn metric_sum(controller: &ControllerProcess, series: &str) -> f64 {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", controller.metrics_port))
-        .await
-        .expect("metrics endpoint");
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let mut body = String::new();
-    stream.read_to_string(&mut body).await.unwrap();
-    let (name, labels) = series.split_once('{').unwrap_or((series, ""));
-    body.lines()
-        .filter(|l| l.starts_with(&format!("{name}{{")) && l.contains(labels))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
 #[tokio::test]
 async fn live_changes_replan_against_the_cached_snapshot_and_a_spec_change_fetches() {
     let (client, ns) = setup("fetch-due").await;
@@ -487,8 +469,9 @@ async fn live_changes_replan_against_the_cached_snapshot_and_a_spec_change_fetch
     let fetches = metric_sum(&controller, FETCHES).await;
     assert!(fetches >= 1.0);
 
-    // A new commit the controller has no reason to fetch yet, then live changes of a watched
-    // type: each one is a reconcile, planned against the cached snapshot.
+    // A new commit the controller has no reason to fetch yet, then live changes of an object
+    // a rule selects (one Git has no manifest for): each one is a reconcile, planned against
+    // the cached snapshot.
     git.change(
         &[("cm.yaml", &configmap(&ns, "from-git", "two"))],
         &[],
@@ -500,7 +483,7 @@ async fn live_changes_replan_against_the_cached_snapshot_and_a_spec_change_fetch
             &client,
             &ns,
             &format!(
-                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: unmanaged\n  labels:\n    origin: elsewhere\ndata:\n  n: \"{i}\"\n"
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: unmanaged\n  labels:\n    origin: git\ndata:\n  n: \"{i}\"\n"
             ),
         )
         .await;

@@ -6,12 +6,15 @@ mod common;
 
 use std::time::Duration;
 
-use common::{ControllerProcess, apply_yaml, wait_for};
+use common::{ControllerProcess, apply_yaml, metric_sum, wait_for};
 use git_controller::api::{GitRepository, crds};
 use gitcontroller_testkit::cluster::{TestNamespace, apply_crds, client};
 use gitcontroller_testkit::git_server::GitDaemon;
 use kube::Client;
 use kube::api::{Api, PostParams};
+
+/// Every reconcile of the controller's repositories.
+const RECONCILES: &str = "gitcontroller_reconcile_duration_seconds_count";
 
 /// Sum of `apiserver_request_total` over the verbs that write.
 async fn api_writes(client: &Client) -> f64 {
@@ -140,34 +143,15 @@ async fn eight_reconciles_in_sync_cost_no_commit_and_no_api_write() {
 /// Waits until `more` reconciles have finished since the call; returns the counts before and
 /// after.
 async fn wait_for_reconciles(controller: &ControllerProcess, more: f64) -> (f64, f64) {
-    let before = reconcile_count(controller).await;
+    let before = metric_sum(controller, RECONCILES).await;
     let after = wait_for(
         &format!("{more} more reconciles"),
         Duration::from_secs(90),
         || async {
-            let now = reconcile_count(controller).await;
+            let now = metric_sum(controller, RECONCILES).await;
             (now >= before + more).then_some(now)
         },
     )
     .await;
     (before, after)
-}
-
-/// `gitcontroller_reconcile_duration_seconds_count` summed, from the controller's /metrics.
-async fn reconcile_count(controller: &ControllerProcess) -> f64 {
-    let url = format!("127.0.0.1:{}", controller.metrics_port);
-    let mut stream = tokio::net::TcpStream::connect(&url)
-        .await
-        .expect("metrics endpoint");
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let mut body = String::new();
-    stream.read_to_string(&mut body).await.unwrap();
-    body.lines()
-        .filter(|l| l.starts_with("gitcontroller_reconcile_duration_seconds_count"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
 }

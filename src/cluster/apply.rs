@@ -1,8 +1,8 @@
 //! Writes to the cluster: server-side apply with our field manager, and deletes.
 
-use kube::Client;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
 use kube::discovery::ApiResource;
+use kube::{Client, ResourceExt};
 use serde_json::Value;
 
 use super::FIELD_MANAGER;
@@ -30,7 +30,12 @@ fn api_for(
 
 /// Server-side applies `body` (a complete apply configuration with apiVersion, kind and
 /// metadata.name/namespace), forcing ownership of the fields it sets: the rule gave them to Git.
-pub async fn apply(client: &Client, entry: &CatalogEntry, body: &Value) -> Result<(), kube::Error> {
+/// Returns the resourceVersion the object has now.
+pub async fn apply(
+    client: &Client,
+    entry: &CatalogEntry,
+    body: &Value,
+) -> Result<Option<String>, kube::Error> {
     let name = body
         .pointer("/metadata/name")
         .and_then(Value::as_str)
@@ -44,7 +49,18 @@ pub async fn apply(client: &Client, entry: &CatalogEntry, body: &Value) -> Resul
         &Patch::Apply(body),
     )
     .await
-    .map(|_| ())
+    .map(|object| object.metadata.resource_version)
+}
+
+/// What a delete did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Deletion {
+    /// The object is gone.
+    Removed,
+    /// It was gone already.
+    AlreadyGone,
+    /// Finalizers hold it: it is being deleted and has this resourceVersion.
+    Finalizing(Option<String>),
 }
 
 /// Deletes an object; one that is already gone counts as deleted.
@@ -53,11 +69,18 @@ pub async fn delete(
     entry: &CatalogEntry,
     namespace: Option<&str>,
     name: &str,
-) -> Result<(), kube::Error> {
+) -> Result<Deletion, kube::Error> {
     let api = api_for(client, entry, namespace, None);
     match api.delete(name, &DeleteParams::background()).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+        // Most types answer a delete with a Status; some with the object, which finalizers
+        // may still hold.
+        Ok(answer) => Ok(match answer.left() {
+            Some(object) if !object.finalizers().is_empty() => {
+                Deletion::Finalizing(object.metadata.resource_version)
+            }
+            _ => Deletion::Removed,
+        }),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(Deletion::AlreadyGone),
         Err(e) => Err(e),
     }
 }

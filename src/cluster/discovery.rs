@@ -26,7 +26,7 @@ impl std::fmt::Display for TypeKey {
 }
 
 /// One served, listable and watchable resource type.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CatalogEntry {
     /// How to address it.
     pub resource: ApiResource,
@@ -34,8 +34,21 @@ pub struct CatalogEntry {
     pub namespaced: bool,
 }
 
+impl CatalogEntry {
+    /// The type as the planner sees it.
+    pub fn resource_type(&self) -> ResourceType {
+        ResourceType::new(
+            &self.resource.group,
+            &self.resource.version,
+            &self.resource.kind,
+            &self.resource.plural,
+            self.namespaced,
+        )
+    }
+}
+
 /// Every listable, watchable resource type, keyed by group and kind.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ResourceCatalog {
     entries: BTreeMap<TypeKey, CatalogEntry>,
 }
@@ -84,15 +97,7 @@ impl ResourceCatalog {
     pub fn resource_types(&self) -> Vec<ResourceType> {
         self.entries
             .values()
-            .map(|e| {
-                ResourceType::new(
-                    &e.resource.group,
-                    &e.resource.version,
-                    &e.resource.kind,
-                    &e.resource.plural,
-                    e.namespaced,
-                )
-            })
+            .map(CatalogEntry::resource_type)
             .collect()
     }
 

@@ -2,11 +2,12 @@
 //! with in-memory stores for every type a rule selects, and server-side apply.
 
 pub mod apply;
+mod change_feed;
 pub mod discovery;
 pub mod watchers;
 
 pub use discovery::{ResourceCatalog, TypeKey};
-pub use watchers::{Watched, Watchers};
+pub use watchers::{LiveChange, LiveChangeKind, Watched, Watchers};
 
 /// The field manager of every write git-controller makes to the cluster.
 pub const FIELD_MANAGER: &str = "git-controller";

@@ -1,31 +1,55 @@
 //! One watcher per resource type that some SyncRule selects, each feeding an in-memory store.
 //!
 //! A reconcile reads live objects from these stores instead of listing them, so its cost grows
-//! with what changed, not with the size of the cluster. Every event on a watched type is sent
-//! to `changes`, which the controller maps to the GitRepositories whose rules select it.
+//! with what changed, not with the size of the cluster. Every change on a watched type (not
+//! the first list; see [`ChangeFeed`]) is sent to `changes` as a [`LiveChange`], which the
+//! controller maps to the GitRepositories whose rules select the object.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
+use kube::Client;
 use kube::api::{Api, DynamicObject};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::watcher::{self, watcher};
-use kube::{Client, ResourceExt};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::change_feed::ChangeFeed;
 use super::discovery::{CatalogEntry, TypeKey};
 
-/// A change seen on a watched type: which type, in which namespace (None: cluster-scoped).
+/// A change of one live object of a watched type: enough to tell which rules select it
+/// (type, namespace, labels) and whether it is the echo of our own write (resourceVersion).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LiveChange {
     /// The type that changed.
     pub key: TypeKey,
-    /// The namespace of the changed object.
+    /// The namespace of the changed object (None: cluster-scoped).
     pub namespace: Option<String>,
+    /// Its name.
+    pub name: String,
+    /// Created or changed, or deleted.
+    pub kind: LiveChangeKind,
+    /// Its labels after the change (for a deletion: the last labels it had).
+    pub labels: BTreeMap<String, String>,
+    /// Its labels before the change, when the change modified them: an object a label
+    /// change moves out of a selector concerns that selector's rules as much as one it moves
+    /// in.
+    pub old_labels: Option<BTreeMap<String, String>>,
+    /// The resourceVersion the event carries (for a deletion: the deletion's).
+    pub resource_version: Option<String>,
+}
+
+/// What happened to a live object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LiveChangeKind {
+    /// Created or modified.
+    Applied,
+    /// Deleted.
+    Deleted,
 }
 
 struct Running {
@@ -139,35 +163,32 @@ impl Watchers {
             Some(ns) => Api::namespaced_with(self.client.clone(), ns, &entry.resource),
             None => Api::all_with(self.client.clone(), &entry.resource),
         };
-        let writer = reflector::store::Writer::new(entry.resource.clone());
+        let mut writer = reflector::store::Writer::new(entry.resource.clone());
         let store = writer.as_reader();
         let changes = self.changes.clone();
         let watch_key = key.clone();
         // The watcher resumes from its last resourceVersion after a drop and relists after a
         // 410 Gone; default_backoff keeps a failing API server from being hammered.
         let (listed_tx, listed) = watch::channel(false);
-        let stream = reflector::reflector(
-            writer,
-            watcher(api, watcher::Config::default().any_semantic()),
-        )
-        .default_backoff()
-        .inspect(move |event| {
-            if let Ok(watcher::Event::InitDone) = event {
-                listed_tx.send_replace(true);
-            }
-        })
-        .touched_objects();
+        let events = watcher(api, watcher::Config::default().any_semantic()).default_backoff();
+        let mut feed = ChangeFeed::new(key.clone(), entry.resource.clone());
+        let before = store.clone();
         let task = tokio::spawn(async move {
-            futures::pin_mut!(stream);
-            while let Some(item) = stream.next().await {
+            futures::pin_mut!(events);
+            while let Some(item) = events.next().await {
                 match item {
-                    Ok(object) => {
-                        let change = LiveChange {
-                            key: watch_key.clone(),
-                            namespace: object.namespace(),
-                        };
-                        if changes.send(change).is_err() {
-                            return;
+                    Ok(event) => {
+                        // Read against the store as it was before the event: the labels an
+                        // update replaced, and after a relist what changed meanwhile.
+                        let live_changes = feed.changes(&event, &before);
+                        writer.apply_watcher_event(&event);
+                        if let watcher::Event::InitDone = event {
+                            listed_tx.send_replace(true);
+                        }
+                        for change in live_changes {
+                            if changes.send(change).is_err() {
+                                return;
+                            }
                         }
                     }
                     Err(error) => {

@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use kube::runtime::events::Recorder;
 use kube::runtime::reflector::Store;
@@ -13,7 +12,9 @@ use kube::{Client, ResourceExt};
 use tokio::sync::{Notify, RwLock};
 
 use super::gate::WriteGate;
+use super::own_writes::OwnWrites;
 use super::repository::{RepoKey, RepositoryState};
+use super::schedule::Batching;
 use super::trigger::Trigger;
 use super::writer::Writer;
 use crate::api::{GitRepository, SyncRule};
@@ -29,8 +30,8 @@ pub struct Config {
     pub cache_dir: PathBuf,
     /// How many GitRepositories reconcile at once.
     pub concurrency: u16,
-    /// Changes arriving within this window are synced together (one commit).
-    pub batch_window: Duration,
+    /// How triggers are batched into syncs.
+    pub batching: Batching,
     /// Pods' identity in Events.
     pub instance: String,
 }
@@ -53,6 +54,8 @@ pub struct Context {
     pub gate: WriteGate,
     /// Asks for syncs (and fetches) of repositories.
     pub trigger: Trigger,
+    /// Writes of synced objects until their watch events arrive.
+    pub own_writes: OwnWrites,
     /// The controller's own writes (status, finalizers, Events).
     writer: Writer,
     /// Each repository's state between reconciles.
@@ -82,12 +85,19 @@ pub struct ContextParts {
     pub gate: WriteGate,
     /// The trigger.
     pub trigger: Trigger,
+    /// Where writes of synced objects are remembered.
+    pub own_writes: OwnWrites,
 }
 
 impl Context {
     /// A context with no repository state yet.
     pub fn new(parts: ContextParts) -> Self {
-        let writer = Writer::new(parts.client.clone(), parts.gate.clone(), parts.recorder);
+        let writer = Writer::new(
+            parts.client.clone(),
+            parts.gate.clone(),
+            parts.recorder,
+            parts.own_writes.clone(),
+        );
         Self {
             client: parts.client,
             config: parts.config,
@@ -97,6 +107,7 @@ impl Context {
             metrics: parts.metrics,
             gate: parts.gate,
             trigger: parts.trigger,
+            own_writes: parts.own_writes,
             writer,
             repositories: Mutex::default(),
             rules_changed: Notify::new(),
@@ -126,8 +137,8 @@ impl Context {
 
     /// The writer a repository's synced objects are applied and deleted with. Today the
     /// controller's own identity; the seam where a per-repository (impersonated) client goes.
-    pub fn writer_for(&self, _repo: &GitRepository) -> Writer {
-        self.writer.clone()
+    pub fn writer_for(&self, repo: &GitRepository) -> Writer {
+        self.writer.for_repository(RepoKey::of(repo))
     }
 
     /// A repository's state, created on first use.

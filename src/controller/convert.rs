@@ -43,17 +43,9 @@ impl RuleError {
 
 /// A SyncRule the planner can use, or why it cannot be used.
 pub fn rule(rule: &SyncRule) -> Result<Rule, RuleError> {
-    let spec = &rule.spec;
-    let label_selector = match spec.label_selector.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(text) => Some(
-            LabelSelector::parse(text).map_err(|e| RuleError::LabelSelector {
-                text: text.to_string(),
-                error: e.to_string(),
-            })?,
-        ),
-    };
-    let filters = spec
+    let label_selector = label_selector(rule)?;
+    let filters = rule
+        .spec
         .filters
         .iter()
         .map(|f| {
@@ -64,6 +56,19 @@ pub fn rule(rule: &SyncRule) -> Result<Rule, RuleError> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Rule {
+        label_selector,
+        filters,
+        ..selectors(rule)
+    })
+}
+
+/// What a SyncRule selects — its type, namespace, name and label selectors — for deciding
+/// which live changes concern it; filters are left out. Fails safe: a label selector that does not
+/// parse selects every label set (the rule then syncs nothing, but a change it might have
+/// selected still wakes its repository, which reports the invalid rule).
+pub fn selectors(rule: &SyncRule) -> Rule {
+    let spec = &rule.spec;
+    Rule {
         name: rule.name_any(),
         api_groups: spec.api_groups.clone(),
         resources: spec.resources.clone(),
@@ -71,15 +76,28 @@ pub fn rule(rule: &SyncRule) -> Result<Rule, RuleError> {
         namespaces: spec.namespaces.clone(),
         names: spec.names.clone(),
         exclude_names: spec.exclude_names.clone(),
-        label_selector,
-        filters,
+        label_selector: label_selector(rule).unwrap_or(None),
+        filters: Vec::new(),
         sync_to: match spec.sync_to {
             SyncDirection::Kubernetes => SyncTo::Kubernetes,
             SyncDirection::Git => SyncTo::Git,
             SyncDirection::Ignore => SyncTo::Ignore,
         },
         priority: spec.priority,
-    })
+    }
+}
+
+/// A SyncRule's `labelSelector`: None when it selects every label set.
+fn label_selector(rule: &SyncRule) -> Result<Option<LabelSelector>, RuleError> {
+    match rule.spec.label_selector.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(text) => LabelSelector::parse(text)
+            .map(Some)
+            .map_err(|e| RuleError::LabelSelector {
+                text: text.to_string(),
+                error: e.to_string(),
+            }),
+    }
 }
 
 /// A live object as the planner sees it: the full JSON the API server serves, with apiVersion

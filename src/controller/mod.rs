@@ -12,13 +12,16 @@
 //! for syncs and fetches, and the rule set (`ruleset.rs`), which alone writes SyncRule status
 //! and maintains the watcher set.
 //!
-//! Triggers: changes to a GitRepository, to a SyncRule's spec, to live objects of a selected
-//! type, CRD changes (re-discovery), the interval, and push webhooks.
+//! Triggers: changes to a GitRepository's spec, to a SyncRule's spec, to live objects a rule
+//! selects (not our own writes), CRD changes (re-discovery), the interval, push webhooks, and
+//! retries with backoff. They are batched per repository by the scheduler (`schedule.rs`).
 
 mod context;
 pub(crate) mod convert;
 mod events;
 mod gate;
+mod live_changes;
+mod own_writes;
 mod parse_cache;
 mod reconcile;
 mod report;
@@ -26,6 +29,7 @@ mod repository;
 mod rules;
 mod ruleset;
 mod runner;
+mod schedule;
 mod state;
 mod status;
 pub mod steps;
@@ -35,12 +39,14 @@ mod writer;
 pub use context::{Config, Context, ContextParts};
 pub use convert::secret_data;
 pub use gate::WriteGate;
+pub use own_writes::{Echo, OwnWrites, PendingWrite, Written};
 pub use parse_cache::ParseCache;
 pub use reconcile::FINALIZER;
 pub use report::{ClusterOutcome, GitOutcome, Stop, SyncReport};
 pub use repository::{FetchReason, RepoKey, RepositoryState, SourceMemory};
 pub use rules::{InvalidRule, ResolvedRules};
 pub use runner::run;
+pub use schedule::{Batching, SETTLE};
 pub use state::{Completeness, Flow, LiveState, Mode, PlanInputs, Planned, Source, SyncState};
-pub use trigger::{Trigger, Triggers};
+pub use trigger::{Trigger, TriggerRequest, TriggerSource, Triggers, Urgency};
 pub use writer::Writer;

@@ -3,6 +3,7 @@
 //! reconcile, dropped by [`Context::forget`](super::Context::forget) when the repository is
 //! deleted.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -52,6 +53,8 @@ pub struct RepositoryState {
     /// Parsed manifests by blob.
     parse_cache: ParseCache,
     source: Mutex<SourceMemory>,
+    /// Reconciles failed in a row: the retry backoff grows with it.
+    failures: AtomicU32,
 }
 
 /// The Git lock of one repository, held while a Git operation runs.
@@ -183,6 +186,18 @@ impl RepositoryState {
     pub fn pushed(&self) {
         self.source.lock().expect("source lock").stale = true;
     }
+
+    /// Records a failed reconcile; returns how many failed in a row, this one included.
+    pub fn reconcile_failed(&self) -> u32 {
+        self.failures
+            .fetch_add(1, Ordering::Relaxed)
+            .saturating_add(1)
+    }
+
+    /// Records a successful reconcile: the retry backoff starts over.
+    pub fn reconcile_succeeded(&self) {
+        self.failures.store(0, Ordering::Relaxed);
+    }
 }
 
 #[cfg(test)]
@@ -268,6 +283,10 @@ mod tests {
             state.source().fetch_due(t0, INTERVAL, Some(3), false),
             Some(FetchReason::LastFetchFailed)
         );
+        assert_eq!(state.reconcile_failed(), 1);
+        assert_eq!(state.reconcile_failed(), 2);
+        state.reconcile_succeeded();
+        assert_eq!(state.reconcile_failed(), 1);
         let held = state.git_lock().unwrap();
         assert!(matches!(state.git_lock(), Err(Error::GitBusy)));
         drop(held);

@@ -10,8 +10,13 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use gitcontroller_sync::ObjectId;
+
 use super::gate::WriteGate;
+use super::own_writes::{OwnWrites, PendingWrite, Written};
+use super::repository::RepoKey;
 use crate::api::GitRepository;
+use crate::cluster::apply::Deletion;
 use crate::cluster::discovery::CatalogEntry;
 use crate::cluster::{FIELD_MANAGER, apply};
 use crate::error::Result;
@@ -23,16 +28,49 @@ pub struct Writer {
     gate: WriteGate,
     /// Events are always published as the controller itself.
     recorder: Recorder,
+    /// Where writes of synced objects are remembered, so their echoes do not wake
+    /// `repository` again.
+    own_writes: OwnWrites,
+    /// The repository whose objects this writer writes (None: the controller's own writer).
+    repository: Option<RepoKey>,
 }
 
 impl Writer {
-    /// Writes as `client`, Events through `recorder`.
-    pub fn new(client: Client, gate: WriteGate, recorder: Recorder) -> Self {
+    /// Writes as `client`, Events through `recorder`; writes of synced objects are
+    /// remembered in `own_writes`.
+    pub fn new(client: Client, gate: WriteGate, recorder: Recorder, own_writes: OwnWrites) -> Self {
         Self {
             client,
             gate,
             recorder,
+            own_writes,
+            repository: None,
         }
+    }
+
+    /// The same writer, writing the synced objects of `repository`.
+    pub fn for_repository(&self, repository: RepoKey) -> Self {
+        Self {
+            repository: Some(repository),
+            ..self.clone()
+        }
+    }
+
+    /// Starts remembering a write of an object, when this writer writes a repository's objects.
+    fn begin(
+        &self,
+        entry: &CatalogEntry,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Option<PendingWrite> {
+        let repository = self.repository.clone()?;
+        let id = ObjectId {
+            group: entry.resource.group.clone(),
+            kind: entry.resource.kind.clone(),
+            namespace: namespace.filter(|_| entry.namespaced).map(str::to_string),
+            name: name.to_string(),
+        };
+        Some(self.own_writes.begin(id, repository))
     }
 
     /// The same gate and recorder, writing objects as `client` (e.g. an impersonating one).
@@ -57,7 +95,17 @@ impl Writer {
     /// Server-side applies a synced object (see [`apply::apply`]).
     pub async fn apply(&self, entry: &CatalogEntry, body: &Value) -> Result<()> {
         self.gate.check()?;
-        Ok(apply::apply(&self.client, entry, body).await?)
+        let text = |pointer| body.pointer(pointer).and_then(Value::as_str);
+        let pending = self.begin(
+            entry,
+            text("/metadata/namespace"),
+            text("/metadata/name").unwrap_or_default(),
+        );
+        let version = apply::apply(&self.client, entry, body).await?;
+        if let Some(pending) = pending {
+            pending.finish(version.map(Written::Version));
+        }
+        Ok(())
     }
 
     /// Deletes a synced object (see [`apply::delete`]).
@@ -68,7 +116,16 @@ impl Writer {
         name: &str,
     ) -> Result<()> {
         self.gate.check()?;
-        Ok(apply::delete(&self.client, entry, namespace, name).await?)
+        let pending = self.begin(entry, namespace, name);
+        let deletion = apply::delete(&self.client, entry, namespace, name).await?;
+        if let Some(pending) = pending {
+            pending.finish(match deletion {
+                Deletion::Removed => Some(Written::Deletion),
+                Deletion::AlreadyGone => None,
+                Deletion::Finalizing(version) => version.map(Written::Version),
+            });
+        }
+        Ok(())
     }
 
     /// Server-side applies the status of one of our objects (GitRepository, SyncRule).

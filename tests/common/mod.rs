@@ -45,10 +45,20 @@ impl ControllerProcess {
     }
 
     pub fn start_with_env(namespace: &str, extra: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::start_binary(env!("CARGO_BIN_EXE_git-controller"), namespace, extra, env)
+    }
+
+    /// Runs `binary` (another build of git-controller, e.g. a baseline in a benchmark).
+    pub fn start_binary(
+        binary: &str,
+        namespace: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("controller.log");
         let metrics_port = gitcontroller_testkit::git_server::free_port();
-        let child = use_test_cluster(&mut Command::new(env!("CARGO_BIN_EXE_git-controller")))
+        let child = use_test_cluster(&mut Command::new(binary))
             .args(["run", "--namespace", namespace])
             // Tests batch for 300 ms unless they choose; the product default is 1 s.
             .args(if extra.contains(&"--batch-window-ms") {
@@ -262,4 +272,24 @@ pub async fn apply_yaml(client: &Client, namespace: &str, yaml: &str) {
         .await
         .unwrap_or_else(|e| panic!("applying {name}: {e}"));
     }
+}
+
+/// The sum of the samples of `series` (a metric name with its label filter, as written in the
+/// exposition, e.g. `name{operation="fetch"`) on the controller's /metrics.
+pub async fn metric_sum(controller: &ControllerProcess, series: &str) -> f64 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", controller.metrics_port))
+        .await
+        .expect("metrics endpoint");
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut body = String::new();
+    stream.read_to_string(&mut body).await.unwrap();
+    let (name, labels) = series.split_once('{').unwrap_or((series, ""));
+    body.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")) && l.contains(labels))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
