@@ -7,6 +7,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use git_controller::access::Tenancy;
+use git_controller::access::identity::own_namespace;
 
 #[derive(Parser)]
 #[command(
@@ -113,6 +115,27 @@ enum Command {
         /// Name of the leader-election Lease.
         #[arg(long, default_value = "git-controller")]
         lease_name: String,
+        /// Trusted namespaces, comma-separated: their GitRepositories without
+        /// serviceAccountName act with the controller's own rights across the cluster. Every
+        /// other GitRepository without one is confined to its own namespace. Default: the
+        /// controller's own namespace (POD_NAMESPACE, else the in-cluster namespace file); an
+        /// empty value trusts none.
+        #[arg(long, value_delimiter = ',', value_name = "NAMESPACES")]
+        cluster_scope_namespaces: Option<Vec<String>>,
+        /// Lockdown: GitRepositories without spec.serviceAccountName impersonate this
+        /// ServiceAccount of their own namespace, and watchers of synced types read as the
+        /// impersonated accounts (the controller's own rights may then shrink to its CRDs,
+        /// Events, Leases, impersonation, access reviews and credentials).
+        #[arg(long, value_name = "NAME")]
+        default_service_account: Option<String>,
+        /// Let GitRepositories with allowPlaintextSecrets write Secrets to Git in plain text;
+        /// without this flag the field is refused.
+        #[arg(long)]
+        allow_plaintext_secrets: bool,
+        /// Allow file:// URLs and local paths as remotes (repositories on the controller's own
+        /// disk; for local demos and tests).
+        #[arg(long)]
+        allow_local_urls: bool,
     },
 }
 
@@ -164,6 +187,10 @@ async fn main() -> ExitCode {
             leader_elect,
             lease_namespace,
             lease_name,
+            cluster_scope_namespaces,
+            default_service_account,
+            allow_plaintext_secrets,
+            allow_local_urls,
         } => {
             init_logging(cli.log_format, "info,kube=warn");
             let options = git_controller::app::RunOptions {
@@ -186,6 +213,18 @@ async fn main() -> ExitCode {
                     namespace: lease_namespace.unwrap_or_else(|| "default".into()),
                     name: lease_name,
                 }),
+                tenancy: Tenancy {
+                    cluster_scope_namespaces: cluster_scope_namespaces
+                        .unwrap_or_else(|| own_namespace().into_iter().collect())
+                        .into_iter()
+                        .map(|ns| ns.trim().to_string())
+                        .filter(|ns| !ns.is_empty())
+                        .collect(),
+                    default_service_account: default_service_account
+                        .filter(|name| !name.is_empty()),
+                    allow_plaintext_secrets,
+                    allow_local_urls,
+                },
             };
             match git_controller::app::run(options).await {
                 Ok(()) => ExitCode::SUCCESS,
