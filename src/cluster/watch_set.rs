@@ -1,0 +1,268 @@
+//! Watchers keyed by (reader, type, scope), each feeding an in-memory store, shared by every
+//! repository that needs the same key.
+//!
+//! Each repository states what it needs ([`WatchSet::need`]); the set runs the union of all
+//! needs and stops a watcher as soon as no repository needs it. A namespace-scoped key is
+//! served by the cluster-wide watcher of the same reader and type when some repository needs
+//! that one anyway, so a type is never held twice by one reader. Readers are the controller or
+//! an impersonated ServiceAccount (lockdown): a watcher lists and watches with its reader's
+//! rights, so the API server decides what it sees.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use futures::StreamExt;
+use kube::ResourceExt;
+use kube::api::{Api, DynamicObject};
+use kube::runtime::WatchStreamExt;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::watcher::{self, watcher};
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::task::JoinHandle;
+
+use super::discovery::CatalogEntry;
+use super::watchers::LiveChange;
+use crate::access::{Clients, RepositoryRef, WatchKey, WatchScope};
+
+struct Running {
+    entry: CatalogEntry,
+    store: Store<DynamicObject>,
+    _task: AbortOnDrop,
+}
+
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Where a repository reads one of its keys from.
+#[derive(Clone)]
+pub struct LiveSource {
+    /// What the repository asked for; objects outside `requested.scope` are not its own even
+    /// when the serving store holds them.
+    pub requested: WatchKey,
+    /// The watcher that serves it (the requested one, or the cluster-wide one of the same
+    /// reader and type).
+    pub served_by: WatchKey,
+    /// The type as served.
+    pub entry: CatalogEntry,
+    /// The objects.
+    pub store: Store<DynamicObject>,
+}
+
+impl LiveSource {
+    /// The objects of the store that are in the requested scope.
+    pub fn objects(&self) -> Vec<Arc<DynamicObject>> {
+        let all = self.store.state();
+        if self.requested == self.served_by {
+            return all;
+        }
+        all.into_iter()
+            .filter(|o| self.requested.scope.contains(o.namespace().as_deref()))
+            .collect()
+    }
+}
+
+#[derive(Default)]
+struct State {
+    running: BTreeMap<WatchKey, Running>,
+    needs: HashMap<RepositoryRef, BTreeMap<WatchKey, CatalogEntry>>,
+}
+
+impl State {
+    /// Every key that runs: each needed key, or its cluster-wide form when that is needed too.
+    fn serving(&self) -> BTreeMap<WatchKey, CatalogEntry> {
+        let needed: BTreeMap<&WatchKey, &CatalogEntry> =
+            self.needs.values().flat_map(|keys| keys.iter()).collect();
+        needed
+            .iter()
+            .map(|(key, entry)| {
+                let served = serving_key(key, |k| needed.contains_key(k));
+                (served, (*entry).clone())
+            })
+            .collect()
+    }
+}
+
+fn serving_key(key: &WatchKey, needed: impl Fn(&WatchKey) -> bool) -> WatchKey {
+    key.widened()
+        .filter(|wide| needed(wide))
+        .unwrap_or_else(|| key.clone())
+}
+
+/// The running watchers; cheap to clone (shared).
+#[derive(Clone)]
+pub struct WatchSet {
+    clients: Arc<Clients>,
+    changes: UnboundedSender<LiveChange>,
+    state: Arc<Mutex<State>>,
+}
+
+impl WatchSet {
+    /// No watchers yet; every event of every watcher goes to `changes`.
+    pub fn new(clients: Arc<Clients>, changes: UnboundedSender<LiveChange>) -> Self {
+        Self {
+            clients,
+            changes,
+            state: Arc::default(),
+        }
+    }
+
+    /// Records that `repository` needs exactly `wanted` now (what it needed before and no
+    /// longer does is released), starts what is missing, stops what nobody needs, and returns
+    /// the repository's sources. A watcher whose client cannot be made is left out (logged).
+    pub fn need(
+        &self,
+        repository: &RepositoryRef,
+        wanted: BTreeMap<WatchKey, CatalogEntry>,
+    ) -> Vec<LiveSource> {
+        let mut state = self.state.lock().expect("watch set lock");
+        state.needs.insert(repository.clone(), wanted.clone());
+        self.converge(&mut state);
+        wanted
+            .keys()
+            .filter_map(|requested| {
+                let served_by = serving_key(requested, |k| state.running.contains_key(k));
+                let running = state.running.get(&served_by)?;
+                Some(LiveSource {
+                    requested: requested.clone(),
+                    served_by,
+                    entry: running.entry.clone(),
+                    store: running.store.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// Forgets what `repository` needed (it was deleted); stops what nobody needs any more.
+    pub fn release(&self, repository: &RepositoryRef) {
+        let mut state = self.state.lock().expect("watch set lock");
+        state.needs.remove(repository);
+        self.converge(&mut state);
+    }
+
+    /// How many watchers run (the `gitcontroller_watched_resources` gauge).
+    pub fn len(&self) -> usize {
+        self.state.lock().expect("watch set lock").running.len()
+    }
+
+    /// Whether no watcher runs.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The keys that run now, in order.
+    pub fn keys(&self) -> Vec<WatchKey> {
+        let state = self.state.lock().expect("watch set lock");
+        state.running.keys().cloned().collect()
+    }
+
+    fn converge(&self, state: &mut State) {
+        let serving = state.serving();
+        state.running.retain(|key, running| {
+            serving
+                .get(key)
+                .is_some_and(|entry| entry.resource == running.entry.resource)
+        });
+        for (key, entry) in serving {
+            if state.running.contains_key(&key) {
+                continue;
+            }
+            match self.start(&key, entry) {
+                Ok(running) => {
+                    state.running.insert(key, running);
+                }
+                Err(error) => tracing::warn!(watch = %key, %error, "cannot start watcher"),
+            }
+        }
+    }
+
+    fn start(&self, key: &WatchKey, entry: CatalogEntry) -> Result<Running, kube::Error> {
+        let client = self.clients.for_reader(&key.reader)?;
+        let api: Api<DynamicObject> = match &key.scope {
+            WatchScope::Namespace(ns) if entry.namespaced => {
+                Api::namespaced_with(client, ns, &entry.resource)
+            }
+            _ => Api::all_with(client, &entry.resource),
+        };
+        let writer = reflector::store::Writer::new(entry.resource.clone());
+        let store = writer.as_reader();
+        let changes = self.changes.clone();
+        let type_key = key.type_key.clone();
+        let watch = key.clone();
+        // The watcher resumes from its last resourceVersion after a drop and relists after a
+        // 410 Gone; default_backoff keeps a failing API server from being hammered.
+        let stream = reflector::reflector(
+            writer,
+            watcher(api, watcher::Config::default().any_semantic()),
+        )
+        .default_backoff()
+        .touched_objects();
+        let task = tokio::spawn(async move {
+            futures::pin_mut!(stream);
+            while let Some(item) = stream.next().await {
+                match item {
+                    Ok(object) => {
+                        let change = LiveChange {
+                            key: type_key.clone(),
+                            namespace: object.namespace(),
+                        };
+                        if changes.send(change).is_err() {
+                            return;
+                        }
+                    }
+                    Err(error) => tracing::warn!(%watch, %error, "watch failed; retrying"),
+                }
+            }
+        });
+        tracing::info!(watch = %key, version = %entry.resource.version, "watching");
+        Ok(Running {
+            entry,
+            store,
+            _task: AbortOnDrop(task),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::access::{Reader, ServiceAccountRef};
+    use crate::cluster::discovery::TypeKey;
+
+    fn key(reader: Reader, scope: WatchScope) -> WatchKey {
+        WatchKey {
+            reader,
+            type_key: TypeKey {
+                group: String::new(),
+                kind: "ConfigMap".into(),
+            },
+            scope,
+        }
+    }
+
+    #[test]
+    fn a_namespace_key_is_served_cluster_wide_only_by_the_same_reader() {
+        let account = Reader::Account(ServiceAccountRef {
+            namespace: "team-a".into(),
+            name: "deployer".into(),
+        });
+        let team_a = key(Reader::Controller, WatchScope::Namespace("team-a".into()));
+        let cluster = key(Reader::Controller, WatchScope::Cluster);
+        let needed = [
+            cluster.clone(),
+            key(account.clone(), WatchScope::Namespace("team-a".into())),
+        ];
+        assert_eq!(serving_key(&team_a, |k| needed.contains(k)), cluster);
+        let as_account = key(account.clone(), WatchScope::Namespace("team-b".into()));
+        assert_eq!(
+            serving_key(&as_account, |k| needed.contains(k)),
+            as_account,
+            "another reader's cluster watcher never serves an account"
+        );
+        assert_eq!(serving_key(&cluster, |k| needed.contains(k)), cluster);
+    }
+}
