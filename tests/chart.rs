@@ -5,13 +5,13 @@
 //! are the top-level ones; the Grafana dashboard only queries metrics that `/metrics` exposes.
 
 use std::collections::BTreeSet;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
+use std::process::Output;
 
+mod common;
+
+use common::{Cluster, chart_dir, repo_root, run, run_ok, tools};
 use git_controller::metrics::{FAMILIES, Metrics};
-use gitcontroller_testkit::cluster::{TestNamespace, client, use_test_cluster};
+use gitcontroller_testkit::cluster::{TestNamespace, client};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
@@ -19,103 +19,6 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBind
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::Api;
 use serde_json::Value;
-
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn chart_dir() -> PathBuf {
-    repo_root().join("charts/git-controller")
-}
-
-/// `helm` and `kubectl` from `$GITCONTROLLER_HELM_DIR/bin` (default `/opt/helm/bin`), fetched
-/// with `../shared/kubelite/helm-fetch.sh` when missing.
-struct Tools {
-    helm: PathBuf,
-    kubectl: PathBuf,
-}
-
-fn tools() -> &'static Tools {
-    static TOOLS: OnceLock<Tools> = OnceLock::new();
-    TOOLS.get_or_init(|| {
-        let dir = std::env::var_os("GITCONTROLLER_HELM_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("/opt/helm"));
-        let helm = dir.join("bin/helm");
-        if !helm.exists() {
-            let script = gitcontroller_testkit::run_cluster::shared_dir()
-                .unwrap_or_else(|| repo_root().join("../shared"))
-                .join("kubelite/helm-fetch.sh");
-            let status = Command::new("bash")
-                .arg(&script)
-                .arg(&dir)
-                .arg("v35")
-                .status()
-                .unwrap_or_else(|e| panic!("running {}: {e}", script.display()));
-            assert!(
-                status.success() && helm.exists(),
-                "{} {} v35 did not install helm ({status})",
-                script.display(),
-                dir.display()
-            );
-        }
-        Tools {
-            kubectl: dir.join("bin/kubectl"),
-            helm,
-        }
-    })
-}
-
-/// Runs a tool; `Cluster::Test` points it at the tests' cluster (`KUBECONFIG`).
-fn run(program: &Path, args: &[&str], stdin: Option<&str>, cluster: Cluster) -> Output {
-    let mut cmd = Command::new(program);
-    if cluster == Cluster::Test {
-        use_test_cluster(&mut cmd);
-    }
-    cmd.args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("running {}: {e}", program.display()));
-    if let Some(input) = stdin {
-        let mut pipe = child.stdin.take().expect("stdin is piped");
-        let input = input.to_owned();
-        // Write from a thread: the child may fill its stdout pipe before reading all of stdin.
-        std::thread::spawn(move || {
-            let _ = pipe.write_all(input.as_bytes());
-        });
-    }
-    child.wait_with_output().expect("waiting for the command")
-}
-
-/// Whether a tool talks to a cluster.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Cluster {
-    /// Offline (`helm template`, `helm lint`).
-    None,
-    /// The tests' cluster.
-    Test,
-}
-
-/// Runs a tool and returns its stdout; fails the test with the full output otherwise.
-fn run_ok(program: &Path, args: &[&str], stdin: Option<&str>, cluster: Cluster) -> String {
-    let out = run(program, args, stdin, cluster);
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "{} {args:?} failed ({}):\n{stdout}\n{stderr}",
-        program.display(),
-        out.status
-    );
-    stdout
-}
 
 fn helm(args: &[&str]) -> Output {
     run(&tools().helm, args, None, Cluster::None)
