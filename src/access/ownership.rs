@@ -8,8 +8,10 @@
 //! by whoever may edit the object. Both annotations are bookkeeping: never exported to Git,
 //! never counted as drift.
 
+use std::collections::BTreeSet;
 use std::fmt;
 
+use gitcontroller_sync::{ClusterAction, ObjectId};
 use serde_json::Value;
 
 use super::identity::RepositoryRef;
@@ -22,7 +24,7 @@ pub const OWNER_ANNOTATION: &str = "gitcontroller.io/owner";
 pub const ADOPT_ANNOTATION: &str = "gitcontroller.io/adopt";
 
 /// Who holds an object that a repository does not own.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Owner {
     /// Another GitRepository applied it.
     Repository(RepositoryRef),
@@ -137,6 +139,77 @@ pub fn strip_bookkeeping(live: &mut Value) {
     if annotations.is_empty() {
         metadata.remove("annotations");
     }
+}
+
+/// What ownership did to one sync's cluster actions.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Claims {
+    /// Objects left alone because someone else holds them: reported as `Conflict`.
+    pub conflicts: Vec<(ObjectId, Owner)>,
+    /// Objects that are ours but do not carry our owner annotation yet (adopted, or applied
+    /// before owners were stamped) and that no apply of this sync stamps: one annotation write
+    /// each.
+    pub to_stamp: Vec<ObjectId>,
+    /// Inventory entries another repository holds now: dropped from the inventory, so they are
+    /// never pruned by this repository.
+    pub released: Vec<ObjectId>,
+}
+
+/// Applies ownership to a sync: an apply or delete of an object someone else holds is removed
+/// from `to_cluster` and reported; the other applies get our owner annotation. `in_sync` are
+/// the objects this repository applies that need no write now (their ownership is reported
+/// too); `live` finds an object's live state; `inventory` is what the repository applied
+/// before.
+pub fn claim<'a>(
+    repository: &RepositoryRef,
+    to_cluster: &mut Vec<ClusterAction>,
+    in_sync: &[ObjectId],
+    live: impl Fn(&ObjectId) -> Option<&'a Value>,
+    inventory: &BTreeSet<ObjectId>,
+) -> Claims {
+    let mut claims = Claims::default();
+    let conflict = |claims: &mut Claims, id: &ObjectId, owner: Owner| {
+        if inventory.contains(id) {
+            claims.released.push(id.clone());
+        }
+        claims.conflicts.push((id.clone(), owner));
+    };
+    to_cluster.retain_mut(|action| {
+        let id = action.id().clone();
+        let in_inventory = inventory.contains(&id);
+        match (ownership(repository, live(&id), in_inventory), action) {
+            (Ownership::Conflict(_), ClusterAction::Delete { .. }) => {
+                // Taken over by another repository: not ours to prune, no conflict to report.
+                claims.released.push(id);
+                false
+            }
+            (Ownership::Conflict(owner), ClusterAction::Apply { .. }) => {
+                conflict(&mut claims, &id, owner);
+                false
+            }
+            (_, ClusterAction::Apply { object, .. }) => {
+                stamp(object, repository);
+                true
+            }
+            (_, ClusterAction::Delete { .. }) => true,
+        }
+    });
+    for id in in_sync {
+        let Some(object) = live(id) else {
+            continue;
+        };
+        match ownership(repository, Some(object), inventory.contains(id)) {
+            Ownership::Conflict(owner) => conflict(&mut claims, id, owner),
+            Ownership::Ours | Ownership::Adopted { .. } if !is_stamped_by(object, repository) => {
+                claims.to_stamp.push(id.clone())
+            }
+            _ => {}
+        }
+    }
+    claims.conflicts.sort();
+    claims.to_stamp.sort();
+    claims.released.sort();
+    claims
 }
 
 /// The `Conflict` message for an object held by `owner`. Another repository is named only when
@@ -254,6 +327,83 @@ mod tests {
         let mut object = live(json!({OWNER_ANNOTATION: "team-a/apps", "keep": "me"}));
         strip_bookkeeping(&mut object);
         assert_eq!(object["metadata"]["annotations"], json!({"keep": "me"}));
+    }
+
+    fn id(name: &str) -> ObjectId {
+        ObjectId::new("", "ConfigMap", Some("team-a"), name)
+    }
+
+    fn apply(name: &str) -> ClusterAction {
+        ClusterAction::Apply {
+            id: id(name),
+            object: json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "team-a"}}),
+            create: false,
+            paths: vec![],
+        }
+    }
+
+    #[test]
+    fn a_sync_writes_only_what_it_owns_and_stamps_it() {
+        let live_objects: std::collections::HashMap<ObjectId, Value> = [
+            ("theirs", json!({OWNER_ANNOTATION: "team-b/apps"})),
+            ("mine", json!({OWNER_ANNOTATION: "team-a/apps"})),
+            ("legacy", json!({})),
+            ("stranger", json!({})),
+            (
+                "handed",
+                json!({OWNER_ANNOTATION: "team-b/apps", ADOPT_ANNOTATION: "team-a/apps"}),
+            ),
+            ("taken", json!({OWNER_ANNOTATION: "team-b/apps"})),
+            ("quiet-legacy", json!({})),
+            ("quiet-theirs", json!({OWNER_ANNOTATION: "team-b/apps"})),
+            ("quiet-mine", json!({OWNER_ANNOTATION: "team-a/apps"})),
+        ]
+        .into_iter()
+        .map(|(name, annotations)| (id(name), live(annotations)))
+        .collect();
+        let inventory: BTreeSet<ObjectId> = ["mine", "legacy", "taken", "quiet-legacy", "theirs"]
+            .into_iter()
+            .map(id)
+            .collect();
+        let mut to_cluster = vec![
+            apply("new"),
+            apply("mine"),
+            apply("legacy"),
+            apply("theirs"),
+            apply("stranger"),
+            apply("handed"),
+            ClusterAction::Delete { id: id("taken") },
+        ];
+        let in_sync = [id("quiet-legacy"), id("quiet-theirs"), id("quiet-mine")];
+        let claims = claim(
+            &me(),
+            &mut to_cluster,
+            &in_sync,
+            |i| live_objects.get(i),
+            &inventory,
+        );
+
+        let kept: Vec<String> = to_cluster.iter().map(|a| a.id().name.clone()).collect();
+        assert_eq!(kept, ["new", "mine", "legacy", "handed"]);
+        for action in &to_cluster {
+            let ClusterAction::Apply { object, .. } = action else {
+                panic!("no delete survives: {action:?}");
+            };
+            assert_eq!(
+                object["metadata"]["annotations"][OWNER_ANNOTATION],
+                "team-a/apps"
+            );
+        }
+        assert_eq!(
+            claims.conflicts,
+            [
+                (id("quiet-theirs"), Owner::Repository(them())),
+                (id("stranger"), Owner::Unmanaged),
+                (id("theirs"), Owner::Repository(them())),
+            ]
+        );
+        assert_eq!(claims.to_stamp, [id("quiet-legacy")]);
+        assert_eq!(claims.released, [id("taken"), id("theirs")]);
     }
 
     #[test]

@@ -78,6 +78,14 @@ pub enum Refusal {
         /// The namespace asked about; None: cluster-wide.
         namespace: Option<String>,
     },
+    /// No access review was made for this object's type and namespace in this sync (a
+    /// manifest that appeared while pushing); it is checked on the next sync.
+    NotChecked {
+        /// The account.
+        account: ServiceAccountRef,
+        /// The namespace; None: cluster-scoped.
+        namespace: Option<String>,
+    },
     /// The API server refused a write made as the impersonated ServiceAccount (HTTP 403).
     Forbidden {
         /// The API server's message.
@@ -107,6 +115,10 @@ impl fmt::Display for Refusal {
                 Some(ns) => write!(f, "{account} may not {verb} {resource} in namespace {ns}"),
                 None => write!(f, "{account} may not {verb} {resource} cluster-wide"),
             },
+            Refusal::NotChecked { account, .. } => write!(
+                f,
+                "not yet checked whether {account} may read it; checked on the next sync"
+            ),
             Refusal::Forbidden { message } => write!(f, "forbidden: {message}"),
         }
     }

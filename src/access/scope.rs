@@ -297,6 +297,73 @@ impl<'a> ReadCheck<'a> {
         self.answers.insert(memo, answer.clone());
         Ok(answer)
     }
+
+    /// The answers so far, to decide again without asking (on the blocking Git thread, which
+    /// plans again for every push attempt).
+    pub fn reach(&self) -> Reach {
+        Reach {
+            identity: self.identity.clone(),
+            answers: self.answers.clone(),
+        }
+    }
+}
+
+/// What an identity may read, as far as it was asked in one sync: the policy's answers, and the
+/// access reviews' answers per (type, namespace). Pure.
+#[derive(Clone, Debug)]
+pub struct Reach {
+    identity: Identity,
+    answers: HashMap<(TypeKey, Option<String>), Result<(), Refusal>>,
+}
+
+impl Reach {
+    /// Reach of an identity that needs no access review (cluster scope, confined).
+    pub fn of(identity: &Identity) -> Self {
+        Self {
+            identity: identity.clone(),
+            answers: HashMap::new(),
+        }
+    }
+
+    /// Ok when the object is within reach; an object of a (type, namespace) whose access
+    /// review was not made in this sync counts as out of reach until the next sync asks.
+    pub fn check(&self, id: &ObjectId) -> Result<(), Refusal> {
+        let account = match confine(&self.identity, id, Access::Read) {
+            Confinement::Allowed => return Ok(()),
+            Confinement::Refused(refusal) => return Err(refusal),
+            Confinement::ApiServerDecides(account) => account,
+        };
+        let memo = (
+            TypeKey {
+                group: id.group.clone(),
+                kind: id.kind.clone(),
+            },
+            id.namespace.clone(),
+        );
+        self.answers.get(&memo).cloned().unwrap_or_else(|| {
+            Err(Refusal::NotChecked {
+                account,
+                namespace: id.namespace.clone(),
+            })
+        })
+    }
+
+    /// Splits manifests into those within reach and the refused ones (with why).
+    pub fn split<T>(
+        &self,
+        items: Vec<T>,
+        id: impl Fn(&T) -> &ObjectId,
+    ) -> (Vec<T>, Vec<(ObjectId, Refusal)>) {
+        let mut kept = Vec::with_capacity(items.len());
+        let mut refused = Vec::new();
+        for item in items {
+            match self.check(id(&item)) {
+                Ok(()) => kept.push(item),
+                Err(refusal) => refused.push((id(&item).clone(), refusal)),
+            }
+        }
+        (kept, refused)
+    }
 }
 
 #[cfg(test)]
@@ -443,6 +510,41 @@ mod tests {
                 account: account(),
                 namespaces: BTreeSet::from(["team-b".to_string()])
             }
+        );
+    }
+
+    #[test]
+    fn reach_refuses_what_the_policy_refuses_and_what_no_review_answered() {
+        let object = |ns: Option<&str>| ObjectId {
+            group: String::new(),
+            kind: "ConfigMap".into(),
+            namespace: ns.map(str::to_string),
+            name: "x".into(),
+        };
+        let confined = Reach::of(&Identity::Namespace("team-a".into()));
+        assert_eq!(confined.check(&object(Some("team-a"))), Ok(()));
+        assert!(matches!(
+            confined.check(&object(Some("kube-system"))),
+            Err(Refusal::OtherNamespace { .. })
+        ));
+        let (kept, refused) = confined.split(
+            vec![object(Some("team-a")), object(None), object(Some("team-b"))],
+            |o| o,
+        );
+        assert_eq!(kept, [object(Some("team-a"))]);
+        assert_eq!(refused.len(), 2);
+
+        let mut reach = Reach::of(&Identity::ServiceAccount(account()));
+        reach
+            .answers
+            .insert((configmaps(), Some("team-a".into())), Ok(()));
+        assert_eq!(reach.check(&object(Some("team-a"))), Ok(()));
+        assert!(
+            matches!(
+                reach.check(&object(Some("team-b"))),
+                Err(Refusal::NotChecked { .. })
+            ),
+            "not asked in this sync: out of reach"
         );
     }
 
