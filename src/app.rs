@@ -73,7 +73,10 @@ pub async fn config(kubeconfig: Option<&PathBuf>) -> Result<kube::Config> {
 /// Runs until SIGINT/SIGTERM.
 pub async fn run(options: RunOptions) -> Result<()> {
     let fd_limit = raise_fd_limit();
-    let client = client(options.kubeconfig.as_ref()).await?;
+    let kube_config = config(options.kubeconfig.as_ref()).await?;
+    let client = Client::try_from(kube_config.clone()).map_err(Error::Kube)?;
+    // Impersonating clients for GitRepositories' ServiceAccounts derive from the same config.
+    let clients = Arc::new(crate::access::Clients::new(kube_config, client.clone()));
     let version = client.apiserver_version().await?;
     tracing::info!(version = %version.git_version, "connected to the API server");
 
@@ -162,6 +165,7 @@ pub async fn run(options: RunOptions) -> Result<()> {
         concurrency: options.concurrency,
         batch_window: options.batch_window,
         instance,
+        tenancy: options.tenancy.clone(),
     };
     let mut controller_stop = stop_rx.clone();
     let shutdown = async move {
@@ -182,7 +186,7 @@ pub async fn run(options: RunOptions) -> Result<()> {
         let _ = stop_tx.send(true);
     });
     let result = controller::run(
-        client,
+        clients,
         config,
         metrics,
         gate.clone(),

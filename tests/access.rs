@@ -16,8 +16,8 @@ use git_controller::access::{
     WatchScope,
 };
 use git_controller::cluster::ResourceCatalog;
+use git_controller::cluster::Watchers;
 use git_controller::cluster::discovery::TypeKey;
-use git_controller::cluster::watch_set::WatchSet;
 use gitcontroller_testkit::cluster::TestNamespace;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, ListParams};
@@ -141,7 +141,7 @@ async fn access_reviews_follow_rbac_changes_at_once_and_the_api_server_decides()
     let catalog = ResourceCatalog::discover(&client).await.unwrap();
     let entry = catalog.get(&configmaps_key()).unwrap();
     let identity = Identity::ServiceAccount(account.clone());
-    let mut check = ReadCheck::new(&identity, &reviews);
+    let mut check = ReadCheck::new(identity.clone(), reviews.clone());
     let object = |namespace: &str| gitcontroller_sync::ObjectId {
         group: String::new(),
         kind: "ConfigMap".into(),
@@ -228,15 +228,14 @@ async fn a_lockdown_account_watches_only_the_namespaces_it_may_list_and_sees_onl
 
     // The watcher runs as the account and sees its namespace's objects.
     let (changes, _rx) = tokio::sync::mpsc::unbounded_channel();
-    let watchers = WatchSet::new(clients().await, changes);
+    let watchers = Watchers::new(clients().await, changes);
     let repo = RepositoryRef::new(team_a.name(), "apps");
     let sources = watchers.need(&repo, BTreeMap::from([(own.clone(), entry.clone())]));
     assert_eq!(sources.len(), 1);
-    let store = sources[0].store.clone();
-    tokio::time::timeout(WAIT, store.wait_until_ready())
+    let listed = tokio::time::timeout(WAIT, sources[0].wait_listed())
         .await
-        .expect("the account's watcher lists its namespace")
-        .expect("the watcher runs");
+        .expect("the account's watcher lists its namespace");
+    assert!(listed, "the watcher runs");
     let names: Vec<String> = sources[0]
         .objects()
         .iter()
@@ -257,7 +256,7 @@ async fn repositories_with_the_same_key_share_one_watcher_and_a_cluster_watcher_
     let catalog = ResourceCatalog::discover(&client).await.unwrap();
     let entry = catalog.get(&configmaps_key()).unwrap().clone();
     let (changes, _rx) = tokio::sync::mpsc::unbounded_channel();
-    let watchers = WatchSet::new(clients().await, changes);
+    let watchers = Watchers::new(clients().await, changes);
     let key = |scope| WatchKey {
         reader: Reader::Controller,
         type_key: configmaps_key(),
@@ -287,10 +286,10 @@ async fn repositories_with_the_same_key_share_one_watcher_and_a_cluster_watcher_
     let sources = watchers.need(&first, BTreeMap::from([(in_a.clone(), entry.clone())]));
     let source = &sources[0];
     assert_eq!(source.served_by, key(WatchScope::Cluster));
-    tokio::time::timeout(WAIT, source.store.wait_until_ready())
+    let listed = tokio::time::timeout(WAIT, source.wait_listed())
         .await
-        .expect("the cluster watcher lists")
-        .expect("the watcher runs");
+        .expect("the cluster watcher lists");
+    assert!(listed, "the watcher runs");
     let names: Vec<String> = source
         .objects()
         .iter()

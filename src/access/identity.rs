@@ -56,6 +56,12 @@ impl RepositoryRef {
         }
     }
 
+    /// The reference of a GitRepository.
+    pub fn of(repo: &crate::api::GitRepository) -> Self {
+        use kube::ResourceExt;
+        Self::new(repo.namespace().unwrap_or_default(), repo.name_any())
+    }
+
     /// Parses `<namespace>/<name>`; None when either part is missing or empty.
     pub fn parse(text: &str) -> Option<Self> {
         let (namespace, name) = text.trim().split_once('/')?;
@@ -149,9 +155,10 @@ impl Tenancy {
 }
 
 /// What becomes of a repository's `allowPlaintextSecrets`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum PlaintextSecrets {
     /// The field is false: Secrets are never written to Git.
+    #[default]
     NotRequested,
     /// The field is true and the controller runs with `--allow-plaintext-secrets`.
     Allowed,

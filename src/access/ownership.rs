@@ -121,6 +121,18 @@ pub fn stamp(body: &mut Value, repository: &RepositoryRef) {
     }
 }
 
+/// What ownership needs of a live object: only its bookkeeping annotations (kept aside when
+/// [`strip_bookkeeping`] removes them from what is planned).
+pub fn bookkeeping(live: &Value) -> Value {
+    let mut annotations = serde_json::Map::new();
+    for key in [OWNER_ANNOTATION, ADOPT_ANNOTATION] {
+        if let Some(value) = annotation(live, key) {
+            annotations.insert(key.to_string(), Value::String(value.to_string()));
+        }
+    }
+    serde_json::json!({"metadata": {"annotations": annotations}})
+}
+
 /// Removes the bookkeeping annotations from a live object before it is planned, so they are
 /// never exported to Git and never seen as drift (the apply body gets the owner back from
 /// [`stamp`]). An `annotations` map left empty goes too.
@@ -325,8 +337,14 @@ mod tests {
         strip_bookkeeping(&mut object);
         assert!(object["metadata"].get("annotations").is_none(), "{object}");
         let mut object = live(json!({OWNER_ANNOTATION: "team-a/apps", "keep": "me"}));
+        let kept = bookkeeping(&object);
         strip_bookkeeping(&mut object);
         assert_eq!(object["metadata"]["annotations"], json!({"keep": "me"}));
+        assert_eq!(ownership(&me(), Some(&kept), false), Ownership::Ours);
+        assert_eq!(
+            kept["metadata"]["annotations"],
+            json!({OWNER_ANNOTATION: "team-a/apps"})
+        );
     }
 
     fn id(name: &str) -> ObjectId {

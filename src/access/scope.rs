@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
+use std::sync::Arc;
 
 use gitcontroller_sync::ObjectId;
 
@@ -104,14 +105,20 @@ pub enum Selection {
 impl Selection {
     /// The selection of rules whose `namespaces` lists are given (empty list: everywhere).
     pub fn of<'a>(rule_namespaces: impl IntoIterator<Item = &'a [String]>) -> Self {
-        let mut named = BTreeSet::new();
+        let mut selection = Selection::Namespaces(BTreeSet::new());
         for namespaces in rule_namespaces {
-            if namespaces.is_empty() {
-                return Selection::Everywhere;
-            }
-            named.extend(namespaces.iter().cloned());
+            selection.add(namespaces);
         }
-        Selection::Namespaces(named)
+        selection
+    }
+
+    /// Adds what one more rule selects (its `namespaces`; empty: everywhere).
+    pub fn add(&mut self, namespaces: &[String]) {
+        match self {
+            Selection::Everywhere => {}
+            Selection::Namespaces(_) if namespaces.is_empty() => *self = Selection::Everywhere,
+            Selection::Namespaces(set) => set.extend(namespaces.iter().cloned()),
+        }
     }
 
     /// Whether an object in `namespace` (None: cluster-scoped) is selected.
@@ -235,18 +242,42 @@ pub async fn watch_keys(
     Ok(keys)
 }
 
+/// Whether `identity` may read GitRepositories in `namespace`: only then may a `Conflict`
+/// message name the owning repository there.
+pub async fn may_see_repositories(
+    identity: &Identity,
+    namespace: &str,
+    reviews: &AccessReviews,
+) -> Result<bool, kube::Error> {
+    match identity {
+        Identity::ClusterScope => Ok(true),
+        Identity::Namespace(own) => Ok(own == namespace),
+        Identity::ServiceAccount(account) => {
+            reviews
+                .allows(&Question {
+                    account: account.clone(),
+                    verb: "get",
+                    group: crate::api::GROUP.to_string(),
+                    resource: "gitrepositories".to_string(),
+                    namespace: Some(namespace.to_string()),
+                })
+                .await
+        }
+    }
+}
+
 /// Decides, per object, whether a repository's identity may read it; memoizes the answers of
 /// one reconcile per (type, namespace) so a store of thousands of objects costs one question
 /// per namespace.
-pub struct ReadCheck<'a> {
-    identity: &'a Identity,
-    reviews: &'a AccessReviews,
+pub struct ReadCheck {
+    identity: Identity,
+    reviews: Arc<AccessReviews>,
     answers: HashMap<(TypeKey, Option<String>), Result<(), Refusal>>,
 }
 
-impl<'a> ReadCheck<'a> {
+impl ReadCheck {
     /// Checks for `identity`.
-    pub fn new(identity: &'a Identity, reviews: &'a AccessReviews) -> Self {
+    pub fn new(identity: Identity, reviews: Arc<AccessReviews>) -> Self {
         Self {
             identity,
             reviews,
@@ -262,7 +293,7 @@ impl<'a> ReadCheck<'a> {
         id: &ObjectId,
         entry: &CatalogEntry,
     ) -> Result<Result<(), Refusal>, kube::Error> {
-        let account = match confine(self.identity, id, Access::Read) {
+        let account = match confine(&self.identity, id, Access::Read) {
             Confinement::Allowed => return Ok(Ok(())),
             Confinement::Refused(refusal) => return Ok(Err(refusal)),
             Confinement::ApiServerDecides(account) => account,

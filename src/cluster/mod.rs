@@ -3,7 +3,6 @@
 
 pub mod apply;
 pub mod discovery;
-pub mod watch_set;
 pub mod watchers;
 
 pub use discovery::{ResourceCatalog, TypeKey};

@@ -16,6 +16,7 @@ use super::gate::WriteGate;
 use super::repository::{RepoKey, RepositoryState};
 use super::trigger::Trigger;
 use super::writer::Writer;
+use crate::access::{AccessReviews, Clients, Identity, Tenancy};
 use crate::api::{GitRepository, SyncRule};
 use crate::cluster::{ResourceCatalog, Watchers};
 use crate::metrics::Metrics;
@@ -33,12 +34,18 @@ pub struct Config {
     pub batch_window: Duration,
     /// Pods' identity in Events.
     pub instance: String,
+    /// Tenant confinement: trusted namespaces, lockdown, plain-text Secrets, local URLs.
+    pub tenancy: Tenancy,
 }
 
 /// Everything a reconcile needs; shared by all reconciles.
 pub struct Context {
     /// The controller's own client (its identity): reads, status, finalizers, Events.
     pub client: Client,
+    /// The controller's client and the ServiceAccounts' impersonating ones.
+    pub clients: Arc<Clients>,
+    /// What impersonated ServiceAccounts may do, asked of the API server.
+    pub reviews: Arc<AccessReviews>,
     /// Command-line configuration.
     pub config: Config,
     /// Served resource types; replaced when CRDs change.
@@ -66,6 +73,10 @@ pub struct Context {
 pub struct ContextParts {
     /// The controller's own client.
     pub client: Client,
+    /// The controller's client and the impersonating ones.
+    pub clients: Arc<Clients>,
+    /// Access reviews.
+    pub reviews: Arc<AccessReviews>,
     /// Command-line configuration.
     pub config: Config,
     /// The served resource types.
@@ -90,6 +101,8 @@ impl Context {
         let writer = Writer::new(parts.client.clone(), parts.gate.clone(), parts.recorder);
         Self {
             client: parts.client,
+            clients: parts.clients,
+            reviews: parts.reviews,
             config: parts.config,
             catalog: RwLock::new(Arc::new(parts.catalog)),
             watchers: parts.watchers,
@@ -124,10 +137,20 @@ impl Context {
         &self.writer
     }
 
-    /// The writer a repository's synced objects are applied and deleted with. Today the
-    /// controller's own identity; the seam where a per-repository (impersonated) client goes.
-    pub fn writer_for(&self, _repo: &GitRepository) -> Writer {
-        self.writer.clone()
+    /// Whose rights a repository acts with (`docs/security.md`).
+    pub fn identity_of(&self, repo: &GitRepository) -> Identity {
+        self.config.tenancy.identity(
+            &repo.namespace().unwrap_or_default(),
+            repo.spec.service_account_name.as_deref(),
+        )
+    }
+
+    /// The writer a repository's synced objects are applied and deleted with: the controller's
+    /// own client, or one impersonating the repository's ServiceAccount.
+    pub fn writer_for(&self, identity: &Identity) -> Result<Writer, kube::Error> {
+        Ok(self
+            .writer
+            .with_client(self.clients.for_identity(identity)?))
     }
 
     /// A repository's state, created on first use.
@@ -140,7 +163,8 @@ impl Context {
             .clone()
     }
 
-    /// Forgets a deleted repository: its state, pending fetch request and metric series.
+    /// Forgets a deleted repository: its state, pending fetch request, metric series and
+    /// watchers.
     pub fn forget(&self, key: &RepoKey) {
         self.repositories
             .lock()
@@ -148,6 +172,7 @@ impl Context {
             .remove(key);
         self.trigger.clear_fetch_request(key);
         self.metrics.forget(&key.namespace, &key.name);
+        self.watchers.release(key);
     }
 
     /// The SyncRules that belong to a repository, sorted by name.

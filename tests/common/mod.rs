@@ -417,6 +417,9 @@ fn admin_kubeconfig() -> PathBuf {
         .expect("KUBECONFIG names a file")
 }
 
+/// The name of the controller's ServiceAccount in each test's namespace.
+const SERVICE_ACCOUNT: &str = "gc";
+
 /// The cluster-scoped objects of one chart release and how many controllers use them: deleted
 /// when the last one stops.
 #[derive(Default)]
@@ -451,8 +454,9 @@ impl ChartIdentity {
     pub fn install(namespace: &str, leader_election: bool, values: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let release = format!("gc-{namespace}");
+        // A short ServiceAccount name: a certificate's common name holds 64 characters.
         let base = format!(
-            "fullnameOverride: {release}\nwatchNamespace: {namespace}\nleaderElection: {{enabled: {leader_election}}}\n{SUITE_CHART_VALUES}"
+            "fullnameOverride: {release}\nserviceAccount: {{name: {SERVICE_ACCOUNT}}}\nwatchNamespace: {namespace}\nleaderElection: {{enabled: {leader_election}}}\n{SUITE_CHART_VALUES}"
         );
         let base_file = dir.path().join("suite-values.yaml");
         let test_file = dir.path().join("test-values.yaml");
@@ -511,9 +515,9 @@ impl ChartIdentity {
             entry.users += 1;
             entry.cluster_scoped = cluster_scoped;
         }
-        let service_account = format!("system:serviceaccount:{namespace}:{release}");
+        let service_account = format!("system:serviceaccount:{namespace}:{SERVICE_ACCOUNT}");
         let kubeconfig = dir.path().join("kubeconfig");
-        write_kubeconfig(&admin, &kubeconfig, namespace, &release, dir.path());
+        write_kubeconfig(&admin, &kubeconfig, namespace, SERVICE_ACCOUNT, dir.path());
         let whoami = run_ok(
             &tools().kubectl,
             &[
@@ -563,8 +567,8 @@ impl Drop for ChartIdentity {
     }
 }
 
-/// A kubeconfig for the ServiceAccount `release` of `namespace` on the cluster of `admin`.
-fn write_kubeconfig(admin: &Path, out: &Path, namespace: &str, release: &str, dir: &Path) {
+/// A kubeconfig for the ServiceAccount `account` of `namespace` on the cluster of `admin`.
+fn write_kubeconfig(admin: &Path, out: &Path, namespace: &str, account: &str, dir: &Path) {
     let config: serde_json::Value =
         serde_saphyr::from_str(&std::fs::read_to_string(admin).unwrap()).unwrap();
     let current = config["current-context"].as_str().unwrap_or_default();
@@ -578,7 +582,7 @@ fn write_kubeconfig(admin: &Path, out: &Path, namespace: &str, release: &str, di
         .and_then(|all| all.iter().find(|c| c["name"] == context["cluster"]))
         .map(|c| c["cluster"].clone())
         .expect("the admin kubeconfig's cluster");
-    let username = format!("system:serviceaccount:{namespace}:{release}");
+    let username = format!("system:serviceaccount:{namespace}:{account}");
     let ca_key = admin
         .parent()
         .map(|d| d.join("pki/ca.key"))
