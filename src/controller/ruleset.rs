@@ -1,7 +1,8 @@
 //! The SyncRules as a whole, kept in one place: every rule's status (usable? which types? does
-//! its repository exist?) and the set of running watchers (the types the usable rules of
-//! existing repositories select). Refreshed whenever `Context::rules_changed` is notified: a
-//! rule's spec, the catalog, or the set of repositories changed.
+//! its repository exist?), and the release of the watchers of repositories that are gone (each
+//! repository states its own watchers when it syncs: their keys depend on its identity).
+//! Refreshed whenever `Context::rules_changed` is notified: a rule's spec, the catalog, or the
+//! set of repositories changed.
 
 use std::collections::HashSet;
 use std::sync::Arc;
