@@ -43,16 +43,18 @@ fn configmaps_key() -> TypeKey {
     }
 }
 
-async fn clients() -> Arc<Clients> {
-    let config = kube::Config::infer().await.unwrap();
-    let client = kube::Client::try_from(config.clone()).unwrap();
-    Arc::new(Clients::new(config, client))
-}
-
-#[tokio::test]
-async fn an_impersonated_account_reads_only_where_its_rbac_allows() {
-    let (client, team_a) = setup("acc-a").await;
-    let team_b = TestNamespace::new(&client, "acc-b").await;
+/// Two namespaces, each with a ConfigMap (`mine` in team-a, `theirs` in team-b), and a
+/// ServiceAccount of team-a that may read ConfigMaps in team-a only.
+async fn two_teams(
+    prefix: &str,
+) -> (
+    kube::Client,
+    TestNamespace,
+    TestNamespace,
+    ServiceAccountRef,
+) {
+    let (client, team_a) = setup(&format!("{prefix}-a")).await;
+    let team_b = TestNamespace::new(&client, &format!("{prefix}-b")).await;
     let account = ServiceAccountRef {
         namespace: team_a.name().into(),
         name: "deployer".into(),
@@ -65,6 +67,18 @@ async fn an_impersonated_account_reads_only_where_its_rbac_allows() {
     .await;
     apply_yaml(&client, team_a.name(), &configmap("mine")).await;
     apply_yaml(&client, team_b.name(), &configmap("theirs")).await;
+    (client, team_a, team_b, account)
+}
+
+async fn clients() -> Arc<Clients> {
+    let config = kube::Config::infer().await.unwrap();
+    let client = kube::Client::try_from(config.clone()).unwrap();
+    Arc::new(Clients::new(config, client))
+}
+
+#[tokio::test]
+async fn an_impersonated_account_reads_only_where_its_rbac_allows() {
+    let (_client, team_a, team_b, account) = two_teams("acc").await;
 
     let clients = clients().await;
     let as_account = clients.for_account(&account).unwrap();
@@ -170,20 +184,7 @@ async fn access_reviews_follow_rbac_changes_at_once_and_the_api_server_decides()
 
 #[tokio::test]
 async fn a_lockdown_account_watches_only_the_namespaces_it_may_list_and_sees_only_them() {
-    let (client, team_a) = setup("lock-a").await;
-    let team_b = TestNamespace::new(&client, "lock-b").await;
-    let account = ServiceAccountRef {
-        namespace: team_a.name().into(),
-        name: "gitops".into(),
-    };
-    apply_yaml(
-        &client,
-        team_a.name(),
-        &read_configmaps(team_a.name(), &account),
-    )
-    .await;
-    apply_yaml(&client, team_a.name(), &configmap("mine")).await;
-    apply_yaml(&client, team_b.name(), &configmap("theirs")).await;
+    let (client, team_a, team_b, account) = two_teams("lock").await;
     let catalog = ResourceCatalog::discover(&client).await.unwrap();
     let entry = catalog.get(&configmaps_key()).unwrap().clone();
     let reviews = AccessReviews::new(client.clone(), Duration::from_secs(30));

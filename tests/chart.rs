@@ -654,41 +654,27 @@ fn lockdown_grants_exactly_crds_events_leases_impersonation_reviews_and_credenti
     {
         granted.extend(grants(role));
     }
-    let expected: BTreeSet<(String, String, String)> = [
-        (
-            "gitcontroller.io",
-            "gitrepositories",
-            &["get", "list", "watch", "patch", "update"][..],
-        ),
-        (
-            "gitcontroller.io",
-            "gitrepositories/status",
-            &["get", "list", "watch", "patch", "update"],
-        ),
-        (
-            "gitcontroller.io",
-            "gitrepositories/finalizers",
-            &["get", "list", "watch", "patch", "update"],
-        ),
-        (
-            "gitcontroller.io",
-            "syncrules",
-            &["get", "list", "watch", "patch", "update"],
-        ),
-        (
-            "gitcontroller.io",
-            "syncrules/status",
-            &["get", "list", "watch", "patch", "update"],
-        ),
-        (
-            "gitcontroller.io",
-            "syncrules/finalizers",
-            &["get", "list", "watch", "patch", "update"],
-        ),
+    let own_api = ["gitrepositories", "syncrules"]
+        .iter()
+        .flat_map(|r| {
+            [
+                r.to_string(),
+                format!("{r}/status"),
+                format!("{r}/finalizers"),
+            ]
+        })
+        .map(|r| {
+            (
+                "gitcontroller.io".to_string(),
+                r,
+                &["get", "list", "watch", "patch", "update"][..],
+            )
+        });
+    let rest = [
         (
             "apiextensions.k8s.io",
             "customresourcedefinitions",
-            &["get", "list", "watch"],
+            &["get", "list", "watch"][..],
         ),
         ("events.k8s.io", "events", &["create", "patch"]),
         (
@@ -700,13 +686,15 @@ fn lockdown_grants_exactly_crds_events_leases_impersonation_reviews_and_credenti
         ("authorization.k8s.io", "subjectaccessreviews", &["create"]),
         ("", "secrets", &["get"]),
     ]
-    .iter()
-    .flat_map(|(group, resource, verbs)| {
-        verbs
-            .iter()
-            .map(|verb| (group.to_string(), resource.to_string(), verb.to_string()))
-    })
-    .collect();
+    .map(|(g, r, v)| (g.to_string(), r.to_string(), v));
+    let expected: BTreeSet<(String, String, String)> = own_api
+        .chain(rest)
+        .flat_map(|(group, resource, verbs)| {
+            verbs
+                .iter()
+                .map(move |verb| (group.clone(), resource.clone(), verb.to_string()))
+        })
+        .collect();
     assert_eq!(granted, expected);
     let role = find(&docs, "ClusterRole", "rel-git-controller");
     assert_eq!(
