@@ -680,7 +680,7 @@ fn lockdown_grants_exactly_crds_events_leases_impersonation_reviews_and_credenti
         (
             "coordination.k8s.io",
             "leases",
-            &["get", "create", "update"],
+            &["get", "list", "watch", "create", "update"],
         ),
         ("", "serviceaccounts", &["impersonate"]),
         ("authorization.k8s.io", "subjectaccessreviews", &["create"]),

@@ -265,6 +265,7 @@ impl Drop for SystemConfigMap {
                 &self.name,
             ],
             None,
+            common::Cluster::Test,
         );
     }
 }
