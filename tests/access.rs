@@ -71,7 +71,7 @@ async fn two_teams(
 }
 
 async fn clients() -> Arc<Clients> {
-    let config = kube::Config::infer().await.unwrap();
+    let config = common::admin_config().await;
     let client = kube::Client::try_from(config.clone()).unwrap();
     Arc::new(Clients::new(config, client))
 }

@@ -410,6 +410,15 @@ pub fn run_ok(program: &Path, args: &[&str], stdin: Option<&str>, cluster: Clust
     stdout
 }
 
+/// The client configuration of the tests' admin (the base of impersonating clients).
+pub async fn admin_config() -> kube::Config {
+    let file =
+        kube::config::Kubeconfig::read_from(admin_kubeconfig()).expect("the tests' kubeconfig");
+    kube::Config::from_custom_kubeconfig(file, &Default::default())
+        .await
+        .expect("a client configuration from the tests' kubeconfig")
+}
+
 /// The kubeconfig file the tests' admin client uses (the first of the tests' `KUBECONFIG`).
 fn admin_kubeconfig() -> PathBuf {
     std::env::split_paths(gitcontroller_testkit::cluster::kubeconfig())
