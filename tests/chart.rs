@@ -280,6 +280,17 @@ fn grants(role: &Value) -> BTreeSet<(String, String, String)> {
     granted
 }
 
+/// The arguments of the controller's container.
+fn container_args(docs: &[Value]) -> Vec<String> {
+    strings(
+        &find(docs, "Deployment", "rel-git-controller")["spec"]["template"]["spec"]["containers"]
+            [0]["args"],
+    )
+    .into_iter()
+    .map(str::to_owned)
+    .collect()
+}
+
 /// Whether `docs` let the controller list or watch Secrets in every namespace.
 fn lists_secrets_cluster_wide(docs: &[Value]) -> bool {
     granted_cluster_wide(docs)
@@ -599,13 +610,7 @@ fn values_turn_on_leader_election_namespaces_sync_rbac_servicemonitor_and_networ
 
     // One replica with leaderElection.enabled also elects; rbac.create=false renders no RBAC.
     let docs = template("leaderElection: {enabled: true}\nrbac: {create: false}\n");
-    let args = strings(
-        &find(&docs, "Deployment", "rel-git-controller")["spec"]["template"]["spec"]["containers"]
-            [0]["args"],
-    )
-    .into_iter()
-    .map(str::to_owned)
-    .collect::<Vec<_>>();
+    let args = container_args(&docs);
     assert!(args.contains(&"--leader-elect".to_owned()), "{args:?}");
     assert!(
         !kinds(&docs).iter().any(|k| k.contains("Role")),
@@ -634,13 +639,7 @@ fn lockdown_grants_exactly_crds_events_leases_impersonation_reviews_and_credenti
         "multitenancy:\n  lockdown: true\n  defaultServiceAccount: gitops\n  serviceAccountNames: [deployer]\nleaderElection: {enabled: true}\n",
     );
     assert_least_privilege(&docs);
-    let args = strings(
-        &find(&docs, "Deployment", "rel-git-controller")["spec"]["template"]["spec"]["containers"]
-            [0]["args"],
-    )
-    .into_iter()
-    .map(str::to_owned)
-    .collect::<Vec<_>>();
+    let args = container_args(&docs);
     assert!(
         args.contains(&"--default-service-account=gitops".to_owned()),
         "{args:?}"
@@ -729,15 +728,7 @@ fn lockdown_grants_exactly_crds_events_leases_impersonation_reviews_and_credenti
 
 #[test]
 fn multitenancy_values_become_flags() {
-    let args = |values: &str| -> Vec<String> {
-        strings(
-            &find(&template(values), "Deployment", "rel-git-controller")["spec"]["template"]["spec"]
-                ["containers"][0]["args"],
-        )
-        .into_iter()
-        .map(str::to_owned)
-        .collect()
-    };
+    let args = |values: &str| container_args(&template(values));
     let defaults = args("{}");
     assert!(
         !defaults
