@@ -19,6 +19,9 @@ use serde_json::Value;
 use similar::TextDiff;
 use tokio::sync::mpsc;
 
+use crate::access::reviews::ANSWER_TTL;
+use crate::access::secrets::mask_secret_pair;
+use crate::access::{AccessReviews, Clients, Tenancy};
 use crate::api::{GitRepository, SyncRule};
 use crate::cluster::{ResourceCatalog, Watchers};
 use crate::controller::{
@@ -51,11 +54,14 @@ async fn rule_store(client: &Client, namespace: &str) -> Result<Store<SyncRule>>
 
 /// Plans one GitRepository against the live cluster and renders the plan.
 pub async fn diff(
-    client: &Client,
+    config: kube::Config,
+    tenancy: Tenancy,
     namespace: &str,
     name: &str,
     cache_root: &Path,
 ) -> Result<DiffReport> {
+    let client = &Client::try_from(config.clone())?;
+    let clients = Arc::new(Clients::new(config, client.clone()));
     let repo = Api::<GitRepository>::namespaced(client.clone(), namespace)
         .get(name)
         .await?;
@@ -74,9 +80,12 @@ pub async fn diff(
             concurrency: 1,
             batching: Batching::IMMEDIATE,
             instance: "diff".into(),
+            tenancy,
         },
         catalog: ResourceCatalog::discover(client).await?,
-        watchers: Watchers::new(client.clone(), None, changes),
+        watchers: Watchers::new(clients.clone(), changes),
+        reviews: Arc::new(AccessReviews::new(client.clone(), ANSWER_TTL)),
+        clients,
         rules: rule_store(client, namespace).await?,
         metrics: Arc::new(Metrics::new()),
         recorder: Recorder::new(client.clone(), reporter),
@@ -119,13 +128,8 @@ fn restrict(live: &Value, body: &Value) -> Value {
 }
 
 fn find_live<'a>(live: &'a [Value], id: &gitcontroller_sync::ObjectId) -> Option<&'a Value> {
-    live.iter().find(|o| {
-        let api_version = o["apiVersion"].as_str().unwrap_or_default();
-        gitcontroller_sync::group_of(api_version) == id.group
-            && o["kind"].as_str() == Some(id.kind.as_str())
-            && o["metadata"]["name"].as_str() == Some(id.name.as_str())
-            && o["metadata"]["namespace"].as_str() == id.namespace.as_deref()
-    })
+    live.iter()
+        .find(|o| crate::controller::convert::object_id(o).as_ref() == Some(id))
 }
 
 /// Renders what a dry-run sync found as unified diffs: cluster changes first, then the Git
@@ -158,24 +162,25 @@ pub fn render_plan(plan: &Plan, live: &[Value], root: &str, edits: &[FileEdit]) 
         text.push_str("# Cluster (from Git)\n");
         for action in &plan.to_cluster {
             let id = action.id();
-            let (old, new) = match action {
+            let (mut old, mut new) = match action {
                 ClusterAction::Apply {
                     object,
                     create: true,
                     ..
-                } => (String::new(), yaml(object)),
-                ClusterAction::Apply { object, .. } => {
-                    let current = find_live(live, id)
-                        .map(|l| restrict(&export::clean_against(l, object), object));
-                    (current.as_ref().map(yaml).unwrap_or_default(), yaml(object))
-                }
-                ClusterAction::Delete { .. } => (
+                } => (None, Some(object.clone())),
+                ClusterAction::Apply { object, .. } => (
                     find_live(live, id)
-                        .map(|l| yaml(&export::clean(l)))
-                        .unwrap_or_default(),
-                    String::new(),
+                        .map(|l| restrict(&export::clean_against(l, object), object)),
+                    Some(object.clone()),
                 ),
+                ClusterAction::Delete { .. } => (find_live(live, id).map(export::clean), None),
             };
+            // Secret values never leave the cluster: a change shows, its content does not.
+            mask_secret_pair(old.as_mut(), new.as_mut());
+            let (old, new) = (
+                old.as_ref().map(yaml).unwrap_or_default(),
+                new.as_ref().map(yaml).unwrap_or_default(),
+            );
             let _ = write!(
                 text,
                 "{}",
@@ -202,5 +207,44 @@ pub fn render_plan(plan: &Plan, live: &[Value], root: &str, edits: &[FileEdit]) 
     DiffReport {
         in_sync: plan.is_noop(),
         text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gitcontroller_sync::ObjectId;
+    use serde_json::json;
+
+    #[test]
+    fn secret_values_are_masked_and_a_changed_key_still_shows() {
+        let id = ObjectId::new("", "Secret", Some("team-a"), "db");
+        let live = [json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "db", "namespace": "team-a"},
+            // "aHVudGVyMg==" is "hunter2", "YWxpY2U=" is "alice".
+            "data": {"password": "aHVudGVyMg==", "user": "YWxpY2U="}
+        })];
+        let plan = Plan {
+            to_cluster: vec![ClusterAction::Apply {
+                id: id.clone(),
+                object: json!({
+                    "apiVersion": "v1", "kind": "Secret",
+                    "metadata": {"name": "db", "namespace": "team-a"},
+                    "data": {"password": "czNjcjN0", "user": "YWxpY2U="}
+                }),
+                create: false,
+                paths: vec![],
+            }],
+            ..Plan::default()
+        };
+        let report = render_plan(&plan, &live, "", &[]);
+        let text = report.text;
+        for value in ["aHVudGVyMg", "czNjcjN0", "YWxpY2U", "hunter2", "alice"] {
+            assert!(!text.contains(value), "{value} leaked:\n{text}");
+        }
+        assert!(text.contains("-  password: \"*** (before)\""), "{text}");
+        assert!(text.contains("+  password: \"*** (after)\""), "{text}");
+        assert!(!report.in_sync);
     }
 }

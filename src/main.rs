@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use git_controller::access::Tenancy;
+use git_controller::access::identity::own_namespace;
 
 #[derive(Parser)]
 #[command(
@@ -52,6 +54,8 @@ enum Command {
         /// Directory for the Git cache (default: a temporary directory).
         #[arg(long)]
         cache_dir: Option<PathBuf>,
+        #[command(flatten)]
+        tenancy: TenancyFlags,
     },
     /// Run the controller against the cluster in --kubeconfig, KUBECONFIG or in-cluster.
     Run {
@@ -118,10 +122,55 @@ enum Command {
         /// Name of the leader-election Lease.
         #[arg(long, default_value = "git-controller")]
         lease_name: String,
+        #[command(flatten)]
+        tenancy: TenancyFlags,
     },
 }
 
 /// Logs to stderr; `RUST_LOG` overrides `default_filter`.
+/// Tenant confinement (docs/security.md), for `run` and for `diff` (which plans as `run` would).
+#[derive(Args)]
+struct TenancyFlags {
+    /// Trusted namespaces, comma-separated: their GitRepositories without
+    /// serviceAccountName act with the controller's own rights across the cluster. Every
+    /// other GitRepository without one is confined to its own namespace. Default: the
+    /// controller's own namespace (POD_NAMESPACE, else the in-cluster namespace file); an
+    /// empty value trusts none.
+    #[arg(long, value_delimiter = ',', value_name = "NAMESPACES")]
+    cluster_scope_namespaces: Option<Vec<String>>,
+    /// Lockdown: GitRepositories without spec.serviceAccountName impersonate this
+    /// ServiceAccount of their own namespace, and watchers of synced types read as the
+    /// impersonated accounts (the controller's own rights may then shrink to its CRDs,
+    /// Events, Leases, impersonation, access reviews and credentials).
+    #[arg(long, value_name = "NAME")]
+    default_service_account: Option<String>,
+    /// Let GitRepositories with allowPlaintextSecrets write Secrets to Git in plain text;
+    /// without this flag the field is refused.
+    #[arg(long)]
+    allow_plaintext_secrets: bool,
+    /// Allow file:// URLs and local paths as remotes (repositories on the controller's own
+    /// disk; for local demos and tests).
+    #[arg(long)]
+    allow_local_urls: bool,
+}
+
+impl TenancyFlags {
+    fn into_tenancy(self) -> Tenancy {
+        Tenancy {
+            cluster_scope_namespaces: self
+                .cluster_scope_namespaces
+                .unwrap_or_else(|| own_namespace().into_iter().collect())
+                .into_iter()
+                .map(|ns| ns.trim().to_string())
+                .filter(|ns| !ns.is_empty())
+                .collect(),
+            default_service_account: self.default_service_account.filter(|name| !name.is_empty()),
+            allow_plaintext_secrets: self.allow_plaintext_secrets,
+            allow_local_urls: self.allow_local_urls,
+        }
+    }
+}
+
 fn init_logging(format: LogFormat, default_filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
@@ -147,10 +196,18 @@ async fn main() -> ExitCode {
             repository,
             kubeconfig,
             cache_dir,
+            tenancy,
         } => {
             // diff's output is the diff: only warnings and errors are logged by default.
             init_logging(cli.log_format, "warn");
-            diff(namespace, repository, kubeconfig, cache_dir).await
+            diff(
+                namespace,
+                repository,
+                kubeconfig,
+                cache_dir,
+                tenancy.into_tenancy(),
+            )
+            .await
         }
         Command::Run {
             kubeconfig,
@@ -170,6 +227,7 @@ async fn main() -> ExitCode {
             leader_elect,
             lease_namespace,
             lease_name,
+            tenancy,
         } => {
             init_logging(cli.log_format, "info,kube=warn");
             let options = git_controller::app::RunOptions {
@@ -195,6 +253,7 @@ async fn main() -> ExitCode {
                     namespace: lease_namespace.unwrap_or_else(|| "default".into()),
                     name: lease_name,
                 }),
+                tenancy: tenancy.into_tenancy(),
             };
             match git_controller::app::run(options).await {
                 Ok(()) => ExitCode::SUCCESS,
@@ -213,12 +272,13 @@ async fn diff(
     repository: String,
     kubeconfig: Option<PathBuf>,
     cache_dir: Option<PathBuf>,
+    tenancy: Tenancy,
 ) -> ExitCode {
     let temp = std::env::temp_dir().join(format!("git-controller-diff-{}", std::process::id()));
     let cache = cache_dir.unwrap_or_else(|| temp.clone());
     let result = async {
-        let client = git_controller::app::client(kubeconfig.as_ref()).await?;
-        git_controller::diff::diff(&client, &namespace, &repository, &cache).await
+        let config = git_controller::app::config(kubeconfig.as_ref()).await?;
+        git_controller::diff::diff(config, tenancy, &namespace, &repository, &cache).await
     }
     .await;
     let _ = std::fs::remove_dir_all(&temp);

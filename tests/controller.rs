@@ -320,7 +320,13 @@ async fn a_crd_installed_after_start_is_picked_up_by_an_existing_rule() {
             &format!("  apiGroups: [{group}]\n  syncTo: git\n"),
         );
     apply_yaml(&client, &ns, &yaml).await;
-    let _controller = ControllerProcess::start(&ns);
+    // The chart's RBAC names the new group ahead of its CRD, as an admin would.
+    let _controller = ControllerProcess::start_with_chart(
+        &ns,
+        &[],
+        &[],
+        &format!("sync:\n  resources:\n    - apiGroups: [{group}]\n      resources: [widgets]\n"),
+    );
 
     let rules: Api<SyncRule> = Api::namespaced(client.clone(), &ns);
     wait_for("the rule to report no matching types yet", WAIT, || async {

@@ -78,6 +78,16 @@ pub enum Reason {
     ManifestError,
     /// A write to the cluster failed.
     ApplyFailed,
+    /// An object is out of the repository's reach: another namespace or a cluster-scoped
+    /// object for a repository confined to its namespace, or what its ServiceAccount may not
+    /// do (`docs/security.md`).
+    Forbidden,
+    /// An object is held by another GitRepository (or was created outside any): left alone
+    /// until it is handed over with the `gitcontroller.io/adopt` annotation.
+    Conflict,
+    /// `allowPlaintextSecrets` is true, but the controller runs without
+    /// `--allow-plaintext-secrets`.
+    PlaintextSecretsNotAllowed,
     /// Reconciling: waiting for the next change.
     Idle,
     /// Stalled=False: progress is possible.
@@ -128,6 +138,9 @@ impl Reason {
             Reason::UnknownKind => "UnknownKind",
             Reason::ManifestError => "ManifestError",
             Reason::ApplyFailed => "ApplyFailed",
+            Reason::Forbidden => "Forbidden",
+            Reason::Conflict => "Conflict",
+            Reason::PlaintextSecretsNotAllowed => "PlaintextSecretsNotAllowed",
             Reason::Idle => "Idle",
             Reason::Progressing => "Progressing",
             Reason::RetryScheduled => "RetryScheduled",

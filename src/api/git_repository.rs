@@ -43,7 +43,8 @@ use super::Condition;
 #[serde(rename_all = "camelCase")]
 pub struct GitRepositorySpec {
     /// Address of the remote repository. Schemes: `ssh://`, `https://`, `http://`, `git://`,
-    /// `file://`, or the scp-like SSH form `user@host:path`.
+    /// or the scp-like SSH form `user@host:path`; `file://` only when the controller runs with
+    /// `--allow-local-urls` (a path on the controller's own disk).
     #[x_kube(validation = Rule::new(
         "self.matches('^(ssh|https|http|git|file)://.+') || self.matches('^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:.+')"
     ).message("url must use one of the schemes ssh, https, http, git, file (or user@host:path)"))]
@@ -79,6 +80,21 @@ pub struct GitRepositorySpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_ref: Option<LocalObjectReference>,
 
+    /// ServiceAccount in the same namespace that every read and write of synced objects is
+    /// made as (impersonation): applies, deletes, and the reads behind plans and exports.
+    /// Objects it may not `list` are neither planned nor exported; manifests it may not list
+    /// or apply are refused and reported per object (reason `Forbidden`). Empty: the
+    /// controller's `--default-service-account` when it has one; otherwise the repository is
+    /// confined to its own namespace (no other namespace and no cluster-scoped object, in
+    /// either direction) unless the controller trusts its namespace
+    /// (`--cluster-scope-namespaces`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        length(min = 1, max = 253),
+        pattern(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    )]
+    pub service_account_name: Option<String>,
+
     /// Author and committer of the commits the controller makes.
     #[serde(default)]
     pub author: Author,
@@ -99,7 +115,9 @@ pub struct GitRepositorySpec {
     pub prune: bool,
 
     /// Allow Secrets to be written to Git in plain text when a SyncRule sends them there.
-    /// Off by default: such a sync is refused and reported.
+    /// Off by default: such a sync is refused and reported. Also needs the controller's
+    /// `--allow-plaintext-secrets`; without it a true value is refused with the condition
+    /// reason `PlaintextSecretsNotAllowed`.
     #[serde(default)]
     pub allow_plaintext_secrets: bool,
 

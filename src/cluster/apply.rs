@@ -63,6 +63,40 @@ pub enum Deletion {
     Finalizing(Option<String>),
 }
 
+/// Reads an object; None when it does not exist.
+pub async fn get(
+    client: &Client,
+    entry: &CatalogEntry,
+    namespace: Option<&str>,
+    name: &str,
+) -> Result<Option<DynamicObject>, kube::Error> {
+    api_for(client, entry, namespace, None).get_opt(name).await
+}
+
+/// Sets one annotation with a merge patch (not server-side apply: the annotation stays out of
+/// what our field manager applies, so no other field is released).
+pub async fn annotate(
+    client: &Client,
+    entry: &CatalogEntry,
+    namespace: Option<&str>,
+    name: &str,
+    key: &str,
+    value: &str,
+) -> Result<(), kube::Error> {
+    let patch = serde_json::json!({"metadata": {"annotations": {key: value}}});
+    api_for(client, entry, namespace, None)
+        .patch(
+            name,
+            &PatchParams {
+                field_manager: Some(FIELD_MANAGER.to_string()),
+                ..PatchParams::default()
+            },
+            &Patch::Merge(&patch),
+        )
+        .await
+        .map(|_| ())
+}
+
 /// Deletes an object; one that is already gone counts as deleted.
 pub async fn delete(
     client: &Client,

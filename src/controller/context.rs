@@ -17,6 +17,7 @@ use super::repository::{RepoKey, RepositoryState};
 use super::schedule::Batching;
 use super::trigger::Trigger;
 use super::writer::Writer;
+use crate::access::{AccessReviews, Clients, Identity, Tenancy};
 use crate::api::{GitRepository, SyncRule};
 use crate::cluster::{ResourceCatalog, Watchers};
 use crate::metrics::Metrics;
@@ -34,12 +35,18 @@ pub struct Config {
     pub batching: Batching,
     /// Pods' identity in Events.
     pub instance: String,
+    /// Tenant confinement: trusted namespaces, lockdown, plain-text Secrets, local URLs.
+    pub tenancy: Tenancy,
 }
 
 /// Everything a reconcile needs; shared by all reconciles.
 pub struct Context {
     /// The controller's own client (its identity): reads, status, finalizers, Events.
     pub client: Client,
+    /// The controller's client and the ServiceAccounts' impersonating ones.
+    pub clients: Arc<Clients>,
+    /// What impersonated ServiceAccounts may do, asked of the API server.
+    pub reviews: Arc<AccessReviews>,
     /// Command-line configuration.
     pub config: Config,
     /// Served resource types; replaced when CRDs change.
@@ -69,6 +76,10 @@ pub struct Context {
 pub struct ContextParts {
     /// The controller's own client.
     pub client: Client,
+    /// The controller's client and the impersonating ones.
+    pub clients: Arc<Clients>,
+    /// Access reviews.
+    pub reviews: Arc<AccessReviews>,
     /// Command-line configuration.
     pub config: Config,
     /// The served resource types.
@@ -100,6 +111,8 @@ impl Context {
         );
         Self {
             client: parts.client,
+            clients: parts.clients,
+            reviews: parts.reviews,
             config: parts.config,
             catalog: RwLock::new(Arc::new(parts.catalog)),
             watchers: parts.watchers,
@@ -135,10 +148,26 @@ impl Context {
         &self.writer
     }
 
-    /// The writer a repository's synced objects are applied and deleted with. Today the
-    /// controller's own identity; the seam where a per-repository (impersonated) client goes.
-    pub fn writer_for(&self, repo: &GitRepository) -> Writer {
-        self.writer.for_repository(RepoKey::of(repo))
+    /// Whose rights a repository acts with (`docs/security.md`).
+    pub fn identity_of(&self, repo: &GitRepository) -> Identity {
+        self.config.tenancy.identity(
+            &repo.namespace().unwrap_or_default(),
+            repo.spec.service_account_name.as_deref(),
+        )
+    }
+
+    /// The writer `repo`'s synced objects are applied and deleted with, as `identity`: the
+    /// controller's own client, or one impersonating the repository's ServiceAccount. Its
+    /// writes are remembered as `repo`'s, so their echoes do not wake it again.
+    pub fn writer_for(
+        &self,
+        repo: &GitRepository,
+        identity: &Identity,
+    ) -> Result<Writer, kube::Error> {
+        Ok(self
+            .writer
+            .with_client(self.clients.for_identity(identity)?)
+            .for_repository(RepoKey::of(repo)))
     }
 
     /// A repository's state, created on first use.
@@ -151,7 +180,8 @@ impl Context {
             .clone()
     }
 
-    /// Forgets a deleted repository: its state, pending fetch request and metric series.
+    /// Forgets a deleted repository: its state, pending fetch request, metric series and
+    /// watchers.
     pub fn forget(&self, key: &RepoKey) {
         self.repositories
             .lock()
@@ -159,6 +189,7 @@ impl Context {
             .remove(key);
         self.trigger.clear_fetch_request(key);
         self.metrics.forget(&key.namespace, &key.name);
+        self.watchers.release(key);
     }
 
     /// The SyncRules that belong to a repository, sorted by name.

@@ -113,6 +113,29 @@ pub fn live_object(object: &DynamicObject, entry: &CatalogEntry) -> Value {
     value
 }
 
+/// The identity of a watched object of type `entry`.
+pub fn live_id(object: &DynamicObject, entry: &CatalogEntry) -> ObjectId {
+    ObjectId {
+        group: entry.resource.group.clone(),
+        kind: entry.resource.kind.clone(),
+        namespace: object.namespace().filter(|_| entry.namespaced),
+        name: object.name_any(),
+    }
+}
+
+/// The identity of an object as JSON (`apiVersion`, `kind`, `metadata.name`/`namespace`).
+pub fn object_id(object: &Value) -> Option<ObjectId> {
+    Some(ObjectId {
+        group: gitcontroller_sync::group_of(object.get("apiVersion")?.as_str()?).to_string(),
+        kind: object.get("kind")?.as_str()?.to_string(),
+        namespace: object
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        name: object.pointer("/metadata/name")?.as_str()?.to_string(),
+    })
+}
+
 /// The inventory in status as the planner's identities.
 pub fn inventory(entries: &[InventoryEntry]) -> BTreeSet<ObjectId> {
     entries

@@ -2,6 +2,8 @@
 //! always produce Events; problems do so when the status changed, so a standing problem does
 //! not write an Event every interval.
 
+use gitcontroller_sync::ObjectId;
+use k8s_openapi::api::core::v1::ObjectReference;
 use kube::Resource;
 use kube::runtime::events::{Event, EventType};
 
@@ -50,12 +52,32 @@ async fn publish(
     action: &str,
     note: String,
 ) {
+    publish_about(ctx, repo, type_, (reason, action), note, None).await;
+}
+
+/// An Event about `repo` whose related object is `related`: Events are aggregated by
+/// (regarding, related, reason, action), so naming the related object keeps one Event per
+/// object.
+async fn publish_about(
+    ctx: &Context,
+    repo: &GitRepository,
+    type_: EventType,
+    (reason, action): (&str, &str),
+    note: String,
+    related: Option<&ObjectId>,
+) {
     let event = Event {
         type_,
         reason: reason.into(),
         note: Some(note.chars().take(1000).collect()),
         action: action.into(),
-        secondary: None,
+        secondary: related.map(|id| ObjectReference {
+            api_version: id.group.is_empty().then(|| "v1".to_string()),
+            kind: Some(id.kind.clone()),
+            namespace: id.namespace.clone(),
+            name: Some(id.name.clone()),
+            ..ObjectReference::default()
+        }),
     };
     if let Err(error) = ctx.writer().publish(&event, &repo.object_ref(&())).await {
         tracing::warn!(%error, "could not publish an Event");
@@ -157,6 +179,29 @@ pub async fn publish_sync(
         .await;
     }
     if status_changed {
+        // One Warning per object out of reach or held by someone else, named as the
+        // repository's own manifests name it.
+        let refusals = report
+            .forbidden()
+            .take(MAX_PER_ACTION)
+            .map(|(id, why)| (Reason::Forbidden, id, why));
+        let conflicts = report
+            .cluster
+            .conflicts
+            .iter()
+            .take(MAX_PER_ACTION)
+            .map(|(id, message)| (Reason::Conflict, id, message));
+        for (reason, id, why) in refusals.chain(conflicts) {
+            publish_about(
+                ctx,
+                repo,
+                EventType::Warning,
+                (reason.as_str(), "Apply"),
+                format!("{id}: {why}"),
+                Some(id),
+            )
+            .await;
+        }
         for rule in &report.invalid_rules {
             publish(
                 ctx,

@@ -10,7 +10,8 @@
 //! Around the steps: [`Context`] (shared by every reconcile), the per-repository
 //! [`RepositoryState`], the [`WriteGate`] asked before every write, the [`Trigger`] that asks
 //! for syncs and fetches, and the rule set (`ruleset.rs`), which alone writes SyncRule status
-//! and maintains the watcher set.
+//! and releases the watchers of repositories that are gone. Each sync acts as the repository's
+//! identity (`crate::access`, `docs/security.md`).
 //!
 //! Triggers: changes to a GitRepository's spec, to a SyncRule's spec, to live objects a rule
 //! selects (not our own writes), CRD changes (re-discovery), the interval, push webhooks, and

@@ -14,6 +14,8 @@ use super::repository::RepoKey;
 use super::state::Mode;
 use super::steps::fetch_interval;
 use super::{convert, events, status, steps};
+use crate::access::ownership::ownership;
+use crate::access::{Access, Confinement, confine};
 use crate::api::GitRepository;
 use crate::cluster::discovery::TypeKey;
 use crate::error::{Error, Result};
@@ -161,6 +163,51 @@ async fn finish(ctx: &Context, repo: &GitRepository, outcome: Outcome<'_>) -> Re
     Ok(())
 }
 
+/// Deletes what a repository being deleted applied, as its identity: only objects within its
+/// reach and still its own (another repository may have adopted one since).
+async fn prune_all(repo: &GitRepository, ctx: &Context) -> Result<()> {
+    let catalog = ctx.catalog().await;
+    let identity = ctx.identity_of(repo);
+    let writer = ctx.writer_for(repo, &identity)?;
+    let me = RepoKey::of(repo);
+    let inventory = convert::inventory(
+        repo.status
+            .as_ref()
+            .map(|s| s.inventory.as_slice())
+            .unwrap_or_default(),
+    );
+    for id in &inventory {
+        if let Confinement::Refused(refusal) = confine(&identity, id, Access::Write) {
+            tracing::warn!(object = %id, %refusal, "not pruned");
+            continue;
+        }
+        let key = TypeKey {
+            group: id.group.clone(),
+            kind: id.kind.clone(),
+        };
+        let Some(entry) = catalog.get(&key) else {
+            continue;
+        };
+        let live = match writer.get(entry, id.namespace.as_deref(), &id.name).await {
+            Ok(Some(live)) => serde_json::to_value(live).unwrap_or_default(),
+            Ok(None) => continue,
+            Err(Error::Kube(kube::Error::Api(status))) if status.code == 403 => {
+                tracing::warn!(object = %id, "not pruned: the repository may not read it");
+                continue;
+            }
+            Err(error) => return Err(error),
+        };
+        if !ownership(&me, Some(&live), true).may_write() {
+            tracing::info!(object = %id, "not pruned: another GitRepository owns it now");
+            continue;
+        }
+        writer
+            .delete(entry, id.namespace.as_deref(), &id.name)
+            .await?;
+    }
+    Ok(())
+}
+
 /// A GitRepository being deleted: prune what it applied (when asked), forget it, let it go.
 async fn finalize(repo: &GitRepository, ctx: &Context) -> Result<Action> {
     if !has_finalizer(repo) {
@@ -170,25 +217,7 @@ async fn finalize(repo: &GitRepository, ctx: &Context) -> Result<Action> {
         return Ok(Action::requeue(NOT_WRITING_RETRY));
     }
     if repo.spec.prune && !repo.spec.suspend {
-        let catalog = ctx.catalog().await;
-        let writer = ctx.writer_for(repo);
-        let inventory = convert::inventory(
-            repo.status
-                .as_ref()
-                .map(|s| s.inventory.as_slice())
-                .unwrap_or_default(),
-        );
-        for id in &inventory {
-            let key = TypeKey {
-                group: id.group.clone(),
-                kind: id.kind.clone(),
-            };
-            if let Some(entry) = catalog.get(&key) {
-                writer
-                    .delete(entry, id.namespace.as_deref(), &id.name)
-                    .await?;
-            }
-        }
+        prune_all(repo, ctx).await?;
     }
     ctx.forget(&RepoKey::of(repo));
     let finalizers = repo

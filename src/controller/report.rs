@@ -7,6 +7,7 @@ use gitcontroller_git::FileEdit;
 use gitcontroller_sync::{Counts, Diagnostic, DiagnosticReason, ObjectId, Severity};
 
 use super::rules::InvalidRule;
+use crate::access::identity::PlaintextSecrets;
 use crate::error::Error;
 
 /// How a sync ended: what it did, or the error that stopped it.
@@ -42,6 +43,11 @@ pub struct ClusterOutcome {
     pub deleted: Vec<ObjectId>,
     /// Writes that failed, with the error.
     pub failed: Vec<(ObjectId, String)>,
+    /// Writes the API server refused to the repository's identity (HTTP 403), with its words.
+    pub forbidden: Vec<(ObjectId, String)>,
+    /// Objects left alone because another GitRepository (or no GitRepository) holds them,
+    /// with the message that says so.
+    pub conflicts: Vec<(ObjectId, String)>,
     /// Objects this repository has applied, after these writes.
     pub inventory: BTreeSet<ObjectId>,
 }
@@ -73,6 +79,10 @@ pub struct SyncReport {
     pub diagnostics: Vec<Diagnostic>,
     /// Rules that cannot be used.
     pub invalid_rules: Vec<InvalidRule>,
+    /// Manifests out of the repository's reach, left out of the plan, and why.
+    pub refused: Vec<(ObjectId, String)>,
+    /// What became of `allowPlaintextSecrets`.
+    pub plaintext_secrets: PlaintextSecrets,
     /// What was written to the cluster.
     pub cluster: ClusterOutcome,
     /// What was written to Git.
@@ -93,6 +103,11 @@ impl SyncReport {
             && self.cluster.deleted.is_empty()
             && self.git.written.is_empty()
             && self.git.removed.is_empty())
+    }
+
+    /// Every object out of reach: refused before planning, or by the API server on write.
+    pub fn forbidden(&self) -> impl Iterator<Item = &(ObjectId, String)> {
+        self.refused.iter().chain(&self.cluster.forbidden)
     }
 
     /// The planner findings that keep the repository from being Ready.

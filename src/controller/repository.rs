@@ -8,41 +8,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gitcontroller_git::Snapshot;
-use kube::ResourceExt;
 
 use super::parse_cache::ParseCache;
-use crate::api::GitRepository;
 use crate::error::{Error, Result};
 
-/// A GitRepository's namespace and name.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct RepoKey {
-    /// Namespace of the GitRepository.
-    pub namespace: String,
-    /// Name of the GitRepository.
-    pub name: String,
-}
-
-impl RepoKey {
-    /// The key of `namespace/name`.
-    pub fn new(namespace: &str, name: &str) -> Self {
-        Self {
-            namespace: namespace.to_string(),
-            name: name.to_string(),
-        }
-    }
-
-    /// The key of a GitRepository.
-    pub fn of(repo: &GitRepository) -> Self {
-        Self::new(&repo.namespace().unwrap_or_default(), &repo.name_any())
-    }
-}
-
-impl std::fmt::Display for RepoKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.namespace, self.name)
-    }
-}
+/// A GitRepository's namespace and name (the same reference the owner annotation holds).
+pub type RepoKey = crate::access::RepositoryRef;
 
 /// One repository's state between reconciles; shared (`Arc`) by the reconcile that runs.
 #[derive(Default)]

@@ -9,6 +9,7 @@ use gitcontroller_sync::Rule;
 use kube::ResourceExt;
 
 use super::convert::{self, RuleError};
+use crate::access::scope::Selection;
 use crate::api::SyncRule;
 use crate::cluster::ResourceCatalog;
 use crate::cluster::discovery::{CatalogEntry, TypeKey};
@@ -75,6 +76,8 @@ pub struct ResolvedRules {
     pub invalid: Vec<InvalidRule>,
     /// The types the usable rules select.
     pub types: BTreeMap<TypeKey, CatalogEntry>,
+    /// Per selected type, the namespaces the usable rules that select it name.
+    pub selections: BTreeMap<TypeKey, Selection>,
     /// The catalog they were resolved against.
     pub catalog: Arc<ResourceCatalog>,
 }
@@ -90,6 +93,13 @@ impl ResolvedRules {
             let one = resolve(rule, &resolved.catalog);
             match one.rule {
                 Ok(rule) => {
+                    for key in one.types.keys() {
+                        resolved
+                            .selections
+                            .entry(key.clone())
+                            .or_insert_with(|| Selection::of([]))
+                            .add(&rule.namespaces);
+                    }
                     resolved.rules.push(rule);
                     resolved.types.extend(one.types);
                 }

@@ -22,6 +22,8 @@ use super::own_writes::OwnWrites;
 use super::repository::RepoKey;
 use super::trigger::{Trigger, TriggerSource, Triggers};
 use super::{live_changes, reconcile, ruleset, schedule};
+use crate::access::reviews::ANSWER_TTL;
+use crate::access::{AccessReviews, Clients};
 use crate::api::{GitRepository, SyncRule};
 use crate::cluster::watchers::LiveChange;
 use crate::cluster::{ResourceCatalog, Watchers};
@@ -37,7 +39,7 @@ fn repositories_api(client: &Client, namespace: Option<&str>) -> Api<GitReposito
 
 /// Runs the controller until `shutdown` completes.
 pub async fn run(
-    client: Client,
+    clients: Arc<Clients>,
     config: Config,
     metrics: Arc<Metrics>,
     leading: crate::leader::LeaderGate,
@@ -45,10 +47,13 @@ pub async fn run(
     triggers: Triggers,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) -> Result<(), Error> {
+    let client = clients.controller().clone();
     let catalog = ResourceCatalog::discover(&client).await?;
     let (live_tx, live_rx) = mpsc::unbounded_channel::<LiveChange>();
     let own_writes = OwnWrites::new(live_tx.clone());
-    let watchers = Watchers::new(client.clone(), config.namespace.clone(), live_tx);
+    let watchers = Watchers::new(clients.clone(), live_tx);
+    let reviews = Arc::new(AccessReviews::new(client.clone(), ANSWER_TTL));
+    reviews.invalidate_on_rbac_changes().await;
 
     // SyncRules: one reflector feeds both the store reconciles read and the trigger that
     // re-syncs a repository when one of its rules changes (or is deleted).
@@ -68,6 +73,8 @@ pub async fn run(
     };
     let ctx = Arc::new(Context::new(ContextParts {
         client: client.clone(),
+        clients,
+        reviews,
         config: config.clone(),
         catalog,
         watchers,

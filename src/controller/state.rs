@@ -1,7 +1,7 @@
 //! [`SyncState`]: one sync of one GitRepository as it goes through the steps — the repository,
 //! how to write, and the plain output of every step that ran so far.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use gitcontroller_git::Snapshot;
@@ -15,6 +15,10 @@ use super::repository::RepoKey;
 use super::repository::{FetchReason, RepositoryState};
 use super::rules::ResolvedRules;
 use super::writer::Writer;
+use crate::access::Identity;
+use crate::access::Refusal;
+use crate::access::identity::PlaintextSecrets;
+use crate::access::scope::{Reach, ReadCheck};
 use crate::api::GitRepository;
 use crate::error::{Error, Result};
 
@@ -78,11 +82,14 @@ impl Source {
     }
 }
 
-/// The observe step's output: the live objects the repository's rules select.
+/// The observe step's output: the live objects the repository's rules select and its identity
+/// may read.
 #[derive(Clone, Debug, Default)]
 pub struct LiveState {
-    /// Every live object of the selected types, as the API server serves it.
+    /// Every such object, as the API server serves it, without our bookkeeping annotations.
     pub objects: Arc<Vec<Value>>,
+    /// The bookkeeping annotations of each ([`bookkeeping`](crate::access::ownership::bookkeeping)): who owns it.
+    pub owners: Arc<HashMap<ObjectId, Value>>,
 }
 
 /// Everything a plan needs besides the Git snapshot; shared with the blocking Git thread,
@@ -100,13 +107,23 @@ pub struct PlanInputs {
     pub options: PlanOptions,
     /// Parsed manifests of earlier snapshots.
     pub parsed: ParseCache,
+    /// What the repository's identity may read: manifests out of reach are left out of the
+    /// plan (and reported).
+    pub reach: Reach,
 }
 
 impl PlanInputs {
     /// Parses the manifests of a snapshot and plans against this cluster state; returns the
     /// plan with the parse diagnostics merged in.
     pub fn plan(&self, snapshot: &Snapshot) -> Plan {
+        self.plan_confined(snapshot).0
+    }
+
+    /// [`plan`](Self::plan), and the manifests left out because they are out of the
+    /// repository's reach.
+    pub fn plan_confined(&self, snapshot: &Snapshot) -> (Plan, Vec<(ObjectId, Refusal)>) {
         let (manifests, diagnostics) = self.parsed.parse(snapshot, &self.types);
+        let (manifests, refused) = self.reach.split(manifests, |m| &m.id);
         let skipped = gitcontroller_sync::skipped_inputs(&diagnostics);
         let mut plan = gitcontroller_sync::plan(&PlanInput {
             manifests: &manifests,
@@ -119,7 +136,7 @@ impl PlanInputs {
             options: &self.options,
         });
         plan.diagnostics.splice(0..0, diagnostics);
-        plan
+        (plan, refused)
     }
 }
 
@@ -129,6 +146,13 @@ pub struct Planned {
     pub inputs: Arc<PlanInputs>,
     /// The plan.
     pub plan: Plan,
+    /// Manifests out of the repository's reach, left out of the plan, and why.
+    pub refused: Vec<(ObjectId, Refusal)>,
+    /// Objects a `kubernetes` rule governs that are in sync (no write planned): their
+    /// ownership is checked too.
+    pub in_sync: Vec<ObjectId>,
+    /// What became of `allowPlaintextSecrets`.
+    pub plaintext_secrets: PlaintextSecrets,
 }
 
 /// One sync of one GitRepository: its inputs, and the output of every step so far. Each
@@ -142,7 +166,9 @@ pub struct SyncState {
     pub mode: Mode,
     /// The repository's state between reconciles (Git lock, parse cache, last snapshot).
     pub repository: Arc<RepositoryState>,
-    /// How synced objects are written (the client, i.e. the identity, behind the gate).
+    /// Whose rights the repository acts with (`docs/security.md`).
+    pub identity: Identity,
+    /// How synced objects are written (the identity's client, behind the gate).
     pub writer: Writer,
     /// Resolve-rules step: the usable rules, the invalid ones, the selected types.
     pub rules: Option<ResolvedRules>,
@@ -150,6 +176,8 @@ pub struct SyncState {
     pub source: Option<Source>,
     /// Observe step: the live objects.
     pub live: Option<LiveState>,
+    /// Observe and plan steps: what the identity may read, asked once per type and namespace.
+    pub reads: Option<ReadCheck>,
     /// Plan step: the plan and its inputs.
     pub planned: Option<Planned>,
     /// Apply step: what was written to the cluster.
@@ -172,23 +200,26 @@ pub fn needs<'a, T>(output: &'a Option<T>, step: &str) -> Result<&'a T> {
 
 impl SyncState {
     /// A sync of `repo` that has run no step yet.
-    pub fn new(ctx: &Context, repo: Arc<GitRepository>, mode: Mode) -> Self {
+    pub fn new(ctx: &Context, repo: Arc<GitRepository>, mode: Mode) -> Result<Self> {
         let key = RepoKey::of(&repo);
-        Self {
+        let identity = ctx.identity_of(&repo);
+        Ok(Self {
             repository: ctx.repository(&key),
-            writer: ctx.writer_for(&repo),
+            writer: ctx.writer_for(&repo, &identity)?,
+            identity,
             repo,
             key,
             mode,
             rules: None,
             source: None,
             live: None,
+            reads: None,
             planned: None,
             applied: None,
             written: None,
             stopped: None,
             span: tracing::Span::current(),
-        }
+        })
     }
 
     /// Records the commit being synced (the fetched head) on the sync's span, so every later
@@ -228,6 +259,12 @@ impl SyncState {
             counts: planned.plan.counts,
             diagnostics: planned.plan.diagnostics.clone(),
             invalid_rules: rules.invalid.clone(),
+            refused: planned
+                .refused
+                .iter()
+                .map(|(id, refusal)| (id.clone(), refusal.to_string()))
+                .collect(),
+            plaintext_secrets: planned.plaintext_secrets,
             inventory,
             stopped: self.stopped,
             pending: if self.stopped.is_some() {

@@ -6,6 +6,7 @@ use gitcontroller_sync::DiagnosticReason;
 
 use super::report::{Outcome, SyncReport};
 use super::rules::ResolvedRule;
+use crate::access::identity::PlaintextSecrets;
 use crate::api::{
     Condition, ConditionStatus, ConditionType, GitRepository, GitRepositoryStatus, ObjectCounts,
     Reason, SyncRule, SyncRuleStatus,
@@ -81,6 +82,20 @@ fn diagnostic_reason(reason: DiagnosticReason) -> Reason {
 /// Problems that leave the repository not Ready although the sync ran: (reason, message).
 fn problems(report: &SyncReport) -> Vec<(Reason, String)> {
     let mut problems = Vec::new();
+    if report.plaintext_secrets == PlaintextSecrets::RefusedByAdmin {
+        problems.push((
+            Reason::PlaintextSecretsNotAllowed,
+            "allowPlaintextSecrets is true, but the controller runs without \
+             --allow-plaintext-secrets: no Secret is written to Git"
+                .to_string(),
+        ));
+    }
+    for (id, why) in report.forbidden() {
+        problems.push((Reason::Forbidden, format!("{id}: {why}")));
+    }
+    for (id, message) in &report.cluster.conflicts {
+        problems.push((Reason::Conflict, format!("{id}: {message}")));
+    }
     for rule in &report.invalid_rules {
         problems.push((
             Reason::InvalidRule,

@@ -128,6 +128,28 @@ impl Writer {
         Ok(())
     }
 
+    /// Reads a synced object as this writer's identity (what it may prune is what it can see).
+    pub async fn get(
+        &self,
+        entry: &CatalogEntry,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Option<kube::api::DynamicObject>> {
+        Ok(apply::get(&self.client, entry, namespace, name).await?)
+    }
+
+    /// Sets one annotation of a synced object (the owner annotation of an adopted object).
+    pub async fn annotate(
+        &self,
+        entry: &CatalogEntry,
+        namespace: Option<&str>,
+        name: &str,
+        (key, value): (&str, &str),
+    ) -> Result<()> {
+        self.gate.check()?;
+        Ok(apply::annotate(&self.client, entry, namespace, name, key, value).await?)
+    }
+
     /// Server-side applies the status of one of our objects (GitRepository, SyncRule).
     pub async fn apply_status<K>(&self, object: &K, status: &impl Serialize) -> Result<()>
     where

@@ -111,7 +111,7 @@ pub async fn run_steps<C, S>(steps: &[Step<C, S>], ctx: &C, state: &mut S) -> Re
 
 /// Runs every step of one sync of `repo` and returns its state: what each step found and did.
 pub async fn sync(ctx: &Context, repo: Arc<GitRepository>, mode: Mode) -> Result<SyncState> {
-    let mut state = SyncState::new(ctx, repo, mode);
+    let mut state = SyncState::new(ctx, repo, mode)?;
     if let Ended::Stopped { why, .. } = run_steps(STEPS, ctx, &mut state).await? {
         state.stopped = Some(why);
     }

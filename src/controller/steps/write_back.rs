@@ -73,7 +73,13 @@ pub async fn write_back(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
 
     let inputs = planned.inputs.clone();
     let gate = state.writer.gate().clone();
-    let spec = repo_spec(&state.repo, &ctx.client, &ctx.config.cache_dir).await?;
+    let spec = repo_spec(
+        &state.repo,
+        &ctx.client,
+        &ctx.config.cache_dir,
+        ctx.config.tenancy.allow_local_urls,
+    )
+    .await?;
     let author = Author {
         name: state.repo.spec.author.name.clone(),
         email: state.repo.spec.author.email.clone(),
