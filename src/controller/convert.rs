@@ -179,4 +179,17 @@ mod tests {
         assert_eq!(duration("5 minutes"), None);
         assert_eq!(duration("m"), None);
     }
+
+    #[test]
+    fn the_root_pointer_filter_governs_the_whole_object() {
+        let rule: SyncRule = serde_json::from_value(serde_json::json!({
+            "apiVersion": "gitcontroller.io/v1alpha1", "kind": "SyncRule",
+            "metadata": {"name": "whole", "namespace": "ns"},
+            "spec": {"repositoryRef": {"name": "r"}, "syncTo": "kubernetes", "filters": [""]}
+        }))
+        .unwrap();
+        let converted = super::rule(&rule).unwrap();
+        assert_eq!(converted.filters.len(), 1);
+        assert!(converted.filters[0].is_root());
+    }
 }
