@@ -135,14 +135,6 @@ pub fn repository_status(repo: &GitRepository, outcome: Outcome<'_>) -> GitRepos
         }
         Ok(report) => {
             let commit = report.commit.clone().unwrap_or_default();
-            if old.last_synced_commit.as_deref() != Some(commit.as_str())
-                || report.acted()
-                || old.last_sync_time.is_none()
-            {
-                status.last_sync_time = Some(now());
-            }
-            status.last_synced_commit = Some(commit.clone());
-            status.last_synced_commit_short = Some(short(&commit));
             status.objects = Some(ObjectCounts {
                 to_kubernetes: report.counts.to_kubernetes as i64,
                 to_git: report.counts.to_git as i64,
@@ -174,6 +166,20 @@ pub fn repository_status(repo: &GitRepository, outcome: Outcome<'_>) -> GitRepos
                     format!("in sync with {}", short(&commit)),
                 )
             };
+            // Only a successful sync is a sync: the commit and time stay those of the last
+            // one while writes are paused or something failed. A successful sync that found
+            // everything as it was leaves them alone too, so an idle repository writes no
+            // status.
+            if ready == True
+                && (old.last_synced_commit.as_deref() != Some(commit.as_str())
+                    || report.acted()
+                    || old.last_sync_time.is_none()
+                    || !is_ready(&old))
+            {
+                status.last_sync_time = Some(now());
+                status.last_synced_commit = Some(commit.clone());
+                status.last_synced_commit_short = Some(short(&commit));
+            }
             let only_user_fixable = !problems.is_empty() && report.cluster.failed.is_empty();
             status.conditions = vec![
                 condition(Ready, ready, reason, message.clone()),
@@ -437,6 +443,48 @@ mod tests {
         };
         let busy = repository_status(&repo(Some(old.clone())), Ok(&acted));
         assert_ne!(busy.last_sync_time, old.last_sync_time);
+    }
+
+    #[test]
+    fn last_sync_time_and_commit_move_only_with_a_successful_sync() {
+        let mut old = repository_status(&repo(None), Ok(&report()));
+        old.last_sync_time = Some("2020-01-01T00:00:00Z".into());
+        let new_commit_that_failed = SyncReport {
+            commit: Some("fedcba9876543210".into()),
+            cluster: ClusterOutcome {
+                applied: vec![id("a")],
+                failed: vec![(id("b"), "forbidden".into())],
+                ..ClusterOutcome::default()
+            },
+            ..report()
+        };
+        let failed = repository_status(&repo(Some(old.clone())), Ok(&new_commit_that_failed));
+        assert_eq!(get(&failed, "Ready").status, ConditionStatus::False);
+        assert_eq!(failed.last_sync_time, old.last_sync_time);
+        assert_eq!(failed.last_synced_commit, old.last_synced_commit);
+        let paused = SyncReport {
+            commit: Some("fedcba9876543210".into()),
+            stopped: Some(Stop::NotLeader),
+            ..report()
+        };
+        let paused = repository_status(&repo(Some(old.clone())), Ok(&paused));
+        assert_eq!(paused.last_sync_time, old.last_sync_time);
+        assert_eq!(paused.last_synced_commit, old.last_synced_commit);
+
+        // Ready again, with nothing to do: it is a successful sync after failed ones.
+        let recovered = repository_status(&repo(Some(failed)), Ok(&report()));
+        assert!(is_ready(&recovered));
+        assert_ne!(recovered.last_sync_time, old.last_sync_time);
+        let fixed = SyncReport {
+            commit: Some("fedcba9876543210".into()),
+            ..report()
+        };
+        let fixed = repository_status(&repo(Some(old.clone())), Ok(&fixed));
+        assert_eq!(
+            fixed.last_synced_commit.as_deref(),
+            Some("fedcba9876543210")
+        );
+        assert_ne!(fixed.last_sync_time, old.last_sync_time);
     }
 
     #[test]
