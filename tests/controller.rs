@@ -742,3 +742,152 @@ async fn a_rule_without_its_repository_says_so_until_the_repository_exists() {
     )
     .await;
 }
+
+/// Series of `/metrics` that name the GitRepository `name` in `ns`.
+fn series_of(exposition: &str, ns: &str, name: &str) -> Vec<String> {
+    exposition
+        .lines()
+        .filter(|l| l.starts_with("gitcontroller_"))
+        .filter(|l| {
+            l.contains(&format!("namespace=\"{ns}\"")) && l.contains(&format!("name=\"{name}\""))
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_deleted_repository_leaves_its_rules_not_ready_and_no_metric_series() {
+    let (client, ns) = setup("deleted").await;
+    let ns = ns.name().to_string();
+    let git = GitDaemon::start();
+    let cm = |name: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {ns}\ndata:\n  a: b\n"
+        )
+    };
+    git.seed(
+        &[("a.yaml", &cm("from-a")), ("b.yaml", &cm("from-b"))],
+        "two",
+    );
+    // Two repositories on the same remote, each with its own rule; `doomed` carries a second
+    // finalizer, so it stays, being deleted, after git-controller has finalized it: every
+    // later reconcile of it is a chance to bring its series back.
+    let repos = |name: &str, extra: &str| {
+        format!(
+            "---\napiVersion: gitcontroller.io/v1alpha1\nkind: GitRepository\nmetadata:\n  name: {name}\n{extra}spec:\n  url: {}\n  interval: 2s\n---\napiVersion: gitcontroller.io/v1alpha1\nkind: SyncRule\nmetadata:\n  name: {name}\nspec:\n  repositoryRef:\n    name: {name}\n  namespaces: [{ns}]\n  kinds: [ConfigMap]\n  names: [from-{}]\n  syncTo: kubernetes\n",
+            git.url(),
+            if name == "doomed" { "a" } else { "b" }
+        )
+    };
+    apply_yaml(
+        &client,
+        &ns,
+        &(repos("doomed", "  finalizers: [test.gitcontroller.io/hold]\n") + &repos("kept", "")),
+    )
+    .await;
+    let controller = ControllerProcess::start(&ns);
+    let rules: Api<SyncRule> = Api::namespaced(client.clone(), &ns);
+    let rule_reason = |name: &'static str| {
+        let rules = rules.clone();
+        async move {
+            let status = serde_json::to_value(rules.get(name).await.ok()?.status?).ok()?;
+            Some(condition(&status, "Ready")?.clone())
+        }
+    };
+    wait_for("both repositories synced, with metrics", WAIT, || async {
+        let text = controller.try_metrics().await?;
+        let ready = |name| {
+            text.contains(&format!(
+                "gitcontroller_ready{{name=\"{name}\",namespace=\"{ns}\"}} 1"
+            ))
+        };
+        (ready("doomed") && ready("kept")).then_some(())
+    })
+    .await;
+    assert_eq!(rule_reason("doomed").await.unwrap()["reason"], "Resolved");
+
+    let repositories: Api<GitRepository> = Api::namespaced(client.clone(), &ns);
+    repositories
+        .delete("doomed", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_for("git-controller's finalizer removed", WAIT, || async {
+        let repo = repositories.get("doomed").await.ok()?;
+        (repo.metadata.finalizers.as_deref()
+            == Some(&["test.gitcontroller.io/hold".to_string()][..]))
+        .then_some(())
+    })
+    .await;
+    let ready = wait_for(
+        "the rule of the repository being deleted to say so",
+        WAIT,
+        || async {
+            let ready = rule_reason("doomed").await?;
+            (ready["reason"] == "RepositoryNotFound").then_some(ready)
+        },
+    )
+    .await;
+    assert_eq!(ready["status"], "False");
+    assert!(
+        ready["message"].as_str().unwrap().contains("being deleted"),
+        "{ready}"
+    );
+    assert_eq!(rule_reason("kept").await.unwrap()["reason"], "Resolved");
+
+    // Reconciles of the finalized repository: a change to it, and to a ConfigMap its rule
+    // selects. Each is a reconcile that finds nothing left to finalize (logged at debug).
+    let finalized_again = || {
+        controller
+            .log()
+            .lines()
+            .filter(|l| l.contains("finalized already") && l.contains("doomed"))
+            .count()
+    };
+    let before = finalized_again();
+    repositories
+        .patch(
+            "doomed",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"touched": "yes"}}})),
+        )
+        .await
+        .unwrap();
+    wait_for("a reconcile of the finalized repository", WAIT, || async {
+        (finalized_again() > before).then_some(())
+    })
+    .await;
+    let text = controller.metrics().await;
+    assert_eq!(
+        series_of(&text, &ns, "doomed"),
+        Vec::<String>::new(),
+        "no series of the deleted repository"
+    );
+    assert!(
+        !series_of(&text, &ns, "kept").is_empty(),
+        "the other repository keeps its series"
+    );
+
+    // Gone for good: the rule says its repository does not exist.
+    repositories
+        .patch(
+            "doomed",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+        )
+        .await
+        .unwrap();
+    wait_for(
+        "the rule to say its repository does not exist",
+        WAIT,
+        || async {
+            let ready = rule_reason("doomed").await?;
+            ready["message"]
+                .as_str()?
+                .contains("does not exist")
+                .then_some(())
+        },
+    )
+    .await;
+    let text = controller.metrics().await;
+    assert_eq!(series_of(&text, &ns, "doomed"), Vec::<String>::new());
+}

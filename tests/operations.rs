@@ -59,11 +59,9 @@ async fn a_signed_push_event_syncs_at_once_and_a_bad_one_is_refused() {
     assert_eq!((wrong, missing, bad_token), (401, 401, 401));
     // The handler counts its answer before sending it: once the 401s are back, the counter
     // holds each refusal, and the log would hold any sync request.
-    let refused = metric_sum(
-        &controller,
-        "gitcontroller_webhook_responses_total{code=\"401\"",
-    )
-    .await;
+    let refused = controller
+        .metric_sum("gitcontroller_webhook_responses_total{code=\"401\"")
+        .await;
     assert_eq!(refused, 3.0, "three refusals counted");
     let log = controller.log();
     assert!(
@@ -441,26 +439,6 @@ fn hunks(diff: &str) -> Vec<String> {
         .collect()
 }
 
-/// The sum of the samples of `series` (a metric name with its label filter, as written in the
-/// exposition, e.g. `name{operation="fetch"`) on the controller's /metrics.
-async fn metric_sum(controller: &ControllerProcess, series: &str) -> f64 {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", controller.metrics_port))
-        .await
-        .expect("metrics endpoint");
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let mut body = String::new();
-    stream.read_to_string(&mut body).await.unwrap();
-    let (name, labels) = series.split_once('{').unwrap_or((series, ""));
-    body.lines()
-        .filter(|l| l.starts_with(&format!("{name}{{")) && l.contains(labels))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
 #[tokio::test]
 async fn live_changes_replan_against_the_cached_snapshot_and_a_spec_change_fetches() {
     let (client, ns) = setup("fetch-due").await;
@@ -484,7 +462,7 @@ async fn live_changes_replan_against_the_cached_snapshot_and_a_spec_change_fetch
     .await;
     const FETCHES: &str = r#"gitcontroller_git_operation_duration_seconds_count{operation="fetch""#;
     const RECONCILES: &str = "gitcontroller_reconcile_duration_seconds_count";
-    let fetches = metric_sum(&controller, FETCHES).await;
+    let fetches = controller.metric_sum(FETCHES).await;
     assert!(fetches >= 1.0);
 
     // A new commit the controller has no reason to fetch yet, then live changes of a watched
@@ -494,7 +472,7 @@ async fn live_changes_replan_against_the_cached_snapshot_and_a_spec_change_fetch
         &[],
         "not fetched yet",
     );
-    let reconciles = metric_sum(&controller, RECONCILES).await;
+    let reconciles = controller.metric_sum(RECONCILES).await;
     for i in 0..4 {
         apply_yaml(
             &client,
@@ -506,12 +484,12 @@ async fn live_changes_replan_against_the_cached_snapshot_and_a_spec_change_fetch
         .await;
         let seen = reconciles + 1.0 + f64::from(i);
         wait_for("a reconcile of the live change", WAIT, || async {
-            (metric_sum(&controller, RECONCILES).await >= seen).then_some(())
+            (controller.metric_sum(RECONCILES).await >= seen).then_some(())
         })
         .await;
     }
     assert_eq!(
-        metric_sum(&controller, FETCHES).await,
+        controller.metric_sum(FETCHES).await,
         fetches,
         "watch events cost no fetch"
     );
@@ -534,5 +512,5 @@ async fn live_changes_replan_against_the_cached_snapshot_and_a_spec_change_fetch
             .filter(|v| v == "two")
     })
     .await;
-    assert!(metric_sum(&controller, FETCHES).await > fetches);
+    assert!(controller.metric_sum(FETCHES).await > fetches);
 }

@@ -41,12 +41,14 @@ pub async fn reconcile(repo: Arc<GitRepository>, ctx: Arc<Context>) -> Result<Ac
         commit = tracing::field::Empty
     );
     async move {
+        if being_deleted(&repo) {
+            // No metric: the repository's series are dropped when it is finalized, and a
+            // reconcile after that (another finalizer keeps the object) must not bring them
+            // back.
+            return finalize(&repo, &ctx).await;
+        }
         let started = Instant::now();
-        let result = if repo.metadata.deletion_timestamp.is_some() {
-            finalize(&repo, &ctx).await
-        } else {
-            sync(repo, &ctx).await
-        };
+        let result = sync(repo, &ctx).await;
         ctx.metrics
             .observe_reconcile(&key.namespace, &key.name, started.elapsed().as_secs_f64());
         result
@@ -55,18 +57,25 @@ pub async fn reconcile(repo: Arc<GitRepository>, ctx: Arc<Context>) -> Result<Ac
     .await
 }
 
-/// kube-runtime's error policy: count the failure and retry later.
+/// kube-runtime's error policy: count the failure and retry later. A repository being deleted
+/// is not counted: its series are gone, or about to be (see [`reconcile`]).
 pub fn error_policy(repo: Arc<GitRepository>, error: &Error, ctx: Arc<Context>) -> Action {
     let key = RepoKey::of(&repo);
     let category = error.category();
-    ctx.metrics
-        .reconcile_failed(&key.namespace, &key.name, category.as_str());
+    if !being_deleted(&repo) {
+        ctx.metrics
+            .reconcile_failed(&key.namespace, &key.name, category.as_str());
+    }
     tracing::warn!(namespace = %key.namespace, name = %key.name, %category, %error, "reconcile failed");
     Action::requeue(if error.is_stalled() {
         STALLED_RETRY
     } else {
         RETRY
     })
+}
+
+fn being_deleted(repo: &GitRepository) -> bool {
+    repo.metadata.deletion_timestamp.is_some()
 }
 
 fn has_finalizer(repo: &GitRepository) -> bool {
@@ -134,6 +143,7 @@ async fn finish(ctx: &Context, repo: &GitRepository, outcome: Outcome<'_>) -> Re
 /// A GitRepository being deleted: prune what it applied (when asked), forget it, let it go.
 async fn finalize(repo: &GitRepository, ctx: &Context) -> Result<Action> {
     if !has_finalizer(repo) {
+        tracing::debug!("finalized already; waiting for the other finalizers");
         return Ok(Action::await_change());
     }
     if !ctx.may_write() {
@@ -160,7 +170,6 @@ async fn finalize(repo: &GitRepository, ctx: &Context) -> Result<Action> {
             }
         }
     }
-    ctx.forget(&RepoKey::of(repo));
     let finalizers = repo
         .finalizers()
         .iter()
@@ -168,5 +177,9 @@ async fn finalize(repo: &GitRepository, ctx: &Context) -> Result<Action> {
         .cloned()
         .collect();
     ctx.writer().set_finalizers(repo, finalizers).await?;
+    // Only once the finalizer is gone: a failed write is retried, and the retry needs the
+    // repository's state.
+    ctx.forget(&RepoKey::of(repo));
+    tracing::debug!("finalized");
     Ok(Action::await_change())
 }

@@ -3,7 +3,7 @@
 //! existing repositories select). Refreshed whenever `Context::rules_changed` is notified: a
 //! rule's spec, the catalog, or the set of repositories changed.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use kube::ResourceExt;
@@ -12,6 +12,7 @@ use tokio::sync::watch;
 
 use super::context::Context;
 use super::repository::RepoKey;
+use super::status::RepositoryPresence;
 use super::{rules, status};
 use crate::api::GitRepository;
 
@@ -42,11 +43,17 @@ pub fn spawn(
 async fn refresh(ctx: &Context, repositories: &Store<GitRepository>) {
     let catalog = ctx.catalog().await;
     // A repository being deleted no longer counts: its rules sync nothing.
-    let existing: HashSet<RepoKey> = repositories
+    let presence: HashMap<RepoKey, RepositoryPresence> = repositories
         .state()
         .iter()
-        .filter(|repo| repo.metadata.deletion_timestamp.is_none())
-        .map(|repo| RepoKey::of(repo))
+        .map(|repo| {
+            let presence = if repo.metadata.deletion_timestamp.is_some() {
+                RepositoryPresence::BeingDeleted
+            } else {
+                RepositoryPresence::Present
+            };
+            (RepoKey::of(repo), presence)
+        })
         .collect();
     let mut wanted = BTreeMap::new();
     for rule in ctx.rules.state() {
@@ -54,12 +61,15 @@ async fn refresh(ctx: &Context, repositories: &Store<GitRepository>) {
             &rule.namespace().unwrap_or_default(),
             &rule.spec.repository_ref.name,
         );
-        let exists = existing.contains(&repository);
+        let presence = presence
+            .get(&repository)
+            .copied()
+            .unwrap_or(RepositoryPresence::Missing);
         let resolved = rules::resolve(&rule, &catalog);
-        if exists && resolved.rule.is_ok() {
+        if presence == RepositoryPresence::Present && resolved.rule.is_ok() {
             wanted.extend(resolved.types.clone());
         }
-        let new_status = status::rule_status(&rule, &resolved, exists);
+        let new_status = status::rule_status(&rule, &resolved, presence);
         if rule.status.as_ref() == Some(&new_status) || !ctx.may_write() {
             continue;
         }

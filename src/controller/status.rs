@@ -209,25 +209,43 @@ pub fn is_ready(status: &GitRepositoryStatus) -> bool {
         .any(|c| c.type_ == ConditionType::Ready.as_str() && c.status == ConditionStatus::True)
 }
 
+/// Whether the GitRepository a SyncRule names is there to sync with it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RepositoryPresence {
+    /// It exists and is not being deleted.
+    Present,
+    /// It is being deleted: its rules sync nothing any more.
+    BeingDeleted,
+    /// There is no GitRepository of that name in the rule's namespace.
+    Missing,
+}
+
 /// The status of a SyncRule: whether it is usable, and the types it selects. A rule whose
-/// `repositoryRef` names no (live) GitRepository syncs nothing, and says so.
+/// `repositoryRef` names no GitRepository, or one being deleted, syncs nothing, and says so.
 pub fn rule_status(
     rule: &SyncRule,
     resolved: &ResolvedRule,
-    repository_exists: bool,
+    repository: RepositoryPresence,
 ) -> SyncRuleStatus {
     use ConditionStatus::{False, True};
     let matched_resources = resolved.matched_resources();
-    let ready = if !repository_exists {
+    let name = &rule.spec.repository_ref.name;
+    let namespace = rule.metadata.namespace.as_deref().unwrap_or_default();
+    let absent = match repository {
+        RepositoryPresence::Present => None,
+        RepositoryPresence::BeingDeleted => Some(format!(
+            "GitRepository {name:?} in namespace {namespace:?} is being deleted; this rule syncs nothing"
+        )),
+        RepositoryPresence::Missing => Some(format!(
+            "GitRepository {name:?} does not exist in namespace {namespace:?}; this rule syncs nothing until it does"
+        )),
+    };
+    let ready = if let Some(message) = absent {
         condition(
             ConditionType::Ready,
             False,
             Reason::RepositoryNotFound,
-            format!(
-                "GitRepository {:?} does not exist in namespace {:?}; this rule syncs nothing until it does",
-                rule.spec.repository_ref.name,
-                rule.metadata.namespace.as_deref().unwrap_or_default()
-            ),
+            message,
         )
     } else {
         match &resolved.rule {
@@ -526,24 +544,35 @@ mod tests {
 
     #[test]
     fn rule_statuses_name_what_is_wrong() {
-        let reason = |resolved: &ResolvedRule, exists| {
-            rule_status(&sync_rule(), resolved, exists).conditions[0]
+        use RepositoryPresence::{BeingDeleted, Missing, Present};
+        let reason = |resolved: &ResolvedRule, presence| {
+            rule_status(&sync_rule(), resolved, presence).conditions[0]
                 .reason
                 .clone()
         };
-        assert_eq!(reason(&resolved(Ok(())), false), "RepositoryNotFound");
-        assert_eq!(reason(&resolved(Ok(())), true), "NoMatchingResources");
+        assert_eq!(reason(&resolved(Ok(())), Missing), "RepositoryNotFound");
+        assert_eq!(
+            reason(&resolved(Ok(())), BeingDeleted),
+            "RepositoryNotFound"
+        );
+        let deleting = rule_status(&sync_rule(), &resolved(Ok(())), BeingDeleted);
+        assert!(
+            deleting.conditions[0].message.contains("is being deleted"),
+            "{:?}",
+            deleting.conditions[0]
+        );
+        assert_eq!(reason(&resolved(Ok(())), Present), "NoMatchingResources");
         let bad_filter = RuleError::Filter {
             filter: "spec".into(),
             error: "must start with /".into(),
         };
-        assert_eq!(reason(&resolved(Err(bad_filter)), true), "InvalidFilter");
+        assert_eq!(reason(&resolved(Err(bad_filter)), Present), "InvalidFilter");
         let bad_selector = RuleError::LabelSelector {
             text: "a in (".into(),
             error: "unclosed".into(),
         };
         assert_eq!(
-            reason(&resolved(Err(bad_selector)), true),
+            reason(&resolved(Err(bad_selector)), Present),
             "InvalidSelector"
         );
         let mut selecting = resolved(Ok(()));
@@ -563,11 +592,11 @@ mod tests {
                 namespaced: true,
             },
         );
-        let status = rule_status(&sync_rule(), &selecting, true);
+        let status = rule_status(&sync_rule(), &selecting, Present);
         assert_eq!(status.conditions[0].reason, "Resolved");
         assert_eq!(status.matched_resources, ["deployments.apps"]);
         assert_eq!(
-            rule_status(&sync_rule(), &selecting, false).matched_resources,
+            rule_status(&sync_rule(), &selecting, Missing).matched_resources,
             ["deployments.apps"],
             "what it would select, also without its repository"
         );

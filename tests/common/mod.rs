@@ -84,6 +84,34 @@ impl ControllerProcess {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// The controller's /metrics, as text.
+    pub async fn metrics(&self) -> String {
+        self.try_metrics()
+            .await
+            .expect("the metrics endpoint answers")
+    }
+
+    /// The controller's /metrics, or None while it does not answer (yet).
+    pub async fn try_metrics(&self) -> Option<String> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.metrics_port))
+            .await
+            .ok()?;
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .await
+            .ok()?;
+        let mut body = String::new();
+        stream.read_to_string(&mut body).await.ok()?;
+        Some(body)
+    }
+
+    /// The sum of the samples of `series` (a metric name with a label filter as written in
+    /// the exposition, e.g. `name{operation="fetch"`) on the controller's /metrics.
+    pub async fn metric_sum(&self, series: &str) -> f64 {
+        metric_sum(&self.metrics().await, series)
+    }
+
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
@@ -262,4 +290,15 @@ pub async fn apply_yaml(client: &Client, namespace: &str, yaml: &str) {
         .await
         .unwrap_or_else(|e| panic!("applying {name}: {e}"));
     }
+}
+
+/// The sum of the samples of `series` (a metric name, optionally with a label filter as
+/// written in the exposition: `name{operation="fetch"`) in a Prometheus text exposition.
+pub fn metric_sum(exposition: &str, series: &str) -> f64 {
+    let (name, labels) = series.split_once('{').unwrap_or((series, ""));
+    exposition
+        .lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")) && l.contains(labels))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
