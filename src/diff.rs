@@ -13,7 +13,6 @@ use gitcontroller_git::paths::{join, normalize_relative};
 use gitcontroller_sync::{ClusterAction, Plan, export};
 use kube::Client;
 use kube::api::{Api, ListParams};
-use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::watcher;
 use serde_json::Value;
@@ -21,7 +20,8 @@ use similar::TextDiff;
 use tokio::sync::mpsc;
 
 use crate::api::{GitRepository, SyncRule};
-use crate::cluster::{ResourceCatalog, Watchers};
+use crate::cluster::events::Reporter;
+use crate::cluster::{EventRecorder, ResourceCatalog, Watchers};
 use crate::controller::{
     Config, Context, ContextParts, Mode, SyncState, Trigger, WriteGate, steps,
 };
@@ -80,7 +80,7 @@ pub async fn diff(
         watchers: Watchers::new(client.clone(), None, changes),
         rules: rule_store(client, namespace).await?,
         metrics: Arc::new(Metrics::new()),
-        recorder: Recorder::new(client.clone(), reporter),
+        recorder: EventRecorder::new(client.clone(), reporter),
         gate: WriteGate::closed(),
         trigger,
     });

@@ -13,6 +13,7 @@
 //! | `gitcontroller_git_push_retries_total` | counter | `namespace`, `name` |
 //! | `gitcontroller_watched_resources` | gauge | — |
 //! | `gitcontroller_ready` | gauge (1/0) | `namespace`, `name` |
+//! | `gitcontroller_apply_confirmations_total` | counter | `namespace`, `name`, `verdict` (`unchanged`, `changed`, `failed`: a server-side dry run; `remembered`: known without one) |
 //!
 //! `namespace` and `name` are those of a GitRepository: bounded by the number of repositories,
 //! and [`Metrics::forget`] drops them when one is deleted. Every other label value is a
@@ -44,6 +45,8 @@ pub const GIT_PUSH_RETRIES: &str = "gitcontroller_git_push_retries_total";
 pub const WATCHED_RESOURCES: &str = "gitcontroller_watched_resources";
 /// Name of the per-repository readiness gauge.
 pub const READY: &str = "gitcontroller_ready";
+/// Name of the counter of planned applies confirmed (or not) before they are made.
+pub const APPLY_CONFIRMATIONS: &str = "gitcontroller_apply_confirmations_total";
 
 /// Every family this module exposes, in the order they are registered.
 pub const FAMILIES: &[&str] = &[
@@ -55,6 +58,7 @@ pub const FAMILIES: &[&str] = &[
     GIT_PUSH_RETRIES,
     WATCHED_RESOURCES,
     READY,
+    APPLY_CONFIRMATIONS,
 ];
 
 /// Buckets for a whole reconcile: fetch + plan + apply + commit/push of one repository.
@@ -77,6 +81,7 @@ struct Seen {
     error_categories: BTreeSet<&'static str>,
     sync_operations: BTreeSet<(&'static str, &'static str)>,
     git_operations: BTreeSet<&'static str>,
+    confirmations: BTreeSet<&'static str>,
 }
 
 /// The controller's metrics: one registry, the families of the module documentation.
@@ -92,6 +97,7 @@ pub struct Metrics {
     git_push_retries: IntCounterVec,
     watched_resources: IntGauge,
     ready: IntGaugeVec,
+    apply_confirmations: IntCounterVec,
     /// namespace → name → label values used.
     seen: Mutex<HashMap<String, HashMap<String, Seen>>>,
 }
@@ -211,6 +217,21 @@ impl Metrics {
             )
             .expect("valid gauge"),
         );
+        let apply_confirmations = register(
+            &registry,
+            IntCounterVec::new(
+                Opts::new(
+                    APPLY_CONFIRMATIONS,
+                    "Planned applies to existing objects, by what confirmed them: a server-side \
+                     dry run that found the apply changes nothing (unchanged: not applied), \
+                     that it changes something (changed: applied), that failed (failed: \
+                     applied), or a dry run of the same apply at the same resourceVersion \
+                     before (remembered: not applied, no request).",
+                ),
+                &["namespace", "name", "verdict"],
+            )
+            .expect("valid counter"),
+        );
         Self {
             registry,
             reconcile_duration,
@@ -221,6 +242,7 @@ impl Metrics {
             git_push_retries,
             watched_resources,
             ready,
+            apply_confirmations,
             seen: Mutex::new(HashMap::new()),
         }
     }
@@ -317,6 +339,17 @@ impl Metrics {
             .inc_by(n);
     }
 
+    /// Counts `n` planned applies confirmed with `verdict` (`unchanged`, `changed`, `failed`,
+    /// `remembered`); `n` may be 0.
+    pub fn apply_confirmations(&self, ns: &str, name: &str, verdict: &'static str, n: u64) {
+        self.remember(ns, name, |s| {
+            s.confirmations.insert(verdict);
+        });
+        self.apply_confirmations
+            .with_label_values(&[ns, name, verdict])
+            .inc_by(n);
+    }
+
     /// Sets the number of resource types being watched.
     pub fn set_watched_resources(&self, n: i64) {
         self.watched_resources.set(n);
@@ -361,6 +394,11 @@ impl Metrics {
             let _ = self
                 .git_operation_duration
                 .remove_label_values(&[ns, name, operation]);
+        }
+        for verdict in seen.confirmations {
+            let _ = self
+                .apply_confirmations
+                .remove_label_values(&[ns, name, verdict]);
         }
     }
 
@@ -433,6 +471,7 @@ mod tests {
         m.push_retries("ns", "repo", 2);
         m.set_watched_resources(4);
         m.set_ready("ns", "repo", true);
+        m.apply_confirmations("ns", "repo", "unchanged", 5);
         let text = m.render();
         for family in FAMILIES {
             assert!(
@@ -451,6 +490,9 @@ mod tests {
             text.contains(r#"gitcontroller_git_push_retries_total{name="repo",namespace="ns"} 2"#)
         );
         assert!(text.contains("gitcontroller_watched_resources 4"));
+        assert!(text.contains(
+            r#"gitcontroller_apply_confirmations_total{name="repo",namespace="ns",verdict="unchanged"} 5"#
+        ));
     }
 
     #[test]
@@ -467,6 +509,7 @@ mod tests {
             m.git_operation("ns", name, "commit", 0.1);
             m.push_retries("ns", name, 1);
             m.set_ready("ns", name, false);
+            m.apply_confirmations("ns", name, "remembered", 1);
         }
         m.forget("ns", "a");
         let text = m.render();

@@ -877,6 +877,7 @@ fn exposed_metric_names() -> BTreeSet<String> {
     m.push_retries("ns", "repo", 1);
     m.set_watched_resources(2);
     m.set_ready("ns", "repo", true);
+    m.apply_confirmations("ns", "repo", "unchanged", 1);
     m.render()
         .lines()
         .filter(|l| !l.starts_with('#') && !l.is_empty())

@@ -122,6 +122,7 @@ fn record_a_reconcile(metrics: &Metrics) {
     metrics.reconcile_failed("demo", "platform", "git");
     metrics.set_watched_resources(3);
     metrics.set_ready("demo", "platform", true);
+    metrics.apply_confirmations("demo", "platform", "remembered", 4);
     drop(timer);
 }
 

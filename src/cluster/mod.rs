@@ -1,11 +1,13 @@
 //! The cluster side: discovery of resource types (refreshed when CRDs change), dynamic watchers
-//! with in-memory stores for every type a rule selects, and server-side apply.
+//! with in-memory stores for every type a rule selects, server-side apply, and Events.
 
 pub mod apply;
 pub mod discovery;
+pub mod events;
 pub mod watchers;
 
 pub use discovery::{ResourceCatalog, TypeKey};
+pub use events::EventRecorder;
 pub use watchers::{Watched, Watchers};
 
 /// The field manager of every write git-controller makes to the cluster.

@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use kube::runtime::events::Recorder;
 use kube::runtime::reflector::Store;
 use kube::{Client, ResourceExt};
 use tokio::sync::{Notify, RwLock};
@@ -17,7 +16,7 @@ use super::repository::{RepoKey, RepositoryState};
 use super::trigger::Trigger;
 use super::writer::Writer;
 use crate::api::{GitRepository, SyncRule};
-use crate::cluster::{ResourceCatalog, Watchers};
+use crate::cluster::{EventRecorder, ResourceCatalog, Watchers};
 use crate::metrics::Metrics;
 
 /// How the controller runs (from the command line).
@@ -77,7 +76,7 @@ pub struct ContextParts {
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
     /// Publishes Events.
-    pub recorder: Recorder,
+    pub recorder: EventRecorder,
     /// The write gate.
     pub gate: WriteGate,
     /// The trigger.

@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use gitcontroller_sync::{LabelSelector, ObjectId, Pointer, Rule, SyncTo};
+use k8s_openapi::api::core::v1::ObjectReference;
 use kube::ResourceExt;
 use kube::api::DynamicObject;
 use serde_json::Value;
@@ -93,6 +94,35 @@ pub fn live_object(object: &DynamicObject, entry: &CatalogEntry) -> Value {
             .or_insert_with(|| entry.resource.kind.clone().into());
     }
     value
+}
+
+/// The identity of an object as the API server serves it (apiVersion, kind and metadata set).
+pub fn object_id(object: &Value) -> Option<ObjectId> {
+    let text = |pointer: &str| object.pointer(pointer).and_then(Value::as_str);
+    Some(ObjectId {
+        group: gitcontroller_sync::group_of(text("/apiVersion")?).to_string(),
+        kind: text("/kind")?.to_string(),
+        namespace: text("/metadata/namespace").map(str::to_string),
+        name: text("/metadata/name")?.to_string(),
+    })
+}
+
+/// A reference to an object as the API server serves it, for an Event that regards it.
+pub fn object_reference(object: &Value) -> ObjectReference {
+    let text = |pointer: &str| {
+        object
+            .pointer(pointer)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    ObjectReference {
+        api_version: text("/apiVersion"),
+        kind: text("/kind"),
+        namespace: text("/metadata/namespace"),
+        name: text("/metadata/name"),
+        uid: text("/metadata/uid"),
+        ..ObjectReference::default()
+    }
 }
 
 /// The inventory in status as the planner's identities.

@@ -30,6 +30,7 @@ mod state;
 mod status;
 pub mod steps;
 mod trigger;
+mod verdicts;
 mod writer;
 
 pub use context::{Config, Context, ContextParts};

@@ -10,7 +10,6 @@ use kube::Client;
 use kube::api::Api;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::controller::{self, Controller};
-use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::watcher::{self, watcher};
 use tokio::sync::{mpsc, watch};
@@ -23,8 +22,9 @@ use super::trigger::{Trigger, Triggers};
 use super::{reconcile, ruleset};
 use crate::api::{GitRepository, SyncRule};
 use crate::cluster::discovery::selects;
+use crate::cluster::events::Reporter;
 use crate::cluster::watchers::LiveChange;
-use crate::cluster::{ResourceCatalog, Watchers};
+use crate::cluster::{EventRecorder, ResourceCatalog, Watchers};
 use crate::error::Error;
 use crate::metrics::Metrics;
 
@@ -72,7 +72,7 @@ pub async fn run(
         watchers,
         rules: rules.clone(),
         metrics,
-        recorder: Recorder::new(client.clone(), reporter),
+        recorder: EventRecorder::new(client.clone(), reporter),
         gate: WriteGate::new(leading),
         trigger,
     }));

@@ -1,16 +1,18 @@
 //! [`SyncState`]: one sync of one GitRepository as it goes through the steps — the repository,
 //! how to write, and the plain output of every step that ran so far.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use gitcontroller_git::Snapshot;
 use gitcontroller_sync::{ObjectId, Plan, PlanInput, PlanOptions, ResourceType, Rule};
+use k8s_openapi::api::core::v1::ObjectReference;
 use serde_json::Value;
 
 use super::context::Context;
+use super::convert;
 use super::parse_cache::ParseCache;
-use super::report::{ClusterOutcome, GitOutcome, Stop, SyncReport};
+use super::report::{ClusterOutcome, GitOutcome, Stop, SyncReport, touched};
 use super::repository::RepoKey;
 use super::repository::{FetchReason, RepositoryState};
 use super::rules::ResolvedRules;
@@ -83,6 +85,22 @@ impl Source {
 pub struct LiveState {
     /// Every live object of the selected types, as the API server serves it.
     pub objects: Arc<Vec<Value>>,
+}
+
+impl LiveState {
+    /// The live objects among `ids` (one pass over all of them).
+    pub fn find_all<'a>(&'a self, ids: &BTreeSet<&ObjectId>) -> BTreeMap<ObjectId, &'a Value> {
+        if ids.is_empty() {
+            return BTreeMap::new();
+        }
+        self.objects
+            .iter()
+            .filter_map(|object| {
+                let id = convert::object_id(object)?;
+                ids.contains(&id).then_some((id, object))
+            })
+            .collect()
+    }
 }
 
 /// Everything a plan needs besides the Git snapshot; shared with the blocking Git thread,
@@ -209,6 +227,25 @@ impl SyncState {
         )
     }
 
+    /// References to the objects the sync wrote or failed to write, for Events: as our
+    /// applies returned them, else as the live objects are.
+    fn references(
+        &self,
+        cluster: &ClusterOutcome,
+        git: &GitOutcome,
+    ) -> BTreeMap<ObjectId, ObjectReference> {
+        let mut references = cluster.references.clone();
+        let wanted: BTreeSet<&ObjectId> = touched(cluster, git)
+            .filter(|id| !references.contains_key(*id))
+            .collect();
+        if let Some(live) = &self.live {
+            for (id, object) in live.find_all(&wanted) {
+                references.insert(id, convert::object_reference(object));
+            }
+        }
+        references
+    }
+
     /// What the sync found and did, for status, Events and metrics.
     pub fn report(&self) -> Result<SyncReport> {
         let planned = needs(&self.planned, "plan")?;
@@ -220,7 +257,9 @@ impl SyncState {
             Some(applied) => applied.inventory.clone(),
             None => planned.inputs.inventory.clone(),
         };
+        let references = self.references(&cluster, &git);
         Ok(SyncReport {
+            references,
             commit: git
                 .commit
                 .clone()

@@ -4,7 +4,6 @@
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::events::{Event, Recorder};
 use kube::{Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -13,7 +12,8 @@ use serde_json::Value;
 use super::gate::WriteGate;
 use crate::api::GitRepository;
 use crate::cluster::discovery::CatalogEntry;
-use crate::cluster::{FIELD_MANAGER, apply};
+use crate::cluster::events::Event;
+use crate::cluster::{EventRecorder, FIELD_MANAGER, apply};
 use crate::error::Result;
 
 /// Writes with one client (one identity), behind the write gate. Cheap to clone.
@@ -22,12 +22,12 @@ pub struct Writer {
     client: Client,
     gate: WriteGate,
     /// Events are always published as the controller itself.
-    recorder: Recorder,
+    recorder: EventRecorder,
 }
 
 impl Writer {
     /// Writes as `client`, Events through `recorder`.
-    pub fn new(client: Client, gate: WriteGate, recorder: Recorder) -> Self {
+    pub fn new(client: Client, gate: WriteGate, recorder: EventRecorder) -> Self {
         Self {
             client,
             gate,
@@ -54,10 +54,16 @@ impl Writer {
         &self.gate
     }
 
-    /// Server-side applies a synced object (see [`apply::apply`]).
-    pub async fn apply(&self, entry: &CatalogEntry, body: &Value) -> Result<()> {
+    /// Server-side applies a synced object (see [`apply::apply`]); returns it as stored.
+    pub async fn apply(&self, entry: &CatalogEntry, body: &Value) -> Result<Value> {
         self.gate.check()?;
         Ok(apply::apply(&self.client, entry, body).await?)
+    }
+
+    /// What [`Writer::apply`] would store, as the same identity, without writing (a
+    /// server-side dry run; not a write, so the gate is not asked).
+    pub async fn dry_run_apply(&self, entry: &CatalogEntry, body: &Value) -> Result<Value> {
+        Ok(apply::dry_run_apply(&self.client, entry, body).await?)
     }
 
     /// Deletes a synced object (see [`apply::delete`]).
