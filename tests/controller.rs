@@ -891,3 +891,157 @@ async fn a_deleted_repository_leaves_its_rules_not_ready_and_no_metric_series() 
     let text = controller.metrics().await;
     assert_eq!(series_of(&text, &ns, "doomed"), Vec::<String>::new());
 }
+
+/// (reason, regarded kind/name, note, count) of every Event git-controller published in `ns`.
+async fn events_in(client: &Client, ns: &str) -> Vec<(String, String, String, i32)> {
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), ns);
+    let mut found: Vec<_> = events
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| e.reporting_controller.as_deref() == Some("git-controller"))
+        .map(|e| {
+            let regarding = e.regarding.clone().unwrap_or_default();
+            (
+                e.reason.clone().unwrap_or_default(),
+                format!(
+                    "{}/{}",
+                    regarding.kind.unwrap_or_default(),
+                    regarding.name.unwrap_or_default()
+                ),
+                e.note.clone().unwrap_or_default(),
+                e.series.as_ref().map_or(1, |s| s.count),
+            )
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+#[tokio::test]
+async fn events_regard_their_objects_and_each_acting_sync_is_summarized_truthfully() {
+    let (client, ns) = setup("events").await;
+    let ns = ns.name().to_string();
+    let git = GitDaemon::start();
+    let cm = |name: &str, value: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {ns}\n  labels:\n    origin: git\ndata:\n  value: {value}\n"
+        )
+    };
+    git.seed(
+        &[("a.yaml", &cm("a", "one")), ("b.yaml", &cm("b", "one"))],
+        "two",
+    );
+    apply_yaml(
+        &client,
+        &ns,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: live\n  labels:\n    origin: cluster\ndata:\n  value: x\n",
+    )
+    .await;
+    let yaml = repository(&git.url(), "")
+        + &rule(
+            "from-git",
+            &ns,
+            "  kinds: [ConfigMap]\n  labelSelector: origin=git\n  syncTo: kubernetes\n",
+        )
+        + &rule(
+            "to-git",
+            &ns,
+            "  kinds: [ConfigMap]\n  labelSelector: origin=cluster\n  syncTo: git\n",
+        );
+    apply_yaml(&client, &ns, &yaml).await;
+    let _controller = ControllerProcess::start(&ns);
+    let repo = format!("{ns}/repo");
+    let first = wait_for("the exported ConfigMap's commit", WAIT, || async {
+        git.list_files()
+            .iter()
+            .any(|f| f.contains("live"))
+            .then(|| git.head())
+    })
+    .await;
+    let short = |commit: &str| commit[..8].to_string();
+    let events = wait_for("the Events of the first sync", WAIT, || async {
+        let events = events_in(&client, &ns).await;
+        events.iter().any(|e| e.0 == "Committed").then_some(events)
+    })
+    .await;
+    let seeded = git.commits().last().unwrap().clone();
+    let expected = |reason: &str, regarding: &str, note: String| {
+        (reason.to_string(), regarding.to_string(), note, 1)
+    };
+    for name in ["a", "b"] {
+        assert!(
+            events.contains(&expected(
+                "Created",
+                &format!("ConfigMap/{name}"),
+                format!(
+                    "created from Git: GitRepository {repo} at {}",
+                    short(&seeded)
+                )
+            )),
+            "{events:#?}"
+        );
+    }
+    assert!(
+        events.contains(&expected(
+            "Committed",
+            "ConfigMap/live",
+            format!("written to Git: GitRepository {repo} in {}", short(&first))
+        )),
+        "{events:#?}"
+    );
+    // The ConfigMap made in the cluster was there before: the first sync did all of it.
+    assert!(
+        events.contains(&expected(
+            "Synced",
+            "GitRepository/repo",
+            format!("created 2, committed 1 in {}", short(&first))
+        )),
+        "{events:#?}"
+    );
+
+    // The same drift twice at the same commit: one series, counted twice, whose note is true.
+    let configmaps: Api<k8s_openapi::api::core::v1::ConfigMap> =
+        Api::namespaced(client.clone(), &ns);
+    for round in 1..=2 {
+        configmaps
+            .patch(
+                "a",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"data": {"value": "drifted"}})),
+            )
+            .await
+            .unwrap();
+        wait_for("the drift undone and its Event counted", WAIT, || async {
+            let value = configmaps.get("a").await.ok()?.data?.get("value")?.clone();
+            let events = events_in(&client, &ns).await;
+            let counted = events.iter().any(|e| {
+                e.0 == "Applied"
+                    && e.1 == "ConfigMap/a"
+                    && e.2
+                        == format!(
+                            "applied from Git: GitRepository {repo} at {}",
+                            short(&first)
+                        )
+                    && e.3 == round
+            });
+            (value == "one" && counted).then_some(())
+        })
+        .await;
+    }
+    let events = events_in(&client, &ns).await;
+    assert!(
+        !events
+            .iter()
+            .any(|e| e.0 == "Applied" && e.1 != "ConfigMap/a"),
+        "only a was applied: {events:#?}"
+    );
+    assert!(
+        events.iter().any(|e| e.0 == "Synced"
+            && e.2 == format!("applied 1 in {}", short(&first))
+            && e.3 == 2),
+        "two syncs applied one object each: {events:#?}"
+    );
+}

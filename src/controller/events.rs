@@ -18,6 +18,7 @@ use kube::Resource;
 
 use super::context::Context;
 use super::report::{Outcome, SyncReport};
+use super::status::short;
 use crate::api::{GitRepository, Reason};
 use crate::cluster::events::{Event, EventType};
 
@@ -85,20 +86,27 @@ impl Did {
         }
     }
 
-    /// The note of an Event that regards the object itself.
-    fn note(self, repo: &str, commit: &str) -> String {
+    /// The note of an Event that regards the object itself: applied from the commit the plan
+    /// was made from, written to Git in the commit pushed.
+    fn note(self, repo: &str, report: &SyncReport) -> String {
+        let (source, pushed) = (short(&report.source_commit), short_commit(report));
         match self {
-            Did::Created => format!("created from Git: GitRepository {repo} at {commit}"),
-            Did::Applied => format!("applied from Git: GitRepository {repo} at {commit}"),
+            Did::Created => format!("created from Git: GitRepository {repo} at {source}"),
+            Did::Applied => format!("applied from Git: GitRepository {repo} at {source}"),
             Did::Pruned => {
-                format!("deleted: its manifest left GitRepository {repo} at {commit}")
+                format!("deleted: its manifest left GitRepository {repo} at {source}")
             }
-            Did::Committed => format!("written to Git: GitRepository {repo} in {commit}"),
+            Did::Committed => format!("written to Git: GitRepository {repo} in {pushed}"),
             Did::RemovedFromGit => {
-                format!("removed from Git: GitRepository {repo} in {commit}")
+                format!("removed from Git: GitRepository {repo} in {pushed}")
             }
         }
     }
+}
+
+/// The commit a sync leaves the branch at (ours when it pushed), short.
+fn short_commit(report: &SyncReport) -> String {
+    short(report.commit.as_deref().unwrap_or_default())
 }
 
 fn event(type_: EventType, reason: &str, action: &str, note: String) -> Event {
@@ -140,13 +148,6 @@ pub async fn publish_sync(
         }
         Ok(report) => report,
     };
-    let commit: String = report
-        .commit
-        .as_deref()
-        .unwrap_or_default()
-        .chars()
-        .take(8)
-        .collect();
     let repo_name = format!(
         "{}/{}",
         repo.meta().namespace.as_deref().unwrap_or_default(),
@@ -155,15 +156,15 @@ pub async fn publish_sync(
     for did in Did::ALL {
         for id in did.objects(report).iter().take(MAX_PER_ACTION) {
             let (regarding, note) = match report.references.get(id) {
-                Some(object) => (object, did.note(&repo_name, &commit)),
-                None => (&on_repo, format!("{id}: {}", did.note(&repo_name, &commit))),
+                Some(object) => (object, did.note(&repo_name, report)),
+                None => (&on_repo, format!("{id}: {}", did.note(&repo_name, report))),
             };
             let mut per_object = event(EventType::Normal, did.reason(), did.action(), note);
             per_object.secondary = Some(on_repo.clone()).filter(|_| regarding != &on_repo);
             publish(ctx, &per_object, regarding).await;
         }
     }
-    if let Some(note) = summary(report, &commit) {
+    if let Some(note) = summary(report) {
         let synced = event(EventType::Normal, "Synced", "Sync", note);
         publish(ctx, &synced, &on_repo).await;
     }
@@ -203,7 +204,7 @@ pub async fn publish_sync(
 
 /// The note of the summary Event of a sync that changed something, e.g. "applied 3, created
 /// 1, committed 2 in abc12345"; None when it changed nothing.
-fn summary(report: &SyncReport, commit: &str) -> Option<String> {
+fn summary(report: &SyncReport) -> Option<String> {
     let parts: Vec<String> = Did::ALL
         .iter()
         .map(|did| (did, did.objects(report).len()))
@@ -217,7 +218,11 @@ fn summary(report: &SyncReport, commit: &str) -> Option<String> {
         0 => String::new(),
         n => format!("; {n} failed"),
     };
-    Some(format!("{} in {commit}{failed}", parts.join(", ")))
+    Some(format!(
+        "{} in {}{failed}",
+        parts.join(", "),
+        short_commit(report)
+    ))
 }
 
 #[cfg(test)]
@@ -245,12 +250,13 @@ mod tests {
                 written: ids(&["f", "g"]),
                 ..GitOutcome::default()
             },
+            commit: Some("abc12345ffff".into()),
             ..SyncReport::default()
         };
         assert_eq!(
-            summary(&report, "abc12345").as_deref(),
+            summary(&report).as_deref(),
             Some("created 1, applied 3, committed 2 in abc12345; 1 failed")
         );
-        assert_eq!(summary(&SyncReport::default(), "abc12345"), None);
+        assert_eq!(summary(&SyncReport::default()), None);
     }
 }

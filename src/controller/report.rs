@@ -70,6 +70,8 @@ pub struct GitOutcome {
 pub struct SyncReport {
     /// The remote head the plan was made from, or our commit on top of it.
     pub commit: Option<String>,
+    /// The commit the plan was made from (what was applied; empty before the first commit).
+    pub source_commit: String,
     /// Objects by direction.
     pub counts: Counts,
     /// Planner diagnostics (unparsable files, duplicates, refused Secret exports, ...).

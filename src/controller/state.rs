@@ -260,6 +260,7 @@ impl SyncState {
         let references = self.references(&cluster, &git);
         Ok(SyncReport {
             references,
+            source_commit: source.commit().to_string(),
             commit: git
                 .commit
                 .clone()

@@ -59,7 +59,8 @@ fn carry_transition_times(new: &mut [Condition], old: &[Condition], generation: 
     }
 }
 
-fn short(commit: &str) -> String {
+/// The first 8 characters of a commit id, as status and Events show it.
+pub(super) fn short(commit: &str) -> String {
     commit.chars().take(8).collect()
 }
 
