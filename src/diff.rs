@@ -1,7 +1,9 @@
 //! `git-controller diff`: what a reconcile would do now, in each direction, as unified diffs,
 //! without writing anything. It runs the reconcile's own steps with writes off
 //! ([`Mode::DryRun`]): the same rule resolution, fetch (under the same Git lock and timeout),
-//! live objects, plan; its Git section shows the exact text the write-back step would commit.
+//! live objects, plan, and confirmation of applies by server-side dry runs (so it says in sync
+//! when the API server would store nothing new); its Git section shows the exact text the
+//! write-back step would commit.
 
 use std::fmt::Write as _;
 use std::path::Path;
