@@ -892,34 +892,6 @@ async fn a_deleted_repository_leaves_its_rules_not_ready_and_no_metric_series() 
     assert_eq!(series_of(&text, &ns, "doomed"), Vec::<String>::new());
 }
 
-/// (reason, regarded kind/name, note, count) of every Event git-controller published in `ns`.
-async fn events_in(client: &Client, ns: &str) -> Vec<(String, String, String, i32)> {
-    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), ns);
-    let mut found: Vec<_> = events
-        .list(&Default::default())
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .filter(|e| e.reporting_controller.as_deref() == Some("git-controller"))
-        .map(|e| {
-            let regarding = e.regarding.clone().unwrap_or_default();
-            (
-                e.reason.clone().unwrap_or_default(),
-                format!(
-                    "{}/{}",
-                    regarding.kind.unwrap_or_default(),
-                    regarding.name.unwrap_or_default()
-                ),
-                e.note.clone().unwrap_or_default(),
-                e.series.as_ref().map_or(1, |s| s.count),
-            )
-        })
-        .collect();
-    found.sort();
-    found
-}
-
 #[tokio::test]
 async fn events_regard_their_objects_and_each_acting_sync_is_summarized_truthfully() {
     let (client, ns) = setup("events").await;
@@ -963,7 +935,7 @@ async fn events_regard_their_objects_and_each_acting_sync_is_summarized_truthful
     .await;
     let short = |commit: &str| commit[..8].to_string();
     let events = wait_for("the Events of the first sync", WAIT, || async {
-        let events = events_in(&client, &ns).await;
+        let events = common::events_in(&client, &ns).await;
         events.iter().any(|e| e.0 == "Committed").then_some(events)
     })
     .await;
@@ -1016,7 +988,7 @@ async fn events_regard_their_objects_and_each_acting_sync_is_summarized_truthful
             .unwrap();
         wait_for("the drift undone and its Event counted", WAIT, || async {
             let value = configmaps.get("a").await.ok()?.data?.get("value")?.clone();
-            let events = events_in(&client, &ns).await;
+            let events = common::events_in(&client, &ns).await;
             let counted = events.iter().any(|e| {
                 e.0 == "Applied"
                     && e.1 == "ConfigMap/a"
@@ -1031,7 +1003,7 @@ async fn events_regard_their_objects_and_each_acting_sync_is_summarized_truthful
         })
         .await;
     }
-    let events = events_in(&client, &ns).await;
+    let events = common::events_in(&client, &ns).await;
     assert!(
         !events
             .iter()

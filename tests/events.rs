@@ -1,6 +1,8 @@
 //! Event series on a real API server: a repeat is counted only when it is the same Event, word
 //! for word, about the same object — the count and the note always say what happened.
 
+mod common;
+
 use git_controller::cluster::EventRecorder;
 use git_controller::cluster::events::{Event, EventType, Reporter};
 use gitcontroller_testkit::cluster::{TestNamespace, client};
@@ -31,24 +33,14 @@ async fn configmap(client: &kube::Client, ns: &str, name: &str) -> ObjectReferen
         .object_ref(&())
 }
 
-/// (note, count) of every Event about `name`, sorted.
-async fn series_of(events: &Api<KubeEvent>, name: &str) -> Vec<(String, i32)> {
-    let mut found: Vec<(String, i32)> = events
-        .list(&Default::default())
+/// (note, count) of every Event git-controller published about the ConfigMap `name`.
+async fn series_of(client: &kube::Client, ns: &str, name: &str) -> Vec<(String, i32)> {
+    common::events_in(client, ns)
         .await
-        .unwrap()
-        .items
         .into_iter()
-        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
-        .map(|e| {
-            (
-                e.note.clone().unwrap_or_default(),
-                e.series.as_ref().map_or(1, |s| s.count),
-            )
-        })
-        .collect();
-    found.sort();
-    found
+        .filter(|(_, regarding, _, _)| regarding == &format!("ConfigMap/{name}"))
+        .map(|(_, _, note, count)| (note, count))
+        .collect()
 }
 
 #[tokio::test]
@@ -83,14 +75,14 @@ async fn repeats_count_in_a_series_only_with_the_same_note_about_the_same_object
 
     let events: Api<KubeEvent> = Api::namespaced(client.clone(), &ns);
     assert_eq!(
-        series_of(&events, "web").await,
+        series_of(&client, &ns, "web").await,
         [
             ("applied from Git at 1111aaaa".to_string(), 3),
             ("applied from Git at 2222bbbb".to_string(), 1)
         ]
     );
     assert_eq!(
-        series_of(&events, "alertmanager-main").await,
+        series_of(&client, &ns, "alertmanager-main").await,
         [("applied from Git at 1111aaaa".to_string(), 1)],
         "another object's Event is its own, whatever the reason"
     );

@@ -203,6 +203,8 @@ struct Suite {
 /// What a suite did in the window.
 #[derive(Debug)]
 struct Quiet {
+    /// Objects the repository syncs (`gitcontroller_objects`, both directions).
+    objects: f64,
     writes: Vec<String>,
     commits: usize,
     fetches: f64,
@@ -301,6 +303,14 @@ impl Suite {
         .await;
         let after = resource_versions(&self.client, discovery, self.ns()).await;
         let quiet = Quiet {
+            objects: self
+                .controller
+                .metric_sum(r#"gitcontroller_objects{direction="kubernetes""#)
+                .await
+                + self
+                    .controller
+                    .metric_sum(r#"gitcontroller_objects{direction="git""#)
+                    .await,
             writes: writes_between(&versions, &after),
             commits: self.git.commits().len() - commits,
             fetches: self.controller.metric_sum(FETCHES).await - fetches,
@@ -357,6 +367,17 @@ impl Suite {
         }
         problems
     }
+}
+
+/// A client with our CRDs installed, and what the API server serves.
+async fn cluster() -> (Client, Discovery) {
+    let client = gitcontroller_testkit::cluster::client().await;
+    apply_crds(&client, &git_controller::api::crds()).await;
+    let discovery = Discovery::new(client.clone())
+        .run_aggregated()
+        .await
+        .unwrap();
+    (client, discovery)
 }
 
 /// kube-prometheus as released (the subset in the fixtures' README): the CRDs applied first,
@@ -507,12 +528,7 @@ async fn configmaps_both_ways(discovery: &Discovery) -> Suite {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn upstream_manifests_go_quiet_once_converged() {
-    let client = gitcontroller_testkit::cluster::client().await;
-    apply_crds(&client, &git_controller::api::crds()).await;
-    let discovery = Discovery::new(client.clone())
-        .run_aggregated()
-        .await
-        .unwrap();
+    let (client, discovery) = cluster().await;
     let kube_prometheus = kube_prometheus(&discovery).await;
     // kube-prometheus' CRDs are served now.
     let discovery = Discovery::new(client.clone())
@@ -541,8 +557,9 @@ async fn upstream_manifests_go_quiet_once_converged() {
     let mut failures = Vec::new();
     for (suite, quiet) in suites.iter().zip(&measured) {
         eprintln!(
-            "{}: {} writes, {} commits, {} fetches, {} reconciles, {} dry runs, {} remembered, diff exit {}",
+            "{} ({} objects): {} writes, {} commits, {} fetches, {} reconciles, {} dry runs, {} remembered, diff exit {}",
             suite.name,
+            quiet.objects,
             quiet.writes.len(),
             quiet.commits,
             quiet.fetches,
@@ -570,12 +587,7 @@ fn changed_lines(before: &str, after: &str) -> Vec<(String, String)> {
 
 #[tokio::test]
 async fn podinfo_write_back_commits_nothing_until_an_image_changes_then_one_line() {
-    let client = gitcontroller_testkit::cluster::client().await;
-    apply_crds(&client, &git_controller::api::crds()).await;
-    let discovery = Discovery::new(client.clone())
-        .run_aggregated()
-        .await
-        .unwrap();
+    let (client, discovery) = cluster().await;
     let suite = podinfo(&discovery, "podinfo-set-image").await;
     let seeded = suite.git.read_file("kustomize/deployment.yaml").unwrap();
     suite.converge().await;

@@ -24,7 +24,7 @@ use super::super::verdicts::BodyDigest;
 use super::super::writer::Writer;
 use super::apply::{entry_for, writes_paused};
 use crate::cluster::{FIELD_MANAGER, ResourceCatalog};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// Dry runs in flight at once per sync.
 const DRY_RUN_CONCURRENCY: usize = 16;
@@ -44,6 +44,13 @@ pub enum Confirmation {
 }
 
 impl Confirmation {
+    const ALL: [Confirmation; 4] = [
+        Confirmation::Unchanged,
+        Confirmation::Changed,
+        Confirmation::Failed,
+        Confirmation::Remembered,
+    ];
+
     /// The `verdict` label of `gitcontroller_apply_confirmations_total`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -62,10 +69,37 @@ impl Confirmation {
 
 /// A planned apply of an existing object, to confirm.
 struct Candidate {
-    id: ObjectId,
-    body: Value,
+    action: ClusterAction,
     digest: BodyDigest,
     live: Value,
+}
+
+impl Candidate {
+    fn new(action: ClusterAction, live: &Value) -> Self {
+        let digest = BodyDigest::of(body_of(&action));
+        Self {
+            action,
+            digest,
+            live: live.clone(),
+        }
+    }
+
+    fn id(&self) -> &ObjectId {
+        self.action.id()
+    }
+}
+
+/// The body of an apply (nothing for a delete, which is never confirmed).
+fn body_of(action: &ClusterAction) -> &Value {
+    match action {
+        ClusterAction::Apply { object, .. } => object,
+        ClusterAction::Delete { .. } => &Value::Null,
+    }
+}
+
+/// Whether an action applies to an object that exists.
+fn updates_existing(action: &ClusterAction) -> bool {
+    matches!(action, ClusterAction::Apply { create: false, .. })
 }
 
 /// Drops the planned applies of existing objects that the API server confirms change nothing
@@ -77,60 +111,44 @@ pub async fn confirm(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
         return Ok(Flow::Continue);
     }
     let catalog = needs(&state.rules, "resolve-rules")?.catalog.clone();
+    // The applies to confirm leave the plan; those that change something go back.
+    let to_confirm: Vec<ClusterAction> = {
+        let plan = &mut state
+            .planned
+            .as_mut()
+            .ok_or_else(|| Error::Internal("the plan step has not run".into()))?
+            .plan;
+        let (updates, others) = std::mem::take(&mut plan.to_cluster)
+            .into_iter()
+            .partition(updates_existing);
+        plan.to_cluster = others;
+        // The planner's unsure verdicts join here once it has them (`plan.to_confirm`).
+        updates
+    };
     let live = needs(&state.live, "observe-live")?;
-    let plan = &needs(&state.planned, "plan")?.plan;
-    let ids: BTreeSet<&ObjectId> = plan
-        .to_cluster
-        .iter()
-        .filter_map(|action| match action {
-            ClusterAction::Apply {
-                id, create: false, ..
-            } => Some(id),
-            _ => None,
-        })
-        .collect();
-    let live_objects = live.find_all(&ids);
-    let candidates: Vec<Candidate> = plan
-        .to_cluster
-        .iter()
-        .filter_map(|action| match action {
-            ClusterAction::Apply {
-                id,
-                object,
-                create: false,
-                ..
-            } => Some(Candidate {
-                id: id.clone(),
-                digest: BodyDigest::of(object),
-                body: object.clone(),
-                live: (*live_objects.get(id)?).clone(),
-            }),
-            _ => None,
-        })
-        .collect();
+    let live_objects = live.find_all(&to_confirm.iter().map(ClusterAction::id).collect());
+    let mut candidates = Vec::with_capacity(to_confirm.len());
+    // Gone since it was planned: the apply says what happens.
+    let mut unconfirmable = Vec::new();
+    for action in to_confirm {
+        match live_objects.get(action.id()) {
+            Some(live) => candidates.push(Candidate::new(action, live)),
+            None => unconfirmable.push(action),
+        }
+    }
     let confirmed = confirm_all(state, &catalog, candidates).await;
 
     let (namespace, name) = (&state.key.namespace, &state.key.name);
-    for verdict in [
-        Confirmation::Unchanged,
-        Confirmation::Changed,
-        Confirmation::Failed,
-        Confirmation::Remembered,
-    ] {
+    for verdict in Confirmation::ALL {
         let n = confirmed.iter().filter(|(_, v)| *v == verdict).count();
         if n > 0 {
             ctx.metrics
                 .apply_confirmations(namespace, name, verdict.as_str(), n as u64);
         }
     }
-    let in_sync: BTreeSet<&ObjectId> = confirmed
-        .iter()
-        .filter(|(_, v)| !v.applies())
-        .map(|(id, _)| id)
-        .collect();
     tracing::debug!(
         confirmed = confirmed.len(),
-        in_sync = in_sync.len(),
+        in_sync = confirmed.iter().filter(|(_, v)| !v.applies()).count(),
         remembered = confirmed
             .iter()
             .filter(|(_, v)| *v == Confirmation::Remembered)
@@ -140,11 +158,17 @@ pub async fn confirm(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
     let plan = &mut state
         .planned
         .as_mut()
-        .expect("the plan step ran (checked above)")
+        .expect("the plan step ran (taken from above)")
         .plan;
-    plan.to_cluster
-        .retain(|action| !in_sync.contains(action.id()));
-    plan.noops.extend(in_sync.into_iter().cloned());
+    for (action, confirmation) in confirmed {
+        if confirmation.applies() {
+            plan.to_cluster.push(action);
+        } else {
+            plan.noops.push(action.id().clone());
+        }
+    }
+    plan.to_cluster.extend(unconfirmable);
+    plan.to_cluster.sort_by(|a, b| a.id().cmp(b.id()));
     plan.noops.sort();
     Ok(Flow::Continue)
 }
@@ -155,19 +179,16 @@ async fn confirm_all(
     state: &SyncState,
     catalog: &ResourceCatalog,
     candidates: Vec<Candidate>,
-) -> Vec<(ObjectId, Confirmation)> {
+) -> Vec<(ClusterAction, Confirmation)> {
     let mut confirmed = Vec::with_capacity(candidates.len());
     let mut to_dry_run = Vec::new();
     {
         let mut verdicts = state.repository.verdicts();
-        verdicts.keep_only(&candidates.iter().map(|c| &c.id).collect());
+        verdicts.keep_only(&candidates.iter().map(Candidate::id).collect());
         for candidate in candidates {
-            if verdicts.changes_nothing(
-                &candidate.id,
-                candidate.digest,
-                resource_version(&candidate.live),
-            ) {
-                confirmed.push((candidate.id, Confirmation::Remembered));
+            let version = resource_version(&candidate.live);
+            if verdicts.changes_nothing(candidate.id(), candidate.digest, version) {
+                confirmed.push((candidate.action, Confirmation::Remembered));
             } else {
                 to_dry_run.push(candidate);
             }
@@ -176,7 +197,7 @@ async fn confirm_all(
     let dry_runs: Vec<(Candidate, Confirmation)> = futures::stream::iter(to_dry_run)
         .map(|candidate| {
             let writer = state.writer.clone();
-            let entry = entry_for(catalog, &candidate.id).cloned();
+            let entry = entry_for(catalog, candidate.id()).cloned();
             async move {
                 let confirmation = match entry {
                     Ok(entry) => dry_run(&writer, &entry, &candidate).await,
@@ -192,12 +213,12 @@ async fn confirm_all(
     for (candidate, confirmation) in dry_runs {
         if confirmation == Confirmation::Unchanged {
             verdicts.remember(
-                &candidate.id,
+                candidate.id(),
                 candidate.digest,
                 resource_version(&candidate.live).to_string(),
             );
         }
-        confirmed.push((candidate.id, confirmation));
+        confirmed.push((candidate.action, confirmation));
     }
     confirmed
 }
@@ -207,11 +228,14 @@ async fn dry_run(
     entry: &crate::cluster::discovery::CatalogEntry,
     candidate: &Candidate,
 ) -> Confirmation {
-    match writer.dry_run_apply(entry, &candidate.body).await {
+    match writer
+        .dry_run_apply(entry, body_of(&candidate.action))
+        .await
+    {
         Ok(stored) if changes(&candidate.live, &stored, FIELD_MANAGER) => Confirmation::Changed,
         Ok(_) => Confirmation::Unchanged,
         Err(error) => {
-            tracing::debug!(object = %candidate.id, %error, "dry run failed; applying");
+            tracing::debug!(object = %candidate.id(), %error, "dry run failed; applying");
             Confirmation::Failed
         }
     }
