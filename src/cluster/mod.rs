@@ -1,9 +1,11 @@
 //! The cluster side: discovery of resource types (refreshed when CRDs change), dynamic watchers
-//! with in-memory stores for every type a rule selects, server-side apply, and Events.
+//! with in-memory stores for every type a rule selects, the types' OpenAPI schemas,
+//! server-side apply, and Events.
 
 pub mod apply;
 pub mod discovery;
 pub mod events;
+pub mod openapi;
 pub mod watchers;
 
 pub use discovery::{ResourceCatalog, TypeKey};

@@ -271,7 +271,7 @@ fn spawn_rediscovery(ctx: Arc<Context>, repositories: Store<GitRepository>) {
                 },
                 _ = timer.tick() => {}
             }
-            match ResourceCatalog::discover(&ctx.client).await {
+            match ctx.catalog().await.rediscover(&ctx.client).await {
                 Ok(catalog) => {
                     ctx.set_catalog(catalog).await;
                     for repo in repositories.state() {
