@@ -5,6 +5,7 @@
 //! when the API server would store nothing new); its Git section shows the exact text the
 //! write-back step would commit.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use std::time::Duration;
 
 use gitcontroller_git::FileEdit;
 use gitcontroller_git::paths::{join, normalize_relative};
-use gitcontroller_sync::{ClusterAction, Plan, export};
+use gitcontroller_sync::{ClusterAction, ObjectId, Plan, export};
 use kube::Client;
 use kube::api::{Api, ListParams};
 use kube::runtime::reflector::{self, Store};
@@ -149,12 +150,27 @@ pub fn render(state: &SyncState) -> Result<DiffReport> {
         .unwrap_or_default();
     let root = normalize_relative(&state.repo.spec.path, true)
         .unwrap_or_else(|_| state.repo.spec.path.clone());
-    Ok(render_plan(&planned.plan, live, &root, preview))
+    Ok(render_plan(
+        &planned.plan,
+        live,
+        &planned.stored,
+        &root,
+        preview,
+    ))
 }
 
-/// Renders a plan's cluster actions against the live objects, and the file edits of its Git
-/// actions (paths relative to `root`, the repository's `spec.path`).
-pub fn render_plan(plan: &Plan, live: &[Value], root: &str, edits: &[FileEdit]) -> DiffReport {
+/// Renders a plan's cluster actions against the live objects — an apply the API server
+/// confirmed by a dry run as the live object against what the server would store
+/// (`stored`), every other one as the parts of the live object it sets against its body —,
+/// and the file edits of its Git actions (paths relative to `root`, the repository's
+/// `spec.path`).
+pub fn render_plan(
+    plan: &Plan,
+    live: &[Value],
+    stored: &BTreeMap<ObjectId, Value>,
+    root: &str,
+    edits: &[FileEdit],
+) -> DiffReport {
     let mut text = String::new();
     if !plan.to_cluster.is_empty() {
         text.push_str("# Cluster (from Git)\n");
@@ -166,6 +182,12 @@ pub fn render_plan(plan: &Plan, live: &[Value], root: &str, edits: &[FileEdit]) 
                     create: true,
                     ..
                 } => (String::new(), yaml(object)),
+                ClusterAction::Apply { .. }
+                    if let (Some(stored), Some(current)) =
+                        (stored.get(id), find_live(live, id)) =>
+                {
+                    (yaml(&export::clean(current)), yaml(&export::clean(stored)))
+                }
                 ClusterAction::Apply { object, .. } => {
                     let current = find_live(live, id)
                         .map(|l| restrict(&export::clean_against(l, object), object));

@@ -639,6 +639,107 @@ async fn podinfo_write_back_commits_nothing_until_an_image_changes_then_one_line
     );
 }
 
+/// A custom resource type whose `spec.config` is an atomic struct with a published default.
+fn widget_crd() -> CustomResourceDefinition {
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.quiet.gitcontroller.io"},
+        "spec": {
+            "group": "quiet.gitcontroller.io",
+            "names": {"kind": "Widget", "plural": "widgets", "singular": "widget", "listKind": "WidgetList"},
+            "scope": "Namespaced",
+            "versions": [{
+                "name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {
+                    "type": "object",
+                    "properties": {"spec": {"type": "object", "properties": {
+                        "size": {"type": "integer"},
+                        "config": {
+                            "type": "object",
+                            "x-kubernetes-map-type": "atomic",
+                            "properties": {
+                                "mode": {"type": "string"},
+                                "level": {"type": "string", "default": "info"}
+                            }
+                        }
+                    }}}
+                }}
+            }]
+        }
+    }))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn an_apply_the_planner_is_unsure_of_is_settled_by_a_dry_run() {
+    let (client, _) = cluster().await;
+    apply_crds(&client, &[widget_crd()]).await;
+    let discovery = Discovery::new(client.clone())
+        .run_aggregated()
+        .await
+        .unwrap();
+    let widget = |ns: &str, config: &str| {
+        format!(
+            "apiVersion: quiet.gitcontroller.io/v1\nkind: Widget\nmetadata:\n  name: w\n  namespace: {ns}\nspec:\n  size: 2\n  config:\n{config}"
+        )
+    };
+    let suite = Suite::start(
+        "confirm",
+        &discovery,
+        |ns| {
+            vec![(
+                "widget.yaml".to_string(),
+                widget(ns, "    mode: fast\n    level: debug\n"),
+            )]
+        },
+        |ns| rule_yaml("widgets", ns, "  kinds: [Widget]\n  syncTo: kubernetes\n"),
+    )
+    .await;
+    suite.converge().await;
+    let widgets: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        suite.ns(),
+        &discovery
+            .resolve_gvk(&kube::api::GroupVersionKind::gvk(
+                "quiet.gitcontroller.io",
+                "v1",
+                "Widget",
+            ))
+            .unwrap()
+            .0,
+    );
+    const CHANGED: &str = r#"gitcontroller_apply_confirmations_total{verdict="changed""#;
+    assert_eq!(suite.controller.metric_sum(CHANGED).await, 0.0);
+
+    // `level` leaves Git. Inside an atomic value we applied, a member only the live object has
+    // may be a server default: only the server can tell. It is not: the apply resets it to
+    // the published default.
+    suite.git.change(
+        &[("widget.yaml", &widget(suite.ns(), "    mode: fast\n"))],
+        &[],
+        "level: the default",
+    );
+    let diff = wait_for("diff to see the change", CONVERGE, || async {
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_git-controller"))
+            .args(["diff", "-n", suite.ns(), "repo"])
+            .output()
+            .await
+            .unwrap();
+        (out.status.code() == Some(1)).then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    })
+    .await;
+    assert!(diff.contains("level: debug"), "{diff}");
+    suite.converge().await;
+    let config = widgets.get("w").await.unwrap().data["spec"]["config"].clone();
+    assert_eq!(config, serde_json::json!({"mode": "fast", "level": "info"}));
+    assert_eq!(
+        suite.controller.metric_sum(CHANGED).await,
+        1.0,
+        "confirmed by a dry run, then applied"
+    );
+}
+
 #[test]
 fn namespaces_are_put_where_a_kustomization_would() {
     let text = "---\napiVersion: v1\nkind: Service\nmetadata:\n  name: a\n  labels:\n    metadata: x\nspec:\n  selector:\n    app: a\n";

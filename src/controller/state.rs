@@ -141,12 +141,15 @@ impl PlanInputs {
     }
 }
 
-/// The plan step's output.
+/// The plan step's output (the confirm step settles its applies).
 pub struct Planned {
     /// What the plan was made from.
     pub inputs: Arc<PlanInputs>,
     /// The plan.
     pub plan: Plan,
+    /// With writes off (`diff`): what the API server would store for each apply its dry run
+    /// found to change something.
+    pub stored: BTreeMap<ObjectId, Value>,
 }
 
 /// One sync of one GitRepository: its inputs, and the output of every step so far. Each

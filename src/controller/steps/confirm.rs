@@ -1,18 +1,17 @@
 //! Step 5: server confirmation — equality as the API server sees it.
 //!
-//! The planner compares manifests with live objects without the server: an apply it plans may
-//! change nothing once the server has defaulted, converted and normalized the body
-//! (`stringData` stored as `data`, `readOnly: false` and `env: []` dropped, `cpu: 2000m`
-//! stored as `"2"`, defaults of fields the manifest omits). Before such an apply of an
-//! existing object is made, a server-side dry run of it — as the identity that would apply it
-//! — says what it would store; when that equals the live object, the apply is dropped from
-//! the plan (the object is in sync). This is what Flux's drift detection does.
+//! The planner compares manifests with live objects without the server, from the types'
+//! schemas where it has them: an apply it plans may still change nothing once the server has
+//! defaulted, converted and admitted the body (a type without a published schema, a default
+//! the schema does not publish, a mutating webhook), and some comparisons it leaves unsure
+//! (`Plan::to_confirm`). Before an apply of an existing object is made, a server-side dry run
+//! of it — as the identity that would apply it — says what it would store; when that equals
+//! the live object, the apply is dropped from the plan (the object is in sync). This is what
+//! Flux's drift detection does.
 //!
 //! The answer is remembered per (object, digest of the apply body, live `resourceVersion`) in
 //! the repository's [`Verdicts`](super::super::verdicts::Verdicts): a repository in sync makes
 //! no dry run either, until the object or its manifest changes.
-
-use std::collections::BTreeSet;
 
 use futures::StreamExt;
 use gitcontroller_sync::{ClusterAction, ObjectId};
@@ -97,13 +96,21 @@ fn body_of(action: &ClusterAction) -> &Value {
     }
 }
 
+/// A confirmed apply: the verdict, and what the server would store when it changes something.
+struct Confirmed {
+    action: ClusterAction,
+    confirmation: Confirmation,
+    stored: Option<Value>,
+}
+
 /// Whether an action applies to an object that exists.
 fn updates_existing(action: &ClusterAction) -> bool {
     matches!(action, ClusterAction::Apply { create: false, .. })
 }
 
-/// Drops the planned applies of existing objects that the API server confirms change nothing
-/// (moving them to the plan's `noops`). Creates and deletes are not confirmed. Runs with
+/// Confirms the planned applies of existing objects — the planner's `to_cluster` updates and
+/// its `to_confirm` — moving those that the API server says change nothing to the plan's
+/// `noops` and the others to `to_cluster`. Creates and deletes are not confirmed. Runs with
 /// writes off too (`diff` says what the server would change); skipped while this sync may not
 /// write (the apply step stops it).
 pub async fn confirm(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
@@ -118,11 +125,12 @@ pub async fn confirm(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
             .as_mut()
             .ok_or_else(|| Error::Internal("the plan step has not run".into()))?
             .plan;
-        let (updates, others) = std::mem::take(&mut plan.to_cluster)
+        let (mut updates, others): (Vec<_>, Vec<_>) = std::mem::take(&mut plan.to_cluster)
             .into_iter()
             .partition(updates_existing);
         plan.to_cluster = others;
-        // The planner's unsure verdicts join here once it has them (`plan.to_confirm`).
+        // The planner's different verdicts and its unsure ones.
+        updates.append(&mut plan.to_confirm);
         updates
     };
     let live = needs(&state.live, "observe-live")?;
@@ -140,7 +148,10 @@ pub async fn confirm(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
 
     let (namespace, name) = (&state.key.namespace, &state.key.name);
     for verdict in Confirmation::ALL {
-        let n = confirmed.iter().filter(|(_, v)| *v == verdict).count();
+        let n = confirmed
+            .iter()
+            .filter(|c| c.confirmation == verdict)
+            .count();
         if n > 0 {
             ctx.metrics
                 .apply_confirmations(namespace, name, verdict.as_str(), n as u64);
@@ -148,23 +159,27 @@ pub async fn confirm(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
     }
     tracing::debug!(
         confirmed = confirmed.len(),
-        in_sync = confirmed.iter().filter(|(_, v)| !v.applies()).count(),
-        remembered = confirmed
+        in_sync = confirmed
             .iter()
-            .filter(|(_, v)| *v == Confirmation::Remembered)
+            .filter(|c| !c.confirmation.applies())
             .count(),
         "applies confirmed by the API server"
     );
-    let plan = &mut state
+    let keep_stored = state.mode == Mode::DryRun;
+    let planned = state
         .planned
         .as_mut()
-        .expect("the plan step ran (taken from above)")
-        .plan;
-    for (action, confirmation) in confirmed {
-        if confirmation.applies() {
-            plan.to_cluster.push(action);
+        .expect("the plan step ran (taken from above)");
+    let plan = &mut planned.plan;
+    for confirmed in confirmed {
+        let id = confirmed.action.id().clone();
+        if confirmed.confirmation.applies() {
+            plan.to_cluster.push(confirmed.action);
         } else {
-            plan.noops.push(action.id().clone());
+            plan.noops.push(id.clone());
+        }
+        if let Some(stored) = confirmed.stored.filter(|_| keep_stored) {
+            planned.stored.insert(id, stored);
         }
     }
     plan.to_cluster.extend(unconfirmable);
@@ -179,7 +194,7 @@ async fn confirm_all(
     state: &SyncState,
     catalog: &ResourceCatalog,
     candidates: Vec<Candidate>,
-) -> Vec<(ClusterAction, Confirmation)> {
+) -> Vec<Confirmed> {
     let mut confirmed = Vec::with_capacity(candidates.len());
     let mut to_dry_run = Vec::new();
     {
@@ -188,29 +203,33 @@ async fn confirm_all(
         for candidate in candidates {
             let version = resource_version(&candidate.live);
             if verdicts.changes_nothing(candidate.id(), candidate.digest, version) {
-                confirmed.push((candidate.action, Confirmation::Remembered));
+                confirmed.push(Confirmed {
+                    action: candidate.action,
+                    confirmation: Confirmation::Remembered,
+                    stored: None,
+                });
             } else {
                 to_dry_run.push(candidate);
             }
         }
     }
-    let dry_runs: Vec<(Candidate, Confirmation)> = futures::stream::iter(to_dry_run)
+    let dry_runs: Vec<(Candidate, Confirmation, Option<Value>)> = futures::stream::iter(to_dry_run)
         .map(|candidate| {
             let writer = state.writer.clone();
             let entry = entry_for(catalog, candidate.id()).cloned();
             async move {
-                let confirmation = match entry {
+                let (confirmation, stored) = match entry {
                     Ok(entry) => dry_run(&writer, &entry, &candidate).await,
-                    Err(_) => Confirmation::Failed,
+                    Err(_) => (Confirmation::Failed, None),
                 };
-                (candidate, confirmation)
+                (candidate, confirmation, stored)
             }
         })
         .buffer_unordered(DRY_RUN_CONCURRENCY)
         .collect()
         .await;
     let mut verdicts = state.repository.verdicts();
-    for (candidate, confirmation) in dry_runs {
+    for (candidate, confirmation, stored) in dry_runs {
         if confirmation == Confirmation::Unchanged {
             verdicts.remember(
                 candidate.id(),
@@ -218,7 +237,11 @@ async fn confirm_all(
                 resource_version(&candidate.live).to_string(),
             );
         }
-        confirmed.push((candidate.action, confirmation));
+        confirmed.push(Confirmed {
+            action: candidate.action,
+            confirmation,
+            stored,
+        });
     }
     confirmed
 }
@@ -227,16 +250,18 @@ async fn dry_run(
     writer: &Writer,
     entry: &crate::cluster::discovery::CatalogEntry,
     candidate: &Candidate,
-) -> Confirmation {
+) -> (Confirmation, Option<Value>) {
     match writer
         .dry_run_apply(entry, body_of(&candidate.action))
         .await
     {
-        Ok(stored) if changes(&candidate.live, &stored, FIELD_MANAGER) => Confirmation::Changed,
-        Ok(_) => Confirmation::Unchanged,
+        Ok(stored) if changes(&candidate.live, &stored, FIELD_MANAGER) => {
+            (Confirmation::Changed, Some(stored))
+        }
+        Ok(_) => (Confirmation::Unchanged, None),
         Err(error) => {
             tracing::debug!(object = %candidate.id(), %error, "dry run failed; applying");
-            Confirmation::Failed
+            (Confirmation::Failed, None)
         }
     }
 }
@@ -249,27 +274,12 @@ fn resource_version(object: &Value) -> &str {
 }
 
 /// Whether the object a dry run would store differs from the live one: in any field but the
-/// bookkeeping of every write (`resourceVersion`, `generation`, `managedFields`), or in the
-/// fields `manager` owns by apply — the planner reads those to notice fields removed from Git,
-/// so an apply that only takes ownership is still made.
+/// bookkeeping of every write (`gitcontroller_sync::changed_by_dry_run`), or in the fields
+/// `manager` owns by apply — the planner reads those to notice fields removed from Git, so an
+/// apply that only takes ownership is still made.
 pub fn changes(live: &Value, stored: &Value, manager: &str) -> bool {
-    const BOOKKEEPING: [&str; 3] = ["resourceVersion", "generation", "managedFields"];
-    let (Value::Object(live_map), Value::Object(stored_map)) = (live, stored) else {
-        return live != stored;
-    };
-    let keys: BTreeSet<&String> = live_map.keys().chain(stored_map.keys()).collect();
-    let content_differs = keys.into_iter().any(|key| {
-        let (a, b) = (live_map.get(key), stored_map.get(key));
-        match (key.as_str(), a, b) {
-            ("metadata", Some(Value::Object(a)), Some(Value::Object(b))) => a
-                .keys()
-                .chain(b.keys())
-                .filter(|k| !BOOKKEEPING.contains(&k.as_str()))
-                .any(|k| a.get(k) != b.get(k)),
-            _ => a != b,
-        }
-    });
-    content_differs || applied_fields(live, manager) != applied_fields(stored, manager)
+    gitcontroller_sync::changed_by_dry_run(live, stored)
+        || applied_fields(live, manager) != applied_fields(stored, manager)
 }
 
 /// The fields `manager` owns by apply on the main resource (`fieldsV1`).

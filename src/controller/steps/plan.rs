@@ -48,6 +48,10 @@ pub async fn plan(_ctx: &Context, state: &mut SyncState) -> Result<Flow> {
     for diagnostic in &plan.diagnostics {
         tracing::debug!(%diagnostic, "plan diagnostic");
     }
-    state.planned = Some(Planned { inputs, plan });
+    state.planned = Some(Planned {
+        inputs,
+        plan,
+        stored: Default::default(),
+    });
     Ok(Flow::Continue)
 }
