@@ -32,6 +32,13 @@ fn rule(name: &str, ns: &str, body: &str) -> String {
     )
 }
 
+/// A ConfigMap manifest with one entry.
+fn configmap(ns: &str, name: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {ns}\ndata:\n  a: b\n"
+    )
+}
+
 fn snapshot_resource() -> ApiResource {
     ApiResource {
         group: "snapshot.storage.k8s.io".into(),
@@ -530,11 +537,7 @@ async fn prune_deletes_only_what_this_repository_applied_and_only_when_asked() {
     let (client, ns) = setup("prune").await;
     let ns = ns.name().to_string();
     let git = GitDaemon::start();
-    let cm = |name: &str| {
-        format!(
-            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {ns}\ndata:\n  a: b\n"
-        )
-    };
+    let cm = |name: &str| configmap(&ns, name);
     git.seed(
         &[
             ("keep.yaml", &cm("keep")),
@@ -760,11 +763,7 @@ async fn a_deleted_repository_leaves_its_rules_not_ready_and_no_metric_series() 
     let (client, ns) = setup("deleted").await;
     let ns = ns.name().to_string();
     let git = GitDaemon::start();
-    let cm = |name: &str| {
-        format!(
-            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {ns}\ndata:\n  a: b\n"
-        )
-    };
+    let cm = |name: &str| configmap(&ns, name);
     git.seed(
         &[("a.yaml", &cm("from-a")), ("b.yaml", &cm("from-b"))],
         "two",
