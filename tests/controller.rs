@@ -670,16 +670,20 @@ async fn suspend_pauses_writes_in_both_directions() {
     .await;
     apply_yaml(&client, &ns, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: made-live\n  labels:\n    origin: cluster\ndata:\n  value: x\n").await;
     let changed = git.change(&[("cm.yaml", &cm("two"))], &[], "change while suspended");
-    // A suspended sync that saw both changes (the new commit, and the live ConfigMap counted
-    // toward Git), and only then: nothing was written.
+    // A suspended sync that saw both changes (the new commit's apply and the live ConfigMap's
+    // export are pending), and only then: nothing was written. A suspended sync is no sync:
+    // lastSyncedCommit stays.
     wait_for("a suspended sync that saw both changes", WAIT, || async {
         let status = repo_status(&client, &ns).await?;
-        (status["lastSyncedCommit"] == changed.as_str()
-            && status["objects"]["toGit"] == 1
-            && condition(&status, "Ready")?["reason"] == "Suspended")
-            .then_some(())
+        let ready = condition(&status, "Ready")?;
+        (status["objects"]["toGit"] == 1
+            && ready["reason"] == "Suspended"
+            && ready["message"].as_str()?.ends_with("; 2 changes pending"))
+        .then_some(())
     })
     .await;
+    let status = repo_status(&client, &ns).await.unwrap();
+    assert_ne!(status["lastSyncedCommit"], changed.as_str());
     assert_eq!(
         value("from-git").await.as_deref(),
         Some("one"),
