@@ -1,18 +1,20 @@
 //! `git-controller diff`: what a reconcile would do now, in each direction, as unified diffs,
 //! without writing anything. It runs the reconcile's own steps with writes off
 //! ([`Mode::DryRun`]): the same rule resolution, fetch (under the same Git lock and timeout),
-//! live objects, plan; its Git section shows the exact text the write-back step would commit.
+//! live objects, plan, and confirmation of applies by server-side dry runs (so it says in sync
+//! when the API server would store nothing new); its Git section shows the exact text the
+//! write-back step would commit.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 
 use gitcontroller_git::FileEdit;
 use gitcontroller_git::paths::{join, normalize_relative};
-use gitcontroller_sync::{ClusterAction, Plan, export};
+use gitcontroller_sync::{ClusterAction, ObjectId, Plan, export};
 use kube::Client;
 use kube::api::{Api, ListParams};
-use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::watcher;
 use serde_json::Value;
@@ -23,7 +25,8 @@ use crate::access::reviews::ANSWER_TTL;
 use crate::access::secrets::mask_secret_pair;
 use crate::access::{AccessReviews, Clients, Tenancy};
 use crate::api::{GitRepository, SyncRule};
-use crate::cluster::{ResourceCatalog, Watchers};
+use crate::cluster::events::Reporter;
+use crate::cluster::{EventRecorder, ResourceCatalog, Watchers};
 use crate::controller::{
     Batching, Config, Context, ContextParts, Mode, OwnWrites, SyncState, Trigger, WriteGate, steps,
 };
@@ -88,7 +91,7 @@ pub async fn diff(
         clients,
         rules: rule_store(client, namespace).await?,
         metrics: Arc::new(Metrics::new()),
-        recorder: Recorder::new(client.clone(), reporter),
+        recorder: EventRecorder::new(client.clone(), reporter),
         gate: WriteGate::closed(),
         trigger,
         own_writes: OwnWrites::default(),
@@ -151,12 +154,27 @@ pub fn render(state: &SyncState) -> Result<DiffReport> {
         .unwrap_or_default();
     let root = normalize_relative(&state.repo.spec.path, true)
         .unwrap_or_else(|_| state.repo.spec.path.clone());
-    Ok(render_plan(&planned.plan, live, &root, preview))
+    Ok(render_plan(
+        &planned.plan,
+        live,
+        &planned.stored,
+        &root,
+        preview,
+    ))
 }
 
-/// Renders a plan's cluster actions against the live objects, and the file edits of its Git
-/// actions (paths relative to `root`, the repository's `spec.path`).
-pub fn render_plan(plan: &Plan, live: &[Value], root: &str, edits: &[FileEdit]) -> DiffReport {
+/// Renders a plan's cluster actions against the live objects — an apply the API server
+/// confirmed by a dry run as the live object against what the server would store
+/// (`stored`), every other one as the parts of the live object it sets against its body —,
+/// and the file edits of its Git actions (paths relative to `root`, the repository's
+/// `spec.path`).
+pub fn render_plan(
+    plan: &Plan,
+    live: &[Value],
+    stored: &BTreeMap<ObjectId, Value>,
+    root: &str,
+    edits: &[FileEdit],
+) -> DiffReport {
     let mut text = String::new();
     if !plan.to_cluster.is_empty() {
         text.push_str("# Cluster (from Git)\n");
@@ -168,6 +186,12 @@ pub fn render_plan(plan: &Plan, live: &[Value], root: &str, edits: &[FileEdit]) 
                     create: true,
                     ..
                 } => (None, Some(object.clone())),
+                ClusterAction::Apply { .. }
+                    if let (Some(stored), Some(current)) =
+                        (stored.get(id), find_live(live, id)) =>
+                {
+                    (Some(export::clean(current)), Some(export::clean(stored)))
+                }
                 ClusterAction::Apply { object, .. } => (
                     find_live(live, id)
                         .map(|l| restrict(&export::clean_against(l, object), object)),
@@ -238,7 +262,7 @@ mod tests {
             }],
             ..Plan::default()
         };
-        let report = render_plan(&plan, &live, "", &[]);
+        let report = render_plan(&plan, &live, &Default::default(), "", &[]);
         let text = report.text;
         for value in ["aHVudGVyMg", "czNjcjN0", "YWxpY2U", "hunter2", "alice"] {
             assert!(!text.contains(value), "{value} leaked:\n{text}");

@@ -14,6 +14,7 @@
 //! | `gitcontroller_watched_resources` | gauge | — |
 //! | `gitcontroller_ready` | gauge (1/0) | `namespace`, `name` |
 //! | `gitcontroller_sync_triggers_total` | counter | `namespace`, `name`, `source` (`watch`, `rule`, `discovery`, `webhook`, `repository`) |
+//! | `gitcontroller_apply_confirmations_total` | counter | `namespace`, `name`, `verdict` (`unchanged`, `changed`, `failed`: a server-side dry run; `remembered`: known without one) |
 //!
 //! `namespace` and `name` are those of a GitRepository: bounded by the number of repositories,
 //! and [`Metrics::forget`] drops them when one is deleted. Every other label value is a
@@ -47,6 +48,8 @@ pub const WATCHED_RESOURCES: &str = "gitcontroller_watched_resources";
 pub const READY: &str = "gitcontroller_ready";
 /// Name of the sync trigger counter.
 pub const SYNC_TRIGGERS: &str = "gitcontroller_sync_triggers_total";
+/// Name of the counter of planned applies confirmed (or not) before they are made.
+pub const APPLY_CONFIRMATIONS: &str = "gitcontroller_apply_confirmations_total";
 
 /// Every family this module exposes, in the order they are registered.
 pub const FAMILIES: &[&str] = &[
@@ -59,6 +62,7 @@ pub const FAMILIES: &[&str] = &[
     WATCHED_RESOURCES,
     READY,
     SYNC_TRIGGERS,
+    APPLY_CONFIRMATIONS,
 ];
 
 /// Buckets for a whole reconcile: fetch + plan + apply + commit/push of one repository.
@@ -85,6 +89,7 @@ struct Seen {
     error_categories: BTreeSet<&'static str>,
     sync_operations: BTreeSet<(&'static str, &'static str)>,
     git_operations: BTreeSet<&'static str>,
+    confirmations: BTreeSet<&'static str>,
 }
 
 /// The controller's metrics: one registry, the families of the module documentation.
@@ -101,6 +106,7 @@ pub struct Metrics {
     watched_resources: IntGauge,
     ready: IntGaugeVec,
     sync_triggers: IntCounterVec,
+    apply_confirmations: IntCounterVec,
     /// namespace → name → label values used.
     seen: Mutex<HashMap<String, HashMap<String, Seen>>>,
 }
@@ -232,6 +238,21 @@ impl Metrics {
             )
             .expect("valid counter"),
         );
+        let apply_confirmations = register(
+            &registry,
+            IntCounterVec::new(
+                Opts::new(
+                    APPLY_CONFIRMATIONS,
+                    "Planned applies to existing objects, by what confirmed them: a server-side \
+                     dry run that found the apply changes nothing (unchanged: not applied), \
+                     that it changes something (changed: applied), that failed (failed: \
+                     applied), or a dry run of the same apply at the same resourceVersion \
+                     before (remembered: not applied, no request).",
+                ),
+                &["namespace", "name", "verdict"],
+            )
+            .expect("valid counter"),
+        );
         Self {
             registry,
             reconcile_duration,
@@ -243,6 +264,7 @@ impl Metrics {
             watched_resources,
             ready,
             sync_triggers,
+            apply_confirmations,
             seen: Mutex::new(HashMap::new()),
         }
     }
@@ -339,6 +361,17 @@ impl Metrics {
             .inc_by(n);
     }
 
+    /// Counts `n` planned applies confirmed with `verdict` (`unchanged`, `changed`, `failed`,
+    /// `remembered`); `n` may be 0.
+    pub fn apply_confirmations(&self, ns: &str, name: &str, verdict: &'static str, n: u64) {
+        self.remember(ns, name, |s| {
+            s.confirmations.insert(verdict);
+        });
+        self.apply_confirmations
+            .with_label_values(&[ns, name, verdict])
+            .inc_by(n);
+    }
+
     /// Sets the number of resource types being watched.
     pub fn set_watched_resources(&self, n: i64) {
         self.watched_resources.set(n);
@@ -394,6 +427,11 @@ impl Metrics {
             let _ = self
                 .git_operation_duration
                 .remove_label_values(&[ns, name, operation]);
+        }
+        for verdict in seen.confirmations {
+            let _ = self
+                .apply_confirmations
+                .remove_label_values(&[ns, name, verdict]);
         }
     }
 
@@ -467,6 +505,7 @@ mod tests {
         m.set_watched_resources(4);
         m.set_ready("ns", "repo", true);
         m.sync_triggered("ns", "repo", "watch");
+        m.apply_confirmations("ns", "repo", "unchanged", 5);
         let text = m.render();
         for family in FAMILIES {
             assert!(
@@ -488,6 +527,9 @@ mod tests {
         assert!(text.contains(
             r#"gitcontroller_sync_triggers_total{name="repo",namespace="ns",source="watch"} 1"#
         ));
+        assert!(text.contains(
+            r#"gitcontroller_apply_confirmations_total{name="repo",namespace="ns",verdict="unchanged"} 5"#
+        ));
     }
 
     #[test]
@@ -507,6 +549,7 @@ mod tests {
             for source in TRIGGER_SOURCES {
                 m.sync_triggered("ns", name, source);
             }
+            m.apply_confirmations("ns", name, "remembered", 1);
         }
         m.forget("ns", "a");
         let text = m.render();

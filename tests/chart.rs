@@ -1011,6 +1011,7 @@ fn exposed_metric_names() -> BTreeSet<String> {
     m.set_watched_resources(2);
     m.set_ready("ns", "repo", true);
     m.sync_triggered("ns", "repo", "watch");
+    m.apply_confirmations("ns", "repo", "unchanged", 1);
     m.render()
         .lines()
         .filter(|l| !l.starts_with('#') && !l.is_empty())

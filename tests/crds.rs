@@ -241,3 +241,35 @@ fn the_readme_names_every_spec_field_and_run_flag() {
         .collect();
     assert_eq!(documented, flags, "README's run flags are `run --help`'s");
 }
+
+#[tokio::test]
+async fn the_root_pointer_is_a_valid_filter() {
+    let client = client().await;
+    apply_crds(&client, &crds()).await;
+    let ns = TestNamespace::new(&client, "root-pointer").await;
+    let api = Api::<SyncRule>::namespaced(client.clone(), ns.name());
+    // RFC 6901: the empty string points at the whole document, as docs/sync-semantics.md says.
+    let rule: SyncRule = serde_json::from_value(serde_json::json!({
+        "apiVersion": "gitcontroller.io/v1alpha1", "kind": "SyncRule",
+        "metadata": {"name": "whole-object"},
+        "spec": {"repositoryRef": {"name": "r"}, "syncTo": "kubernetes", "filters": ["", "/spec"]}
+    }))
+    .unwrap();
+    api.create(&PostParams::default(), &rule).await.unwrap();
+    let back = api.get("whole-object").await.unwrap();
+    assert_eq!(back.spec.filters, ["", "/spec"]);
+
+    // Still not a pointer: a key without its leading slash, and an escape that is not ~0 or ~1.
+    for (name, filter) in [("no-slash", "spec"), ("bad-escape", "/metadata/a~2b")] {
+        let err = create_err(
+            ns.name(),
+            serde_json::json!({
+                "apiVersion": "gitcontroller.io/v1alpha1", "kind": "SyncRule",
+                "metadata": {"name": name},
+                "spec": {"repositoryRef": {"name": "r"}, "syncTo": "git", "filters": [filter]}
+            }),
+        )
+        .await;
+        assert!(err.contains("spec.filters[0]"), "{err}");
+    }
+}

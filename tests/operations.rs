@@ -9,9 +9,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::hooks::{configmap, github_signature, post, repository_and_rules, value_of};
-use common::{
-    ControllerProcess, apply_yaml, condition, metric_sum, setup, wait_for, wait_for_sync_of,
-};
+use common::{ControllerProcess, apply_yaml, condition, setup, wait_for, wait_for_sync_of};
 use gitcontroller_testkit::cluster::use_test_cluster;
 use gitcontroller_testkit::git_server::{GitDaemon, free_port};
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -61,11 +59,9 @@ async fn a_signed_push_event_syncs_at_once_and_a_bad_one_is_refused() {
     assert_eq!((wrong, missing, bad_token), (401, 401, 401));
     // The handler counts its answer before sending it: once the 401s are back, the counter
     // holds each refusal, and the log would hold any sync request.
-    let refused = metric_sum(
-        &controller,
-        "gitcontroller_webhook_responses_total{code=\"401\"",
-    )
-    .await;
+    let refused = controller
+        .metric_sum("gitcontroller_webhook_responses_total{code=\"401\"")
+        .await;
     assert_eq!(refused, 3.0, "three refusals counted");
     let log = controller.log();
     assert!(
@@ -466,7 +462,7 @@ async fn live_changes_replan_against_the_cached_snapshot_and_a_spec_change_fetch
     .await;
     const FETCHES: &str = r#"gitcontroller_git_operation_duration_seconds_count{operation="fetch""#;
     const RECONCILES: &str = "gitcontroller_reconcile_duration_seconds_count";
-    let fetches = metric_sum(&controller, FETCHES).await;
+    let fetches = controller.metric_sum(FETCHES).await;
     assert!(fetches >= 1.0);
 
     // A new commit the controller has no reason to fetch yet, then live changes of an object
@@ -477,7 +473,7 @@ async fn live_changes_replan_against_the_cached_snapshot_and_a_spec_change_fetch
         &[],
         "not fetched yet",
     );
-    let reconciles = metric_sum(&controller, RECONCILES).await;
+    let reconciles = controller.metric_sum(RECONCILES).await;
     for i in 0..4 {
         apply_yaml(
             &client,
@@ -489,12 +485,12 @@ async fn live_changes_replan_against_the_cached_snapshot_and_a_spec_change_fetch
         .await;
         let seen = reconciles + 1.0 + f64::from(i);
         wait_for("a reconcile of the live change", WAIT, || async {
-            (metric_sum(&controller, RECONCILES).await >= seen).then_some(())
+            (controller.metric_sum(RECONCILES).await >= seen).then_some(())
         })
         .await;
     }
     assert_eq!(
-        metric_sum(&controller, FETCHES).await,
+        controller.metric_sum(FETCHES).await,
         fetches,
         "watch events cost no fetch"
     );
@@ -517,5 +513,5 @@ async fn live_changes_replan_against_the_cached_snapshot_and_a_spec_change_fetch
             .filter(|v| v == "two")
     })
     .await;
-    assert!(metric_sum(&controller, FETCHES).await > fetches);
+    assert!(controller.metric_sum(FETCHES).await > fetches);
 }

@@ -8,7 +8,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::hooks::{github_signature, post, value_of};
-use common::{ControllerProcess, apply_yaml, metric_sum, setup, wait_for};
+use common::{ControllerProcess, apply_yaml, setup, wait_for};
 use git_controller::api::GitRepository;
 use gitcontroller_testkit::git_server::{GitDaemon, free_port};
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -59,21 +59,17 @@ fn push_hook(port: u16, ns: &str) {
 
 /// Sync triggers of one repository by source, as `gitcontroller_sync_triggers_total` counts.
 async fn triggers(controller: &ControllerProcess, ns: &str, name: &str, source: &str) -> f64 {
-    metric_sum(
-        controller,
-        &format!(
+    controller
+        .metric_sum(&format!(
             r#"gitcontroller_sync_triggers_total{{name="{name}",namespace="{ns}",source="{source}""#
-        ),
-    )
-    .await
+        ))
+        .await
 }
 
 async fn reconciles(controller: &ControllerProcess, ns: &str, name: &str) -> f64 {
-    metric_sum(
-        controller,
-        &format!(r#"{RECONCILES}{{name="{name}",namespace="{ns}""#),
-    )
-    .await
+    controller
+        .metric_sum(&format!(r#"{RECONCILES}{{name="{name}",namespace="{ns}""#))
+        .await
 }
 
 /// Every trigger source's count for `repo`, in `TRIGGER_SOURCES` order.

@@ -188,7 +188,9 @@ pub struct GitRepositoryStatus {
     /// The first 8 characters of `lastSyncedCommit`, for `kubectl get`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_synced_commit_short: Option<String>,
-    /// When the last successful sync finished (RFC 3339).
+    /// When the last successful sync (Ready=True) that changed something, or moved to a new
+    /// commit, finished (RFC 3339). It does not move while Ready is False or writes are
+    /// paused, nor for a sync that found everything in sync.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sync_time: Option<String>,
     /// How many objects each direction governs.

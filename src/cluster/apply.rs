@@ -30,12 +30,38 @@ fn api_for(
 
 /// Server-side applies `body` (a complete apply configuration with apiVersion, kind and
 /// metadata.name/namespace), forcing ownership of the fields it sets: the rule gave them to Git.
-/// Returns the resourceVersion the object has now.
+/// Returns the object as the API server stored it.
 pub async fn apply(
     client: &Client,
     entry: &CatalogEntry,
     body: &Value,
-) -> Result<Option<String>, kube::Error> {
+) -> Result<Value, kube::Error> {
+    apply_with(
+        client,
+        entry,
+        body,
+        PatchParams::apply(FIELD_MANAGER).force(),
+    )
+    .await
+}
+
+/// What [`apply`] would store, without storing it: a server-side dry run, with the API
+/// server's defaulting, conversion and admission, as the same field manager.
+pub async fn dry_run_apply(
+    client: &Client,
+    entry: &CatalogEntry,
+    body: &Value,
+) -> Result<Value, kube::Error> {
+    let params = PatchParams::apply(FIELD_MANAGER).force().dry_run();
+    apply_with(client, entry, body, params).await
+}
+
+async fn apply_with(
+    client: &Client,
+    entry: &CatalogEntry,
+    body: &Value,
+    params: PatchParams,
+) -> Result<Value, kube::Error> {
     let name = body
         .pointer("/metadata/name")
         .and_then(Value::as_str)
@@ -43,13 +69,8 @@ pub async fn apply(
     let namespace = body.pointer("/metadata/namespace").and_then(Value::as_str);
     let api_version = body.get("apiVersion").and_then(Value::as_str);
     let api = api_for(client, entry, namespace, api_version);
-    api.patch(
-        name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(body),
-    )
-    .await
-    .map(|object| object.metadata.resource_version)
+    let stored = api.patch(name, &params, &Patch::Apply(body)).await?;
+    serde_json::to_value(stored).map_err(kube::Error::SerdeError)
 }
 
 /// What a delete did.

@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use kube::runtime::events::Recorder;
 use kube::runtime::reflector::Store;
 use kube::{Client, ResourceExt};
 use tokio::sync::{Notify, RwLock};
@@ -19,7 +18,7 @@ use super::trigger::Trigger;
 use super::writer::Writer;
 use crate::access::{AccessReviews, Clients, Identity, Tenancy};
 use crate::api::{GitRepository, SyncRule};
-use crate::cluster::{ResourceCatalog, Watchers};
+use crate::cluster::{EventRecorder, ResourceCatalog, Watchers};
 use crate::metrics::Metrics;
 
 /// How the controller runs (from the command line).
@@ -91,7 +90,7 @@ pub struct ContextParts {
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
     /// Publishes Events.
-    pub recorder: Recorder,
+    pub recorder: EventRecorder,
     /// The write gate.
     pub gate: WriteGate,
     /// The trigger.

@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use gitcontroller_sync::{LabelSelector, ObjectId, Pointer, Rule, SyncTo};
+use k8s_openapi::api::core::v1::ObjectReference;
 use kube::ResourceExt;
 use kube::api::DynamicObject;
 use serde_json::Value;
@@ -123,17 +124,33 @@ pub fn live_id(object: &DynamicObject, entry: &CatalogEntry) -> ObjectId {
     }
 }
 
-/// The identity of an object as JSON (`apiVersion`, `kind`, `metadata.name`/`namespace`).
+/// The identity of an object as the API server serves it (apiVersion, kind and metadata set).
 pub fn object_id(object: &Value) -> Option<ObjectId> {
+    let text = |pointer: &str| object.pointer(pointer).and_then(Value::as_str);
     Some(ObjectId {
-        group: gitcontroller_sync::group_of(object.get("apiVersion")?.as_str()?).to_string(),
-        kind: object.get("kind")?.as_str()?.to_string(),
-        namespace: object
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str)
-            .map(str::to_string),
-        name: object.pointer("/metadata/name")?.as_str()?.to_string(),
+        group: gitcontroller_sync::group_of(text("/apiVersion")?).to_string(),
+        kind: text("/kind")?.to_string(),
+        namespace: text("/metadata/namespace").map(str::to_string),
+        name: text("/metadata/name")?.to_string(),
     })
+}
+
+/// A reference to an object as the API server serves it, for an Event that regards it.
+pub fn object_reference(object: &Value) -> ObjectReference {
+    let text = |pointer: &str| {
+        object
+            .pointer(pointer)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    ObjectReference {
+        api_version: text("/apiVersion"),
+        kind: text("/kind"),
+        namespace: text("/metadata/namespace"),
+        name: text("/metadata/name"),
+        uid: text("/metadata/uid"),
+        ..ObjectReference::default()
+    }
 }
 
 /// The inventory in status as the planner's identities.
@@ -219,5 +236,18 @@ mod tests {
         assert_eq!(duration(""), None);
         assert_eq!(duration("5 minutes"), None);
         assert_eq!(duration("m"), None);
+    }
+
+    #[test]
+    fn the_root_pointer_filter_governs_the_whole_object() {
+        let rule: SyncRule = serde_json::from_value(serde_json::json!({
+            "apiVersion": "gitcontroller.io/v1alpha1", "kind": "SyncRule",
+            "metadata": {"name": "whole", "namespace": "ns"},
+            "spec": {"repositoryRef": {"name": "r"}, "syncTo": "kubernetes", "filters": [""]}
+        }))
+        .unwrap();
+        let converted = super::rule(&rule).unwrap();
+        assert_eq!(converted.filters.len(), 1);
+        assert!(converted.filters[0].is_root());
     }
 }

@@ -47,12 +47,14 @@ pub async fn reconcile(repo: Arc<GitRepository>, ctx: Arc<Context>) -> Result<Ac
         commit = tracing::field::Empty
     );
     async move {
+        if being_deleted(&repo) {
+            // No metric: the repository's series are dropped when it is finalized, and a
+            // reconcile after that (another finalizer keeps the object) must not bring them
+            // back.
+            return finalize(&repo, &ctx).await;
+        }
         let started = Instant::now();
-        let result = if repo.metadata.deletion_timestamp.is_some() {
-            finalize(&repo, &ctx).await
-        } else {
-            sync(repo, &ctx).await
-        };
+        let result = sync(repo, &ctx).await;
         ctx.metrics
             .observe_reconcile(&key.namespace, &key.name, started.elapsed().as_secs_f64());
         result
@@ -61,12 +63,16 @@ pub async fn reconcile(repo: Arc<GitRepository>, ctx: Arc<Context>) -> Result<Ac
     .await
 }
 
-/// kube-runtime's error policy: count the failure and retry with exponential backoff.
+/// kube-runtime's error policy: count the failure and retry with exponential backoff. A
+/// repository being deleted is not counted: its series are gone, or about to be (see
+/// [`reconcile`]).
 pub fn error_policy(repo: Arc<GitRepository>, error: &Error, ctx: Arc<Context>) -> Action {
     let key = RepoKey::of(&repo);
     let category = error.category();
-    ctx.metrics
-        .reconcile_failed(&key.namespace, &key.name, category.as_str());
+    if !being_deleted(&repo) {
+        ctx.metrics
+            .reconcile_failed(&key.namespace, &key.name, category.as_str());
+    }
     let failures = ctx.repository(&key).reconcile_failed();
     let retry_in = retry_delay(
         failures,
@@ -98,6 +104,10 @@ pub fn retry_delay(failures: u32, stalled: bool, interval: Duration, random: f64
     let doublings = failures.saturating_sub(1).min(16);
     let delay = first.saturating_mul(1 << doublings).min(cap);
     delay.mul_f64(1.0 - random.clamp(0.0, 1.0) / 2.0)
+}
+
+fn being_deleted(repo: &GitRepository) -> bool {
+    repo.metadata.deletion_timestamp.is_some()
 }
 
 fn has_finalizer(repo: &GitRepository) -> bool {
@@ -211,6 +221,7 @@ async fn prune_all(repo: &GitRepository, ctx: &Context) -> Result<()> {
 /// A GitRepository being deleted: prune what it applied (when asked), forget it, let it go.
 async fn finalize(repo: &GitRepository, ctx: &Context) -> Result<Action> {
     if !has_finalizer(repo) {
+        tracing::debug!("finalized already; waiting for the other finalizers");
         return Ok(Action::await_change());
     }
     if !ctx.may_write() {
@@ -219,7 +230,6 @@ async fn finalize(repo: &GitRepository, ctx: &Context) -> Result<Action> {
     if repo.spec.prune && !repo.spec.suspend {
         prune_all(repo, ctx).await?;
     }
-    ctx.forget(&RepoKey::of(repo));
     let finalizers = repo
         .finalizers()
         .iter()
@@ -227,6 +237,10 @@ async fn finalize(repo: &GitRepository, ctx: &Context) -> Result<Action> {
         .cloned()
         .collect();
     ctx.writer().set_finalizers(repo, finalizers).await?;
+    // Only once the finalizer is gone: a failed write is retried, and the retry needs the
+    // repository's state.
+    ctx.forget(&RepoKey::of(repo));
+    tracing::debug!("finalized");
     Ok(Action::await_change())
 }
 

@@ -1,10 +1,11 @@
 //! [`SyncReport`]: what one sync found and did, as plain data. The status and the Events are
 //! computed from it, once, at the end of a reconcile.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use gitcontroller_git::FileEdit;
 use gitcontroller_sync::{Counts, Diagnostic, DiagnosticReason, ObjectId, Severity};
+use k8s_openapi::api::core::v1::ObjectReference;
 
 use super::rules::InvalidRule;
 use crate::access::identity::PlaintextSecrets;
@@ -33,7 +34,7 @@ impl Stop {
 }
 
 /// What the apply step did to the cluster.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct ClusterOutcome {
     /// Objects created.
     pub created: Vec<ObjectId>,
@@ -50,6 +51,8 @@ pub struct ClusterOutcome {
     pub conflicts: Vec<(ObjectId, String)>,
     /// Objects this repository has applied, after these writes.
     pub inventory: BTreeSet<ObjectId>,
+    /// The objects created or applied, as the API server returned them (with their uid).
+    pub references: BTreeMap<ObjectId, ObjectReference>,
 }
 
 /// What the write-back step did to Git.
@@ -73,6 +76,8 @@ pub struct GitOutcome {
 pub struct SyncReport {
     /// The remote head the plan was made from, or our commit on top of it.
     pub commit: Option<String>,
+    /// The commit the plan was made from (what was applied; empty before the first commit).
+    pub source_commit: String,
     /// Objects by direction.
     pub counts: Counts,
     /// Planner diagnostics (unparsable files, duplicates, refused Secret exports, ...).
@@ -93,6 +98,9 @@ pub struct SyncReport {
     pub stopped: Option<Stop>,
     /// How many changes a write would have made while writes were skipped.
     pub pending: usize,
+    /// The objects this sync wrote or failed to write that exist (or existed) in the cluster,
+    /// as Events regard them; an object missing here is named in an Event on the repository.
+    pub references: BTreeMap<ObjectId, ObjectReference>,
 }
 
 impl SyncReport {
@@ -114,6 +122,21 @@ impl SyncReport {
     pub fn problems(&self) -> impl Iterator<Item = &Diagnostic> {
         self.diagnostics.iter().filter(|d| is_problem(d))
     }
+}
+
+/// Every object a sync wrote, in either direction, or failed to write.
+pub fn touched<'a>(
+    cluster: &'a ClusterOutcome,
+    git: &'a GitOutcome,
+) -> impl Iterator<Item = &'a ObjectId> {
+    cluster
+        .created
+        .iter()
+        .chain(&cluster.applied)
+        .chain(&cluster.deleted)
+        .chain(cluster.failed.iter().map(|(id, _)| id))
+        .chain(&git.written)
+        .chain(&git.removed)
 }
 
 /// Whether a planner finding keeps the repository from being Ready. Skipped documents

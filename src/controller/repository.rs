@@ -1,15 +1,17 @@
 //! What the controller keeps for one GitRepository between reconciles: its Git lock, its parse
-//! cache, and its last Git snapshot with when and why it was fetched. Created on the first
+//! cache, its last Git snapshot with when and why it was fetched, and the applies known to
+//! change nothing. Created on the first
 //! reconcile, dropped by [`Context::forget`](super::Context::forget) when the repository is
 //! deleted.
 
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use gitcontroller_git::Snapshot;
 
 use super::parse_cache::ParseCache;
+use super::verdicts::Verdicts;
 use crate::error::{Error, Result};
 
 /// A GitRepository's namespace and name (the same reference the owner annotation holds).
@@ -26,6 +28,8 @@ pub struct RepositoryState {
     source: Mutex<SourceMemory>,
     /// Reconciles failed in a row: the retry backoff grows with it.
     failures: AtomicU32,
+    /// Applies known to change nothing (see [`Verdicts`]).
+    verdicts: Mutex<Verdicts>,
 }
 
 /// The Git lock of one repository, held while a Git operation runs.
@@ -130,6 +134,11 @@ impl RepositoryState {
     /// Parsed manifests of earlier snapshots.
     pub fn parse_cache(&self) -> &ParseCache {
         &self.parse_cache
+    }
+
+    /// The applies known to change nothing; held briefly, never across an await.
+    pub fn verdicts(&self) -> MutexGuard<'_, Verdicts> {
+        self.verdicts.lock().expect("verdicts lock")
     }
 
     /// The last fetch, as it stands.

@@ -4,7 +4,7 @@
 //! Refreshed whenever `Context::rules_changed` is notified: a rule's spec, the catalog, or the
 //! set of repositories changed.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use kube::ResourceExt;
@@ -13,6 +13,7 @@ use tokio::sync::watch;
 
 use super::context::Context;
 use super::repository::RepoKey;
+use super::status::RepositoryPresence;
 use super::{rules, status};
 use crate::api::GitRepository;
 
@@ -43,20 +44,29 @@ pub fn spawn(
 async fn refresh(ctx: &Context, repositories: &Store<GitRepository>) {
     let catalog = ctx.catalog().await;
     // A repository being deleted no longer counts: its rules sync nothing.
-    let existing: HashSet<RepoKey> = repositories
+    let presence: HashMap<RepoKey, RepositoryPresence> = repositories
         .state()
         .iter()
-        .filter(|repo| repo.metadata.deletion_timestamp.is_none())
-        .map(|repo| RepoKey::of(repo))
+        .map(|repo| {
+            let presence = if repo.metadata.deletion_timestamp.is_some() {
+                RepositoryPresence::BeingDeleted
+            } else {
+                RepositoryPresence::Present
+            };
+            (RepoKey::of(repo), presence)
+        })
         .collect();
     for rule in ctx.rules.state() {
         let repository = RepoKey::new(
             rule.namespace().unwrap_or_default(),
             &rule.spec.repository_ref.name,
         );
-        let exists = existing.contains(&repository);
+        let presence = presence
+            .get(&repository)
+            .copied()
+            .unwrap_or(RepositoryPresence::Missing);
         let resolved = rules::resolve(&rule, &catalog);
-        let new_status = status::rule_status(&rule, &resolved, exists);
+        let new_status = status::rule_status(&rule, &resolved, presence);
         if rule.status.as_ref() == Some(&new_status) || !ctx.may_write() {
             continue;
         }
@@ -66,8 +76,9 @@ async fn refresh(ctx: &Context, repositories: &Store<GitRepository>) {
     }
     // Each repository states its own watchers when it syncs (their keys depend on its
     // identity); those of repositories that are gone are released here.
-    ctx.watchers
-        .retain_repositories(|repository| existing.contains(repository));
+    ctx.watchers.retain_repositories(|repository| {
+        presence.get(repository) == Some(&RepositoryPresence::Present)
+    });
     tracing::debug!(
         rules = ctx.rules.state().len(),
         watched = ctx.watchers.len(),

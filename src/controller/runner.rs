@@ -9,7 +9,6 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::Client;
 use kube::api::Api;
 use kube::runtime::controller::{self, Controller};
-use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::watcher::{self, watcher};
 use kube::runtime::{PredicateConfig, WatchStreamExt};
@@ -25,8 +24,9 @@ use super::{live_changes, reconcile, ruleset, schedule};
 use crate::access::reviews::ANSWER_TTL;
 use crate::access::{AccessReviews, Clients};
 use crate::api::{GitRepository, SyncRule};
+use crate::cluster::events::Reporter;
 use crate::cluster::watchers::LiveChange;
-use crate::cluster::{ResourceCatalog, Watchers};
+use crate::cluster::{EventRecorder, ResourceCatalog, Watchers};
 use crate::error::Error;
 use crate::metrics::Metrics;
 
@@ -80,7 +80,7 @@ pub async fn run(
         watchers,
         rules: rules.clone(),
         metrics,
-        recorder: Recorder::new(client.clone(), reporter),
+        recorder: EventRecorder::new(client.clone(), reporter),
         gate: WriteGate::new(leading),
         trigger,
         own_writes,
@@ -284,8 +284,9 @@ fn spawn_rediscovery(ctx: Arc<Context>, repositories: Store<GitRepository>) {
                 },
                 _ = timer.tick() => {}
             }
-            match ResourceCatalog::discover(&ctx.client).await {
-                Ok(catalog) if *ctx.catalog().await == catalog => {}
+            let current = ctx.catalog().await;
+            match current.rediscover(&ctx.client).await {
+                Ok(catalog) if *current == catalog => {}
                 Ok(catalog) => {
                     ctx.set_catalog(catalog).await;
                     for repo in repositories.state() {

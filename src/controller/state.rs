@@ -1,16 +1,18 @@
 //! [`SyncState`]: one sync of one GitRepository as it goes through the steps — the repository,
 //! how to write, and the plain output of every step that ran so far.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use gitcontroller_git::Snapshot;
 use gitcontroller_sync::{ObjectId, Plan, PlanInput, PlanOptions, ResourceType, Rule};
+use k8s_openapi::api::core::v1::ObjectReference;
 use serde_json::Value;
 
 use super::context::Context;
+use super::convert;
 use super::parse_cache::ParseCache;
-use super::report::{ClusterOutcome, GitOutcome, Stop, SyncReport};
+use super::report::{ClusterOutcome, GitOutcome, Stop, SyncReport, touched};
 use super::repository::RepoKey;
 use super::repository::{FetchReason, RepositoryState};
 use super::rules::ResolvedRules;
@@ -92,6 +94,22 @@ pub struct LiveState {
     pub owners: Arc<HashMap<ObjectId, Value>>,
 }
 
+impl LiveState {
+    /// The live objects among `ids` (one pass over all of them).
+    pub fn find_all<'a>(&'a self, ids: &BTreeSet<&ObjectId>) -> BTreeMap<ObjectId, &'a Value> {
+        if ids.is_empty() {
+            return BTreeMap::new();
+        }
+        self.objects
+            .iter()
+            .filter_map(|object| {
+                let id = convert::object_id(object)?;
+                ids.contains(&id).then_some((id, object))
+            })
+            .collect()
+    }
+}
+
 /// Everything a plan needs besides the Git snapshot; shared with the blocking Git thread,
 /// which plans again on every push attempt.
 pub struct PlanInputs {
@@ -140,7 +158,7 @@ impl PlanInputs {
     }
 }
 
-/// The plan step's output.
+/// The plan step's output (the confirm step settles its applies).
 pub struct Planned {
     /// What the plan was made from.
     pub inputs: Arc<PlanInputs>,
@@ -153,6 +171,9 @@ pub struct Planned {
     pub in_sync: Vec<ObjectId>,
     /// What became of `allowPlaintextSecrets`.
     pub plaintext_secrets: PlaintextSecrets,
+    /// With writes off (`diff`): what the API server would store for each apply its dry run
+    /// found to change something.
+    pub stored: BTreeMap<ObjectId, Value>,
 }
 
 /// One sync of one GitRepository: its inputs, and the output of every step so far. Each
@@ -240,6 +261,25 @@ impl SyncState {
         )
     }
 
+    /// References to the objects the sync wrote or failed to write, for Events: as our
+    /// applies returned them, else as the live objects are.
+    fn references(
+        &self,
+        cluster: &ClusterOutcome,
+        git: &GitOutcome,
+    ) -> BTreeMap<ObjectId, ObjectReference> {
+        let mut references = cluster.references.clone();
+        let wanted: BTreeSet<&ObjectId> = touched(cluster, git)
+            .filter(|id| !references.contains_key(*id))
+            .collect();
+        if let Some(live) = &self.live {
+            for (id, object) in live.find_all(&wanted) {
+                references.insert(id, convert::object_reference(object));
+            }
+        }
+        references
+    }
+
     /// What the sync found and did, for status, Events and metrics.
     pub fn report(&self) -> Result<SyncReport> {
         let planned = needs(&self.planned, "plan")?;
@@ -251,7 +291,10 @@ impl SyncState {
             Some(applied) => applied.inventory.clone(),
             None => planned.inputs.inventory.clone(),
         };
+        let references = self.references(&cluster, &git);
         Ok(SyncReport {
+            references,
+            source_commit: source.commit().to_string(),
             commit: git
                 .commit
                 .clone()

@@ -60,7 +60,8 @@ fn carry_transition_times(new: &mut [Condition], old: &[Condition], generation: 
     }
 }
 
-fn short(commit: &str) -> String {
+/// The first 8 characters of a commit id, as status and Events show it.
+pub(super) fn short(commit: &str) -> String {
     commit.chars().take(8).collect()
 }
 
@@ -150,14 +151,6 @@ pub fn repository_status(repo: &GitRepository, outcome: Outcome<'_>) -> GitRepos
         }
         Ok(report) => {
             let commit = report.commit.clone().unwrap_or_default();
-            if old.last_synced_commit.as_deref() != Some(commit.as_str())
-                || report.acted()
-                || old.last_sync_time.is_none()
-            {
-                status.last_sync_time = Some(now());
-            }
-            status.last_synced_commit = Some(commit.clone());
-            status.last_synced_commit_short = Some(short(&commit));
             status.objects = Some(ObjectCounts {
                 to_kubernetes: report.counts.to_kubernetes as i64,
                 to_git: report.counts.to_git as i64,
@@ -189,6 +182,20 @@ pub fn repository_status(repo: &GitRepository, outcome: Outcome<'_>) -> GitRepos
                     format!("in sync with {}", short(&commit)),
                 )
             };
+            // Only a successful sync is a sync: the commit and time stay those of the last
+            // one while writes are paused or something failed. A successful sync that found
+            // everything as it was leaves them alone too, so an idle repository writes no
+            // status.
+            if ready == True
+                && (old.last_synced_commit.as_deref() != Some(commit.as_str())
+                    || report.acted()
+                    || old.last_sync_time.is_none()
+                    || !is_ready(&old))
+            {
+                status.last_sync_time = Some(now());
+                status.last_synced_commit = Some(commit.clone());
+                status.last_synced_commit_short = Some(short(&commit));
+            }
             let only_user_fixable = !problems.is_empty() && report.cluster.failed.is_empty();
             status.conditions = vec![
                 condition(Ready, ready, reason, message.clone()),
@@ -218,25 +225,43 @@ pub fn is_ready(status: &GitRepositoryStatus) -> bool {
         .any(|c| c.type_ == ConditionType::Ready.as_str() && c.status == ConditionStatus::True)
 }
 
+/// Whether the GitRepository a SyncRule names is there to sync with it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RepositoryPresence {
+    /// It exists and is not being deleted.
+    Present,
+    /// It is being deleted: its rules sync nothing any more.
+    BeingDeleted,
+    /// There is no GitRepository of that name in the rule's namespace.
+    Missing,
+}
+
 /// The status of a SyncRule: whether it is usable, and the types it selects. A rule whose
-/// `repositoryRef` names no (live) GitRepository syncs nothing, and says so.
+/// `repositoryRef` names no GitRepository, or one being deleted, syncs nothing, and says so.
 pub fn rule_status(
     rule: &SyncRule,
     resolved: &ResolvedRule,
-    repository_exists: bool,
+    repository: RepositoryPresence,
 ) -> SyncRuleStatus {
     use ConditionStatus::{False, True};
     let matched_resources = resolved.matched_resources();
-    let ready = if !repository_exists {
+    let name = &rule.spec.repository_ref.name;
+    let namespace = rule.metadata.namespace.as_deref().unwrap_or_default();
+    let absent = match repository {
+        RepositoryPresence::Present => None,
+        RepositoryPresence::BeingDeleted => Some(format!(
+            "GitRepository {name:?} in namespace {namespace:?} is being deleted; this rule syncs nothing"
+        )),
+        RepositoryPresence::Missing => Some(format!(
+            "GitRepository {name:?} does not exist in namespace {namespace:?}; this rule syncs nothing until it does"
+        )),
+    };
+    let ready = if let Some(message) = absent {
         condition(
             ConditionType::Ready,
             False,
             Reason::RepositoryNotFound,
-            format!(
-                "GitRepository {:?} does not exist in namespace {:?}; this rule syncs nothing until it does",
-                rule.spec.repository_ref.name,
-                rule.metadata.namespace.as_deref().unwrap_or_default()
-            ),
+            message,
         )
     } else {
         match &resolved.rule {
@@ -455,6 +480,48 @@ mod tests {
     }
 
     #[test]
+    fn last_sync_time_and_commit_move_only_with_a_successful_sync() {
+        let mut old = repository_status(&repo(None), Ok(&report()));
+        old.last_sync_time = Some("2020-01-01T00:00:00Z".into());
+        let new_commit_that_failed = SyncReport {
+            commit: Some("fedcba9876543210".into()),
+            cluster: ClusterOutcome {
+                applied: vec![id("a")],
+                failed: vec![(id("b"), "forbidden".into())],
+                ..ClusterOutcome::default()
+            },
+            ..report()
+        };
+        let failed = repository_status(&repo(Some(old.clone())), Ok(&new_commit_that_failed));
+        assert_eq!(get(&failed, "Ready").status, ConditionStatus::False);
+        assert_eq!(failed.last_sync_time, old.last_sync_time);
+        assert_eq!(failed.last_synced_commit, old.last_synced_commit);
+        let paused = SyncReport {
+            commit: Some("fedcba9876543210".into()),
+            stopped: Some(Stop::NotLeader),
+            ..report()
+        };
+        let paused = repository_status(&repo(Some(old.clone())), Ok(&paused));
+        assert_eq!(paused.last_sync_time, old.last_sync_time);
+        assert_eq!(paused.last_synced_commit, old.last_synced_commit);
+
+        // Ready again, with nothing to do: it is a successful sync after failed ones.
+        let recovered = repository_status(&repo(Some(failed)), Ok(&report()));
+        assert!(is_ready(&recovered));
+        assert_ne!(recovered.last_sync_time, old.last_sync_time);
+        let fixed = SyncReport {
+            commit: Some("fedcba9876543210".into()),
+            ..report()
+        };
+        let fixed = repository_status(&repo(Some(old.clone())), Ok(&fixed));
+        assert_eq!(
+            fixed.last_synced_commit.as_deref(),
+            Some("fedcba9876543210")
+        );
+        assert_ne!(fixed.last_sync_time, old.last_sync_time);
+    }
+
+    #[test]
     fn errors_keep_the_last_sync_and_stall_only_when_retrying_cannot_help() {
         let synced = repository_status(&repo(None), Ok(&report()));
         let auth = Error::Git(gitcontroller_git::Error::Auth("bad password".into()));
@@ -493,24 +560,35 @@ mod tests {
 
     #[test]
     fn rule_statuses_name_what_is_wrong() {
-        let reason = |resolved: &ResolvedRule, exists| {
-            rule_status(&sync_rule(), resolved, exists).conditions[0]
+        use RepositoryPresence::{BeingDeleted, Missing, Present};
+        let reason = |resolved: &ResolvedRule, presence| {
+            rule_status(&sync_rule(), resolved, presence).conditions[0]
                 .reason
                 .clone()
         };
-        assert_eq!(reason(&resolved(Ok(())), false), "RepositoryNotFound");
-        assert_eq!(reason(&resolved(Ok(())), true), "NoMatchingResources");
+        assert_eq!(reason(&resolved(Ok(())), Missing), "RepositoryNotFound");
+        assert_eq!(
+            reason(&resolved(Ok(())), BeingDeleted),
+            "RepositoryNotFound"
+        );
+        let deleting = rule_status(&sync_rule(), &resolved(Ok(())), BeingDeleted);
+        assert!(
+            deleting.conditions[0].message.contains("is being deleted"),
+            "{:?}",
+            deleting.conditions[0]
+        );
+        assert_eq!(reason(&resolved(Ok(())), Present), "NoMatchingResources");
         let bad_filter = RuleError::Filter {
             filter: "spec".into(),
             error: "must start with /".into(),
         };
-        assert_eq!(reason(&resolved(Err(bad_filter)), true), "InvalidFilter");
+        assert_eq!(reason(&resolved(Err(bad_filter)), Present), "InvalidFilter");
         let bad_selector = RuleError::LabelSelector {
             text: "a in (".into(),
             error: "unclosed".into(),
         };
         assert_eq!(
-            reason(&resolved(Err(bad_selector)), true),
+            reason(&resolved(Err(bad_selector)), Present),
             "InvalidSelector"
         );
         let mut selecting = resolved(Ok(()));
@@ -530,11 +608,11 @@ mod tests {
                 namespaced: true,
             },
         );
-        let status = rule_status(&sync_rule(), &selecting, true);
+        let status = rule_status(&sync_rule(), &selecting, Present);
         assert_eq!(status.conditions[0].reason, "Resolved");
         assert_eq!(status.matched_resources, ["deployments.apps"]);
         assert_eq!(
-            rule_status(&sync_rule(), &selecting, false).matched_resources,
+            rule_status(&sync_rule(), &selecting, Missing).matched_resources,
             ["deployments.apps"],
             "what it would select, also without its repository"
         );

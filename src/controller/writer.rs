@@ -4,7 +4,6 @@
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::events::{Event, Recorder};
 use kube::{Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -18,7 +17,8 @@ use super::repository::RepoKey;
 use crate::api::GitRepository;
 use crate::cluster::apply::Deletion;
 use crate::cluster::discovery::CatalogEntry;
-use crate::cluster::{FIELD_MANAGER, apply};
+use crate::cluster::events::Event;
+use crate::cluster::{EventRecorder, FIELD_MANAGER, apply};
 use crate::error::Result;
 
 /// Writes with one client (one identity), behind the write gate. Cheap to clone.
@@ -27,7 +27,7 @@ pub struct Writer {
     client: Client,
     gate: WriteGate,
     /// Events are always published as the controller itself.
-    recorder: Recorder,
+    recorder: EventRecorder,
     /// Where writes of synced objects are remembered, so their echoes do not wake
     /// `repository` again.
     own_writes: OwnWrites,
@@ -38,7 +38,12 @@ pub struct Writer {
 impl Writer {
     /// Writes as `client`, Events through `recorder`; writes of synced objects are
     /// remembered in `own_writes`.
-    pub fn new(client: Client, gate: WriteGate, recorder: Recorder, own_writes: OwnWrites) -> Self {
+    pub fn new(
+        client: Client,
+        gate: WriteGate,
+        recorder: EventRecorder,
+        own_writes: OwnWrites,
+    ) -> Self {
         Self {
             client,
             gate,
@@ -92,8 +97,8 @@ impl Writer {
         &self.gate
     }
 
-    /// Server-side applies a synced object (see [`apply::apply`]).
-    pub async fn apply(&self, entry: &CatalogEntry, body: &Value) -> Result<()> {
+    /// Server-side applies a synced object (see [`apply::apply`]); returns it as stored.
+    pub async fn apply(&self, entry: &CatalogEntry, body: &Value) -> Result<Value> {
         self.gate.check()?;
         let text = |pointer| body.pointer(pointer).and_then(Value::as_str);
         let pending = self.begin(
@@ -101,11 +106,21 @@ impl Writer {
             text("/metadata/namespace"),
             text("/metadata/name").unwrap_or_default(),
         );
-        let version = apply::apply(&self.client, entry, body).await?;
+        let stored = apply::apply(&self.client, entry, body).await?;
         if let Some(pending) = pending {
-            pending.finish(version.map(Written::Version));
+            let version = stored
+                .pointer("/metadata/resourceVersion")
+                .and_then(Value::as_str)
+                .map(|v| Written::Version(v.to_string()));
+            pending.finish(version);
         }
-        Ok(())
+        Ok(stored)
+    }
+
+    /// What [`Writer::apply`] would store, as the same identity, without writing (a
+    /// server-side dry run; not a write, so the gate is not asked).
+    pub async fn dry_run_apply(&self, entry: &CatalogEntry, body: &Value) -> Result<Value> {
+        Ok(apply::dry_run_apply(&self.client, entry, body).await?)
     }
 
     /// Deletes a synced object (see [`apply::delete`]).

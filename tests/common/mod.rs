@@ -159,6 +159,51 @@ impl ControllerProcess {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// The controller's /metrics, as text. A scrape that fails is retried a few times (the
+    /// machine may be busy); the last error fails the test.
+    pub async fn metrics(&self) -> String {
+        let mut last = None;
+        for _ in 0..5 {
+            match self.scrape().await {
+                Ok(text) => return text,
+                Err(error) => {
+                    eprintln!("scraping the controller's /metrics failed, retrying: {error}");
+                    last = Some(error);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!("the metrics endpoint does not answer: {last:?}")
+    }
+
+    /// The controller's /metrics, or None while it does not answer (yet).
+    pub async fn try_metrics(&self) -> Option<String> {
+        self.scrape().await.ok()
+    }
+
+    async fn scrape(&self) -> std::io::Result<String> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.metrics_port)).await?;
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .await?;
+        let mut body = String::new();
+        stream.read_to_string(&mut body).await?;
+        if !body.starts_with("HTTP/1.1 200") {
+            return Err(std::io::Error::other(format!(
+                "answered: {}",
+                body.lines().next().unwrap_or_default()
+            )));
+        }
+        Ok(body)
+    }
+
+    /// The sum of the samples of `series` (a metric name with a label filter as written in
+    /// the exposition, e.g. `name{operation="fetch"`) on the controller's /metrics.
+    pub async fn metric_sum(&self, series: &str) -> f64 {
+        metric_sum(&self.metrics().await, series)
+    }
+
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
@@ -339,21 +384,12 @@ pub async fn apply_yaml(client: &Client, namespace: &str, yaml: &str) {
     }
 }
 
-/// The sum of the samples of `series` (a metric name with its label filter, as written in the
-/// exposition, e.g. `name{operation="fetch"`) on the controller's /metrics.
-pub async fn metric_sum(controller: &ControllerProcess, series: &str) -> f64 {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", controller.metrics_port))
-        .await
-        .expect("metrics endpoint");
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let mut body = String::new();
-    stream.read_to_string(&mut body).await.unwrap();
+/// The sum of the samples of `series` (a metric name, optionally with a label filter as
+/// written in the exposition: `name{operation="fetch"`) in a Prometheus text exposition.
+pub fn metric_sum(exposition: &str, series: &str) -> f64 {
     let (name, labels) = series.split_once('{').unwrap_or((series, ""));
-    body.lines()
+    exposition
+        .lines()
         .filter(|l| l.starts_with(&format!("{name}{{")) && l.contains(labels))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
@@ -746,4 +782,32 @@ fn random_u64() -> u64 {
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
     hasher.write_u64(u64::from(std::process::id()));
     hasher.finish()
+}
+
+/// (reason, regarded kind/name, note, count) of every Event git-controller published in `ns`.
+pub async fn events_in(client: &Client, ns: &str) -> Vec<(String, String, String, i32)> {
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), ns);
+    let mut found: Vec<_> = events
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| e.reporting_controller.as_deref() == Some("git-controller"))
+        .map(|e| {
+            let regarding = e.regarding.clone().unwrap_or_default();
+            (
+                e.reason.clone().unwrap_or_default(),
+                format!(
+                    "{}/{}",
+                    regarding.kind.unwrap_or_default(),
+                    regarding.name.unwrap_or_default()
+                ),
+                e.note.clone().unwrap_or_default(),
+                e.series.as_ref().map_or(1, |s| s.count),
+            )
+        })
+        .collect();
+    found.sort();
+    found
 }

@@ -1,13 +1,16 @@
-//! Step 5: the plan's cluster side — server-side apply and delete, with the writer the sync
+//! Step 6: the plan's cluster side — server-side apply and delete, with the writer the sync
 //! state carries.
 
 use futures::StreamExt;
 use gitcontroller_sync::{ClusterAction, ObjectId};
+use serde_json::Value;
 
 use super::super::context::Context;
+use super::super::convert;
 use super::super::report::{ClusterOutcome, Stop};
 use super::super::repository::RepoKey;
 use super::super::state::{Flow, Mode, SyncState, needs};
+use super::super::verdicts::BodyDigest;
 use super::super::writer::Writer;
 use crate::access::Refusal;
 use crate::access::ownership::{OWNER_ANNOTATION, Owner, claim, conflict_message};
@@ -20,7 +23,7 @@ use crate::error::Result;
 const APPLY_CONCURRENCY: usize = 16;
 
 /// Why this sync may not write at all, if so.
-fn writes_paused(ctx: &Context, state: &SyncState) -> Option<Stop> {
+pub(super) fn writes_paused(ctx: &Context, state: &SyncState) -> Option<Stop> {
     if state.repo.spec.suspend {
         Some(Stop::Suspended)
     } else if !ctx.may_write() {
@@ -32,7 +35,8 @@ fn writes_paused(ctx: &Context, state: &SyncState) -> Option<Stop> {
 
 /// Fills `state.applied`. Stops the sync (nothing written, in either direction) while the
 /// repository is suspended or this replica may not write; with writes off (`diff`) it does
-/// nothing.
+/// nothing. Every apply made is remembered as changing nothing when made again to what it
+/// stored (see [`Verdicts`](super::super::verdicts::Verdicts)).
 pub async fn apply(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
     if state.mode == Mode::DryRun {
         return Ok(Flow::Continue);
@@ -81,7 +85,7 @@ pub async fn apply(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
     }
     // Owned actions and clones of the writer and catalog per write: the futures run
     // concurrently and must be `Send` for any lifetime.
-    let results: Vec<(ClusterAction, Result<()>)> = futures::stream::iter(to_cluster)
+    let results: Vec<(ClusterAction, Result<Option<Value>>)> = futures::stream::iter(to_cluster)
         .map(|action| {
             let writer = state.writer.clone();
             let catalog = catalog.clone();
@@ -95,9 +99,25 @@ pub async fn apply(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
         .await;
 
     let (namespace, name) = (&state.key.namespace, &state.key.name);
+    let mut verdicts = state.repository.verdicts();
     for (action, result) in results {
         match (action, result) {
-            (ClusterAction::Apply { id, create, .. }, Ok(())) => {
+            (
+                ClusterAction::Apply {
+                    id, create, object, ..
+                },
+                Ok(stored),
+            ) => {
+                if let Some(stored) = stored {
+                    let version = stored
+                        .pointer("/metadata/resourceVersion")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default();
+                    verdicts.remember(&id, BodyDigest::of(&object), version.to_string());
+                    outcome
+                        .references
+                        .insert(id.clone(), convert::object_reference(&stored));
+                }
                 outcome.inventory.insert(id.clone());
                 if create {
                     ctx.metrics
@@ -109,7 +129,8 @@ pub async fn apply(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
                     outcome.applied.push(id.clone());
                 }
             }
-            (ClusterAction::Delete { id }, Ok(())) => {
+            (ClusterAction::Delete { id }, Ok(_)) => {
+                verdicts.forget(&id);
                 outcome.inventory.remove(&id);
                 ctx.metrics
                     .sync_operation(namespace, name, "kubernetes", "delete");
@@ -120,6 +141,7 @@ pub async fn apply(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
             }
         }
     }
+    drop(verdicts);
     outcome.created.sort();
     outcome.applied.sort();
     outcome.deleted.sort();
@@ -134,16 +156,33 @@ pub async fn apply(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
     })
 }
 
-/// Carries out one cluster action.
-async fn write(writer: &Writer, catalog: &ResourceCatalog, action: &ClusterAction) -> Result<()> {
-    let entry = served(catalog, action.id())?;
+/// The served type of an object, or an error naming it.
+pub(super) fn entry_for<'a>(
+    catalog: &'a ResourceCatalog,
+    id: &ObjectId,
+) -> Result<&'a CatalogEntry> {
+    let key = TypeKey {
+        group: id.group.clone(),
+        kind: id.kind.clone(),
+    };
+    catalog
+        .get(&key)
+        .ok_or_else(|| crate::Error::InvalidSpec(format!("the API server does not serve {key}")))
+}
+
+/// Carries out one cluster action; an apply returns the object as stored.
+async fn write(
+    writer: &Writer,
+    catalog: &ResourceCatalog,
+    action: &ClusterAction,
+) -> Result<Option<Value>> {
+    let entry = entry_for(catalog, action.id())?;
     match action {
-        ClusterAction::Apply { object, .. } => writer.apply(entry, object).await,
-        ClusterAction::Delete { id } => {
-            writer
-                .delete(entry, id.namespace.as_deref(), &id.name)
-                .await
-        }
+        ClusterAction::Apply { object, .. } => writer.apply(entry, object).await.map(Some),
+        ClusterAction::Delete { id } => writer
+            .delete(entry, id.namespace.as_deref(), &id.name)
+            .await
+            .map(|()| None),
     }
 }
 
@@ -170,7 +209,7 @@ async fn stamp_owner(
     id: &ObjectId,
     repository: &RepoKey,
 ) -> Result<()> {
-    let entry = served(catalog, id)?;
+    let entry = entry_for(catalog, id)?;
     writer
         .annotate(
             entry,
@@ -179,15 +218,4 @@ async fn stamp_owner(
             (OWNER_ANNOTATION, &repository.to_string()),
         )
         .await
-}
-
-/// The served type of an object.
-fn served<'a>(catalog: &'a ResourceCatalog, id: &ObjectId) -> Result<&'a CatalogEntry> {
-    let key = TypeKey {
-        group: id.group.clone(),
-        kind: id.kind.clone(),
-    };
-    catalog
-        .get(&key)
-        .ok_or_else(|| crate::Error::InvalidSpec(format!("the API server does not serve {key}")))
 }

@@ -94,6 +94,7 @@ pub async fn plan(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
         refused,
         in_sync,
         plaintext_secrets,
+        stored: Default::default(),
     });
     Ok(Flow::Continue)
 }

@@ -1,4 +1,4 @@
-//! Step 6: the plan's Git side — one commit, pushed without force, re-planned on the current
+//! Step 7: the plan's Git side — one commit, pushed without force, re-planned on the current
 //! remote head on every attempt. With writes off, the files it would commit.
 
 use gitcontroller_git::{Author, FileChange, Repository, Snapshot, edit_files};
