@@ -379,10 +379,12 @@ async fn bad_input_is_reported_and_the_rest_still_syncs() {
             &ns,
             "  apiGroups: [\"\"]\n  kinds: [ConfigMap]\n  syncTo: kubernetes\n",
         )
+        // Invalid rules fail closed: this one holds back every Service (its scope), not the
+        // ConfigMaps.
         + &rule(
             "bad-selector",
             &ns,
-            "  kinds: [ConfigMap]\n  labelSelector: \"app in (web\"\n  syncTo: git\n",
+            "  kinds: [Service]\n  labelSelector: \"app in (web\"\n  syncTo: git\n",
         )
         + &rule(
             "secrets",

@@ -2,7 +2,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use gitcontroller_sync::{LabelSelector, ObjectId, Pointer, Rule, SyncTo};
+use gitcontroller_git::SkippedFile;
+use gitcontroller_sync::{
+    LabelSelector, ObjectId, Pointer, Rule, SkipReason, SkippedInput, SyncTo,
+};
 use kube::ResourceExt;
 use kube::api::DynamicObject;
 use serde_json::Value;
@@ -43,27 +46,53 @@ impl RuleError {
 
 /// A SyncRule the planner can use, or why it cannot be used.
 pub fn rule(rule: &SyncRule) -> Result<Rule, RuleError> {
+    let (readable, error) = read_rule(rule);
+    match error {
+        None => Ok(readable),
+        Some(error) => Err(error),
+    }
+}
+
+/// What an invalid SyncRule could select: the rule as far as it can be read, each broken part
+/// left empty (a broken `labelSelector` selects by the other selectors alone), so that its
+/// scope can only be larger than the rule meant. The planner holds back every object in it
+/// (rules fail closed).
+pub fn invalid_rule_scope(rule: &SyncRule) -> Rule {
+    read_rule(rule).0
+}
+
+/// The rule with every part that reads, and the first part that does not.
+fn read_rule(rule: &SyncRule) -> (Rule, Option<RuleError>) {
     let spec = &rule.spec;
+    let mut error = None;
     let label_selector = match spec.label_selector.as_deref().map(str::trim) {
         None | Some("") => None,
-        Some(text) => Some(
-            LabelSelector::parse(text).map_err(|e| RuleError::LabelSelector {
-                text: text.to_string(),
-                error: e.to_string(),
-            })?,
-        ),
-    };
-    let filters = spec
-        .filters
-        .iter()
-        .map(|f| {
-            Pointer::parse(f).map_err(|e| RuleError::Filter {
-                filter: f.clone(),
-                error: e.to_string(),
+        Some(text) => LabelSelector::parse(text)
+            .map_err(|e| {
+                error.get_or_insert(RuleError::LabelSelector {
+                    text: text.to_string(),
+                    error: e.to_string(),
+                });
             })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Rule {
+            .ok(),
+    };
+    let mut filters = Vec::with_capacity(spec.filters.len());
+    for f in &spec.filters {
+        match Pointer::parse(f) {
+            Ok(pointer) => filters.push(pointer),
+            Err(e) => {
+                error.get_or_insert(RuleError::Filter {
+                    filter: f.clone(),
+                    error: e.to_string(),
+                });
+            }
+        }
+    }
+    if error.is_some() {
+        // The filters only say which fields move; a scope without them covers every field.
+        filters.clear();
+    }
+    let readable = Rule {
         name: rule.name_any(),
         api_groups: spec.api_groups.clone(),
         resources: spec.resources.clone(),
@@ -79,7 +108,8 @@ pub fn rule(rule: &SyncRule) -> Result<Rule, RuleError> {
             SyncDirection::Ignore => SyncTo::Ignore,
         },
         priority: spec.priority,
-    })
+    };
+    (readable, error)
 }
 
 /// A live object as the planner sees it: the full JSON the API server serves, with apiVersion
@@ -93,6 +123,18 @@ pub fn live_object(object: &DynamicObject, entry: &CatalogEntry) -> Value {
             .or_insert_with(|| entry.resource.kind.clone().into());
     }
     value
+}
+
+/// A manifest file the Git layer left out of a snapshot, as the planner's skipped input.
+pub fn skipped_file(file: &SkippedFile) -> SkippedInput {
+    // The Git layer names its reasons with words today.
+    let reason = match file.reason.as_str() {
+        "symlink" => SkipReason::Symlink,
+        "not UTF-8" => SkipReason::NotUtf8,
+        "too large" => SkipReason::TooLarge,
+        _ => SkipReason::BudgetExceeded,
+    };
+    SkippedInput::new(file.path.clone(), reason)
 }
 
 /// The inventory in status as the planner's identities.

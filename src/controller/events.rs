@@ -156,26 +156,34 @@ pub async fn publish_sync(
         )
         .await;
     }
+    // Every other problem (invalid rules, skipped inputs, the prune guard, unsafe names,
+    // ...) once, when the status changes: a standing problem is not repeated every interval.
     if status_changed {
-        for rule in &report.invalid_rules {
+        let problems = report.problems();
+        let standing: Vec<_> = problems
+            .iter()
+            .filter(|p| p.reason != Reason::ApplyFailed)
+            .collect();
+        for problem in standing.iter().take(MAX_PER_ACTION) {
             publish(
                 ctx,
                 repo,
                 EventType::Warning,
-                Reason::InvalidRule.as_str(),
-                "Validate",
-                format!("SyncRule {}: {}", rule.name, rule.error),
+                problem.reason.as_str(),
+                "Sync",
+                problem.message.clone(),
             )
             .await;
         }
-        for d in report.problems().take(MAX_PER_ACTION) {
+        if let Some(first_untold) = standing.get(MAX_PER_ACTION) {
+            let more = standing.len() - MAX_PER_ACTION;
             publish(
                 ctx,
                 repo,
                 EventType::Warning,
-                d.reason.as_str(),
-                "Plan",
-                d.to_string(),
+                first_untold.reason.as_str(),
+                "Sync",
+                format!("{more} more problems; the Ready condition lists them all"),
             )
             .await;
         }

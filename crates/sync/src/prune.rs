@@ -88,6 +88,20 @@ pub enum SourceShape {
     EmptyUnconfirmed,
 }
 
+impl SourceShape {
+    /// The shape of a source with `manifests` manifests (after parsing), whose `spec.path`
+    /// exists or not at its commit, which is or is not newer than the last one synced.
+    pub fn of(manifests: usize, path_exists: bool, newer_than_last_sync: bool) -> Self {
+        if manifests > 0 {
+            SourceShape::HasManifests
+        } else if path_exists && newer_than_last_sync {
+            SourceShape::Emptied
+        } else {
+            SourceShape::EmptyUnconfirmed
+        }
+    }
+}
+
 /// Everything the guard looks at besides the plan.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PruneGuard {
@@ -219,6 +233,15 @@ mod tests {
         assert_eq!(PruneLimit::Percent(0).allowed(100), 0);
         assert_eq!(PruneLimit::Percent(100).allowed(7), 7);
         assert_eq!(PruneLimit::Count(3).allowed(1), 3);
+    }
+
+    #[test]
+    fn only_an_existing_path_emptied_in_a_new_commit_is_empty_on_purpose() {
+        use SourceShape::*;
+        assert_eq!(SourceShape::of(3, false, false), HasManifests);
+        assert_eq!(SourceShape::of(0, true, true), Emptied);
+        assert_eq!(SourceShape::of(0, true, false), EmptyUnconfirmed);
+        assert_eq!(SourceShape::of(0, false, true), EmptyUnconfirmed);
     }
 
     #[test]

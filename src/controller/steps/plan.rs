@@ -3,12 +3,13 @@
 
 use std::sync::Arc;
 
-use gitcontroller_sync::PlanOptions;
+use gitcontroller_sync::{PlanOptions, PruneLimit};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::super::context::Context;
-use super::super::state::{Flow, PlanInputs, Planned, SyncState, needs};
+use super::super::state::{Flow, GuardedPlan, PlanInputs, Planned, SyncState, needs};
 use crate::api::GitRepository;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// The planner's switches for a repository.
 fn plan_options(repo: &GitRepository) -> PlanOptions {
@@ -21,6 +22,25 @@ fn plan_options(repo: &GitRepository) -> PlanOptions {
     }
 }
 
+/// `spec.pruneLimit` of a repository. The schema admits only valid limits; anything else is an
+/// invalid spec rather than a guess.
+fn prune_limit(repo: &GitRepository) -> Result<PruneLimit> {
+    let invalid = |text: String| {
+        Error::InvalidSpec(format!(
+            "pruneLimit {text:?} is neither a count (10) nor a percentage from 0% to 100% (\"50%\")"
+        ))
+    };
+    match &repo.spec.prune_limit {
+        None => Ok(PruneLimit::default()),
+        Some(IntOrString::Int(n)) => u32::try_from(*n)
+            .map(PruneLimit::Count)
+            .map_err(|_| invalid(n.to_string())),
+        Some(IntOrString::String(text)) => {
+            PruneLimit::parse(text).map_err(|_| invalid(text.clone()))
+        }
+    }
+}
+
 /// Fills `state.planned`.
 pub async fn plan(_ctx: &Context, state: &mut SyncState) -> Result<Flow> {
     let rules = needs(&state.rules, "resolve-rules")?;
@@ -28,13 +48,23 @@ pub async fn plan(_ctx: &Context, state: &mut SyncState) -> Result<Flow> {
     let live = needs(&state.live, "observe-live")?;
     let inputs = Arc::new(PlanInputs {
         rules: rules.rules.clone(),
+        invalid_rules: rules.invalid.iter().map(|r| r.for_planner()).collect(),
         types: rules.catalog.resource_types(),
         live: live.objects.clone(),
         inventory: state.previous_inventory(),
         options: plan_options(&state.repo),
+        prune_limit: prune_limit(&state.repo)?,
+        last_synced_commit: state
+            .repo
+            .status
+            .as_ref()
+            .and_then(|s| s.last_synced_commit.clone()),
         parsed: state.repository.parse_cache().clone(),
     });
-    let plan = inputs.plan(&source.snapshot);
+    let GuardedPlan {
+        plan,
+        prune_refused,
+    } = inputs.plan(&source.snapshot);
     tracing::debug!(
         fetched = source.fetched.map(|r| r.as_str()),
         files = source.snapshot.files.len(),
@@ -43,11 +73,53 @@ pub async fn plan(_ctx: &Context, state: &mut SyncState) -> Result<Flow> {
         to_cluster = plan.to_cluster.len(),
         to_git = plan.to_git.len(),
         diagnostics = plan.diagnostics.len(),
+        prune_refused = prune_refused.is_some(),
         "planned"
     );
     for diagnostic in &plan.diagnostics {
         tracing::debug!(%diagnostic, "plan diagnostic");
     }
-    state.planned = Some(Planned { inputs, plan });
+    state.planned = Some(Planned {
+        inputs,
+        plan,
+        prune_refused,
+    });
     Ok(Flow::Continue)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repo(limit: serde_json::Value) -> GitRepository {
+        let mut spec = serde_json::json!({"url": "git://example.invalid/r.git"});
+        if !limit.is_null() {
+            spec["pruneLimit"] = limit;
+        }
+        GitRepository::new("repo", serde_json::from_value(spec).unwrap())
+    }
+
+    #[test]
+    fn prune_limits_read_as_counts_or_percentages_and_default_to_half() {
+        use serde_json::json;
+        assert_eq!(
+            prune_limit(&repo(json!(null))).unwrap(),
+            PruneLimit::default()
+        );
+        assert_eq!(
+            PruneLimit::parse(crate::api::DEFAULT_PRUNE_LIMIT).unwrap(),
+            PruneLimit::default(),
+            "the schema's default is the planner's"
+        );
+        assert_eq!(prune_limit(&repo(json!(3))).unwrap(), PruneLimit::Count(3));
+        assert_eq!(
+            prune_limit(&repo(json!("20%"))).unwrap(),
+            PruneLimit::Percent(20)
+        );
+        let mut cleared = repo(json!(null));
+        cleared.spec.prune_limit = None;
+        assert_eq!(prune_limit(&cleared).unwrap(), PruneLimit::default());
+        assert!(prune_limit(&repo(json!(-1))).is_err());
+        assert!(prune_limit(&repo(json!("half"))).is_err());
+    }
 }
