@@ -83,17 +83,31 @@ async fn wait_for_warning(client: &Client, ns: &str, reason: &str, word: &str) -
     .await
 }
 
-/// The stalled, not-Ready repository a skipped input leaves, with the skipped file named in
-/// the condition, a Warning Event and `diff` (which exits 1 and lists what is held back).
-async fn assert_skipped_and_reported(client: &Client, ns: &str, file: &str, why: &str) {
-    let status = wait_for_ready(client, ns, "False", "SourceIncomplete", &[file, why]).await;
+/// Waits until the repository is not Ready for `reason` with a message containing `words`,
+/// then checks that it is Stalled, that a Warning Event with the same reason names
+/// `words[0]`, and that `diff` exits 1 listing the problem; returns `diff`'s output.
+async fn assert_not_ready_and_told(
+    client: &Client,
+    ns: &str,
+    reason: &str,
+    words: &[&str],
+) -> String {
+    let status = wait_for_ready(client, ns, "False", reason, words).await;
     assert_eq!(condition(&status, "Stalled").unwrap()["status"], "True");
-    let note = wait_for_warning(client, ns, "SourceIncomplete", file).await;
-    assert!(note.contains(why), "{note}");
+    wait_for_warning(client, ns, reason, words[0]).await;
     let (code, out) = run_diff(ns);
-    assert_eq!(code, 1, "a skipped input is not in sync:\n{out}");
+    assert_eq!(code, 1, "not in sync while {reason}:\n{out}");
     assert!(out.contains("# Problems"), "{out}");
+    assert!(out.contains(&format!("[{reason}] ")), "{out}");
+    out
+}
+
+/// The not-Ready repository a skipped input leaves, with `file` and `why` named in the
+/// condition, a Warning Event and `diff`; returns `diff`'s output.
+async fn assert_skipped_and_reported(client: &Client, ns: &str, file: &str, why: &str) -> String {
+    let out = assert_not_ready_and_told(client, ns, "SourceIncomplete", &[file, why]).await;
     assert!(out.contains(&format!("[SourceIncomplete] {file}")), "{out}");
+    out
 }
 
 /// `a`, `b` and `c` from Git with prune on, synced; returns the controller and the Git server.
@@ -127,6 +141,22 @@ async fn all_exist(api: &Api<ConfigMap>, names: &[&str]) -> bool {
         }
     }
     true
+}
+
+/// `b.yaml` skipped for `why` and reported; `a`, `b` and `c` all still there; returns
+/// `diff`'s output.
+async fn b_skipped_and_nothing_pruned(
+    client: &Client,
+    ns: &str,
+    configmaps: &Api<ConfigMap>,
+    why: &str,
+) -> String {
+    let out = assert_skipped_and_reported(client, ns, "b.yaml", why).await;
+    assert!(
+        all_exist(configmaps, &["a", "b", "c"]).await,
+        "nothing pruned while b.yaml is unread"
+    );
+    out
 }
 
 /// Fixes `b.yaml` (value `two`) and waits for Ready again, at that commit, with `b` updated
@@ -168,12 +198,7 @@ async fn a_latin1_file_is_skipped_not_pruned_and_holds_back_prune_until_fixed() 
     ]
     .concat();
     git.change_bytes(&[("b.yaml", &latin1)], &["c.yaml"], "b in Latin-1, drop c");
-    assert_skipped_and_reported(&client, &ns, "b.yaml", "not UTF-8").await;
-    assert!(
-        all_exist(&configmaps, &["a", "b", "c"]).await,
-        "nothing pruned while b.yaml is unread"
-    );
-    let (_, out) = run_diff(&ns);
+    let out = b_skipped_and_nothing_pruned(&client, &ns, &configmaps, "not UTF-8").await;
     assert!(out.contains("# Held back"), "{out}");
     assert!(
         out.contains(&format!(
@@ -199,11 +224,7 @@ async fn an_oversize_file_is_skipped_not_pruned_until_fixed() {
         configmap(&ns, "b", "two")
     );
     git.change(&[("b.yaml", &big)], &["c.yaml"], "a huge b, drop c");
-    assert_skipped_and_reported(&client, &ns, "b.yaml", "larger than").await;
-    assert!(
-        all_exist(&configmaps, &["a", "b", "c"]).await,
-        "nothing pruned while b.yaml is unread"
-    );
+    b_skipped_and_nothing_pruned(&client, &ns, &configmaps, "larger than").await;
 
     fix_b_and_wait_for_the_held_back_work(&client, &ns, &git, &configmaps, true).await;
     assert!(controller.is_running());
@@ -221,11 +242,7 @@ async fn a_symlink_is_skipped_not_followed_and_not_pruned_until_fixed() {
         "/etc/passwd",
         "b.yaml links out of the repository",
     );
-    assert_skipped_and_reported(&client, &ns, "b.yaml", "symlink").await;
-    assert!(
-        all_exist(&configmaps, &["a", "b", "c"]).await,
-        "b is not pruned while b.yaml is a link"
-    );
+    b_skipped_and_nothing_pruned(&client, &ns, &configmaps, "symlink").await;
 
     fix_b_and_wait_for_the_held_back_work(&client, &ns, &git, &configmaps, false).await;
     assert!(controller.is_running());
@@ -336,10 +353,9 @@ async fn an_invalid_protective_rule_keeps_protecting_what_it_could_select() {
     );
     // Held back: the broken selector is left out, so the rule could select every ConfigMap
     // of the namespace; the status names the rule, the error and the objects.
-    let status = wait_for_ready(
+    let out = assert_not_ready_and_told(
         &client,
         &ns,
-        "False",
         "InvalidRule",
         &[
             "SyncRule protect-hotfixes",
@@ -349,7 +365,6 @@ async fn an_invalid_protective_rule_keeps_protecting_what_it_could_select() {
         ],
     )
     .await;
-    assert_eq!(condition(&status, "Stalled").unwrap()["status"], "True");
     assert_eq!(
         value_of(&configmaps, "hotfixed").await.as_deref(),
         Some("hotfix"),
@@ -360,9 +375,6 @@ async fn an_invalid_protective_rule_keeps_protecting_what_it_could_select() {
         Some("v1"),
         "nothing the broken rule could select moves"
     );
-    wait_for_warning(&client, &ns, "InvalidRule", "protect-hotfixes").await;
-    let (code, out) = run_diff(&ns);
-    assert_eq!(code, 1, "{out}");
     assert!(
         out.contains(&format!(
             "ConfigMap {ns}/other: would be applied to the cluster"
@@ -422,9 +434,7 @@ async fn a_poison_name_is_skipped_with_a_warning_and_everything_else_is_pushed()
         git.read_file(&good)
     })
     .await;
-    let status = wait_for_ready(&client, &ns, "False", "UnsafePath", &["a\u{8}b"]).await;
-    assert_eq!(condition(&status, "Stalled").unwrap()["status"], "True");
-    wait_for_warning(&client, &ns, "UnsafePath", "a\u{8}b").await;
+    assert_not_ready_and_told(&client, &ns, "UnsafePath", &["a\u{8}b"]).await;
     assert!(
         git.list_files()
             .iter()
@@ -478,15 +488,13 @@ async fn a_sync_over_the_prune_limit_deletes_nothing_until_the_limit_allows_it()
         &["b.yaml", "c.yaml", "d.yaml"],
         "remove three",
     );
-    let status = wait_for_ready(
+    let out = assert_not_ready_and_told(
         &client,
         &ns,
-        "False",
         "PruneLimitExceeded",
         &["would delete 3 of 4 objects, limit 2"],
     )
     .await;
-    assert_eq!(condition(&status, "Stalled").unwrap()["status"], "True");
     assert!(
         all_exist(&configmaps, &names).await,
         "a refused sync deletes nothing"
@@ -496,9 +504,6 @@ async fn a_sync_over_the_prune_limit_deletes_nothing_until_the_limit_allows_it()
         Some("two"),
         "everything else still syncs"
     );
-    wait_for_warning(&client, &ns, "PruneLimitExceeded", "would delete 3 of 4").await;
-    let (code, out) = run_diff(&ns);
-    assert_eq!(code, 1, "{out}");
     assert!(
         out.contains(&format!(
             "ConfigMap {ns}/b: would be deleted from the cluster (pruned)"
