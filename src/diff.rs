@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use gitcontroller_git::FileEdit;
 use gitcontroller_git::paths::{join, normalize_relative};
-use gitcontroller_sync::{ClusterAction, ObjectId, Plan, export};
+use gitcontroller_sync::{ClusterAction, DiagnosticReason, ObjectId, Plan, export};
 use kube::Client;
 use kube::api::{Api, ListParams};
 use kube::runtime::reflector::{self, Store};
@@ -28,16 +28,21 @@ use crate::api::{GitRepository, SyncRule};
 use crate::cluster::events::Reporter;
 use crate::cluster::{EventRecorder, ResourceCatalog, Watchers};
 use crate::controller::{
-    Batching, Config, Context, ContextParts, Mode, OwnWrites, SyncState, Trigger, WriteGate, steps,
+    Batching, Config, Context, ContextParts, Mode, OwnWrites, Problem, SyncState, Trigger,
+    WriteGate, steps,
 };
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 
 /// What `diff` found.
 pub struct DiffReport {
-    /// Unified diffs: a "Cluster" section, then a "Git" section; empty when in sync.
+    /// Unified diffs: a "Cluster" section, then a "Git" section, then what keeps the
+    /// repository from being Ready ("Problems": skipped inputs, invalid rules, the prune
+    /// guard, ...) and every action left out because of it ("Held back"); empty when in
+    /// sync.
     pub text: String,
-    /// Whether nothing would change.
+    /// Whether nothing would change, nothing is held back and nothing is wrong: what exit
+    /// code 0 says.
     pub in_sync: bool,
 }
 
@@ -97,12 +102,6 @@ pub async fn diff(
         own_writes: OwnWrites::default(),
     });
     let state = steps::sync(&ctx, Arc::new(repo), Mode::DryRun).await?;
-    for invalid in state.rules.iter().flat_map(|rules| &rules.invalid) {
-        eprintln!(
-            "warning: SyncRule {} is skipped: {}",
-            invalid.name, invalid.error
-        );
-    }
     render(&state)
 }
 
@@ -154,13 +153,34 @@ pub fn render(state: &SyncState) -> Result<DiffReport> {
         .unwrap_or_default();
     let root = normalize_relative(&state.repo.spec.path, true)
         .unwrap_or_else(|_| state.repo.spec.path.clone());
-    Ok(render_plan(
-        &planned.plan,
-        live,
-        &planned.stored,
-        &root,
-        preview,
-    ))
+    let mut report = render_plan(&planned.plan, live, &planned.stored, &root, preview);
+    render_findings(&mut report, &state.report()?.problems(), &planned.plan);
+    Ok(report)
+}
+
+/// Appends what keeps the repository from being Ready and every action held back because
+/// of it; either makes the report not in sync.
+pub fn render_findings(report: &mut DiffReport, problems: &[Problem], plan: &Plan) {
+    let held: Vec<_> = plan
+        .diagnostics
+        .iter()
+        .filter(|d| matches!(d.reason, DiagnosticReason::HeldBack(_)))
+        .collect();
+    if !problems.is_empty() {
+        report.text.push_str("# Problems (not Ready)\n");
+        for problem in problems {
+            let _ = writeln!(report.text, "[{}] {}", problem.reason, problem.message);
+        }
+    }
+    if !held.is_empty() {
+        report
+            .text
+            .push_str("# Held back (not done until the problems are fixed)\n");
+        for d in &held {
+            let _ = writeln!(report.text, "{d}");
+        }
+    }
+    report.in_sync &= problems.is_empty() && held.is_empty();
 }
 
 /// Renders a plan's cluster actions against the live objects — an apply the API server

@@ -40,8 +40,11 @@ enum LogFormat {
 enum Command {
     /// Print the CustomResourceDefinitions as multi-document YAML.
     Crds,
-    /// Print what a sync would do now, in each direction, without writing anything.
-    /// Exits 0 when in sync, 1 when not, 2 on error.
+    /// Print what a sync would do now, in each direction, without writing anything, then
+    /// what keeps the repository from being Ready (skipped inputs, invalid rules, the prune
+    /// guard, ...) and the actions held back because of it. Exits 0 when in sync, 1 when
+    /// something would change or is held back or wrong, 2 on error (a missing branch or
+    /// path, an unreachable remote).
     Diff {
         /// Namespace of the GitRepository.
         #[arg(long, short = 'n', default_value = "default")]

@@ -6,31 +6,18 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    ControllerProcess, apply_yaml, condition, crd, install_volume_snapshot_crds, setup, wait_for,
-    wait_for_current_spec_observed, wait_for_sync_of,
+    ControllerProcess, apply_yaml, condition, crd, install_volume_snapshot_crds, repo_status,
+    repository, rule, setup, wait_for, wait_for_current_spec_observed, wait_for_sync_of,
 };
 use git_controller::api::{GitRepository, SyncRule};
 use gitcontroller_testkit::cluster::apply_crds;
 use gitcontroller_testkit::git_server::GitDaemon;
 use gitcontroller_testkit::git_server::GitHttpServer;
-use kube::Client;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use kube::discovery::ApiResource;
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(60);
-
-fn repository(url: &str, extra: &str) -> String {
-    format!(
-        "apiVersion: gitcontroller.io/v1alpha1\nkind: GitRepository\nmetadata:\n  name: repo\nspec:\n  url: {url}\n  interval: 2s\n{extra}"
-    )
-}
-
-fn rule(name: &str, ns: &str, body: &str) -> String {
-    format!(
-        "---\napiVersion: gitcontroller.io/v1alpha1\nkind: SyncRule\nmetadata:\n  name: {name}\nspec:\n  repositoryRef:\n    name: repo\n  namespaces: [{ns}]\n{body}"
-    )
-}
 
 /// A ConfigMap manifest with one entry.
 fn configmap(ns: &str, name: &str) -> String {
@@ -64,12 +51,6 @@ async fn get_json(api: &Api<DynamicObject>, name: &str) -> Option<Value> {
         .await
         .unwrap()
         .map(|o| serde_json::to_value(o).unwrap())
-}
-
-async fn repo_status(client: &Client, ns: &str) -> Option<Value> {
-    let api: Api<GitRepository> = Api::namespaced(client.clone(), ns);
-    let repo = api.get_opt("repo").await.unwrap()?;
-    serde_json::to_value(repo.status?).ok()
 }
 
 #[tokio::test]
@@ -392,10 +373,12 @@ async fn bad_input_is_reported_and_the_rest_still_syncs() {
             &ns,
             "  apiGroups: [\"\"]\n  kinds: [ConfigMap]\n  syncTo: kubernetes\n",
         )
+        // Invalid rules fail closed: this one holds back every Service (its scope), not the
+        // ConfigMaps.
         + &rule(
             "bad-selector",
             &ns,
-            "  kinds: [ConfigMap]\n  labelSelector: \"app in (web\"\n  syncTo: git\n",
+            "  kinds: [Service]\n  labelSelector: \"app in (web\"\n  syncTo: git\n",
         )
         + &rule(
             "secrets",

@@ -5,12 +5,12 @@ mod common;
 #[path = "operations/lease.rs"]
 mod lease;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::hooks::{configmap, github_signature, post, repository_and_rules, value_of};
-use common::{ControllerProcess, apply_yaml, condition, setup, wait_for, wait_for_sync_of};
-use gitcontroller_testkit::cluster::use_test_cluster;
+use common::{
+    ControllerProcess, apply_yaml, condition, run_diff, setup, wait_for, wait_for_sync_of,
+};
 use gitcontroller_testkit::git_server::{GitDaemon, free_port};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams, PostParams};
@@ -275,18 +275,6 @@ async fn resource_versions(api: &Api<ConfigMap>) -> Vec<String> {
         .iter()
         .filter_map(|c| c.metadata.resource_version.clone())
         .collect()
-}
-
-fn run_diff(ns: &str) -> (i32, String) {
-    let output = use_test_cluster(&mut Command::new(env!("CARGO_BIN_EXE_git-controller")))
-        .args(["diff", "-n", ns, "repo"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    (
-        output.status.code().unwrap_or(-1),
-        stdout + &String::from_utf8_lossy(&output.stderr),
-    )
 }
 
 #[tokio::test]

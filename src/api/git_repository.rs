@@ -1,6 +1,7 @@
 // kube-derive takes repeated `printcolumn(type_ = ...)` keys, which this lint misreads.
 #![allow(clippy::duplicated_attributes)]
 
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
@@ -114,6 +115,21 @@ pub struct GitRepositorySpec {
     #[serde(default)]
     pub prune: bool,
 
+    /// The most objects one sync may delete from the cluster (prune): a count such as `10`,
+    /// or a percentage of the objects in `status.inventory` such as `"50%"` (rounded up).
+    /// A sync that would delete more deletes nothing at all, and says so in the `Ready`
+    /// condition (`PruneLimitExceeded`) and a Warning Event; everything else still syncs.
+    /// Whatever the limit, objects are never pruned because Git holds no manifest, unless
+    /// `path` exists and was emptied in a commit newer than the last one synced (so a wrong
+    /// path, branch or an emptied remote never prunes the cluster). To delete everything on
+    /// purpose, empty `path` in a new commit and set `pruneLimit: "100%"`.
+    #[serde(
+        default = "default_prune_limit",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(schema_with = "int_or_percent_schema")]
+    pub prune_limit: Option<IntOrString>,
+
     /// Allow Secrets to be written to Git in plain text when a SyncRule sends them there.
     /// Off by default: such a sync is refused and reported. Also needs the controller's
     /// `--allow-plaintext-secrets`; without it a true value is refused with the condition
@@ -133,6 +149,26 @@ fn default_branch() -> String {
 
 fn default_interval() -> String {
     "1m".into()
+}
+
+fn default_prune_limit() -> Option<IntOrString> {
+    Some(IntOrString::String(DEFAULT_PRUNE_LIMIT.into()))
+}
+
+/// `spec.pruneLimit` when it is not set (or null).
+pub const DEFAULT_PRUNE_LIMIT: &str = "50%";
+
+/// A non-negative integer or a percentage from `0%` to `100%`, like a Deployment's
+/// `maxUnavailable`.
+fn int_or_percent_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "x-kubernetes-int-or-string": true,
+        "default": DEFAULT_PRUNE_LIMIT,
+        "x-kubernetes-validations": [{
+            "rule": "type(self) == int ? self >= 0 : self.matches('^(100|[1-9]?[0-9])%$')",
+            "message": "pruneLimit must be a count (10) or a percentage from 0% to 100% (\"50%\")"
+        }]
+    })
 }
 
 /// A reference to an object in the same namespace.

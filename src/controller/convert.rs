@@ -2,7 +2,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use gitcontroller_sync::{LabelSelector, ObjectId, Pointer, Rule, SyncTo};
+use gitcontroller_git::{SkippedFile, Truncated};
+use gitcontroller_sync::{
+    LabelSelector, ObjectId, Pointer, Rule, SkipReason, SkippedInput, SyncTo,
+};
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::ResourceExt;
 use kube::api::DynamicObject;
@@ -44,32 +47,61 @@ impl RuleError {
 
 /// A SyncRule the planner can use, or why it cannot be used.
 pub fn rule(rule: &SyncRule) -> Result<Rule, RuleError> {
-    let label_selector = label_selector(rule)?;
-    let filters = rule
-        .spec
-        .filters
-        .iter()
-        .map(|f| {
-            Pointer::parse(f).map_err(|e| RuleError::Filter {
-                filter: f.clone(),
-                error: e.to_string(),
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Rule {
-        label_selector,
-        filters,
-        ..selectors(rule)
-    })
+    let (readable, error) = read_rule(rule);
+    match error {
+        None => Ok(readable),
+        Some(error) => Err(error),
+    }
 }
 
 /// What a SyncRule selects — its type, namespace, name and label selectors — for deciding
-/// which live changes concern it; filters are left out. Fails safe: a label selector that does not
-/// parse selects every label set (the rule then syncs nothing, but a change it might have
-/// selected still wakes its repository, which reports the invalid rule).
+/// which live changes concern it. Fails safe, as [`invalid_rule_scope`] does: a label selector
+/// that does not parse selects every label set (the rule then syncs nothing, but a change it
+/// might have selected still wakes its repository, which reports the invalid rule).
 pub fn selectors(rule: &SyncRule) -> Rule {
+    read_rule(rule).0
+}
+
+/// What an invalid SyncRule could select: the rule as far as it can be read, each broken part
+/// left empty (a broken `labelSelector` selects by the other selectors alone), so that its
+/// scope can only be larger than the rule meant. The planner holds back every object in it
+/// (rules fail closed).
+pub fn invalid_rule_scope(rule: &SyncRule) -> Rule {
+    read_rule(rule).0
+}
+
+/// The rule with every part that reads, and the first part that does not.
+fn read_rule(rule: &SyncRule) -> (Rule, Option<RuleError>) {
     let spec = &rule.spec;
-    Rule {
+    let mut error = None;
+    let label_selector = match spec.label_selector.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(text) => LabelSelector::parse(text)
+            .map_err(|e| {
+                error.get_or_insert(RuleError::LabelSelector {
+                    text: text.to_string(),
+                    error: e.to_string(),
+                });
+            })
+            .ok(),
+    };
+    let mut filters = Vec::with_capacity(spec.filters.len());
+    for f in &spec.filters {
+        match Pointer::parse(f) {
+            Ok(pointer) => filters.push(pointer),
+            Err(e) => {
+                error.get_or_insert(RuleError::Filter {
+                    filter: f.clone(),
+                    error: e.to_string(),
+                });
+            }
+        }
+    }
+    if error.is_some() {
+        // The filters only say which fields move; a scope without them covers every field.
+        filters.clear();
+    }
+    let readable = Rule {
         name: rule.name_any(),
         api_groups: spec.api_groups.clone(),
         resources: spec.resources.clone(),
@@ -77,28 +109,16 @@ pub fn selectors(rule: &SyncRule) -> Rule {
         namespaces: spec.namespaces.clone(),
         names: spec.names.clone(),
         exclude_names: spec.exclude_names.clone(),
-        label_selector: label_selector(rule).unwrap_or(None),
-        filters: Vec::new(),
+        label_selector,
+        filters,
         sync_to: match spec.sync_to {
             SyncDirection::Kubernetes => SyncTo::Kubernetes,
             SyncDirection::Git => SyncTo::Git,
             SyncDirection::Ignore => SyncTo::Ignore,
         },
         priority: spec.priority,
-    }
-}
-
-/// A SyncRule's `labelSelector`: None when it selects every label set.
-fn label_selector(rule: &SyncRule) -> Result<Option<LabelSelector>, RuleError> {
-    match rule.spec.label_selector.as_deref().map(str::trim) {
-        None | Some("") => Ok(None),
-        Some(text) => LabelSelector::parse(text)
-            .map(Some)
-            .map_err(|e| RuleError::LabelSelector {
-                text: text.to_string(),
-                error: e.to_string(),
-            }),
-    }
+    };
+    (readable, error)
 }
 
 /// A live object as the planner sees it: the full JSON the API server serves, with apiVersion
@@ -151,6 +171,28 @@ pub fn object_reference(object: &Value) -> ObjectReference {
         uid: text("/metadata/uid"),
         ..ObjectReference::default()
     }
+}
+
+/// A manifest file the Git layer left out of a snapshot, as the planner's skipped input.
+pub fn skipped_file(file: &SkippedFile) -> SkippedInput {
+    let reason = match file.reason {
+        gitcontroller_git::SkipReason::Symlink => SkipReason::Symlink,
+        gitcontroller_git::SkipReason::NotUtf8 => SkipReason::NotUtf8,
+        gitcontroller_git::SkipReason::TooLarge => SkipReason::TooLarge,
+        gitcontroller_git::SkipReason::BudgetExceeded => SkipReason::BudgetExceeded,
+    };
+    SkippedInput::new(file.path.clone(), reason)
+}
+
+/// A walk a budget stopped, as the planner's skipped input: the directory where it stopped
+/// (its files were not even listed).
+pub fn truncated_walk(truncated: &Truncated) -> SkippedInput {
+    let at = if truncated.at.is_empty() {
+        ".".to_string()
+    } else {
+        truncated.at.clone()
+    };
+    SkippedInput::new(format!("{at}/"), SkipReason::BudgetExceeded)
 }
 
 /// The inventory in status as the planner's identities.

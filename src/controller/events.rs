@@ -185,47 +185,31 @@ pub async fn publish_sync(
         failed.secondary = Some(on_repo.clone()).filter(|_| regarding != &on_repo);
         publish(ctx, &failed, regarding).await;
     }
+    // Every other problem (invalid rules, skipped inputs, the prune guard, unsafe names,
+    // ...) once, when the status changes: a standing problem is not repeated every interval.
     if status_changed {
-        // One Warning per object out of reach or held by someone else, on the repository (the
-        // object may be out of its reach) with the object as the related one, so Events stay
-        // one per object; named as the repository's own manifests name it.
-        let refusals = report
-            .forbidden()
-            .take(MAX_PER_ACTION)
-            .map(|(id, why)| (Reason::Forbidden, id, why));
-        let conflicts = report
-            .cluster
-            .conflicts
+        let problems = report.problems();
+        let standing: Vec<_> = problems
             .iter()
-            .take(MAX_PER_ACTION)
-            .map(|(id, message)| (Reason::Conflict, id, message));
-        for (reason, id, why) in refusals.chain(conflicts) {
-            let mut warning = event(
-                EventType::Warning,
-                reason.as_str(),
-                "Apply",
-                format!("{id}: {why}"),
-            );
-            warning.secondary = Some(ObjectReference {
-                api_version: id.group.is_empty().then(|| "v1".to_string()),
-                kind: Some(id.kind.clone()),
-                namespace: id.namespace.clone(),
-                name: Some(id.name.clone()),
-                ..ObjectReference::default()
-            });
-            publish(ctx, &warning, &on_repo).await;
-        }
-        for rule in &report.invalid_rules {
+            .filter(|p| p.reason != Reason::ApplyFailed)
+            .collect();
+        for problem in standing.iter().take(MAX_PER_ACTION) {
             let warning = event(
                 EventType::Warning,
-                Reason::InvalidRule.as_str(),
-                "Validate",
-                format!("SyncRule {}: {}", rule.name, rule.error),
+                problem.reason.as_str(),
+                "Sync",
+                problem.message.clone(),
             );
             publish(ctx, &warning, &on_repo).await;
         }
-        for d in report.problems().take(MAX_PER_ACTION) {
-            let warning = event(EventType::Warning, d.reason.as_str(), "Plan", d.to_string());
+        if let Some(first_untold) = standing.get(MAX_PER_ACTION) {
+            let more = standing.len() - MAX_PER_ACTION;
+            let warning = event(
+                EventType::Warning,
+                first_untold.reason.as_str(),
+                "Sync",
+                format!("{more} more problems; the Ready condition lists them all"),
+            );
             publish(ctx, &warning, &on_repo).await;
         }
     }

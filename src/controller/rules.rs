@@ -58,13 +58,23 @@ pub fn resolve(rule: &SyncRule, catalog: &ResourceCatalog) -> ResolvedRule {
     }
 }
 
-/// A rule that cannot be used, and why.
+/// A rule that cannot be used, why, and what it could select.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InvalidRule {
     /// The SyncRule's name.
     pub name: String,
     /// What is wrong with it.
     pub error: RuleError,
+    /// The rule as far as it reads ([`convert::invalid_rule_scope`]): every object it selects
+    /// is held back while the rule is invalid.
+    pub scope: Rule,
+}
+
+impl InvalidRule {
+    /// The planner's view: the scope to hold back, and the error in words.
+    pub fn for_planner(&self) -> gitcontroller_sync::InvalidRule {
+        gitcontroller_sync::InvalidRule::new(self.scope.clone(), self.error.to_string())
+    }
 }
 
 /// A repository's SyncRules, resolved: what the planner uses and which types to watch.
@@ -106,6 +116,7 @@ impl ResolvedRules {
                 Err(error) => resolved.invalid.push(InvalidRule {
                     name: one.name,
                     error,
+                    scope: convert::invalid_rule_scope(rule),
                 }),
             }
         }

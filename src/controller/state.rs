@@ -5,7 +5,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use gitcontroller_git::Snapshot;
-use gitcontroller_sync::{ObjectId, Plan, PlanInput, PlanOptions, ResourceType, Rule};
+use gitcontroller_sync::{
+    InvalidRule, ObjectId, Plan, PlanInput, PlanOptions, PruneGuard, PruneLimit, PruneRefusal,
+    ResourceType, Rule, SourceShape,
+};
 use k8s_openapi::api::core::v1::ObjectReference;
 use serde_json::Value;
 
@@ -43,22 +46,11 @@ pub enum Flow {
     Stop(Stop),
 }
 
-/// Whether a snapshot holds every manifest file under `spec.path`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Completeness {
-    /// Every manifest file was read.
-    Complete,
-    /// Some files were left out (see `Snapshot::skipped`).
-    Partial,
-}
-
 /// The fetch step's output: the Git side of the plan.
 #[derive(Clone, Debug)]
 pub struct Source {
-    /// The manifests at the commit.
+    /// The manifests at the commit, and the files that could not be read.
     pub snapshot: Arc<Snapshot>,
-    /// Whether every manifest file could be read.
-    pub completeness: Completeness,
     /// Why this sync fetched; `None` when it re-used the cached snapshot.
     pub fetched: Option<FetchReason>,
 }
@@ -66,16 +58,7 @@ pub struct Source {
 impl Source {
     /// A source for `snapshot`.
     pub fn new(snapshot: Arc<Snapshot>, fetched: Option<FetchReason>) -> Self {
-        let completeness = if snapshot.skipped.is_empty() {
-            Completeness::Complete
-        } else {
-            Completeness::Partial
-        };
-        Self {
-            snapshot,
-            completeness,
-            fetched,
-        }
+        Self { snapshot, fetched }
     }
 
     /// The commit the snapshot was read at (empty when the branch has no commit yet).
@@ -115,6 +98,8 @@ impl LiveState {
 pub struct PlanInputs {
     /// The usable rules.
     pub rules: Vec<Rule>,
+    /// What the invalid rules could select: nothing in it moves in either direction.
+    pub invalid_rules: Vec<InvalidRule>,
     /// The served types.
     pub types: Vec<ResourceType>,
     /// The live objects.
@@ -123,6 +108,11 @@ pub struct PlanInputs {
     pub inventory: BTreeSet<ObjectId>,
     /// The planner's switches.
     pub options: PlanOptions,
+    /// `spec.pruneLimit`.
+    pub prune_limit: PruneLimit,
+    /// The commit the last sync was based on (`status.lastSyncedCommit`): a source emptied
+    /// in a newer commit may be pruned empty.
+    pub last_synced_commit: Option<String>,
     /// Parsed manifests of earlier snapshots.
     pub parsed: ParseCache,
     /// What the repository's identity may read: manifests out of reach are left out of the
@@ -130,17 +120,36 @@ pub struct PlanInputs {
     pub reach: Reach,
 }
 
-impl PlanInputs {
-    /// Parses the manifests of a snapshot and plans against this cluster state; returns the
-    /// plan with the parse diagnostics merged in.
-    pub fn plan(&self, snapshot: &Snapshot) -> Plan {
-        self.plan_confined(snapshot).0
-    }
+/// A plan, after the prune guard.
+#[derive(Clone, Debug)]
+pub struct GuardedPlan {
+    /// The plan; without deletes when the guard refused them.
+    pub plan: Plan,
+    /// Why the guard refused this sync's deletes, if it did.
+    pub prune_refused: Option<PruneRefusal>,
+    /// Manifests out of the repository's reach, left out of the plan, and why.
+    pub refused: Vec<(ObjectId, Refusal)>,
+}
 
-    /// [`plan`](Self::plan), and the manifests left out because they are out of the
-    /// repository's reach.
-    pub fn plan_confined(&self, snapshot: &Snapshot) -> (Plan, Vec<(ObjectId, Refusal)>) {
-        let (manifests, diagnostics) = self.parsed.parse(snapshot, &self.types);
+impl PlanInputs {
+    /// Parses the manifests of a snapshot and plans against this cluster state, with every
+    /// input that was not read (files the Git layer skipped or never listed, documents the
+    /// parser skipped) holding back prune and new files, the invalid rules' scopes holding
+    /// back everything in them, and the manifests out of the repository's reach left out;
+    /// then the prune guard. The plan's diagnostics start with those of the inputs.
+    pub fn plan(&self, snapshot: &Snapshot) -> GuardedPlan {
+        let (manifests, mut diagnostics) = self.parsed.parse(snapshot, &self.types);
+        diagnostics.extend(
+            snapshot
+                .skipped
+                .iter()
+                .map(|file| super::convert::skipped_file(file).diagnostic()),
+        );
+        if let Some(truncated) = &snapshot.truncated {
+            diagnostics.push(super::convert::truncated_walk(truncated).diagnostic());
+        }
+        // The source's size counts what Git holds, in reach or not.
+        let read = manifests.len();
         let (manifests, refused) = self.reach.split(manifests, |m| &m.id);
         let skipped = gitcontroller_sync::skipped_inputs(&diagnostics);
         let mut plan = gitcontroller_sync::plan(&PlanInput {
@@ -150,11 +159,31 @@ impl PlanInputs {
             types: &self.types,
             inventory: &self.inventory,
             skipped: &skipped,
-            invalid_rules: &[],
+            invalid_rules: &self.invalid_rules,
             options: &self.options,
         });
         plan.diagnostics.splice(0..0, diagnostics);
-        (plan, refused)
+        let guard = PruneGuard {
+            limit: self.prune_limit,
+            inventory: self.inventory.len(),
+            source: self.source_shape(snapshot, read),
+        };
+        let prune_refused = gitcontroller_sync::guard_prune(&mut plan, &guard);
+        GuardedPlan {
+            plan,
+            prune_refused,
+            refused,
+        }
+    }
+
+    /// Whether the snapshot holds manifests, and if not, whether its path was emptied on
+    /// purpose: it exists at a commit other than the one synced last.
+    fn source_shape(&self, snapshot: &Snapshot, manifests: usize) -> SourceShape {
+        // Reading a commit without the path fails (PathNotFound) before any plan: only a
+        // branch without a commit has no path here.
+        let path_exists = snapshot.path_exists;
+        let newer = self.last_synced_commit.as_deref() != Some(snapshot.commit.as_str());
+        SourceShape::of(manifests, path_exists, newer)
     }
 }
 
@@ -174,6 +203,8 @@ pub struct Planned {
     /// With writes off (`diff`): what the API server would store for each apply its dry run
     /// found to change something.
     pub stored: BTreeMap<ObjectId, Value>,
+    /// Why the prune guard refused this sync's deletes, if it did.
+    pub prune_refused: Option<PruneRefusal>,
 }
 
 /// One sync of one GitRepository: its inputs, and the output of every step so far. Each
@@ -301,6 +332,7 @@ impl SyncState {
                 .or_else(|| Some(source.commit().to_string())),
             counts: planned.plan.counts,
             diagnostics: planned.plan.diagnostics.clone(),
+            prune_refused: planned.prune_refused,
             invalid_rules: rules.invalid.clone(),
             refused: planned
                 .refused

@@ -2,11 +2,8 @@
 //! resolution) and the status before, nothing else. An unchanged situation yields an identical
 //! status, so the caller writes only when it differs.
 
-use gitcontroller_sync::DiagnosticReason;
-
-use super::report::{Outcome, SyncReport};
+use super::report::Outcome;
 use super::rules::ResolvedRule;
-use crate::access::identity::PlaintextSecrets;
 use crate::api::{
     Condition, ConditionStatus, ConditionType, GitRepository, GitRepositoryStatus, ObjectCounts,
     Reason, SyncRule, SyncRuleStatus,
@@ -65,53 +62,6 @@ pub(super) fn short(commit: &str) -> String {
     commit.chars().take(8).collect()
 }
 
-/// The condition reason of a planner finding that keeps the repository from being Ready.
-fn diagnostic_reason(reason: DiagnosticReason) -> Reason {
-    match reason {
-        DiagnosticReason::SecretExportRefused => Reason::SecretExportRefused,
-        DiagnosticReason::Duplicate => Reason::DuplicateManifest,
-        DiagnosticReason::UnknownKind => Reason::UnknownKind,
-        DiagnosticReason::SkippedInput(_)
-        | DiagnosticReason::NotAnObject
-        | DiagnosticReason::InvalidRule
-        | DiagnosticReason::NoMatchingRule
-        | DiagnosticReason::HeldBack(_)
-        | DiagnosticReason::UnsafePath => Reason::ManifestError,
-    }
-}
-
-/// Problems that leave the repository not Ready although the sync ran: (reason, message).
-fn problems(report: &SyncReport) -> Vec<(Reason, String)> {
-    let mut problems = Vec::new();
-    if report.plaintext_secrets == PlaintextSecrets::RefusedByAdmin {
-        problems.push((
-            Reason::PlaintextSecretsNotAllowed,
-            "allowPlaintextSecrets is true, but the controller runs without \
-             --allow-plaintext-secrets: no Secret is written to Git"
-                .to_string(),
-        ));
-    }
-    for (id, why) in report.forbidden() {
-        problems.push((Reason::Forbidden, format!("{id}: {why}")));
-    }
-    for (id, message) in &report.cluster.conflicts {
-        problems.push((Reason::Conflict, format!("{id}: {message}")));
-    }
-    for rule in &report.invalid_rules {
-        problems.push((
-            Reason::InvalidRule,
-            format!("SyncRule {}: {}", rule.name, rule.error),
-        ));
-    }
-    for d in report.problems() {
-        problems.push((diagnostic_reason(d.reason), d.to_string()));
-    }
-    for (id, error) in &report.cluster.failed {
-        problems.push((Reason::ApplyFailed, format!("{id}: {error}")));
-    }
-    problems
-}
-
 /// The status a sync outcome calls for, given the repository as it was.
 pub fn repository_status(repo: &GitRepository, outcome: Outcome<'_>) -> GitRepositoryStatus {
     use ConditionStatus::{False, True, Unknown};
@@ -157,7 +107,7 @@ pub fn repository_status(repo: &GitRepository, outcome: Outcome<'_>) -> GitRepos
                 ignored: report.counts.ignored as i64,
             });
             status.inventory = super::convert::inventory_entries(&report.inventory);
-            let problems = problems(report);
+            let problems = report.problems();
             let (ready, reason, message) = if let Some(why) = report.stopped {
                 (
                     Unknown,
@@ -168,13 +118,13 @@ pub fn repository_status(repo: &GitRepository, outcome: Outcome<'_>) -> GitRepos
                         report.pending
                     ),
                 )
-            } else if let Some((reason, _)) = problems.first() {
+            } else if let Some(first) = problems.first() {
                 let message = problems
                     .iter()
-                    .map(|(_, m)| m.as_str())
+                    .map(|p| p.message.as_str())
                     .collect::<Vec<_>>()
                     .join("; ");
-                (False, *reason, message)
+                (False, first.reason, message)
             } else {
                 (
                     True,
@@ -303,10 +253,13 @@ pub fn rule_status(
 mod tests {
     use std::collections::{BTreeMap, BTreeSet};
 
-    use gitcontroller_sync::{Counts, Diagnostic, ObjectId, Severity, SkipReason};
+    use gitcontroller_sync::{
+        Counts, Diagnostic, DiagnosticReason, ObjectId, PruneLimit, PruneRefusal, Rule, Severity,
+        SkipReason, SyncTo,
+    };
 
     use super::super::convert::RuleError;
-    use super::super::report::{ClusterOutcome, GitOutcome, Stop};
+    use super::super::report::{ClusterOutcome, GitOutcome, Stop, SyncReport};
     use super::super::rules::InvalidRule;
     use super::*;
     use crate::Error;
@@ -396,6 +349,7 @@ mod tests {
                 text: "app in (web".into(),
                 error: "unclosed".into(),
             },
+            scope: Rule::new("bad-selector", SyncTo::Git),
         }];
         with_problems.diagnostics = vec![
             diagnostic(
@@ -411,6 +365,7 @@ mod tests {
         assert_eq!(ready.status, ConditionStatus::False);
         assert_eq!(ready.reason, "InvalidRule", "the first problem names it");
         assert!(ready.message.contains("bad-selector"), "{}", ready.message);
+        assert!(ready.message.contains("app in (web"), "{}", ready.message);
         assert!(ready.message.contains("broken.yaml:4"), "{}", ready.message);
         assert_eq!(ready.message.matches("; ").count(), 2, "{}", ready.message);
         assert_eq!(get(&status, "Stalled").status, ConditionStatus::True);
@@ -418,7 +373,7 @@ mod tests {
         with_problems.invalid_rules.clear();
         with_problems.cluster.failed = vec![(id("b"), "forbidden".into())];
         let status = repository_status(&repo(None), Ok(&with_problems));
-        assert_eq!(get(&status, "Ready").reason, "ManifestError");
+        assert_eq!(get(&status, "Ready").reason, "SourceIncomplete");
         assert_eq!(
             get(&status, "Stalled").status,
             ConditionStatus::False,
@@ -427,18 +382,35 @@ mod tests {
     }
 
     #[test]
-    fn diagnostic_reasons_map_to_condition_reasons() {
+    fn a_refused_prune_is_stalled_and_leaves_the_last_synced_commit() {
+        let synced = repository_status(&repo(None), Ok(&report()));
+        let refused = SyncReport {
+            commit: Some("fedcba9876543210".into()),
+            prune_refused: Some(PruneRefusal::OverLimit {
+                deleting: 12,
+                inventory: 20,
+                allowed: 10,
+                limit: PruneLimit::default(),
+            }),
+            ..report()
+        };
+        let status = repository_status(&repo(Some(synced.clone())), Ok(&refused));
+        let ready = get(&status, "Ready");
         assert_eq!(
-            diagnostic_reason(DiagnosticReason::Duplicate),
-            Reason::DuplicateManifest
+            (ready.status, ready.reason.as_str()),
+            (ConditionStatus::False, "PruneLimitExceeded")
         );
-        assert_eq!(
-            diagnostic_reason(DiagnosticReason::UnknownKind),
-            Reason::UnknownKind
+        assert!(
+            ready
+                .message
+                .contains("would delete 12 of 20 objects, limit 10"),
+            "{}",
+            ready.message
         );
+        assert_eq!(get(&status, "Stalled").status, ConditionStatus::True);
         assert_eq!(
-            diagnostic_reason(DiagnosticReason::SkippedInput(SkipReason::ParseError)),
-            Reason::ManifestError
+            status.last_synced_commit, synced.last_synced_commit,
+            "a path emptied in the refused commit still counts as newer"
         );
     }
 

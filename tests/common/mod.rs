@@ -298,6 +298,41 @@ pub async fn wait_for_sync_of(
     .await
 }
 
+/// A GitRepository named `repo` for `url`, fetched every 2 s, with `extra` spec lines.
+pub fn repository(url: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: gitcontroller.io/v1alpha1\nkind: GitRepository\nmetadata:\n  name: repo\nspec:\n  url: {url}\n  interval: 2s\n{extra}"
+    )
+}
+
+/// A SyncRule of `repo` limited to namespace `ns`, with `body` spec lines.
+pub fn rule(name: &str, ns: &str, body: &str) -> String {
+    format!(
+        "---\napiVersion: gitcontroller.io/v1alpha1\nkind: SyncRule\nmetadata:\n  name: {name}\nspec:\n  repositoryRef:\n    name: repo\n  namespaces: [{ns}]\n{body}"
+    )
+}
+
+/// The status of GitRepository `repo`, as JSON.
+pub async fn repo_status(client: &Client, ns: &str) -> Option<serde_json::Value> {
+    let api: Api<GitRepository> = Api::namespaced(client.clone(), ns);
+    let repo = api.get_opt("repo").await.unwrap()?;
+    serde_json::to_value(repo.status?).ok()
+}
+
+/// `git-controller diff -n <ns> repo`: its exit code, and its standard output followed by its
+/// standard error.
+pub fn run_diff(ns: &str) -> (i32, String) {
+    let output = use_test_cluster(&mut Command::new(env!("CARGO_BIN_EXE_git-controller")))
+        .args(["diff", "-n", ns, "repo"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        stdout + &String::from_utf8_lossy(&output.stderr),
+    )
+}
+
 /// The condition of type `type_` in a status (as JSON).
 pub fn condition<'a>(status: &'a serde_json::Value, type_: &str) -> Option<&'a serde_json::Value> {
     status["conditions"]

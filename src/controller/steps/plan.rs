@@ -4,16 +4,17 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use gitcontroller_sync::{Manifest, ObjectId, PlanOptions, ResourceType, Rule, SyncTo};
+use gitcontroller_sync::{Manifest, ObjectId, PlanOptions, PruneLimit, ResourceType, Rule, SyncTo};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::Value;
 
 use super::super::context::Context;
 use super::super::convert;
-use super::super::state::{Flow, PlanInputs, Planned, SyncState, needs};
+use super::super::state::{Flow, GuardedPlan, PlanInputs, Planned, SyncState, needs};
 use crate::access::identity::{PlaintextSecrets, Tenancy};
 use crate::api::GitRepository;
 use crate::cluster::discovery::TypeKey;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// The planner's switches for a repository.
 fn plan_options(repo: &GitRepository, plaintext_secrets: PlaintextSecrets) -> PlanOptions {
@@ -29,6 +30,25 @@ fn plan_options(repo: &GitRepository, plaintext_secrets: PlaintextSecrets) -> Pl
 /// What becomes of the repository's `allowPlaintextSecrets` under the admin's flags.
 fn plaintext_secrets(tenancy: &Tenancy, repo: &GitRepository) -> PlaintextSecrets {
     tenancy.plaintext_secrets(repo.spec.allow_plaintext_secrets)
+}
+
+/// `spec.pruneLimit` of a repository. The schema admits only valid limits; anything else is an
+/// invalid spec rather than a guess.
+fn prune_limit(repo: &GitRepository) -> Result<PruneLimit> {
+    let invalid = |text: String| {
+        Error::InvalidSpec(format!(
+            "pruneLimit {text:?} is neither a count (10) nor a percentage from 0% to 100% (\"50%\")"
+        ))
+    };
+    match &repo.spec.prune_limit {
+        None => Ok(PruneLimit::default()),
+        Some(IntOrString::Int(n)) => u32::try_from(*n)
+            .map(PruneLimit::Count)
+            .map_err(|_| invalid(n.to_string())),
+        Some(IntOrString::String(text)) => {
+            PruneLimit::parse(text).map_err(|_| invalid(text.clone()))
+        }
+    }
 }
 
 /// Fills `state.planned`. Asks, once per type and namespace, whether the identity may read
@@ -59,14 +79,25 @@ pub async fn plan(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
     let plaintext_secrets = plaintext_secrets(&ctx.config.tenancy, &state.repo);
     let inputs = Arc::new(PlanInputs {
         rules: rules.rules.clone(),
+        invalid_rules: rules.invalid.iter().map(|r| r.for_planner()).collect(),
         types,
         live: live.objects.clone(),
         inventory,
         options: plan_options(&state.repo, plaintext_secrets),
+        prune_limit: prune_limit(&state.repo)?,
+        last_synced_commit: state
+            .repo
+            .status
+            .as_ref()
+            .and_then(|s| s.last_synced_commit.clone()),
         parsed,
         reach: reads.reach(),
     });
-    let (plan, refused) = inputs.plan_confined(&source.snapshot);
+    let GuardedPlan {
+        plan,
+        prune_refused,
+        refused,
+    } = inputs.plan(&source.snapshot);
     let in_sync = applied_in_sync(
         &plan.noops,
         &manifests,
@@ -83,6 +114,7 @@ pub async fn plan(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
         to_git = plan.to_git.len(),
         refused = refused.len(),
         diagnostics = plan.diagnostics.len(),
+        prune_refused = prune_refused.is_some(),
         "planned"
     );
     for diagnostic in &plan.diagnostics {
@@ -95,6 +127,7 @@ pub async fn plan(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
         in_sync,
         plaintext_secrets,
         stored: Default::default(),
+        prune_refused,
     });
     Ok(Flow::Continue)
 }
@@ -180,5 +213,37 @@ mod tests {
             [id("applied")]
         );
         assert!(applied_in_sync(&noops, &manifests, &live, &[export], &types).is_empty());
+    }
+
+    fn repo(limit: serde_json::Value) -> GitRepository {
+        let mut spec = serde_json::json!({"url": "git://example.invalid/r.git"});
+        if !limit.is_null() {
+            spec["pruneLimit"] = limit;
+        }
+        GitRepository::new("repo", serde_json::from_value(spec).unwrap())
+    }
+
+    #[test]
+    fn prune_limits_read_as_counts_or_percentages_and_default_to_half() {
+        use serde_json::json;
+        assert_eq!(
+            prune_limit(&repo(json!(null))).unwrap(),
+            PruneLimit::default()
+        );
+        assert_eq!(
+            PruneLimit::parse(crate::api::DEFAULT_PRUNE_LIMIT).unwrap(),
+            PruneLimit::default(),
+            "the schema's default is the planner's"
+        );
+        assert_eq!(prune_limit(&repo(json!(3))).unwrap(), PruneLimit::Count(3));
+        assert_eq!(
+            prune_limit(&repo(json!("20%"))).unwrap(),
+            PruneLimit::Percent(20)
+        );
+        let mut cleared = repo(json!(null));
+        cleared.spec.prune_limit = None;
+        assert_eq!(prune_limit(&cleared).unwrap(), PruneLimit::default());
+        assert!(prune_limit(&repo(json!(-1))).is_err());
+        assert!(prune_limit(&repo(json!("half"))).is_err());
     }
 }

@@ -96,7 +96,7 @@ pub async fn write_back(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
         let mut derive = |snapshot: &Snapshot| -> Result<Vec<FileChange>> {
             gate.check()?;
             let changes;
-            (changes, written, removed) = file_changes(inputs.plan(snapshot));
+            (changes, written, removed) = file_changes(inputs.plan(snapshot).plan);
             Ok(changes)
         };
         let outcome = git.commit_and_push(&author, prefix.as_deref(), &mut derive)?;
