@@ -14,7 +14,7 @@ use common::{
     wait_for, wait_for_sync_of,
 };
 use gitcontroller_testkit::git_server::GitDaemon;
-use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::api::rbac::v1::Role;
 use kube::Client;
@@ -529,5 +529,119 @@ async fn a_sync_over_the_prune_limit_deletes_nothing_until_the_limit_allows_it()
     let emptied = git.remove_files(&["a.yaml"], "empty the path");
     wait_for_ready(&client, &ns, "True", "Synced", &[&emptied[..8]]).await;
     assert!(configmaps.get_opt("a").await.unwrap().is_none());
+    assert!(controller.is_running());
+}
+
+#[tokio::test]
+async fn drift_inside_an_atomic_map_is_shown_by_diff_and_corrected() {
+    let (client, ns) = setup("atomic").await;
+    let ns = ns.name().to_string();
+    let git = GitDaemon::start();
+    let service = format!(
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  namespace: {ns}\nspec:\n  selector:\n    app: web\n  ports:\n  - port: 80\n"
+    );
+    let head = git.seed(&[("web.yaml", &service)], "web");
+    let rules = rule(
+        "services",
+        &ns,
+        "  kinds: [Service]\n  syncTo: kubernetes\n",
+    );
+    apply_yaml(&client, &ns, &(repository(&git.url(), "") + &rules)).await;
+    let mut controller = ControllerProcess::start(&ns);
+    let services: Api<Service> = Api::namespaced(client.clone(), &ns);
+    let selector = || async { services.get_opt("web").await.ok()??.spec?.selector };
+    let status = wait_for_sync_of(&client, &ns, "repo", &head).await;
+    assert_eq!(condition(&status, "Ready").unwrap()["status"], "True");
+
+    // Paused, so that `diff` sees the drift before the controller corrects it.
+    apply_yaml(&client, &ns, &repository(&git.url(), "  suspend: true\n")).await;
+    wait_for_ready(&client, &ns, "Unknown", "Suspended", &[]).await;
+    // `kubectl patch`: the selector is an atomic map; a key added to it is drift.
+    let patch = serde_json::json!({"spec": {"selector": {"tier": "x"}}});
+    let kubectl = PatchParams {
+        field_manager: Some("kubectl-patch".into()),
+        ..Default::default()
+    };
+    services
+        .patch("web", &kubectl, &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    let (code, out) = run_diff(&ns);
+    assert_eq!(code, 1, "drift inside an atomic map is drift:\n{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with('-') && l.contains("tier: x")),
+        "diff shows the key the apply removes:\n{out}"
+    );
+
+    apply_yaml(&client, &ns, &repository(&git.url(), "  suspend: false\n")).await;
+    let corrected = wait_for("the selector as Git has it", WAIT, || async {
+        selector().await.filter(|s| !s.contains_key("tier"))
+    })
+    .await;
+    assert_eq!(
+        corrected,
+        std::collections::BTreeMap::from([("app".to_string(), "web".to_string())])
+    );
+    wait_for_ready(&client, &ns, "True", "Synced", &[]).await;
+    let (code, out) = run_diff(&ns);
+    assert_eq!(code, 0, "in sync again:\n{out}");
+    assert!(controller.is_running());
+}
+
+#[tokio::test]
+async fn a_member_removed_from_an_atomic_struct_is_confirmed_by_a_dry_run_and_applied() {
+    let (client, ns) = setup("confirm").await;
+    let ns = ns.name().to_string();
+    let git = GitDaemon::start();
+    // `configMapKeyRef` is an atomic struct: without the server, the planner cannot tell a
+    // member Git dropped from a default the server added, and asks the server (a dry-run).
+    let deployment = |optional: &str| {
+        format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: {ns}\nspec:\n  selector:\n    matchLabels:\n      app: web\n  template:\n    metadata:\n      labels:\n        app: web\n    spec:\n      containers:\n      - name: web\n        image: nginx:1.27\n        env:\n        - name: LEVEL\n          valueFrom:\n            configMapKeyRef:\n              name: settings\n              key: level\n{optional}"
+        )
+    };
+    let head = git.seed(
+        &[("web.yaml", &deployment("              optional: true\n"))],
+        "web",
+    );
+    let rules = rule(
+        "deployments",
+        &ns,
+        "  apiGroups: [apps]\n  kinds: [Deployment]\n  syncTo: kubernetes\n",
+    );
+    apply_yaml(&client, &ns, &(repository(&git.url(), "") + &rules)).await;
+    let mut controller = ControllerProcess::start(&ns);
+    let status = wait_for_sync_of(&client, &ns, "repo", &head).await;
+    assert_eq!(condition(&status, "Ready").unwrap()["status"], "True");
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
+        Api::namespaced(client.clone(), &ns);
+    let key_ref = || async {
+        let live = deployments.get("web").await.unwrap();
+        let container = live.spec?.template.spec?.containers.into_iter().next()?;
+        container
+            .env?
+            .into_iter()
+            .next()?
+            .value_from?
+            .config_map_key_ref
+    };
+    assert_eq!(key_ref().await.unwrap().optional, Some(true));
+
+    let dropped = git.change(&[("web.yaml", &deployment(""))], &[], "not optional");
+    wait_for_ready(&client, &ns, "True", "Synced", &[&dropped[..8]]).await;
+    let now = key_ref().await.unwrap();
+    assert_eq!((now.name.as_str(), now.key.as_str()), ("settings", "level"));
+    assert_eq!(
+        now.optional, None,
+        "the dropped member is gone from the cluster"
+    );
+    assert!(
+        controller
+            .metric_sum(r#"gitcontroller_apply_confirmations_total{verdict="changed""#)
+            .await
+            >= 1.0,
+        "the planner was unsure and asked the server, which found a change"
+    );
     assert!(controller.is_running());
 }
