@@ -92,7 +92,8 @@ spec:
   syncTo: git
 YAML
 
-"$bin" run --namespace demo --cache-dir "$demo/cache" --metrics-addr 127.0.0.1:18080 &
+# The remote is a path on this machine: local URLs are allowed for the demo only.
+"$bin" run --namespace demo --allow-local-urls --cache-dir "$demo/cache" --metrics-addr 127.0.0.1:18080 &
 pid=$!
 trap 'kill $pid 2>/dev/null; "$shared/kubelite/kubelite.sh" stop >/dev/null 2>&1' EXIT
 for _ in $(seq 100); do "$kubectl" -n demo get deploy web >/dev/null 2>&1 && break; sleep 0.2; done

@@ -8,6 +8,7 @@ use std::time::Duration;
 use kube::Client;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
+use crate::access::Tenancy;
 use crate::controller;
 use crate::error::{Error, Result};
 use crate::http::{Health, LeaderState};
@@ -27,13 +28,15 @@ pub struct RunOptions {
     pub metrics_addr: SocketAddr,
     /// How many GitRepositories reconcile at once.
     pub concurrency: u16,
-    /// Changes arriving within this window are synced together.
-    pub batch_window: Duration,
+    /// How triggers are batched into syncs (`--batch-window-ms`, `--batch-max-delay`).
+    pub batching: controller::Batching,
     /// The push webhook receiver (`/hooks/<namespace>/<name>`): address and limits; off when
     /// None.
     pub webhook: Option<crate::webhook::Options>,
     /// Leader election; every replica writes when None.
     pub leader_election: Option<LeaderOptions>,
+    /// Tenant confinement: trusted namespaces, lockdown, plain-text Secrets, local URLs.
+    pub tenancy: Tenancy,
 }
 
 /// Where the leader-election Lease lives.
@@ -47,7 +50,13 @@ pub struct LeaderOptions {
 
 /// Builds a client from an explicit kubeconfig path, or the usual inference.
 pub async fn client(kubeconfig: Option<&PathBuf>) -> Result<Client> {
-    let config = match kubeconfig {
+    Client::try_from(config(kubeconfig).await?).map_err(Error::Kube)
+}
+
+/// The client configuration from an explicit kubeconfig path, or the usual inference (the base
+/// of the impersonating clients, too).
+pub async fn config(kubeconfig: Option<&PathBuf>) -> Result<kube::Config> {
+    Ok(match kubeconfig {
         Some(path) => {
             let file = Kubeconfig::read_from(path)
                 .map_err(|e| Error::InvalidSpec(format!("kubeconfig {}: {e}", path.display())))?;
@@ -58,14 +67,16 @@ pub async fn client(kubeconfig: Option<&PathBuf>) -> Result<Client> {
         None => kube::Config::infer()
             .await
             .map_err(|e| Error::InvalidSpec(format!("no cluster configuration found: {e}")))?,
-    };
-    Client::try_from(config).map_err(Error::Kube)
+    })
 }
 
 /// Runs until SIGINT/SIGTERM.
 pub async fn run(options: RunOptions) -> Result<()> {
     let fd_limit = raise_fd_limit();
-    let client = client(options.kubeconfig.as_ref()).await?;
+    let kube_config = config(options.kubeconfig.as_ref()).await?;
+    let client = Client::try_from(kube_config.clone()).map_err(Error::Kube)?;
+    // Impersonating clients for GitRepositories' ServiceAccounts derive from the same config.
+    let clients = Arc::new(crate::access::Clients::new(kube_config, client.clone()));
     let version = client.apiserver_version().await?;
     tracing::info!(version = %version.git_version, "connected to the API server");
 
@@ -152,8 +163,9 @@ pub async fn run(options: RunOptions) -> Result<()> {
         namespace: options.namespace.clone(),
         cache_dir: options.cache_dir.clone(),
         concurrency: options.concurrency,
-        batch_window: options.batch_window,
+        batching: options.batching,
         instance,
+        tenancy: options.tenancy.clone(),
     };
     let mut controller_stop = stop_rx.clone();
     let shutdown = async move {
@@ -174,7 +186,7 @@ pub async fn run(options: RunOptions) -> Result<()> {
         let _ = stop_tx.send(true);
     });
     let result = controller::run(
-        client,
+        clients,
         config,
         metrics,
         gate.clone(),

@@ -1,38 +1,48 @@
 //! `git-controller diff`: what a reconcile would do now, in each direction, as unified diffs,
 //! without writing anything. It runs the reconcile's own steps with writes off
 //! ([`Mode::DryRun`]): the same rule resolution, fetch (under the same Git lock and timeout),
-//! live objects, plan; its Git section shows the exact text the write-back step would commit.
+//! live objects, plan, and confirmation of applies by server-side dry runs (so it says in sync
+//! when the API server would store nothing new); its Git section shows the exact text the
+//! write-back step would commit.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use gitcontroller_git::FileEdit;
 use gitcontroller_git::paths::{join, normalize_relative};
-use gitcontroller_sync::{ClusterAction, Plan, export};
+use gitcontroller_sync::{ClusterAction, DiagnosticReason, ObjectId, Plan, export};
 use kube::Client;
 use kube::api::{Api, ListParams};
-use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::watcher;
 use serde_json::Value;
 use similar::TextDiff;
 use tokio::sync::mpsc;
 
+use crate::access::reviews::ANSWER_TTL;
+use crate::access::secrets::mask_secret_pair;
+use crate::access::{AccessReviews, Clients, Tenancy};
 use crate::api::{GitRepository, SyncRule};
-use crate::cluster::{ResourceCatalog, Watchers};
+use crate::cluster::events::Reporter;
+use crate::cluster::{EventRecorder, ResourceCatalog, Watchers};
 use crate::controller::{
-    Config, Context, ContextParts, Mode, SyncState, Trigger, WriteGate, steps,
+    Batching, Config, Context, ContextParts, Mode, OwnWrites, Problem, SyncState, Trigger,
+    WriteGate, steps,
 };
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 
 /// What `diff` found.
 pub struct DiffReport {
-    /// Unified diffs: a "Cluster" section, then a "Git" section; empty when in sync.
+    /// Unified diffs: a "Cluster" section, then a "Git" section, then what keeps the
+    /// repository from being Ready ("Problems": skipped inputs, invalid rules, the prune
+    /// guard, ...) and every action left out because of it ("Held back"); empty when in
+    /// sync.
     pub text: String,
-    /// Whether nothing would change.
+    /// Whether nothing would change, nothing is held back and nothing is wrong: what exit
+    /// code 0 says.
     pub in_sync: bool,
 }
 
@@ -52,11 +62,14 @@ async fn rule_store(client: &Client, namespace: &str) -> Result<Store<SyncRule>>
 
 /// Plans one GitRepository against the live cluster and renders the plan.
 pub async fn diff(
-    client: &Client,
+    config: kube::Config,
+    tenancy: Tenancy,
     namespace: &str,
     name: &str,
     cache_root: &Path,
 ) -> Result<DiffReport> {
+    let client = &Client::try_from(config.clone())?;
+    let clients = Arc::new(Clients::new(config, client.clone()));
     let repo = Api::<GitRepository>::namespaced(client.clone(), namespace)
         .get(name)
         .await?;
@@ -73,24 +86,22 @@ pub async fn diff(
             namespace: Some(namespace.to_string()),
             cache_dir: cache_root.to_path_buf(),
             concurrency: 1,
-            batch_window: Duration::ZERO,
+            batching: Batching::IMMEDIATE,
             instance: "diff".into(),
+            tenancy,
         },
         catalog: ResourceCatalog::discover(client).await?,
-        watchers: Watchers::new(client.clone(), None, changes),
+        watchers: Watchers::new(clients.clone(), changes),
+        reviews: Arc::new(AccessReviews::new(client.clone(), ANSWER_TTL)),
+        clients,
         rules: rule_store(client, namespace).await?,
         metrics: Arc::new(Metrics::new()),
-        recorder: Recorder::new(client.clone(), reporter),
+        recorder: EventRecorder::new(client.clone(), reporter),
         gate: WriteGate::closed(),
         trigger,
+        own_writes: OwnWrites::default(),
     });
     let state = steps::sync(&ctx, Arc::new(repo), Mode::DryRun).await?;
-    for invalid in state.rules.iter().flat_map(|rules| &rules.invalid) {
-        eprintln!(
-            "warning: SyncRule {} is skipped: {}",
-            invalid.name, invalid.error
-        );
-    }
     render(&state)
 }
 
@@ -119,13 +130,9 @@ fn restrict(live: &Value, body: &Value) -> Value {
 }
 
 fn find_live<'a>(live: &'a [Arc<Value>], id: &gitcontroller_sync::ObjectId) -> Option<&'a Value> {
-    live.iter().map(|o| &**o).find(|o| {
-        let api_version = o["apiVersion"].as_str().unwrap_or_default();
-        gitcontroller_sync::group_of(api_version) == id.group
-            && o["kind"].as_str() == Some(id.kind.as_str())
-            && o["metadata"]["name"].as_str() == Some(id.name.as_str())
-            && o["metadata"]["namespace"].as_str() == id.namespace.as_deref()
-    })
+    live.iter()
+        .map(|o| &**o)
+        .find(|o| crate::controller::convert::object_id(o).as_ref() == Some(id))
 }
 
 /// Renders what a dry-run sync found as unified diffs: cluster changes first, then the Git
@@ -147,35 +154,78 @@ pub fn render(state: &SyncState) -> Result<DiffReport> {
         .unwrap_or_default();
     let root = normalize_relative(&state.repo.spec.path, true)
         .unwrap_or_else(|_| state.repo.spec.path.clone());
-    Ok(render_plan(&planned.plan, live, &root, preview))
+    let mut report = render_plan(&planned.plan, live, &planned.stored, &root, preview);
+    render_findings(&mut report, &state.report()?.problems(), &planned.plan);
+    Ok(report)
 }
 
-/// Renders a plan's cluster actions against the live objects, and the file edits of its Git
-/// actions (paths relative to `root`, the repository's `spec.path`).
-pub fn render_plan(plan: &Plan, live: &[Arc<Value>], root: &str, edits: &[FileEdit]) -> DiffReport {
+/// Appends what keeps the repository from being Ready and every action held back because
+/// of it; either makes the report not in sync.
+pub fn render_findings(report: &mut DiffReport, problems: &[Problem], plan: &Plan) {
+    let held: Vec<_> = plan
+        .diagnostics
+        .iter()
+        .filter(|d| matches!(d.reason, DiagnosticReason::HeldBack(_)))
+        .collect();
+    if !problems.is_empty() {
+        report.text.push_str("# Problems (not Ready)\n");
+        for problem in problems {
+            let _ = writeln!(report.text, "[{}] {}", problem.reason, problem.message);
+        }
+    }
+    if !held.is_empty() {
+        report
+            .text
+            .push_str("# Held back (not done until the problems are fixed)\n");
+        for d in &held {
+            let _ = writeln!(report.text, "{d}");
+        }
+    }
+    report.in_sync &= problems.is_empty() && held.is_empty();
+}
+
+/// Renders a plan's cluster actions against the live objects — an apply the API server
+/// confirmed by a dry run as the live object against what the server would store
+/// (`stored`), every other one as the parts of the live object it sets against its body —,
+/// and the file edits of its Git actions (paths relative to `root`, the repository's
+/// `spec.path`).
+pub fn render_plan(
+    plan: &Plan,
+    live: &[Arc<Value>],
+    stored: &BTreeMap<ObjectId, Value>,
+    root: &str,
+    edits: &[FileEdit],
+) -> DiffReport {
     let mut text = String::new();
     if !plan.to_cluster.is_empty() {
         text.push_str("# Cluster (from Git)\n");
         for action in &plan.to_cluster {
             let id = action.id();
-            let (old, new) = match action {
+            let (mut old, mut new) = match action {
                 ClusterAction::Apply {
                     object,
                     create: true,
                     ..
-                } => (String::new(), yaml(object)),
-                ClusterAction::Apply { object, .. } => {
-                    let current = find_live(live, id)
-                        .map(|l| restrict(&export::clean_against(l, object), object));
-                    (current.as_ref().map(yaml).unwrap_or_default(), yaml(object))
+                } => (None, Some(object.clone())),
+                ClusterAction::Apply { .. }
+                    if let (Some(stored), Some(current)) =
+                        (stored.get(id), find_live(live, id)) =>
+                {
+                    (Some(export::clean(current)), Some(export::clean(stored)))
                 }
-                ClusterAction::Delete { .. } => (
+                ClusterAction::Apply { object, .. } => (
                     find_live(live, id)
-                        .map(|l| yaml(&export::clean(l)))
-                        .unwrap_or_default(),
-                    String::new(),
+                        .map(|l| restrict(&export::clean_against(l, object), object)),
+                    Some(object.clone()),
                 ),
+                ClusterAction::Delete { .. } => (find_live(live, id).map(export::clean), None),
             };
+            // Secret values never leave the cluster: a change shows, its content does not.
+            mask_secret_pair(old.as_mut(), new.as_mut());
+            let (old, new) = (
+                old.as_ref().map(yaml).unwrap_or_default(),
+                new.as_ref().map(yaml).unwrap_or_default(),
+            );
             let _ = write!(
                 text,
                 "{}",
@@ -202,5 +252,44 @@ pub fn render_plan(plan: &Plan, live: &[Arc<Value>], root: &str, edits: &[FileEd
     DiffReport {
         in_sync: plan.is_noop(),
         text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gitcontroller_sync::ObjectId;
+    use serde_json::json;
+
+    #[test]
+    fn secret_values_are_masked_and_a_changed_key_still_shows() {
+        let id = ObjectId::new("", "Secret", Some("team-a"), "db");
+        let live = [Arc::new(json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "db", "namespace": "team-a"},
+            // "aHVudGVyMg==" is "hunter2", "YWxpY2U=" is "alice".
+            "data": {"password": "aHVudGVyMg==", "user": "YWxpY2U="}
+        }))];
+        let plan = Plan {
+            to_cluster: vec![ClusterAction::Apply {
+                id: id.clone(),
+                object: json!({
+                    "apiVersion": "v1", "kind": "Secret",
+                    "metadata": {"name": "db", "namespace": "team-a"},
+                    "data": {"password": "czNjcjN0", "user": "YWxpY2U="}
+                }),
+                create: false,
+                paths: vec![],
+            }],
+            ..Plan::default()
+        };
+        let report = render_plan(&plan, &live, &Default::default(), "", &[]);
+        let text = report.text;
+        for value in ["aHVudGVyMg", "czNjcjN0", "YWxpY2U", "hunter2", "alice"] {
+            assert!(!text.contains(value), "{value} leaked:\n{text}");
+        }
+        assert!(text.contains("-  password: \"*** (before)\""), "{text}");
+        assert!(text.contains("+  password: \"*** (after)\""), "{text}");
+        assert!(!report.in_sync);
     }
 }

@@ -96,17 +96,19 @@ impl Category {
     }
 
     /// The category of a Git layer error.
-    // The Git layer still names its categories with words; matched here, in one place.
+    // A missing branch or path counts as `not-found` here until the controller has reasons
+    // of its own for them (the Git layer reports `branch-not-found` / `path-not-found`).
     fn of_git(error: &gitcontroller_git::Error) -> Self {
+        use gitcontroller_git::Category as Git;
         match error.category() {
-            "auth" => Category::Auth,
-            "network" => Category::Network,
-            "not-found" => Category::NotFound,
-            "rejected" => Category::Rejected,
-            "conflict" => Category::Conflict,
-            "invalid-path" => Category::InvalidPath,
-            "parse" => Category::Parse,
-            _ => Category::Internal,
+            Git::Auth => Category::Auth,
+            Git::Network => Category::Network,
+            Git::NotFound | Git::BranchNotFound | Git::PathNotFound => Category::NotFound,
+            Git::Rejected => Category::Rejected,
+            Git::Conflict => Category::Conflict,
+            Git::InvalidPath => Category::InvalidPath,
+            Git::Parse => Category::Parse,
+            Git::Internal => Category::Internal,
         }
     }
 
@@ -196,7 +198,7 @@ mod tests {
             Git::Internal("i".into()),
         ];
         for git in samples {
-            let word = git.category();
+            let word = git.category().as_str();
             assert_eq!(Error::Git(git).category().as_str(), word);
         }
         let words: std::collections::BTreeSet<_> =

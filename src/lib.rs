@@ -5,6 +5,7 @@
 //! logic; this crate wires them to the Kubernetes API.
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod api;
 pub mod app;
 pub mod cluster;

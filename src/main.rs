@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use git_controller::access::Tenancy;
+use git_controller::access::identity::own_namespace;
 
 #[derive(Parser)]
 #[command(
@@ -38,8 +40,11 @@ enum LogFormat {
 enum Command {
     /// Print the CustomResourceDefinitions as multi-document YAML.
     Crds,
-    /// Print what a sync would do now, in each direction, without writing anything.
-    /// Exits 0 when in sync, 1 when not, 2 on error.
+    /// Print what a sync would do now, in each direction, without writing anything, then
+    /// what keeps the repository from being Ready (skipped inputs, invalid rules, the prune
+    /// guard, ...) and the actions held back because of it. Exits 0 when in sync, 1 when
+    /// something would change or is held back or wrong, 2 on error (a missing branch or
+    /// path, an unreachable remote).
     Diff {
         /// Namespace of the GitRepository.
         #[arg(long, short = 'n', default_value = "default")]
@@ -52,6 +57,8 @@ enum Command {
         /// Directory for the Git cache (default: a temporary directory).
         #[arg(long)]
         cache_dir: Option<PathBuf>,
+        #[command(flatten)]
+        tenancy: TenancyFlags,
     },
     /// Run the controller against the cluster in --kubeconfig, KUBECONFIG or in-cluster.
     Run {
@@ -74,9 +81,14 @@ enum Command {
         /// How many GitRepositories reconcile at once.
         #[arg(long, default_value_t = 4)]
         concurrency: u16,
-        /// Changes arriving within this many milliseconds are synced together (one commit).
+        /// Changes are synced together (one commit) until none arrived for this many
+        /// milliseconds; the first change after a quiet period syncs within 50 ms.
         #[arg(long, default_value_t = 1000)]
         batch_window_ms: u64,
+        /// Changes that keep arriving never delay a sync longer than this after the first of
+        /// them (e.g. `5s`, `1500ms`).
+        #[arg(long, default_value = "5s", value_parser = git_controller::webhook::parse_duration)]
+        batch_max_delay: std::time::Duration,
         /// Address for push webhooks (POST /hooks/<namespace>/<name>); off when not given.
         #[arg(long)]
         webhook_addr: Option<SocketAddr>,
@@ -113,10 +125,55 @@ enum Command {
         /// Name of the leader-election Lease.
         #[arg(long, default_value = "git-controller")]
         lease_name: String,
+        #[command(flatten)]
+        tenancy: TenancyFlags,
     },
 }
 
 /// Logs to stderr; `RUST_LOG` overrides `default_filter`.
+/// Tenant confinement (docs/security.md), for `run` and for `diff` (which plans as `run` would).
+#[derive(Args)]
+struct TenancyFlags {
+    /// Trusted namespaces, comma-separated: their GitRepositories without
+    /// serviceAccountName act with the controller's own rights across the cluster. Every
+    /// other GitRepository without one is confined to its own namespace. Default: the
+    /// controller's own namespace (POD_NAMESPACE, else the in-cluster namespace file); an
+    /// empty value trusts none.
+    #[arg(long, value_delimiter = ',', value_name = "NAMESPACES")]
+    cluster_scope_namespaces: Option<Vec<String>>,
+    /// Lockdown: GitRepositories without spec.serviceAccountName impersonate this
+    /// ServiceAccount of their own namespace, and watchers of synced types read as the
+    /// impersonated accounts (the controller's own rights may then shrink to its CRDs,
+    /// Events, Leases, impersonation, access reviews and credentials).
+    #[arg(long, value_name = "NAME")]
+    default_service_account: Option<String>,
+    /// Let GitRepositories with allowPlaintextSecrets write Secrets to Git in plain text;
+    /// without this flag the field is refused.
+    #[arg(long)]
+    allow_plaintext_secrets: bool,
+    /// Allow file:// URLs and local paths as remotes (repositories on the controller's own
+    /// disk; for local demos and tests).
+    #[arg(long)]
+    allow_local_urls: bool,
+}
+
+impl TenancyFlags {
+    fn into_tenancy(self) -> Tenancy {
+        Tenancy {
+            cluster_scope_namespaces: self
+                .cluster_scope_namespaces
+                .unwrap_or_else(|| own_namespace().into_iter().collect())
+                .into_iter()
+                .map(|ns| ns.trim().to_string())
+                .filter(|ns| !ns.is_empty())
+                .collect(),
+            default_service_account: self.default_service_account.filter(|name| !name.is_empty()),
+            allow_plaintext_secrets: self.allow_plaintext_secrets,
+            allow_local_urls: self.allow_local_urls,
+        }
+    }
+}
+
 fn init_logging(format: LogFormat, default_filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
@@ -146,10 +203,18 @@ async fn main() -> ExitCode {
             repository,
             kubeconfig,
             cache_dir,
+            tenancy,
         } => {
             // diff's output is the diff: only warnings and errors are logged by default.
             init_logging(cli.log_format, "warn");
-            diff(namespace, repository, kubeconfig, cache_dir).await
+            diff(
+                namespace,
+                repository,
+                kubeconfig,
+                cache_dir,
+                tenancy.into_tenancy(),
+            )
+            .await
         }
         Command::Run {
             kubeconfig,
@@ -158,6 +223,7 @@ async fn main() -> ExitCode {
             metrics_addr,
             concurrency,
             batch_window_ms,
+            batch_max_delay,
             webhook_addr,
             webhook_max_connections,
             webhook_rate_limit,
@@ -168,6 +234,7 @@ async fn main() -> ExitCode {
             leader_elect,
             lease_namespace,
             lease_name,
+            tenancy,
         } => {
             init_logging(cli.log_format, "info,kube=warn");
             let options = git_controller::app::RunOptions {
@@ -176,7 +243,10 @@ async fn main() -> ExitCode {
                 cache_dir,
                 metrics_addr,
                 concurrency,
-                batch_window: std::time::Duration::from_millis(batch_window_ms),
+                batching: git_controller::controller::Batching {
+                    window: std::time::Duration::from_millis(batch_window_ms),
+                    max_delay: batch_max_delay,
+                },
                 webhook: webhook_addr.map(|addr| git_controller::webhook::Options {
                     max_connections: webhook_max_connections,
                     rate_limit: webhook_rate_limit,
@@ -190,6 +260,7 @@ async fn main() -> ExitCode {
                     namespace: lease_namespace.unwrap_or_else(|| "default".into()),
                     name: lease_name,
                 }),
+                tenancy: tenancy.into_tenancy(),
             };
             match git_controller::app::run(options).await {
                 Ok(()) => ExitCode::SUCCESS,
@@ -208,12 +279,13 @@ async fn diff(
     repository: String,
     kubeconfig: Option<PathBuf>,
     cache_dir: Option<PathBuf>,
+    tenancy: Tenancy,
 ) -> ExitCode {
     let temp = std::env::temp_dir().join(format!("git-controller-diff-{}", std::process::id()));
     let cache = cache_dir.unwrap_or_else(|| temp.clone());
     let result = async {
-        let client = git_controller::app::client(kubeconfig.as_ref()).await?;
-        git_controller::diff::diff(&client, &namespace, &repository, &cache).await
+        let config = git_controller::app::config(kubeconfig.as_ref()).await?;
+        git_controller::diff::diff(config, tenancy, &namespace, &repository, &cache).await
     }
     .await;
     let _ = std::fs::remove_dir_all(&temp);
@@ -230,5 +302,31 @@ async fn diff(
             eprintln!("error: {error}");
             ExitCode::from(2)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_batching_flags_default_to_the_documented_values() {
+        let cli = Cli::parse_from(["git-controller", "run"]);
+        let Command::Run {
+            batch_window_ms,
+            batch_max_delay,
+            ..
+        } = cli.command
+        else {
+            unreachable!("parsed `run`");
+        };
+        assert_eq!(
+            git_controller::controller::Batching {
+                window: std::time::Duration::from_millis(batch_window_ms),
+                max_delay: batch_max_delay,
+            },
+            git_controller::controller::Batching::default()
+        );
+        assert!(Cli::try_parse_from(["git-controller", "run", "--batch-max-delay", "5"]).is_err());
     }
 }

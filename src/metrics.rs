@@ -13,6 +13,8 @@
 //! | `gitcontroller_git_push_retries_total` | counter | `namespace`, `name` |
 //! | `gitcontroller_watched_resources` | gauge | — |
 //! | `gitcontroller_ready` | gauge (1/0) | `namespace`, `name` |
+//! | `gitcontroller_sync_triggers_total` | counter | `namespace`, `name`, `source` (`watch`, `rule`, `discovery`, `webhook`, `repository`) |
+//! | `gitcontroller_apply_confirmations_total` | counter | `namespace`, `name`, `verdict` (`unchanged`, `changed`, `failed`: a server-side dry run; `remembered`: known without one) |
 //!
 //! `namespace` and `name` are those of a GitRepository: bounded by the number of repositories,
 //! and [`Metrics::forget`] drops them when one is deleted. Every other label value is a
@@ -44,6 +46,10 @@ pub const GIT_PUSH_RETRIES: &str = "gitcontroller_git_push_retries_total";
 pub const WATCHED_RESOURCES: &str = "gitcontroller_watched_resources";
 /// Name of the per-repository readiness gauge.
 pub const READY: &str = "gitcontroller_ready";
+/// Name of the sync trigger counter.
+pub const SYNC_TRIGGERS: &str = "gitcontroller_sync_triggers_total";
+/// Name of the counter of planned applies confirmed (or not) before they are made.
+pub const APPLY_CONFIRMATIONS: &str = "gitcontroller_apply_confirmations_total";
 
 /// Every family this module exposes, in the order they are registered.
 pub const FAMILIES: &[&str] = &[
@@ -55,6 +61,8 @@ pub const FAMILIES: &[&str] = &[
     GIT_PUSH_RETRIES,
     WATCHED_RESOURCES,
     READY,
+    SYNC_TRIGGERS,
+    APPLY_CONFIRMATIONS,
 ];
 
 /// Buckets for a whole reconcile: fetch + plan + apply + commit/push of one repository.
@@ -69,6 +77,10 @@ const GIT_BUCKETS: &[f64] = &[
 /// The `direction` values of `gitcontroller_objects`.
 const OBJECT_DIRECTIONS: [&str; 3] = ["kubernetes", "git", "ignored"];
 
+/// The `source` values of `gitcontroller_sync_triggers_total`: what asked a repository to
+/// sync (`repository`: its own spec changed, it was created or it is being deleted).
+pub const TRIGGER_SOURCES: [&str; 5] = ["watch", "rule", "discovery", "webhook", "repository"];
+
 /// Label values of the per-repository families with a third or fourth label, remembered so
 /// that [`Metrics::forget`] can delete every series of a repository (the `prometheus` crate
 /// only deletes by complete label sets).
@@ -77,6 +89,7 @@ struct Seen {
     error_categories: BTreeSet<&'static str>,
     sync_operations: BTreeSet<(&'static str, &'static str)>,
     git_operations: BTreeSet<&'static str>,
+    confirmations: BTreeSet<&'static str>,
 }
 
 /// The controller's metrics: one registry, the families of the module documentation.
@@ -92,6 +105,8 @@ pub struct Metrics {
     git_push_retries: IntCounterVec,
     watched_resources: IntGauge,
     ready: IntGaugeVec,
+    sync_triggers: IntCounterVec,
+    apply_confirmations: IntCounterVec,
     /// namespace → name → label values used.
     seen: Mutex<HashMap<String, HashMap<String, Seen>>>,
 }
@@ -211,6 +226,33 @@ impl Metrics {
             )
             .expect("valid gauge"),
         );
+        let sync_triggers = register(
+            &registry,
+            IntCounterVec::new(
+                Opts::new(
+                    SYNC_TRIGGERS,
+                    "Requests to sync a GitRepository, by what asked (batched: several \
+                     requests may share one reconcile).",
+                ),
+                &["namespace", "name", "source"],
+            )
+            .expect("valid counter"),
+        );
+        let apply_confirmations = register(
+            &registry,
+            IntCounterVec::new(
+                Opts::new(
+                    APPLY_CONFIRMATIONS,
+                    "Planned applies to existing objects, by what confirmed them: a server-side \
+                     dry run that found the apply changes nothing (unchanged: not applied), \
+                     that it changes something (changed: applied), that failed (failed: \
+                     applied), or a dry run of the same apply at the same resourceVersion \
+                     before (remembered: not applied, no request).",
+                ),
+                &["namespace", "name", "verdict"],
+            )
+            .expect("valid counter"),
+        );
         Self {
             registry,
             reconcile_duration,
@@ -221,6 +263,8 @@ impl Metrics {
             git_push_retries,
             watched_resources,
             ready,
+            sync_triggers,
+            apply_confirmations,
             seen: Mutex::new(HashMap::new()),
         }
     }
@@ -317,6 +361,17 @@ impl Metrics {
             .inc_by(n);
     }
 
+    /// Counts `n` planned applies confirmed with `verdict` (`unchanged`, `changed`, `failed`,
+    /// `remembered`); `n` may be 0.
+    pub fn apply_confirmations(&self, ns: &str, name: &str, verdict: &'static str, n: u64) {
+        self.remember(ns, name, |s| {
+            s.confirmations.insert(verdict);
+        });
+        self.apply_confirmations
+            .with_label_values(&[ns, name, verdict])
+            .inc_by(n);
+    }
+
     /// Sets the number of resource types being watched.
     pub fn set_watched_resources(&self, n: i64) {
         self.watched_resources.set(n);
@@ -327,6 +382,14 @@ impl Metrics {
         self.ready
             .with_label_values(&[ns, name])
             .set(i64::from(ready));
+    }
+
+    /// Counts one request to sync a repository; `source` is one of [`TRIGGER_SOURCES`].
+    pub fn sync_triggered(&self, ns: &str, name: &str, source: &'static str) {
+        debug_assert!(TRIGGER_SOURCES.contains(&source), "{source}");
+        self.sync_triggers
+            .with_label_values(&[ns, name, source])
+            .inc();
     }
 
     /// Drops every series of a GitRepository (call it when the repository is deleted, after
@@ -347,6 +410,9 @@ impl Metrics {
         for direction in OBJECT_DIRECTIONS {
             let _ = self.objects.remove_label_values(&[ns, name, direction]);
         }
+        for source in TRIGGER_SOURCES {
+            let _ = self.sync_triggers.remove_label_values(&[ns, name, source]);
+        }
         for category in seen.error_categories {
             let _ = self
                 .reconcile_errors
@@ -361,6 +427,11 @@ impl Metrics {
             let _ = self
                 .git_operation_duration
                 .remove_label_values(&[ns, name, operation]);
+        }
+        for verdict in seen.confirmations {
+            let _ = self
+                .apply_confirmations
+                .remove_label_values(&[ns, name, verdict]);
         }
     }
 
@@ -433,6 +504,8 @@ mod tests {
         m.push_retries("ns", "repo", 2);
         m.set_watched_resources(4);
         m.set_ready("ns", "repo", true);
+        m.sync_triggered("ns", "repo", "watch");
+        m.apply_confirmations("ns", "repo", "unchanged", 5);
         let text = m.render();
         for family in FAMILIES {
             assert!(
@@ -451,6 +524,12 @@ mod tests {
             text.contains(r#"gitcontroller_git_push_retries_total{name="repo",namespace="ns"} 2"#)
         );
         assert!(text.contains("gitcontroller_watched_resources 4"));
+        assert!(text.contains(
+            r#"gitcontroller_sync_triggers_total{name="repo",namespace="ns",source="watch"} 1"#
+        ));
+        assert!(text.contains(
+            r#"gitcontroller_apply_confirmations_total{name="repo",namespace="ns",verdict="unchanged"} 5"#
+        ));
     }
 
     #[test]
@@ -467,6 +546,10 @@ mod tests {
             m.git_operation("ns", name, "commit", 0.1);
             m.push_retries("ns", name, 1);
             m.set_ready("ns", name, false);
+            for source in TRIGGER_SOURCES {
+                m.sync_triggered("ns", name, source);
+            }
+            m.apply_confirmations("ns", name, "remembered", 1);
         }
         m.forget("ns", "a");
         let text = m.render();

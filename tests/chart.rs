@@ -5,13 +5,13 @@
 //! are the top-level ones; the Grafana dashboard only queries metrics that `/metrics` exposes.
 
 use std::collections::BTreeSet;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
+use std::process::Output;
 
+mod common;
+
+use common::{Cluster, chart_dir, repo_root, run, run_ok, tools};
 use git_controller::metrics::{FAMILIES, Metrics};
-use gitcontroller_testkit::cluster::{TestNamespace, client, use_test_cluster};
+use gitcontroller_testkit::cluster::{TestNamespace, client};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
@@ -19,103 +19,6 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBind
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::Api;
 use serde_json::Value;
-
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn chart_dir() -> PathBuf {
-    repo_root().join("charts/git-controller")
-}
-
-/// `helm` and `kubectl` from `$GITCONTROLLER_HELM_DIR/bin` (default `/opt/helm/bin`), fetched
-/// with `../shared/kubelite/helm-fetch.sh` when missing.
-struct Tools {
-    helm: PathBuf,
-    kubectl: PathBuf,
-}
-
-fn tools() -> &'static Tools {
-    static TOOLS: OnceLock<Tools> = OnceLock::new();
-    TOOLS.get_or_init(|| {
-        let dir = std::env::var_os("GITCONTROLLER_HELM_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("/opt/helm"));
-        let helm = dir.join("bin/helm");
-        if !helm.exists() {
-            let script = gitcontroller_testkit::run_cluster::shared_dir()
-                .unwrap_or_else(|| repo_root().join("../shared"))
-                .join("kubelite/helm-fetch.sh");
-            let status = Command::new("bash")
-                .arg(&script)
-                .arg(&dir)
-                .arg("v35")
-                .status()
-                .unwrap_or_else(|e| panic!("running {}: {e}", script.display()));
-            assert!(
-                status.success() && helm.exists(),
-                "{} {} v35 did not install helm ({status})",
-                script.display(),
-                dir.display()
-            );
-        }
-        Tools {
-            kubectl: dir.join("bin/kubectl"),
-            helm,
-        }
-    })
-}
-
-/// Runs a tool; `Cluster::Test` points it at the tests' cluster (`KUBECONFIG`).
-fn run(program: &Path, args: &[&str], stdin: Option<&str>, cluster: Cluster) -> Output {
-    let mut cmd = Command::new(program);
-    if cluster == Cluster::Test {
-        use_test_cluster(&mut cmd);
-    }
-    cmd.args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("running {}: {e}", program.display()));
-    if let Some(input) = stdin {
-        let mut pipe = child.stdin.take().expect("stdin is piped");
-        let input = input.to_owned();
-        // Write from a thread: the child may fill its stdout pipe before reading all of stdin.
-        std::thread::spawn(move || {
-            let _ = pipe.write_all(input.as_bytes());
-        });
-    }
-    child.wait_with_output().expect("waiting for the command")
-}
-
-/// Whether a tool talks to a cluster.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Cluster {
-    /// Offline (`helm template`, `helm lint`).
-    None,
-    /// The tests' cluster.
-    Test,
-}
-
-/// Runs a tool and returns its stdout; fails the test with the full output otherwise.
-fn run_ok(program: &Path, args: &[&str], stdin: Option<&str>, cluster: Cluster) -> String {
-    let out = run(program, args, stdin, cluster);
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "{} {args:?} failed ({}):\n{stdout}\n{stderr}",
-        program.display(),
-        out.status
-    );
-    stdout
-}
 
 fn helm(args: &[&str]) -> Output {
     run(&tools().helm, args, None, Cluster::None)
@@ -231,11 +134,20 @@ fn assert_least_privilege(docs: &[Value]) {
             assert!(rule["nonResourceURLs"].is_null(), "{role:#}");
             let verbs = strings(&rule["verbs"]);
             assert!(
-                !verbs
-                    .iter()
-                    .any(|v| ["escalate", "bind", "impersonate"].contains(v)),
+                !verbs.iter().any(|v| ["escalate", "bind"].contains(v)),
                 "{role:#}"
             );
+            if verbs.contains(&"impersonate") {
+                assert_eq!(
+                    (
+                        strings(&rule["apiGroups"]),
+                        strings(&rule["resources"]),
+                        verbs.clone()
+                    ),
+                    (vec![""], vec!["serviceaccounts"], vec!["impersonate"]),
+                    "ServiceAccounts only, never users or groups: {role:#}"
+                );
+            }
             if strings(&rule["resources"]).contains(&"secrets") {
                 assert!(
                     verbs.iter().all(|v| READ.contains(v)),
@@ -338,6 +250,54 @@ fn helm_lint_is_clean() {
     }
 }
 
+/// Every (apiGroup, resource, verb) granted cluster-wide: by ClusterRoles that a
+/// ClusterRoleBinding binds.
+fn granted_cluster_wide(docs: &[Value]) -> BTreeSet<(String, String, String)> {
+    let mut granted = BTreeSet::new();
+    for binding in all(docs, "ClusterRoleBinding") {
+        let role = find(
+            docs,
+            "ClusterRole",
+            binding["roleRef"]["name"].as_str().unwrap(),
+        );
+        granted.extend(grants(role));
+    }
+    granted
+}
+
+/// Every (apiGroup, resource, verb) a role grants (resourceNames are checked separately).
+fn grants(role: &Value) -> BTreeSet<(String, String, String)> {
+    let mut granted = BTreeSet::new();
+    for rule in role["rules"].as_array().expect("rules") {
+        for group in strings(&rule["apiGroups"]) {
+            for resource in strings(&rule["resources"]) {
+                for verb in strings(&rule["verbs"]) {
+                    granted.insert((group.to_owned(), resource.to_owned(), verb.to_owned()));
+                }
+            }
+        }
+    }
+    granted
+}
+
+/// The arguments of the controller's container.
+fn container_args(docs: &[Value]) -> Vec<String> {
+    strings(
+        &find(docs, "Deployment", "rel-git-controller")["spec"]["template"]["spec"]["containers"]
+            [0]["args"],
+    )
+    .into_iter()
+    .map(str::to_owned)
+    .collect()
+}
+
+/// Whether `docs` let the controller list or watch Secrets in every namespace.
+fn lists_secrets_cluster_wide(docs: &[Value]) -> bool {
+    granted_cluster_wide(docs)
+        .iter()
+        .any(|(g, r, v)| g.is_empty() && r == "secrets" && (v == "list" || v == "watch"))
+}
+
 #[test]
 fn default_values_render_a_secure_deployment_with_least_privilege() {
     let docs = template("{}");
@@ -346,6 +306,8 @@ fn default_values_render_a_secure_deployment_with_least_privilege() {
         [
             "ClusterRole",
             "ClusterRole",
+            "ClusterRole",
+            "ClusterRoleBinding",
             "ClusterRoleBinding",
             "ClusterRoleBinding",
             "ConfigMap",
@@ -480,7 +442,8 @@ fn default_values_render_a_secure_deployment_with_least_privilege() {
         deployment["spec"]["selector"]["matchLabels"]
     );
 
-    // RBAC: own API, events, Secrets read, CRD discovery; nothing to sync until values say so.
+    // RBAC: own API, events, Secrets by name, impersonating ServiceAccounts, access reviews,
+    // CRD discovery; nothing to sync until values say so.
     assert_least_privilege(&docs);
     let role = find(&docs, "ClusterRole", "rel-git-controller");
     for resource in [
@@ -500,8 +463,37 @@ fn default_values_render_a_secure_deployment_with_least_privilege() {
         strings(&rule_for(role, "events.k8s.io", "events")["verbs"]),
         ["create", "patch"]
     );
-    assert_eq!(strings(&rule_for(role, "", "secrets")["verbs"]), READ);
-    assert_eq!(role["rules"].as_array().unwrap().len(), 3, "{role:#}");
+    assert_eq!(strings(&rule_for(role, "", "secrets")["verbs"]), ["get"]);
+    assert!(!lists_secrets_cluster_wide(&docs));
+    let impersonate = rule_for(role, "", "serviceaccounts");
+    assert_eq!(strings(&impersonate["verbs"]), ["impersonate"]);
+    assert!(
+        impersonate["resourceNames"].is_null(),
+        "any name by default"
+    );
+    assert_eq!(role["rules"].as_array().unwrap().len(), 4, "{role:#}");
+    let reviews = find(&docs, "ClusterRole", "rel-git-controller-access-reviews");
+    assert_eq!(
+        strings(&rule_for(reviews, "authorization.k8s.io", "subjectaccessreviews")["verbs"]),
+        ["create"]
+    );
+    for rbac in [
+        "roles",
+        "rolebindings",
+        "clusterroles",
+        "clusterrolebindings",
+    ] {
+        assert_eq!(
+            strings(&rule_for(reviews, "rbac.authorization.k8s.io", rbac)["verbs"]),
+            ["list", "watch"],
+            "RBAC changes invalidate cached access reviews"
+        );
+    }
+    find(
+        &docs,
+        "ClusterRoleBinding",
+        "rel-git-controller-access-reviews",
+    );
     let discovery = find(&docs, "ClusterRole", "rel-git-controller-discovery");
     assert_eq!(
         strings(
@@ -618,18 +610,149 @@ fn values_turn_on_leader_election_namespaces_sync_rbac_servicemonitor_and_networ
 
     // One replica with leaderElection.enabled also elects; rbac.create=false renders no RBAC.
     let docs = template("leaderElection: {enabled: true}\nrbac: {create: false}\n");
-    let args = strings(
-        &find(&docs, "Deployment", "rel-git-controller")["spec"]["template"]["spec"]["containers"]
-            [0]["args"],
-    )
-    .into_iter()
-    .map(str::to_owned)
-    .collect::<Vec<_>>();
+    let args = container_args(&docs);
     assert!(args.contains(&"--leader-elect".to_owned()), "{args:?}");
     assert!(
         !kinds(&docs).iter().any(|k| k.contains("Role")),
         "{:?}",
         kinds(&docs)
+    );
+}
+
+#[test]
+fn secrets_are_listed_cluster_wide_only_when_sync_resources_name_them() {
+    assert!(!lists_secrets_cluster_wide(&template("{}")));
+    assert!(!lists_secrets_cluster_wide(&template(FULL_VALUES)));
+    let named = template(
+        "sync:\n  resources:\n    - apiGroups: [\"\"]\n      resources: [secrets, configmaps]\n",
+    );
+    assert_least_privilege(&named);
+    assert!(
+        lists_secrets_cluster_wide(&named),
+        "a rule that syncs Secrets needs to watch them"
+    );
+}
+
+#[test]
+fn lockdown_grants_exactly_crds_events_leases_impersonation_reviews_and_credentials() {
+    let docs = template(
+        "multitenancy:\n  lockdown: true\n  defaultServiceAccount: gitops\n  serviceAccountNames: [deployer]\nleaderElection: {enabled: true}\n",
+    );
+    assert_least_privilege(&docs);
+    let args = container_args(&docs);
+    assert!(
+        args.contains(&"--default-service-account=gitops".to_owned()),
+        "{args:?}"
+    );
+
+    // Everything bound to the controller's ServiceAccount, anywhere.
+    let mut granted = BTreeSet::new();
+    for role in docs
+        .iter()
+        .filter(|d| d["kind"] == "ClusterRole" || d["kind"] == "Role")
+    {
+        granted.extend(grants(role));
+    }
+    let own_api = ["gitrepositories", "syncrules"]
+        .iter()
+        .flat_map(|r| {
+            [
+                r.to_string(),
+                format!("{r}/status"),
+                format!("{r}/finalizers"),
+            ]
+        })
+        .map(|r| {
+            (
+                "gitcontroller.io".to_string(),
+                r,
+                &["get", "list", "watch", "patch", "update"][..],
+            )
+        });
+    let rest = [
+        (
+            "apiextensions.k8s.io",
+            "customresourcedefinitions",
+            &["get", "list", "watch"][..],
+        ),
+        ("events.k8s.io", "events", &["create", "patch"]),
+        (
+            "coordination.k8s.io",
+            "leases",
+            &["get", "list", "watch", "create", "update"],
+        ),
+        ("", "serviceaccounts", &["impersonate"]),
+        ("authorization.k8s.io", "subjectaccessreviews", &["create"]),
+        ("", "secrets", &["get"]),
+    ]
+    .map(|(g, r, v)| (g.to_string(), r.to_string(), v));
+    let expected: BTreeSet<(String, String, String)> = own_api
+        .chain(rest)
+        .flat_map(|(group, resource, verbs)| {
+            verbs
+                .iter()
+                .map(move |verb| (group.clone(), resource.clone(), verb.to_string()))
+        })
+        .collect();
+    assert_eq!(granted, expected);
+    let role = find(&docs, "ClusterRole", "rel-git-controller");
+    assert_eq!(
+        strings(&rule_for(role, "", "serviceaccounts")["resourceNames"]),
+        ["deployer", "gitops"],
+        "only the named accounts and the default one"
+    );
+    let leases = find(&docs, "Role", "rel-git-controller-leader-election");
+    assert_eq!(
+        leases["metadata"]["namespace"], "gc-system",
+        "leases in the release namespace only"
+    );
+
+    // sync.resources grants the controller's own rights, which lockdown does not use.
+    let (_dir, file) = values_file(
+        "multitenancy: {lockdown: true}\nsync:\n  resources:\n    - apiGroups: [\"\"]\n      resources: [configmaps]\n",
+    );
+    let out = helm(&[
+        "template",
+        "rel",
+        chart_dir().to_str().unwrap(),
+        "--values",
+        &file,
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("sync.resources must be empty"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn multitenancy_values_become_flags() {
+    let args = |values: &str| container_args(&template(values));
+    let defaults = args("{}");
+    assert!(
+        !defaults
+            .iter()
+            .any(|a| a.starts_with("--cluster-scope-namespaces")
+                || a.starts_with("--default-service-account")
+                || a == "--allow-plaintext-secrets"),
+        "defaults: the release namespace is trusted, no lockdown, no plain-text Secrets: {defaults:?}"
+    );
+    let set = args(
+        "multitenancy:\n  clusterScopeNamespaces: [platform, flux-system]\n  allowPlaintextSecrets: true\n",
+    );
+    assert!(
+        set.contains(&"--cluster-scope-namespaces=platform,flux-system".to_owned()),
+        "{set:?}"
+    );
+    assert!(
+        set.contains(&"--allow-plaintext-secrets".to_owned()),
+        "{set:?}"
+    );
+    let none = args("multitenancy:\n  clusterScopeNamespaces: []\n");
+    assert!(
+        none.contains(&"--cluster-scope-namespaces=".to_owned()),
+        "trust none: {none:?}"
     );
 }
 
@@ -653,6 +776,16 @@ fn values_schema_refuses_bad_values() {
         ("serviceMonitor: {enabled: yes-please}\n", "enabled"),
         ("watchNamespace: Not_A_Namespace\n", "watchNamespace"),
         ("logFormat: yaml\n", "logFormat"),
+        ("multitenancy: {lockdown: sure}\n", "lockdown"),
+        (
+            "multitenancy: {defaultServiceAccount: Not_An_Account}\n",
+            "defaultServiceAccount",
+        ),
+        (
+            "multitenancy: {clusterScopeNamespaces: platform}\n",
+            "clusterScopeNamespaces",
+        ),
+        ("multitenancy: {tenants: []}\n", "tenants"),
     ] {
         let (_dir, file) = values_file(values);
         let chart = chart_dir();
@@ -877,6 +1010,8 @@ fn exposed_metric_names() -> BTreeSet<String> {
     m.push_retries("ns", "repo", 1);
     m.set_watched_resources(2);
     m.set_ready("ns", "repo", true);
+    m.sync_triggered("ns", "repo", "watch");
+    m.apply_confirmations("ns", "repo", "unchanged", 1);
     m.render()
         .lines()
         .filter(|l| !l.starts_with('#') && !l.is_empty())

@@ -6,29 +6,23 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    ControllerProcess, apply_yaml, condition, crd, install_volume_snapshot_crds, setup, wait_for,
-    wait_for_current_spec_observed, wait_for_sync_of,
+    ControllerProcess, apply_yaml, condition, crd, install_volume_snapshot_crds, repo_status,
+    repository, rule, setup, wait_for, wait_for_current_spec_observed, wait_for_sync_of,
 };
 use git_controller::api::{GitRepository, SyncRule};
 use gitcontroller_testkit::cluster::apply_crds;
 use gitcontroller_testkit::git_server::GitDaemon;
 use gitcontroller_testkit::git_server::GitHttpServer;
-use kube::Client;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use kube::discovery::ApiResource;
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(60);
 
-fn repository(url: &str, extra: &str) -> String {
+/// A ConfigMap manifest with one entry.
+fn configmap(ns: &str, name: &str) -> String {
     format!(
-        "apiVersion: gitcontroller.io/v1alpha1\nkind: GitRepository\nmetadata:\n  name: repo\nspec:\n  url: {url}\n  interval: 2s\n{extra}"
-    )
-}
-
-fn rule(name: &str, ns: &str, body: &str) -> String {
-    format!(
-        "---\napiVersion: gitcontroller.io/v1alpha1\nkind: SyncRule\nmetadata:\n  name: {name}\nspec:\n  repositoryRef:\n    name: repo\n  namespaces: [{ns}]\n{body}"
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {ns}\ndata:\n  a: b\n"
     )
 }
 
@@ -57,12 +51,6 @@ async fn get_json(api: &Api<DynamicObject>, name: &str) -> Option<Value> {
         .await
         .unwrap()
         .map(|o| serde_json::to_value(o).unwrap())
-}
-
-async fn repo_status(client: &Client, ns: &str) -> Option<Value> {
-    let api: Api<GitRepository> = Api::namespaced(client.clone(), ns);
-    let repo = api.get_opt("repo").await.unwrap()?;
-    serde_json::to_value(repo.status?).ok()
 }
 
 #[tokio::test]
@@ -320,7 +308,13 @@ async fn a_crd_installed_after_start_is_picked_up_by_an_existing_rule() {
             &format!("  apiGroups: [{group}]\n  syncTo: git\n"),
         );
     apply_yaml(&client, &ns, &yaml).await;
-    let _controller = ControllerProcess::start(&ns);
+    // The chart's RBAC names the new group ahead of its CRD, as an admin would.
+    let _controller = ControllerProcess::start_with_chart(
+        &ns,
+        &[],
+        &[],
+        &format!("sync:\n  resources:\n    - apiGroups: [{group}]\n      resources: [widgets]\n"),
+    );
 
     let rules: Api<SyncRule> = Api::namespaced(client.clone(), &ns);
     wait_for("the rule to report no matching types yet", WAIT, || async {
@@ -379,10 +373,12 @@ async fn bad_input_is_reported_and_the_rest_still_syncs() {
             &ns,
             "  apiGroups: [\"\"]\n  kinds: [ConfigMap]\n  syncTo: kubernetes\n",
         )
+        // Invalid rules fail closed: this one holds back every Service (its scope), not the
+        // ConfigMaps.
         + &rule(
             "bad-selector",
             &ns,
-            "  kinds: [ConfigMap]\n  labelSelector: \"app in (web\"\n  syncTo: git\n",
+            "  kinds: [Service]\n  labelSelector: \"app in (web\"\n  syncTo: git\n",
         )
         + &rule(
             "secrets",
@@ -530,11 +526,7 @@ async fn prune_deletes_only_what_this_repository_applied_and_only_when_asked() {
     let (client, ns) = setup("prune").await;
     let ns = ns.name().to_string();
     let git = GitDaemon::start();
-    let cm = |name: &str| {
-        format!(
-            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {ns}\ndata:\n  a: b\n"
-        )
-    };
+    let cm = |name: &str| configmap(&ns, name);
     git.seed(
         &[
             ("keep.yaml", &cm("keep")),
@@ -667,16 +659,20 @@ async fn suspend_pauses_writes_in_both_directions() {
     .await;
     apply_yaml(&client, &ns, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: made-live\n  labels:\n    origin: cluster\ndata:\n  value: x\n").await;
     let changed = git.change(&[("cm.yaml", &cm("two"))], &[], "change while suspended");
-    // A suspended sync that saw both changes (the new commit, and the live ConfigMap counted
-    // toward Git), and only then: nothing was written.
+    // A suspended sync that saw both changes (the new commit's apply and the live ConfigMap's
+    // export are pending), and only then: nothing was written. A suspended sync is no sync:
+    // lastSyncedCommit stays.
     wait_for("a suspended sync that saw both changes", WAIT, || async {
         let status = repo_status(&client, &ns).await?;
-        (status["lastSyncedCommit"] == changed.as_str()
-            && status["objects"]["toGit"] == 1
-            && condition(&status, "Ready")?["reason"] == "Suspended")
-            .then_some(())
+        let ready = condition(&status, "Ready")?;
+        (status["objects"]["toGit"] == 1
+            && ready["reason"] == "Suspended"
+            && ready["message"].as_str()?.ends_with("; 2 changes pending"))
+        .then_some(())
     })
     .await;
+    let status = repo_status(&client, &ns).await.unwrap();
+    assert_ne!(status["lastSyncedCommit"], changed.as_str());
     assert_eq!(
         value("from-git").await.as_deref(),
         Some("one"),
@@ -741,4 +737,275 @@ async fn a_rule_without_its_repository_says_so_until_the_repository_exists() {
         || reason("Resolved"),
     )
     .await;
+}
+
+/// Series of `/metrics` that name the GitRepository `name` in `ns`.
+fn series_of(exposition: &str, ns: &str, name: &str) -> Vec<String> {
+    exposition
+        .lines()
+        .filter(|l| l.starts_with("gitcontroller_"))
+        .filter(|l| {
+            l.contains(&format!("namespace=\"{ns}\"")) && l.contains(&format!("name=\"{name}\""))
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_deleted_repository_leaves_its_rules_not_ready_and_no_metric_series() {
+    let (client, ns) = setup("deleted").await;
+    let ns = ns.name().to_string();
+    let git = GitDaemon::start();
+    let cm = |name: &str| configmap(&ns, name);
+    git.seed(
+        &[("a.yaml", &cm("from-a")), ("b.yaml", &cm("from-b"))],
+        "two",
+    );
+    // Two repositories on the same remote, each with its own rule; `doomed` carries a second
+    // finalizer, so it stays, being deleted, after git-controller has finalized it: every
+    // later reconcile of it is a chance to bring its series back.
+    let repos = |name: &str, extra: &str| {
+        format!(
+            "---\napiVersion: gitcontroller.io/v1alpha1\nkind: GitRepository\nmetadata:\n  name: {name}\n{extra}spec:\n  url: {}\n  interval: 2s\n---\napiVersion: gitcontroller.io/v1alpha1\nkind: SyncRule\nmetadata:\n  name: {name}\nspec:\n  repositoryRef:\n    name: {name}\n  namespaces: [{ns}]\n  kinds: [ConfigMap]\n  names: [from-{}]\n  syncTo: kubernetes\n",
+            git.url(),
+            if name == "doomed" { "a" } else { "b" }
+        )
+    };
+    apply_yaml(
+        &client,
+        &ns,
+        &(repos("doomed", "  finalizers: [test.gitcontroller.io/hold]\n") + &repos("kept", "")),
+    )
+    .await;
+    let controller = ControllerProcess::start(&ns);
+    let rules: Api<SyncRule> = Api::namespaced(client.clone(), &ns);
+    let rule_reason = |name: &'static str| {
+        let rules = rules.clone();
+        async move {
+            let status = serde_json::to_value(rules.get(name).await.ok()?.status?).ok()?;
+            Some(condition(&status, "Ready")?.clone())
+        }
+    };
+    wait_for("both repositories synced, with metrics", WAIT, || async {
+        let text = controller.try_metrics().await?;
+        let ready = |name| {
+            text.contains(&format!(
+                "gitcontroller_ready{{name=\"{name}\",namespace=\"{ns}\"}} 1"
+            ))
+        };
+        (ready("doomed") && ready("kept")).then_some(())
+    })
+    .await;
+    assert_eq!(rule_reason("doomed").await.unwrap()["reason"], "Resolved");
+
+    let repositories: Api<GitRepository> = Api::namespaced(client.clone(), &ns);
+    repositories
+        .delete("doomed", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_for("git-controller's finalizer removed", WAIT, || async {
+        let repo = repositories.get("doomed").await.ok()?;
+        (repo.metadata.finalizers.as_deref()
+            == Some(&["test.gitcontroller.io/hold".to_string()][..]))
+        .then_some(())
+    })
+    .await;
+    let ready = wait_for(
+        "the rule of the repository being deleted to say so",
+        WAIT,
+        || async {
+            let ready = rule_reason("doomed").await?;
+            (ready["reason"] == "RepositoryNotFound").then_some(ready)
+        },
+    )
+    .await;
+    assert_eq!(ready["status"], "False");
+    assert!(
+        ready["message"].as_str().unwrap().contains("being deleted"),
+        "{ready}"
+    );
+    assert_eq!(rule_reason("kept").await.unwrap()["reason"], "Resolved");
+
+    // Reconciles of the finalized repository: a change to it, and to a ConfigMap its rule
+    // selects. Each is a reconcile that finds nothing left to finalize (logged at debug).
+    let finalized_again = || {
+        controller
+            .log()
+            .lines()
+            .filter(|l| l.contains("finalized already") && l.contains("doomed"))
+            .count()
+    };
+    let before = finalized_again();
+    repositories
+        .patch(
+            "doomed",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"touched": "yes"}}})),
+        )
+        .await
+        .unwrap();
+    wait_for("a reconcile of the finalized repository", WAIT, || async {
+        (finalized_again() > before).then_some(())
+    })
+    .await;
+    let text = controller.metrics().await;
+    assert_eq!(
+        series_of(&text, &ns, "doomed"),
+        Vec::<String>::new(),
+        "no series of the deleted repository"
+    );
+    assert!(
+        !series_of(&text, &ns, "kept").is_empty(),
+        "the other repository keeps its series"
+    );
+
+    // Gone for good: the rule says its repository does not exist.
+    repositories
+        .patch(
+            "doomed",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+        )
+        .await
+        .unwrap();
+    wait_for(
+        "the rule to say its repository does not exist",
+        WAIT,
+        || async {
+            let ready = rule_reason("doomed").await?;
+            ready["message"]
+                .as_str()?
+                .contains("does not exist")
+                .then_some(())
+        },
+    )
+    .await;
+    let text = controller.metrics().await;
+    assert_eq!(series_of(&text, &ns, "doomed"), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn events_regard_their_objects_and_each_acting_sync_is_summarized_truthfully() {
+    let (client, ns) = setup("events").await;
+    let ns = ns.name().to_string();
+    let git = GitDaemon::start();
+    let cm = |name: &str, value: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {ns}\n  labels:\n    origin: git\ndata:\n  value: {value}\n"
+        )
+    };
+    git.seed(
+        &[("a.yaml", &cm("a", "one")), ("b.yaml", &cm("b", "one"))],
+        "two",
+    );
+    apply_yaml(
+        &client,
+        &ns,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: live\n  labels:\n    origin: cluster\ndata:\n  value: x\n",
+    )
+    .await;
+    let yaml = repository(&git.url(), "")
+        + &rule(
+            "from-git",
+            &ns,
+            "  kinds: [ConfigMap]\n  labelSelector: origin=git\n  syncTo: kubernetes\n",
+        )
+        + &rule(
+            "to-git",
+            &ns,
+            "  kinds: [ConfigMap]\n  labelSelector: origin=cluster\n  syncTo: git\n",
+        );
+    apply_yaml(&client, &ns, &yaml).await;
+    let _controller = ControllerProcess::start(&ns);
+    let repo = format!("{ns}/repo");
+    let first = wait_for("the exported ConfigMap's commit", WAIT, || async {
+        git.list_files()
+            .iter()
+            .any(|f| f.contains("live"))
+            .then(|| git.head())
+    })
+    .await;
+    let short = |commit: &str| commit[..8].to_string();
+    let events = wait_for("the Events of the first sync", WAIT, || async {
+        let events = common::events_in(&client, &ns).await;
+        events.iter().any(|e| e.0 == "Committed").then_some(events)
+    })
+    .await;
+    let seeded = git.commits().last().unwrap().clone();
+    let expected = |reason: &str, regarding: &str, note: String| {
+        (reason.to_string(), regarding.to_string(), note, 1)
+    };
+    for name in ["a", "b"] {
+        assert!(
+            events.contains(&expected(
+                "Created",
+                &format!("ConfigMap/{name}"),
+                format!(
+                    "created from Git: GitRepository {repo} at {}",
+                    short(&seeded)
+                )
+            )),
+            "{events:#?}"
+        );
+    }
+    assert!(
+        events.contains(&expected(
+            "Committed",
+            "ConfigMap/live",
+            format!("written to Git: GitRepository {repo} in {}", short(&first))
+        )),
+        "{events:#?}"
+    );
+    // The ConfigMap made in the cluster was there before: the first sync did all of it.
+    assert!(
+        events.contains(&expected(
+            "Synced",
+            "GitRepository/repo",
+            format!("created 2, committed 1 in {}", short(&first))
+        )),
+        "{events:#?}"
+    );
+
+    // The same drift twice at the same commit: one series, counted twice, whose note is true.
+    let configmaps: Api<k8s_openapi::api::core::v1::ConfigMap> =
+        Api::namespaced(client.clone(), &ns);
+    for round in 1..=2 {
+        configmaps
+            .patch(
+                "a",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"data": {"value": "drifted"}})),
+            )
+            .await
+            .unwrap();
+        wait_for("the drift undone and its Event counted", WAIT, || async {
+            let value = configmaps.get("a").await.ok()?.data?.get("value")?.clone();
+            let events = common::events_in(&client, &ns).await;
+            let counted = events.iter().any(|e| {
+                e.0 == "Applied"
+                    && e.1 == "ConfigMap/a"
+                    && e.2
+                        == format!(
+                            "applied from Git: GitRepository {repo} at {}",
+                            short(&first)
+                        )
+                    && e.3 == round
+            });
+            (value == "one" && counted).then_some(())
+        })
+        .await;
+    }
+    let events = common::events_in(&client, &ns).await;
+    assert!(
+        !events
+            .iter()
+            .any(|e| e.0 == "Applied" && e.1 != "ConfigMap/a"),
+        "only a was applied: {events:#?}"
+    );
+    assert!(
+        events.iter().any(|e| e.0 == "Synced"
+            && e.2 == format!("applied 1 in {}", short(&first))
+            && e.3 == 2),
+        "two syncs applied one object each: {events:#?}"
+    );
 }

@@ -109,6 +109,41 @@ async fn schema_refuses_bad_input_with_clear_messages() {
     .await;
     assert!(err.contains("url must use one of the schemes"), "{err}");
     assert!(err.contains("interval must be a duration"), "{err}");
+
+    // pruneLimit: a count or a percentage, like a Deployment's maxUnavailable.
+    for (name, limit) in [
+        ("negative", serde_json::json!(-1)),
+        ("word", serde_json::json!("ten")),
+        ("over", serde_json::json!("150%")),
+    ] {
+        let err = create_err(
+            ns.name(),
+            serde_json::json!({
+                "apiVersion": "gitcontroller.io/v1alpha1", "kind": "GitRepository",
+                "metadata": {"name": name},
+                "spec": {"url": "https://example.com/r.git", "pruneLimit": limit}
+            }),
+        )
+        .await;
+        assert!(err.contains("pruneLimit must be a count"), "{name}: {err}");
+    }
+    let repos = Api::<GitRepository>::namespaced(client.clone(), ns.name());
+    for (name, limit) in [
+        ("count", serde_json::json!(10)),
+        ("percent", serde_json::json!("25%")),
+    ] {
+        let repo: GitRepository = serde_json::from_value(serde_json::json!({
+            "apiVersion": "gitcontroller.io/v1alpha1", "kind": "GitRepository",
+            "metadata": {"name": name},
+            "spec": {"url": "https://example.com/r.git", "pruneLimit": limit}
+        }))
+        .unwrap();
+        let created = repos.create(&PostParams::default(), &repo).await.unwrap();
+        assert_eq!(
+            serde_json::to_value(&created.spec.prune_limit).unwrap(),
+            limit
+        );
+    }
 }
 
 #[tokio::test]
@@ -158,6 +193,7 @@ async fn examples_apply_and_defaults_are_filled_in() {
     assert_eq!(raw["spec"]["branch"], "main");
     assert_eq!(raw["spec"]["interval"], "1m");
     assert_eq!(raw["spec"]["prune"], false);
+    assert_eq!(raw["spec"]["pruneLimit"], "50%");
     assert_eq!(raw["spec"]["author"]["name"], "git-controller");
 }
 
@@ -240,4 +276,36 @@ fn the_readme_names_every_spec_field_and_run_flag() {
         .filter(|flag| flag != "--help")
         .collect();
     assert_eq!(documented, flags, "README's run flags are `run --help`'s");
+}
+
+#[tokio::test]
+async fn the_root_pointer_is_a_valid_filter() {
+    let client = client().await;
+    apply_crds(&client, &crds()).await;
+    let ns = TestNamespace::new(&client, "root-pointer").await;
+    let api = Api::<SyncRule>::namespaced(client.clone(), ns.name());
+    // RFC 6901: the empty string points at the whole document, as docs/sync-semantics.md says.
+    let rule: SyncRule = serde_json::from_value(serde_json::json!({
+        "apiVersion": "gitcontroller.io/v1alpha1", "kind": "SyncRule",
+        "metadata": {"name": "whole-object"},
+        "spec": {"repositoryRef": {"name": "r"}, "syncTo": "kubernetes", "filters": ["", "/spec"]}
+    }))
+    .unwrap();
+    api.create(&PostParams::default(), &rule).await.unwrap();
+    let back = api.get("whole-object").await.unwrap();
+    assert_eq!(back.spec.filters, ["", "/spec"]);
+
+    // Still not a pointer: a key without its leading slash, and an escape that is not ~0 or ~1.
+    for (name, filter) in [("no-slash", "spec"), ("bad-escape", "/metadata/a~2b")] {
+        let err = create_err(
+            ns.name(),
+            serde_json::json!({
+                "apiVersion": "gitcontroller.io/v1alpha1", "kind": "SyncRule",
+                "metadata": {"name": name},
+                "spec": {"repositoryRef": {"name": "r"}, "syncTo": "git", "filters": [filter]}
+            }),
+        )
+        .await;
+        assert!(err.contains("spec.filters[0]"), "{err}");
+    }
 }

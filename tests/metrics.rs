@@ -122,6 +122,8 @@ fn record_a_reconcile(metrics: &Metrics) {
     metrics.reconcile_failed("demo", "platform", "git");
     metrics.set_watched_resources(3);
     metrics.set_ready("demo", "platform", true);
+    metrics.sync_triggered("demo", "platform", "watch");
+    metrics.apply_confirmations("demo", "platform", "remembered", 4);
     drop(timer);
 }
 

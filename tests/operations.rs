@@ -5,12 +5,12 @@ mod common;
 #[path = "operations/lease.rs"]
 mod lease;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::hooks::{configmap, github_signature, post, repository_and_rules, value_of};
-use common::{ControllerProcess, apply_yaml, condition, setup, wait_for, wait_for_sync_of};
-use gitcontroller_testkit::cluster::use_test_cluster;
+use common::{
+    ControllerProcess, apply_yaml, condition, run_diff, setup, wait_for, wait_for_sync_of,
+};
 use gitcontroller_testkit::git_server::{GitDaemon, free_port};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams, PostParams};
@@ -59,11 +59,9 @@ async fn a_signed_push_event_syncs_at_once_and_a_bad_one_is_refused() {
     assert_eq!((wrong, missing, bad_token), (401, 401, 401));
     // The handler counts its answer before sending it: once the 401s are back, the counter
     // holds each refusal, and the log would hold any sync request.
-    let refused = metric_sum(
-        &controller,
-        "gitcontroller_webhook_responses_total{code=\"401\"",
-    )
-    .await;
+    let refused = controller
+        .metric_sum("gitcontroller_webhook_responses_total{code=\"401\"")
+        .await;
     assert_eq!(refused, 3.0, "three refusals counted");
     let log = controller.log();
     assert!(
@@ -279,18 +277,6 @@ async fn resource_versions(api: &Api<ConfigMap>) -> Vec<String> {
         .collect()
 }
 
-fn run_diff(ns: &str) -> (i32, String) {
-    let output = use_test_cluster(&mut Command::new(env!("CARGO_BIN_EXE_git-controller")))
-        .args(["diff", "-n", ns, "repo"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    (
-        output.status.code().unwrap_or(-1),
-        stdout + &String::from_utf8_lossy(&output.stderr),
-    )
-}
-
 #[tokio::test]
 async fn diff_prints_nothing_in_sync_and_both_sections_after_drift_without_writing() {
     let (client, ns) = setup("diff").await;
@@ -441,26 +427,6 @@ fn hunks(diff: &str) -> Vec<String> {
         .collect()
 }
 
-/// The sum of the samples of `series` (a metric name with its label filter, as written in the
-/// exposition, e.g. `name{operation="fetch"`) on the controller's /metrics.
-async fn metric_sum(controller: &ControllerProcess, series: &str) -> f64 {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", controller.metrics_port))
-        .await
-        .expect("metrics endpoint");
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let mut body = String::new();
-    stream.read_to_string(&mut body).await.unwrap();
-    let (name, labels) = series.split_once('{').unwrap_or((series, ""));
-    body.lines()
-        .filter(|l| l.starts_with(&format!("{name}{{")) && l.contains(labels))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
 #[tokio::test]
 async fn live_changes_replan_against_the_cached_snapshot_and_a_spec_change_fetches() {
     let (client, ns) = setup("fetch-due").await;
@@ -484,34 +450,35 @@ async fn live_changes_replan_against_the_cached_snapshot_and_a_spec_change_fetch
     .await;
     const FETCHES: &str = r#"gitcontroller_git_operation_duration_seconds_count{operation="fetch""#;
     const RECONCILES: &str = "gitcontroller_reconcile_duration_seconds_count";
-    let fetches = metric_sum(&controller, FETCHES).await;
+    let fetches = controller.metric_sum(FETCHES).await;
     assert!(fetches >= 1.0);
 
-    // A new commit the controller has no reason to fetch yet, then live changes of a watched
-    // type: each one is a reconcile, planned against the cached snapshot.
+    // A new commit the controller has no reason to fetch yet, then live changes of an object
+    // a rule selects (one Git has no manifest for): each one is a reconcile, planned against
+    // the cached snapshot.
     git.change(
         &[("cm.yaml", &configmap(&ns, "from-git", "two"))],
         &[],
         "not fetched yet",
     );
-    let reconciles = metric_sum(&controller, RECONCILES).await;
+    let reconciles = controller.metric_sum(RECONCILES).await;
     for i in 0..4 {
         apply_yaml(
             &client,
             &ns,
             &format!(
-                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: unmanaged\n  labels:\n    origin: elsewhere\ndata:\n  n: \"{i}\"\n"
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: unmanaged\n  labels:\n    origin: git\ndata:\n  n: \"{i}\"\n"
             ),
         )
         .await;
         let seen = reconciles + 1.0 + f64::from(i);
         wait_for("a reconcile of the live change", WAIT, || async {
-            (metric_sum(&controller, RECONCILES).await >= seen).then_some(())
+            (controller.metric_sum(RECONCILES).await >= seen).then_some(())
         })
         .await;
     }
     assert_eq!(
-        metric_sum(&controller, FETCHES).await,
+        controller.metric_sum(FETCHES).await,
         fetches,
         "watch events cost no fetch"
     );
@@ -534,5 +501,5 @@ async fn live_changes_replan_against_the_cached_snapshot_and_a_spec_change_fetch
             .filter(|v| v == "two")
     })
     .await;
-    assert!(metric_sum(&controller, FETCHES).await > fetches);
+    assert!(controller.metric_sum(FETCHES).await > fetches);
 }

@@ -76,8 +76,29 @@ pub enum Reason {
     UnknownKind,
     /// A manifest could not be read.
     ManifestError,
+    /// An input under `spec.path` was skipped (a file that does not parse, is not UTF-8, is
+    /// too large or a symlink, an input over the budget, a `generateName` document, an object
+    /// that cannot be applied): until it is read, nothing is pruned and no new file is written.
+    SourceIncomplete,
+    /// A live object's name (or namespace) cannot become a file path; it is not exported,
+    /// everything else is.
+    UnsafePath,
+    /// The sync would delete more objects than `spec.pruneLimit` allows, or would prune
+    /// because Git holds no manifest without the path having been emptied on purpose; it
+    /// deleted nothing.
+    PruneLimitExceeded,
     /// A write to the cluster failed.
     ApplyFailed,
+    /// An object is out of the repository's reach: another namespace or a cluster-scoped
+    /// object for a repository confined to its namespace, or what its ServiceAccount may not
+    /// do (`docs/security.md`).
+    Forbidden,
+    /// An object is held by another GitRepository (or was created outside any): left alone
+    /// until it is handed over with the `gitcontroller.io/adopt` annotation.
+    Conflict,
+    /// `allowPlaintextSecrets` is true, but the controller runs without
+    /// `--allow-plaintext-secrets`.
+    PlaintextSecretsNotAllowed,
     /// Reconciling: waiting for the next change.
     Idle,
     /// Stalled=False: progress is possible.
@@ -89,8 +110,13 @@ pub enum Reason {
     AuthenticationFailed,
     /// The remote could not be reached, or did not answer in time.
     GitUnreachable,
-    /// The remote repository or branch does not exist.
+    /// The remote repository does not exist.
     GitNotFound,
+    /// The remote has no branch `spec.branch` (a typo, or it was deleted), and
+    /// `spec.createBranch` is off.
+    BranchNotFound,
+    /// `spec.path` does not exist at the head of the branch.
+    PathNotFound,
     /// The remote refused a push.
     PushRejected,
     /// `spec.path` or a file path is not allowed.
@@ -127,13 +153,21 @@ impl Reason {
             Reason::DuplicateManifest => "DuplicateManifest",
             Reason::UnknownKind => "UnknownKind",
             Reason::ManifestError => "ManifestError",
+            Reason::SourceIncomplete => "SourceIncomplete",
+            Reason::UnsafePath => "UnsafePath",
+            Reason::PruneLimitExceeded => "PruneLimitExceeded",
             Reason::ApplyFailed => "ApplyFailed",
+            Reason::Forbidden => "Forbidden",
+            Reason::Conflict => "Conflict",
+            Reason::PlaintextSecretsNotAllowed => "PlaintextSecretsNotAllowed",
             Reason::Idle => "Idle",
             Reason::Progressing => "Progressing",
             Reason::RetryScheduled => "RetryScheduled",
             Reason::AuthenticationFailed => "AuthenticationFailed",
             Reason::GitUnreachable => "GitUnreachable",
             Reason::GitNotFound => "GitNotFound",
+            Reason::BranchNotFound => "BranchNotFound",
+            Reason::PathNotFound => "PathNotFound",
             Reason::PushRejected => "PushRejected",
             Reason::InvalidPath => "InvalidPath",
             Reason::KubernetesError => "KubernetesError",

@@ -1,6 +1,7 @@
 // kube-derive takes repeated `printcolumn(type_ = ...)` keys, which this lint misreads.
 #![allow(clippy::duplicated_attributes)]
 
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
@@ -43,7 +44,8 @@ use super::Condition;
 #[serde(rename_all = "camelCase")]
 pub struct GitRepositorySpec {
     /// Address of the remote repository. Schemes: `ssh://`, `https://`, `http://`, `git://`,
-    /// `file://`, or the scp-like SSH form `user@host:path`.
+    /// or the scp-like SSH form `user@host:path`; `file://` only when the controller runs with
+    /// `--allow-local-urls` (a path on the controller's own disk).
     #[x_kube(validation = Rule::new(
         "self.matches('^(ssh|https|http|git|file)://.+') || self.matches('^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:.+')"
     ).message("url must use one of the schemes ssh, https, http, git, file (or user@host:path)"))]
@@ -79,6 +81,21 @@ pub struct GitRepositorySpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_ref: Option<LocalObjectReference>,
 
+    /// ServiceAccount in the same namespace that every read and write of synced objects is
+    /// made as (impersonation): applies, deletes, and the reads behind plans and exports.
+    /// Objects it may not `list` are neither planned nor exported; manifests it may not list
+    /// or apply are refused and reported per object (reason `Forbidden`). Empty: the
+    /// controller's `--default-service-account` when it has one; otherwise the repository is
+    /// confined to its own namespace (no other namespace and no cluster-scoped object, in
+    /// either direction) unless the controller trusts its namespace
+    /// (`--cluster-scope-namespaces`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        length(min = 1, max = 253),
+        pattern(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    )]
+    pub service_account_name: Option<String>,
+
     /// Author and committer of the commits the controller makes.
     #[serde(default)]
     pub author: Author,
@@ -98,8 +115,25 @@ pub struct GitRepositorySpec {
     #[serde(default)]
     pub prune: bool,
 
+    /// The most objects one sync may delete from the cluster (prune): a count such as `10`,
+    /// or a percentage of the objects in `status.inventory` such as `"50%"` (rounded up).
+    /// A sync that would delete more deletes nothing at all, and says so in the `Ready`
+    /// condition (`PruneLimitExceeded`) and a Warning Event; everything else still syncs.
+    /// Whatever the limit, objects are never pruned because Git holds no manifest, unless
+    /// `path` exists and was emptied in a commit newer than the last one synced (so a wrong
+    /// path, branch or an emptied remote never prunes the cluster). To delete everything on
+    /// purpose, empty `path` in a new commit and set `pruneLimit: "100%"`.
+    #[serde(
+        default = "default_prune_limit",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(schema_with = "int_or_percent_schema")]
+    pub prune_limit: Option<IntOrString>,
+
     /// Allow Secrets to be written to Git in plain text when a SyncRule sends them there.
-    /// Off by default: such a sync is refused and reported.
+    /// Off by default: such a sync is refused and reported. Also needs the controller's
+    /// `--allow-plaintext-secrets`; without it a true value is refused with the condition
+    /// reason `PlaintextSecretsNotAllowed`.
     #[serde(default)]
     pub allow_plaintext_secrets: bool,
 
@@ -115,6 +149,26 @@ fn default_branch() -> String {
 
 fn default_interval() -> String {
     "1m".into()
+}
+
+fn default_prune_limit() -> Option<IntOrString> {
+    Some(IntOrString::String(DEFAULT_PRUNE_LIMIT.into()))
+}
+
+/// `spec.pruneLimit` when it is not set (or null).
+pub const DEFAULT_PRUNE_LIMIT: &str = "50%";
+
+/// A non-negative integer or a percentage from `0%` to `100%`, like a Deployment's
+/// `maxUnavailable`.
+fn int_or_percent_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "x-kubernetes-int-or-string": true,
+        "default": DEFAULT_PRUNE_LIMIT,
+        "x-kubernetes-validations": [{
+            "rule": "type(self) == int ? self >= 0 : self.matches('^(100|[1-9]?[0-9])%$')",
+            "message": "pruneLimit must be a count (10) or a percentage from 0% to 100% (\"50%\")"
+        }]
+    })
 }
 
 /// A reference to an object in the same namespace.
@@ -170,7 +224,9 @@ pub struct GitRepositoryStatus {
     /// The first 8 characters of `lastSyncedCommit`, for `kubectl get`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_synced_commit_short: Option<String>,
-    /// When the last successful sync finished (RFC 3339).
+    /// When the last successful sync (Ready=True) that changed something, or moved to a new
+    /// commit, finished (RFC 3339). It does not move while Ready is False or writes are
+    /// paused, nor for a sync that found everything in sync.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sync_time: Option<String>,
     /// How many objects each direction governs.

@@ -9,8 +9,8 @@ mod sync_rule;
 
 pub use condition::{Condition, ConditionStatus, ConditionType, Reason};
 pub use git_repository::{
-    Author, GitRepository, GitRepositorySpec, GitRepositoryStatus, InventoryEntry,
-    LocalObjectReference, ObjectCounts,
+    Author, DEFAULT_PRUNE_LIMIT, GitRepository, GitRepositorySpec, GitRepositoryStatus,
+    InventoryEntry, LocalObjectReference, ObjectCounts,
 };
 pub use sync_rule::{RepositoryReference, SyncDirection, SyncRule, SyncRuleSpec, SyncRuleStatus};
 

@@ -102,12 +102,13 @@ pub struct SyncRuleSpec {
     pub label_selector: Option<String>,
 
     /// JSON pointers (RFC 6901) to the parts of each object this rule governs, such as
-    /// `/spec/template/spec/containers` or `/metadata/annotations`. Empty governs the whole
-    /// object. A pointer starts with `/`; write `~1` for a `/` and `~0` for a `~` inside a key.
+    /// `/spec/template/spec/containers` or `/metadata/annotations`. No filters, or the root
+    /// pointer `""` (the empty string), govern the whole object. Every other pointer starts
+    /// with `/`; write `~1` for a `/` and `~0` for a `~` inside a key.
     #[serde(default)]
     #[schemars(
         length(max = 64),
-        inner(length(max = 1024), pattern(r"^(/([^~/]|~[01])*)+$"))
+        inner(length(max = 1024), pattern(r"^(/([^~/]|~[01])*)*$"))
     )]
     pub filters: Vec<String>,
 

@@ -1,8 +1,8 @@
 //! Writes to the cluster: server-side apply with our field manager, and deletes.
 
-use kube::Client;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
 use kube::discovery::ApiResource;
+use kube::{Client, ResourceExt};
 use serde_json::Value;
 
 use super::FIELD_MANAGER;
@@ -30,7 +30,38 @@ fn api_for(
 
 /// Server-side applies `body` (a complete apply configuration with apiVersion, kind and
 /// metadata.name/namespace), forcing ownership of the fields it sets: the rule gave them to Git.
-pub async fn apply(client: &Client, entry: &CatalogEntry, body: &Value) -> Result<(), kube::Error> {
+/// Returns the object as the API server stored it.
+pub async fn apply(
+    client: &Client,
+    entry: &CatalogEntry,
+    body: &Value,
+) -> Result<Value, kube::Error> {
+    apply_with(
+        client,
+        entry,
+        body,
+        PatchParams::apply(FIELD_MANAGER).force(),
+    )
+    .await
+}
+
+/// What [`apply`] would store, without storing it: a server-side dry run, with the API
+/// server's defaulting, conversion and admission, as the same field manager.
+pub async fn dry_run_apply(
+    client: &Client,
+    entry: &CatalogEntry,
+    body: &Value,
+) -> Result<Value, kube::Error> {
+    let params = PatchParams::apply(FIELD_MANAGER).force().dry_run();
+    apply_with(client, entry, body, params).await
+}
+
+async fn apply_with(
+    client: &Client,
+    entry: &CatalogEntry,
+    body: &Value,
+    params: PatchParams,
+) -> Result<Value, kube::Error> {
     let name = body
         .pointer("/metadata/name")
         .and_then(Value::as_str)
@@ -38,13 +69,53 @@ pub async fn apply(client: &Client, entry: &CatalogEntry, body: &Value) -> Resul
     let namespace = body.pointer("/metadata/namespace").and_then(Value::as_str);
     let api_version = body.get("apiVersion").and_then(Value::as_str);
     let api = api_for(client, entry, namespace, api_version);
-    api.patch(
-        name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(body),
-    )
-    .await
-    .map(|_| ())
+    let stored = api.patch(name, &params, &Patch::Apply(body)).await?;
+    serde_json::to_value(stored).map_err(kube::Error::SerdeError)
+}
+
+/// What a delete did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Deletion {
+    /// The object is gone.
+    Removed,
+    /// It was gone already.
+    AlreadyGone,
+    /// Finalizers hold it: it is being deleted and has this resourceVersion.
+    Finalizing(Option<String>),
+}
+
+/// Reads an object; None when it does not exist.
+pub async fn get(
+    client: &Client,
+    entry: &CatalogEntry,
+    namespace: Option<&str>,
+    name: &str,
+) -> Result<Option<DynamicObject>, kube::Error> {
+    api_for(client, entry, namespace, None).get_opt(name).await
+}
+
+/// Sets one annotation with a merge patch (not server-side apply: the annotation stays out of
+/// what our field manager applies, so no other field is released).
+pub async fn annotate(
+    client: &Client,
+    entry: &CatalogEntry,
+    namespace: Option<&str>,
+    name: &str,
+    key: &str,
+    value: &str,
+) -> Result<(), kube::Error> {
+    let patch = serde_json::json!({"metadata": {"annotations": {key: value}}});
+    api_for(client, entry, namespace, None)
+        .patch(
+            name,
+            &PatchParams {
+                field_manager: Some(FIELD_MANAGER.to_string()),
+                ..PatchParams::default()
+            },
+            &Patch::Merge(&patch),
+        )
+        .await
+        .map(|_| ())
 }
 
 /// Deletes an object; one that is already gone counts as deleted.
@@ -53,11 +124,18 @@ pub async fn delete(
     entry: &CatalogEntry,
     namespace: Option<&str>,
     name: &str,
-) -> Result<(), kube::Error> {
+) -> Result<Deletion, kube::Error> {
     let api = api_for(client, entry, namespace, None);
     match api.delete(name, &DeleteParams::background()).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+        // Most types answer a delete with a Status; some with the object, which finalizers
+        // may still hold.
+        Ok(answer) => Ok(match answer.left() {
+            Some(object) if !object.finalizers().is_empty() => {
+                Deletion::Finalizing(object.metadata.resource_version)
+            }
+            _ => Deletion::Removed,
+        }),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(Deletion::AlreadyGone),
         Err(e) => Err(e),
     }
 }

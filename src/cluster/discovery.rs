@@ -1,10 +1,12 @@
-//! Which resource types the API server serves, at their preferred version.
+//! Which resource types the API server serves, at their preferred version, with their schemas.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use gitcontroller_sync::ResourceType;
 use kube::Client;
 use kube::discovery::{ApiResource, Discovery, Scope, verbs};
+
+use super::openapi::Schemas;
 
 /// A resource type's identity: API group and kind (the version is not part of it).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -26,7 +28,7 @@ impl std::fmt::Display for TypeKey {
 }
 
 /// One served, listable and watchable resource type.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CatalogEntry {
     /// How to address it.
     pub resource: ApiResource,
@@ -34,15 +36,46 @@ pub struct CatalogEntry {
     pub namespaced: bool,
 }
 
-/// Every listable, watchable resource type, keyed by group and kind.
+impl CatalogEntry {
+    /// The type as the planner sees it.
+    pub fn resource_type(&self) -> ResourceType {
+        ResourceType::new(
+            &self.resource.group,
+            &self.resource.version,
+            &self.resource.kind,
+            &self.resource.plural,
+            self.namespaced,
+        )
+    }
+}
+
+/// Every listable, watchable resource type, keyed by group and kind, and their schemas.
 #[derive(Clone, Debug, Default)]
 pub struct ResourceCatalog {
     entries: BTreeMap<TypeKey, CatalogEntry>,
+    schemas: Schemas,
+}
+
+/// Equal when they serve the same types with the same schema documents: a rediscovery that
+/// finds this changes nothing.
+impl PartialEq for ResourceCatalog {
+    fn eq(&self, other: &Self) -> bool {
+        self.entries == other.entries && self.schemas.same_documents(&other.schemas)
+    }
 }
 
 impl ResourceCatalog {
-    /// Runs discovery against the API server.
+    /// Runs discovery against the API server and reads the schemas of the served types.
     pub async fn discover(client: &Client) -> Result<Self, kube::Error> {
+        Self::discover_with(client, &Schemas::default()).await
+    }
+
+    /// Runs discovery again; schema documents that did not change are not read again.
+    pub async fn rediscover(&self, client: &Client) -> Result<Self, kube::Error> {
+        Self::discover_with(client, &self.schemas).await
+    }
+
+    async fn discover_with(client: &Client, schemas: &Schemas) -> Result<Self, kube::Error> {
         let discovery = Discovery::new(client.clone()).run_aggregated().await?;
         let mut entries = BTreeMap::new();
         for group in discovery.groups() {
@@ -67,7 +100,12 @@ impl ResourceCatalog {
                 );
             }
         }
-        Ok(Self { entries })
+        let group_versions: BTreeSet<(String, String)> = entries
+            .values()
+            .map(|e| (e.resource.group.clone(), e.resource.version.clone()))
+            .collect();
+        let schemas = Schemas::load(client, &group_versions, schemas).await;
+        Ok(Self { entries, schemas })
     }
 
     /// The entry for a group and kind.
@@ -80,18 +118,17 @@ impl ResourceCatalog {
         self.entries.iter()
     }
 
-    /// The catalog as the planner sees it.
+    /// The catalog as the planner sees it: each type at the version it is watched in, with
+    /// its schema in that version when the server publishes one.
     pub fn resource_types(&self) -> Vec<ResourceType> {
         self.entries
             .values()
             .map(|e| {
-                ResourceType::new(
+                e.resource_type().with_schema(self.schemas.get(
                     &e.resource.group,
                     &e.resource.version,
                     &e.resource.kind,
-                    &e.resource.plural,
-                    e.namespaced,
-                )
+                ))
             })
             .collect()
     }

@@ -8,16 +8,25 @@
 //!   ownership only), and what inside `status` an entry owns (`f:status` becomes `{}`: that
 //!   it owns some of the dropped status is all that is left to know).
 //!
-//! Everything else stays as the API server serves it: a `syncTo: git` rule may govern any
-//! other field.
+//! - our bookkeeping annotations (owner, adopt: [`crate::access::ownership`]), kept apart in
+//!   [`LiveObject::bookkeeping`]: they are never planned, exported or seen as drift, and
+//!   stripping them here instead of on every reconcile keeps the object shared.
+//!
+//! Everything else stays as the API server serves it (`deletionTimestamp` and `finalizers`
+//! included): a `syncTo: git` rule may govern any other field. The confirm step compares a
+//! server-side dry run's answer with these objects, so it compacts that answer the same way
+//! ([`compact`]).
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::{ApiResource, DynamicResourceScope, Resource};
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
+
+use crate::access::ownership::{bookkeeping, strip_bookkeeping};
 
 /// The members of a `managedFields` entry the planner reads.
 const KEPT_MANAGED_FIELDS_MEMBERS: &[&str] = &["manager", "operation", "subresource", "fieldsV1"];
@@ -36,7 +45,8 @@ impl LiveType {
 /// A live object in a watcher's store.
 #[derive(Clone, Debug)]
 pub struct LiveObject {
-    /// What the watch machinery reads: name, namespace, resourceVersion.
+    /// What the watch machinery and the change feed read: name, namespace, resourceVersion,
+    /// labels; and the bookkeeping annotations, which the object itself no longer has.
     metadata: ObjectMeta,
     /// The compact object, with `apiVersion` and `kind` (once [`LiveObject::typed`] ran).
     object: Arc<Value>,
@@ -46,6 +56,8 @@ impl LiveObject {
     /// The object from the API server's JSON, compacted.
     pub fn new(mut object: Value) -> Self {
         compact(&mut object);
+        let annotations = text_map(&bookkeeping(&object)["metadata"]["annotations"]);
+        strip_bookkeeping(&mut object);
         let text = |field: &str| {
             object
                 .pointer(&format!("/metadata/{field}"))
@@ -56,6 +68,8 @@ impl LiveObject {
             name: text("name"),
             namespace: text("namespace"),
             resource_version: text("resourceVersion"),
+            labels: Some(text_map(&object["metadata"]["labels"])),
+            annotations: Some(annotations),
             ..ObjectMeta::default()
         };
         Self {
@@ -83,6 +97,13 @@ impl LiveObject {
     /// The object as the planner reads it; cloning the `Arc` copies nothing.
     pub fn object(&self) -> &Arc<Value> {
         &self.object
+    }
+
+    /// Our bookkeeping annotations on the object, as
+    /// [`bookkeeping`](crate::access::ownership::bookkeeping) reads them from a full object.
+    pub fn bookkeeping(&self) -> Value {
+        let annotations = self.metadata.annotations.clone().unwrap_or_default();
+        serde_json::json!({"metadata": {"annotations": annotations}})
     }
 }
 
@@ -125,6 +146,17 @@ impl Resource for LiveObject {
     }
 }
 
+/// A JSON object of strings as a map (other values are left out, as the API server allows
+/// none in labels and annotations).
+fn text_map(value: &Value) -> BTreeMap<String, String> {
+    value
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+        .collect()
+}
+
 /// Drops from an object what the planner never reads (see the module docs).
 pub fn compact(object: &mut Value) {
     let Value::Object(map) = object else {
@@ -155,6 +187,7 @@ pub fn compact(object: &mut Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kube::ResourceExt;
     use serde_json::json;
 
     fn deployment() -> Value {
@@ -229,6 +262,38 @@ mod tests {
                 "{full}"
             );
         }
+    }
+
+    #[test]
+    fn labels_are_read_from_the_metadata_and_bookkeeping_is_kept_apart() {
+        use crate::access::{ADOPT_ANNOTATION, OWNER_ANNOTATION};
+        let mut object = deployment();
+        object["metadata"]["annotations"] = json!({
+            OWNER_ANNOTATION: "team/repo", ADOPT_ANNOTATION: "team/other", "note": "kept"
+        });
+        let live = LiveObject::new(object);
+        assert_eq!(
+            live.labels(),
+            &BTreeMap::from([("app".to_string(), "web".to_string())])
+        );
+        assert_eq!(
+            live.object()["metadata"]["annotations"],
+            json!({"note": "kept"}),
+            "the planner never sees our bookkeeping"
+        );
+        assert_eq!(
+            live.bookkeeping(),
+            json!({"metadata": {"annotations": {
+                OWNER_ANNOTATION: "team/repo", ADOPT_ANNOTATION: "team/other"
+            }}})
+        );
+        let plain = LiveObject::new(deployment());
+        assert_eq!(
+            plain.bookkeeping(),
+            json!({"metadata": {"annotations": {}}}),
+            "as `ownership::bookkeeping` reads an object without them"
+        );
+        assert!(plain.object()["metadata"].get("annotations").is_none());
     }
 
     #[test]

@@ -5,19 +5,20 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use kube::runtime::events::Recorder;
 use kube::runtime::reflector::Store;
 use kube::{Client, ResourceExt};
 use tokio::sync::{Notify, RwLock};
 
 use super::gate::WriteGate;
+use super::own_writes::OwnWrites;
 use super::repository::{RepoKey, RepositoryState};
+use super::schedule::Batching;
 use super::trigger::Trigger;
 use super::writer::Writer;
+use crate::access::{AccessReviews, Clients, Identity, Tenancy};
 use crate::api::{GitRepository, SyncRule};
-use crate::cluster::{ResourceCatalog, Watchers};
+use crate::cluster::{EventRecorder, ResourceCatalog, Watchers};
 use crate::metrics::Metrics;
 
 /// How the controller runs (from the command line).
@@ -29,16 +30,22 @@ pub struct Config {
     pub cache_dir: PathBuf,
     /// How many GitRepositories reconcile at once.
     pub concurrency: u16,
-    /// Changes arriving within this window are synced together (one commit).
-    pub batch_window: Duration,
+    /// How triggers are batched into syncs.
+    pub batching: Batching,
     /// Pods' identity in Events.
     pub instance: String,
+    /// Tenant confinement: trusted namespaces, lockdown, plain-text Secrets, local URLs.
+    pub tenancy: Tenancy,
 }
 
 /// Everything a reconcile needs; shared by all reconciles.
 pub struct Context {
     /// The controller's own client (its identity): reads, status, finalizers, Events.
     pub client: Client,
+    /// The controller's client and the ServiceAccounts' impersonating ones.
+    pub clients: Arc<Clients>,
+    /// What impersonated ServiceAccounts may do, asked of the API server.
+    pub reviews: Arc<AccessReviews>,
     /// Command-line configuration.
     pub config: Config,
     /// Served resource types; replaced when CRDs change.
@@ -53,6 +60,8 @@ pub struct Context {
     pub gate: WriteGate,
     /// Asks for syncs (and fetches) of repositories.
     pub trigger: Trigger,
+    /// Writes of synced objects until their watch events arrive.
+    pub own_writes: OwnWrites,
     /// The controller's own writes (status, finalizers, Events).
     writer: Writer,
     /// Each repository's state between reconciles.
@@ -66,6 +75,10 @@ pub struct Context {
 pub struct ContextParts {
     /// The controller's own client.
     pub client: Client,
+    /// The controller's client and the impersonating ones.
+    pub clients: Arc<Clients>,
+    /// Access reviews.
+    pub reviews: Arc<AccessReviews>,
     /// Command-line configuration.
     pub config: Config,
     /// The served resource types.
@@ -77,19 +90,28 @@ pub struct ContextParts {
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
     /// Publishes Events.
-    pub recorder: Recorder,
+    pub recorder: EventRecorder,
     /// The write gate.
     pub gate: WriteGate,
     /// The trigger.
     pub trigger: Trigger,
+    /// Where writes of synced objects are remembered.
+    pub own_writes: OwnWrites,
 }
 
 impl Context {
     /// A context with no repository state yet.
     pub fn new(parts: ContextParts) -> Self {
-        let writer = Writer::new(parts.client.clone(), parts.gate.clone(), parts.recorder);
+        let writer = Writer::new(
+            parts.client.clone(),
+            parts.gate.clone(),
+            parts.recorder,
+            parts.own_writes.clone(),
+        );
         Self {
             client: parts.client,
+            clients: parts.clients,
+            reviews: parts.reviews,
             config: parts.config,
             catalog: RwLock::new(Arc::new(parts.catalog)),
             watchers: parts.watchers,
@@ -97,6 +119,7 @@ impl Context {
             metrics: parts.metrics,
             gate: parts.gate,
             trigger: parts.trigger,
+            own_writes: parts.own_writes,
             writer,
             repositories: Mutex::default(),
             rules_changed: Notify::new(),
@@ -124,10 +147,26 @@ impl Context {
         &self.writer
     }
 
-    /// The writer a repository's synced objects are applied and deleted with. Today the
-    /// controller's own identity; the seam where a per-repository (impersonated) client goes.
-    pub fn writer_for(&self, _repo: &GitRepository) -> Writer {
-        self.writer.clone()
+    /// Whose rights a repository acts with (`docs/security.md`).
+    pub fn identity_of(&self, repo: &GitRepository) -> Identity {
+        self.config.tenancy.identity(
+            &repo.namespace().unwrap_or_default(),
+            repo.spec.service_account_name.as_deref(),
+        )
+    }
+
+    /// The writer `repo`'s synced objects are applied and deleted with, as `identity`: the
+    /// controller's own client, or one impersonating the repository's ServiceAccount. Its
+    /// writes are remembered as `repo`'s, so their echoes do not wake it again.
+    pub fn writer_for(
+        &self,
+        repo: &GitRepository,
+        identity: &Identity,
+    ) -> Result<Writer, kube::Error> {
+        Ok(self
+            .writer
+            .with_client(self.clients.for_identity(identity)?)
+            .for_repository(RepoKey::of(repo)))
     }
 
     /// A repository's state, created on first use.
@@ -140,7 +179,8 @@ impl Context {
             .clone()
     }
 
-    /// Forgets a deleted repository: its state, pending fetch request and metric series.
+    /// Forgets a deleted repository: its state, pending fetch request, metric series and
+    /// watchers.
     pub fn forget(&self, key: &RepoKey) {
         self.repositories
             .lock()
@@ -148,6 +188,7 @@ impl Context {
             .remove(key);
         self.trigger.clear_fetch_request(key);
         self.metrics.forget(&key.namespace, &key.name);
+        self.watchers.release(key);
     }
 
     /// The SyncRules that belong to a repository, sorted by name.

@@ -2,10 +2,17 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use gitcontroller_sync::{LabelSelector, ObjectId, Pointer, Rule, SyncTo};
+use gitcontroller_git::{SkippedFile, Truncated};
+use gitcontroller_sync::{
+    LabelSelector, ObjectId, Pointer, Rule, SkipReason, SkippedInput, SyncTo,
+};
+use k8s_openapi::api::core::v1::ObjectReference;
 use kube::ResourceExt;
+use serde_json::Value;
 
 use crate::api::{InventoryEntry, Reason, SyncDirection, SyncRule};
+use crate::cluster::LiveObject;
+use crate::cluster::discovery::CatalogEntry;
 
 /// Why a SyncRule cannot be used.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -40,27 +47,61 @@ impl RuleError {
 
 /// A SyncRule the planner can use, or why it cannot be used.
 pub fn rule(rule: &SyncRule) -> Result<Rule, RuleError> {
+    let (readable, error) = read_rule(rule);
+    match error {
+        None => Ok(readable),
+        Some(error) => Err(error),
+    }
+}
+
+/// What a SyncRule selects — its type, namespace, name and label selectors — for deciding
+/// which live changes concern it. Fails safe, as [`invalid_rule_scope`] does: a label selector
+/// that does not parse selects every label set (the rule then syncs nothing, but a change it
+/// might have selected still wakes its repository, which reports the invalid rule).
+pub fn selectors(rule: &SyncRule) -> Rule {
+    read_rule(rule).0
+}
+
+/// What an invalid SyncRule could select: the rule as far as it can be read, each broken part
+/// left empty (a broken `labelSelector` selects by the other selectors alone), so that its
+/// scope can only be larger than the rule meant. The planner holds back every object in it
+/// (rules fail closed).
+pub fn invalid_rule_scope(rule: &SyncRule) -> Rule {
+    read_rule(rule).0
+}
+
+/// The rule with every part that reads, and the first part that does not.
+fn read_rule(rule: &SyncRule) -> (Rule, Option<RuleError>) {
     let spec = &rule.spec;
+    let mut error = None;
     let label_selector = match spec.label_selector.as_deref().map(str::trim) {
         None | Some("") => None,
-        Some(text) => Some(
-            LabelSelector::parse(text).map_err(|e| RuleError::LabelSelector {
-                text: text.to_string(),
-                error: e.to_string(),
-            })?,
-        ),
-    };
-    let filters = spec
-        .filters
-        .iter()
-        .map(|f| {
-            Pointer::parse(f).map_err(|e| RuleError::Filter {
-                filter: f.clone(),
-                error: e.to_string(),
+        Some(text) => LabelSelector::parse(text)
+            .map_err(|e| {
+                error.get_or_insert(RuleError::LabelSelector {
+                    text: text.to_string(),
+                    error: e.to_string(),
+                });
             })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Rule {
+            .ok(),
+    };
+    let mut filters = Vec::with_capacity(spec.filters.len());
+    for f in &spec.filters {
+        match Pointer::parse(f) {
+            Ok(pointer) => filters.push(pointer),
+            Err(e) => {
+                error.get_or_insert(RuleError::Filter {
+                    filter: f.clone(),
+                    error: e.to_string(),
+                });
+            }
+        }
+    }
+    if error.is_some() {
+        // The filters only say which fields move; a scope without them covers every field.
+        filters.clear();
+    }
+    let readable = Rule {
         name: rule.name_any(),
         api_groups: spec.api_groups.clone(),
         resources: spec.resources.clone(),
@@ -76,7 +117,69 @@ pub fn rule(rule: &SyncRule) -> Result<Rule, RuleError> {
             SyncDirection::Ignore => SyncTo::Ignore,
         },
         priority: spec.priority,
+    };
+    (readable, error)
+}
+
+/// The identity of a watched object of type `entry`.
+pub fn live_id(object: &LiveObject, entry: &CatalogEntry) -> ObjectId {
+    ObjectId {
+        group: entry.resource.group.clone(),
+        kind: entry.resource.kind.clone(),
+        namespace: object.namespace().filter(|_| entry.namespaced),
+        name: object.name_any(),
+    }
+}
+
+/// The identity of an object as the API server serves it (apiVersion, kind and metadata set).
+pub fn object_id(object: &Value) -> Option<ObjectId> {
+    let text = |pointer: &str| object.pointer(pointer).and_then(Value::as_str);
+    Some(ObjectId {
+        group: gitcontroller_sync::group_of(text("/apiVersion")?).to_string(),
+        kind: text("/kind")?.to_string(),
+        namespace: text("/metadata/namespace").map(str::to_string),
+        name: text("/metadata/name")?.to_string(),
     })
+}
+
+/// A reference to an object as the API server serves it, for an Event that regards it.
+pub fn object_reference(object: &Value) -> ObjectReference {
+    let text = |pointer: &str| {
+        object
+            .pointer(pointer)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    ObjectReference {
+        api_version: text("/apiVersion"),
+        kind: text("/kind"),
+        namespace: text("/metadata/namespace"),
+        name: text("/metadata/name"),
+        uid: text("/metadata/uid"),
+        ..ObjectReference::default()
+    }
+}
+
+/// A manifest file the Git layer left out of a snapshot, as the planner's skipped input.
+pub fn skipped_file(file: &SkippedFile) -> SkippedInput {
+    let reason = match file.reason {
+        gitcontroller_git::SkipReason::Symlink => SkipReason::Symlink,
+        gitcontroller_git::SkipReason::NotUtf8 => SkipReason::NotUtf8,
+        gitcontroller_git::SkipReason::TooLarge => SkipReason::TooLarge,
+        gitcontroller_git::SkipReason::BudgetExceeded => SkipReason::BudgetExceeded,
+    };
+    SkippedInput::new(file.path.clone(), reason)
+}
+
+/// A walk a budget stopped, as the planner's skipped input: the directory where it stopped
+/// (its files were not even listed).
+pub fn truncated_walk(truncated: &Truncated) -> SkippedInput {
+    let at = if truncated.at.is_empty() {
+        ".".to_string()
+    } else {
+        truncated.at.clone()
+    };
+    SkippedInput::new(format!("{at}/"), SkipReason::BudgetExceeded)
 }
 
 /// The inventory in status as the planner's identities.
@@ -162,5 +265,18 @@ mod tests {
         assert_eq!(duration(""), None);
         assert_eq!(duration("5 minutes"), None);
         assert_eq!(duration("m"), None);
+    }
+
+    #[test]
+    fn the_root_pointer_filter_governs_the_whole_object() {
+        let rule: SyncRule = serde_json::from_value(serde_json::json!({
+            "apiVersion": "gitcontroller.io/v1alpha1", "kind": "SyncRule",
+            "metadata": {"name": "whole", "namespace": "ns"},
+            "spec": {"repositoryRef": {"name": "r"}, "syncTo": "kubernetes", "filters": [""]}
+        }))
+        .unwrap();
+        let converted = super::rule(&rule).unwrap();
+        assert_eq!(converted.filters.len(), 1);
+        assert!(converted.filters[0].is_root());
     }
 }

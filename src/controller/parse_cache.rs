@@ -55,7 +55,9 @@ impl ParseCache {
             let parsed = match inner.entries.get(&key) {
                 Some(parsed) => parsed.clone(),
                 None => {
-                    let source = [SourceFile::new(file.path.clone(), file.content.clone())];
+                    // Snapshots here come from `Repository::snapshot`, which loads every file.
+                    let content = file.content.clone().expect("snapshot content loaded");
+                    let source = [SourceFile::new(file.path.clone(), content)];
                     let (mut manifests, mut diagnostics) =
                         gitcontroller_sync::parse_manifests(&source, types);
                     // Kept until the file changes: no spare capacity (most files hold one
@@ -87,10 +89,11 @@ mod tests {
                 .map(|(path, blob, content)| SnapshotFile {
                     path: (*path).into(),
                     blob: (*blob).into(),
-                    content: (*content).into(),
+                    size: content.len() as u64,
+                    content: Some((*content).into()),
                 })
                 .collect(),
-            skipped: Vec::new(),
+            ..Snapshot::default()
         }
     }
 

@@ -14,6 +14,8 @@ use super::repository::RepoKey;
 use super::state::Mode;
 use super::steps::fetch_interval;
 use super::{convert, events, status, steps};
+use crate::access::ownership::ownership;
+use crate::access::{Access, Confinement, confine};
 use crate::api::GitRepository;
 use crate::cluster::discovery::TypeKey;
 use crate::error::{Error, Result};
@@ -22,10 +24,14 @@ use crate::error::{Error, Result};
 /// goes away.
 pub const FINALIZER: &str = "gitcontroller.io/finalizer";
 
-/// Retry delay after an error that only the user can fix (Stalled).
-const STALLED_RETRY: Duration = Duration::from_secs(60);
-/// Retry delay after any other error.
-const RETRY: Duration = Duration::from_secs(5);
+/// The first retry after an error (then doubling, with jitter): see [`retry_delay`].
+const RETRY: Duration = Duration::from_secs(1);
+/// The first retry after an error only the user can fix (Stalled): bad credentials or spec.
+const STALLED_RETRY: Duration = Duration::from_secs(15);
+/// The longest retry delay (and never longer than the repository's interval).
+const MAX_RETRY: Duration = Duration::from_secs(300);
+/// When a deletion waits for this replica to be allowed to write.
+const NOT_WRITING_RETRY: Duration = Duration::from_secs(5);
 /// The shortest requeue after a sync: a fetch that is due already waits this long, not less.
 const MIN_REQUEUE: Duration = Duration::from_millis(500);
 
@@ -41,12 +47,14 @@ pub async fn reconcile(repo: Arc<GitRepository>, ctx: Arc<Context>) -> Result<Ac
         commit = tracing::field::Empty
     );
     async move {
+        if being_deleted(&repo) {
+            // No metric: the repository's series are dropped when it is finalized, and a
+            // reconcile after that (another finalizer keeps the object) must not bring them
+            // back.
+            return finalize(&repo, &ctx).await;
+        }
         let started = Instant::now();
-        let result = if repo.metadata.deletion_timestamp.is_some() {
-            finalize(&repo, &ctx).await
-        } else {
-            sync(repo, &ctx).await
-        };
+        let result = sync(repo, &ctx).await;
         ctx.metrics
             .observe_reconcile(&key.namespace, &key.name, started.elapsed().as_secs_f64());
         result
@@ -55,18 +63,51 @@ pub async fn reconcile(repo: Arc<GitRepository>, ctx: Arc<Context>) -> Result<Ac
     .await
 }
 
-/// kube-runtime's error policy: count the failure and retry later.
+/// kube-runtime's error policy: count the failure and retry with exponential backoff. A
+/// repository being deleted is not counted: its series are gone, or about to be (see
+/// [`reconcile`]).
 pub fn error_policy(repo: Arc<GitRepository>, error: &Error, ctx: Arc<Context>) -> Action {
     let key = RepoKey::of(&repo);
     let category = error.category();
-    ctx.metrics
-        .reconcile_failed(&key.namespace, &key.name, category.as_str());
-    tracing::warn!(namespace = %key.namespace, name = %key.name, %category, %error, "reconcile failed");
-    Action::requeue(if error.is_stalled() {
-        STALLED_RETRY
-    } else {
-        RETRY
-    })
+    if !being_deleted(&repo) {
+        ctx.metrics
+            .reconcile_failed(&key.namespace, &key.name, category.as_str());
+    }
+    let failures = ctx.repository(&key).reconcile_failed();
+    let retry_in = retry_delay(
+        failures,
+        error.is_stalled(),
+        fetch_interval(&repo),
+        fastrand::f64(),
+    );
+    tracing::warn!(
+        namespace = %key.namespace,
+        name = %key.name,
+        %category,
+        %error,
+        failures,
+        retry_in_ms = retry_in.as_millis() as u64,
+        "reconcile failed"
+    );
+    Action::requeue(retry_in)
+}
+
+/// How long to wait before retrying after the `failures`-th failure in a row: the first
+/// delay ([`RETRY`], or [`STALLED_RETRY`] for errors only the user can fix) doubling with
+/// every failure, capped at [`MAX_RETRY`] and at the interval (a fixed repository is noticed
+/// within an interval, as a healthy one would be), then jittered down by up to half
+/// (`random` in [0, 1)) so repositories failing together do not retry together. Below the cap
+/// every delay is longer than any the previous failure could get: retries never speed up.
+pub fn retry_delay(failures: u32, stalled: bool, interval: Duration, random: f64) -> Duration {
+    let first = if stalled { STALLED_RETRY } else { RETRY };
+    let cap = MAX_RETRY.min(interval).max(first);
+    let doublings = failures.saturating_sub(1).min(16);
+    let delay = first.saturating_mul(1 << doublings).min(cap);
+    delay.mul_f64(1.0 - random.clamp(0.0, 1.0) / 2.0)
+}
+
+fn being_deleted(repo: &GitRepository) -> bool {
+    repo.metadata.deletion_timestamp.is_some()
 }
 
 fn has_finalizer(repo: &GitRepository) -> bool {
@@ -90,6 +131,7 @@ async fn sync(repo: Arc<GitRepository>, ctx: &Context) -> Result<Action> {
         });
     finish(ctx, &repo, synced.as_ref().map(|(_, report)| report)).await?;
     let (state, _) = synced?;
+    state.repository.reconcile_succeeded();
     // Come back when the interval makes the next fetch due.
     let next = state
         .repository
@@ -131,36 +173,63 @@ async fn finish(ctx: &Context, repo: &GitRepository, outcome: Outcome<'_>) -> Re
     Ok(())
 }
 
+/// Deletes what a repository being deleted applied, as its identity: only objects within its
+/// reach and still its own (another repository may have adopted one since).
+async fn prune_all(repo: &GitRepository, ctx: &Context) -> Result<()> {
+    let catalog = ctx.catalog().await;
+    let identity = ctx.identity_of(repo);
+    let writer = ctx.writer_for(repo, &identity)?;
+    let me = RepoKey::of(repo);
+    let inventory = convert::inventory(
+        repo.status
+            .as_ref()
+            .map(|s| s.inventory.as_slice())
+            .unwrap_or_default(),
+    );
+    for id in &inventory {
+        if let Confinement::Refused(refusal) = confine(&identity, id, Access::Write) {
+            tracing::warn!(object = %id, %refusal, "not pruned");
+            continue;
+        }
+        let key = TypeKey {
+            group: id.group.clone(),
+            kind: id.kind.clone(),
+        };
+        let Some(entry) = catalog.get(&key) else {
+            continue;
+        };
+        let live = match writer.get(entry, id.namespace.as_deref(), &id.name).await {
+            Ok(Some(live)) => serde_json::to_value(live).unwrap_or_default(),
+            Ok(None) => continue,
+            Err(Error::Kube(kube::Error::Api(status))) if status.code == 403 => {
+                tracing::warn!(object = %id, "not pruned: the repository may not read it");
+                continue;
+            }
+            Err(error) => return Err(error),
+        };
+        if !ownership(&me, Some(&live), true).may_write() {
+            tracing::info!(object = %id, "not pruned: another GitRepository owns it now");
+            continue;
+        }
+        writer
+            .delete(entry, id.namespace.as_deref(), &id.name)
+            .await?;
+    }
+    Ok(())
+}
+
 /// A GitRepository being deleted: prune what it applied (when asked), forget it, let it go.
 async fn finalize(repo: &GitRepository, ctx: &Context) -> Result<Action> {
     if !has_finalizer(repo) {
+        tracing::debug!("finalized already; waiting for the other finalizers");
         return Ok(Action::await_change());
     }
     if !ctx.may_write() {
-        return Ok(Action::requeue(RETRY));
+        return Ok(Action::requeue(NOT_WRITING_RETRY));
     }
     if repo.spec.prune && !repo.spec.suspend {
-        let catalog = ctx.catalog().await;
-        let writer = ctx.writer_for(repo);
-        let inventory = convert::inventory(
-            repo.status
-                .as_ref()
-                .map(|s| s.inventory.as_slice())
-                .unwrap_or_default(),
-        );
-        for id in &inventory {
-            let key = TypeKey {
-                group: id.group.clone(),
-                kind: id.kind.clone(),
-            };
-            if let Some(entry) = catalog.get(&key) {
-                writer
-                    .delete(entry, id.namespace.as_deref(), &id.name)
-                    .await?;
-            }
-        }
+        prune_all(repo, ctx).await?;
     }
-    ctx.forget(&RepoKey::of(repo));
     let finalizers = repo
         .finalizers()
         .iter()
@@ -168,5 +237,60 @@ async fn finalize(repo: &GitRepository, ctx: &Context) -> Result<Action> {
         .cloned()
         .collect();
     ctx.writer().set_finalizers(repo, finalizers).await?;
+    // Only once the finalizer is gone: a failed write is retried, and the retry needs the
+    // repository's state.
+    ctx.forget(&RepoKey::of(repo));
+    tracing::debug!("finalized");
     Ok(Action::await_change())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    #[test]
+    fn retries_double_from_one_second_up_to_five_minutes() {
+        let delays: Vec<u64> = (1..=12)
+            .map(|n| retry_delay(n, false, HOUR, 0.0).as_secs())
+            .collect();
+        assert_eq!(delays, [1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300, 300]);
+        assert_eq!(retry_delay(u32::MAX, false, HOUR, 0.0), MAX_RETRY);
+    }
+
+    #[test]
+    fn errors_only_the_user_can_fix_start_slower() {
+        assert_eq!(retry_delay(1, true, HOUR, 0.0), Duration::from_secs(15));
+        assert_eq!(retry_delay(2, true, HOUR, 0.0), Duration::from_secs(30));
+    }
+
+    #[test]
+    fn the_interval_caps_the_backoff() {
+        let minute = Duration::from_secs(60);
+        assert_eq!(retry_delay(10, false, minute, 0.0), minute);
+        // ... but never below the first delay.
+        assert_eq!(
+            retry_delay(3, true, Duration::from_secs(5), 0.0),
+            STALLED_RETRY
+        );
+    }
+
+    #[test]
+    fn jitter_takes_off_up_to_half_and_never_speeds_retries_up() {
+        assert_eq!(
+            retry_delay(3, false, HOUR, 0.5),
+            Duration::from_secs(3),
+            "4 s less a quarter"
+        );
+        assert!(retry_delay(3, false, HOUR, 0.999_999) > Duration::from_secs(2));
+        for n in 1..9 {
+            let slowest_now = retry_delay(n, false, HOUR, 0.0);
+            let fastest_next = retry_delay(n + 1, false, HOUR, 0.999_999);
+            assert!(
+                fastest_next > slowest_now,
+                "{n}: {fastest_next:?} {slowest_now:?}"
+            );
+        }
+    }
 }

@@ -1,47 +1,21 @@
 //! What the controller keeps for one GitRepository between reconciles: its Git lock, its parse
-//! cache, and its last Git snapshot with when and why it was fetched. Created on the first
+//! cache, its last Git snapshot with when and why it was fetched, and the applies known to
+//! change nothing. Created on the first
 //! reconcile, dropped by [`Context::forget`](super::Context::forget) when the repository is
 //! deleted.
 
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use gitcontroller_git::Snapshot;
-use kube::ResourceExt;
 
 use super::parse_cache::ParseCache;
-use crate::api::GitRepository;
+use super::verdicts::Verdicts;
 use crate::error::{Error, Result};
 
-/// A GitRepository's namespace and name.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct RepoKey {
-    /// Namespace of the GitRepository.
-    pub namespace: String,
-    /// Name of the GitRepository.
-    pub name: String,
-}
-
-impl RepoKey {
-    /// The key of `namespace/name`.
-    pub fn new(namespace: &str, name: &str) -> Self {
-        Self {
-            namespace: namespace.to_string(),
-            name: name.to_string(),
-        }
-    }
-
-    /// The key of a GitRepository.
-    pub fn of(repo: &GitRepository) -> Self {
-        Self::new(&repo.namespace().unwrap_or_default(), &repo.name_any())
-    }
-}
-
-impl std::fmt::Display for RepoKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.namespace, self.name)
-    }
-}
+/// A GitRepository's namespace and name (the same reference the owner annotation holds).
+pub type RepoKey = crate::access::RepositoryRef;
 
 /// One repository's state between reconciles; shared (`Arc`) by the reconcile that runs.
 #[derive(Default)]
@@ -52,6 +26,10 @@ pub struct RepositoryState {
     /// Parsed manifests by blob.
     parse_cache: ParseCache,
     source: Mutex<SourceMemory>,
+    /// Reconciles failed in a row: the retry backoff grows with it.
+    failures: AtomicU32,
+    /// Applies known to change nothing (see [`Verdicts`]).
+    verdicts: Mutex<Verdicts>,
 }
 
 /// The Git lock of one repository, held while a Git operation runs.
@@ -158,6 +136,11 @@ impl RepositoryState {
         &self.parse_cache
     }
 
+    /// The applies known to change nothing; held briefly, never across an await.
+    pub fn verdicts(&self) -> MutexGuard<'_, Verdicts> {
+        self.verdicts.lock().expect("verdicts lock")
+    }
+
     /// The last fetch, as it stands.
     pub fn source(&self) -> SourceMemory {
         self.source.lock().expect("source lock").clone()
@@ -182,6 +165,18 @@ impl RepositoryState {
     /// Records that our push moved the branch: the next sync fetches again.
     pub fn pushed(&self) {
         self.source.lock().expect("source lock").stale = true;
+    }
+
+    /// Records a failed reconcile; returns how many failed in a row, this one included.
+    pub fn reconcile_failed(&self) -> u32 {
+        self.failures
+            .fetch_add(1, Ordering::Relaxed)
+            .saturating_add(1)
+    }
+
+    /// Records a successful reconcile: the retry backoff starts over.
+    pub fn reconcile_succeeded(&self) {
+        self.failures.store(0, Ordering::Relaxed);
     }
 }
 
@@ -268,6 +263,10 @@ mod tests {
             state.source().fetch_due(t0, INTERVAL, Some(3), false),
             Some(FetchReason::LastFetchFailed)
         );
+        assert_eq!(state.reconcile_failed(), 1);
+        assert_eq!(state.reconcile_failed(), 2);
+        state.reconcile_succeeded();
+        assert_eq!(state.reconcile_failed(), 1);
         let held = state.git_lock().unwrap();
         assert!(matches!(state.git_lock(), Err(Error::GitBusy)));
         drop(held);

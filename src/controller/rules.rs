@@ -9,6 +9,7 @@ use gitcontroller_sync::Rule;
 use kube::ResourceExt;
 
 use super::convert::{self, RuleError};
+use crate::access::scope::Selection;
 use crate::api::SyncRule;
 use crate::cluster::ResourceCatalog;
 use crate::cluster::discovery::{CatalogEntry, TypeKey};
@@ -57,13 +58,23 @@ pub fn resolve(rule: &SyncRule, catalog: &ResourceCatalog) -> ResolvedRule {
     }
 }
 
-/// A rule that cannot be used, and why.
+/// A rule that cannot be used, why, and what it could select.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InvalidRule {
     /// The SyncRule's name.
     pub name: String,
     /// What is wrong with it.
     pub error: RuleError,
+    /// The rule as far as it reads ([`convert::invalid_rule_scope`]): every object it selects
+    /// is held back while the rule is invalid.
+    pub scope: Rule,
+}
+
+impl InvalidRule {
+    /// The planner's view: the scope to hold back, and the error in words.
+    pub fn for_planner(&self) -> gitcontroller_sync::InvalidRule {
+        gitcontroller_sync::InvalidRule::new(self.scope.clone(), self.error.to_string())
+    }
 }
 
 /// A repository's SyncRules, resolved: what the planner uses and which types to watch.
@@ -75,6 +86,8 @@ pub struct ResolvedRules {
     pub invalid: Vec<InvalidRule>,
     /// The types the usable rules select.
     pub types: BTreeMap<TypeKey, CatalogEntry>,
+    /// Per selected type, the namespaces the usable rules that select it name.
+    pub selections: BTreeMap<TypeKey, Selection>,
     /// The catalog they were resolved against.
     pub catalog: Arc<ResourceCatalog>,
 }
@@ -90,12 +103,20 @@ impl ResolvedRules {
             let one = resolve(rule, &resolved.catalog);
             match one.rule {
                 Ok(rule) => {
+                    for key in one.types.keys() {
+                        resolved
+                            .selections
+                            .entry(key.clone())
+                            .or_insert_with(|| Selection::of([]))
+                            .add(&rule.namespaces);
+                    }
                     resolved.rules.push(rule);
                     resolved.types.extend(one.types);
                 }
                 Err(error) => resolved.invalid.push(InvalidRule {
                     name: one.name,
                     error,
+                    scope: convert::invalid_rule_scope(rule),
                 }),
             }
         }

@@ -1,9 +1,10 @@
 //! The SyncRules as a whole, kept in one place: every rule's status (usable? which types? does
-//! its repository exist?) and the set of running watchers (the types the usable rules of
-//! existing repositories select). Refreshed whenever `Context::rules_changed` is notified: a
-//! rule's spec, the catalog, or the set of repositories changed.
+//! its repository exist?), and the release of the watchers of repositories that are gone (each
+//! repository states its own watchers when it syncs: their keys depend on its identity).
+//! Refreshed whenever `Context::rules_changed` is notified: a rule's spec, the catalog, or the
+//! set of repositories changed.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use kube::ResourceExt;
@@ -12,6 +13,7 @@ use tokio::sync::watch;
 
 use super::context::Context;
 use super::repository::RepoKey;
+use super::status::RepositoryPresence;
 use super::{rules, status};
 use crate::api::GitRepository;
 
@@ -42,24 +44,29 @@ pub fn spawn(
 async fn refresh(ctx: &Context, repositories: &Store<GitRepository>) {
     let catalog = ctx.catalog().await;
     // A repository being deleted no longer counts: its rules sync nothing.
-    let existing: HashSet<RepoKey> = repositories
+    let presence: HashMap<RepoKey, RepositoryPresence> = repositories
         .state()
         .iter()
-        .filter(|repo| repo.metadata.deletion_timestamp.is_none())
-        .map(|repo| RepoKey::of(repo))
+        .map(|repo| {
+            let presence = if repo.metadata.deletion_timestamp.is_some() {
+                RepositoryPresence::BeingDeleted
+            } else {
+                RepositoryPresence::Present
+            };
+            (RepoKey::of(repo), presence)
+        })
         .collect();
-    let mut wanted = BTreeMap::new();
     for rule in ctx.rules.state() {
         let repository = RepoKey::new(
-            &rule.namespace().unwrap_or_default(),
+            rule.namespace().unwrap_or_default(),
             &rule.spec.repository_ref.name,
         );
-        let exists = existing.contains(&repository);
+        let presence = presence
+            .get(&repository)
+            .copied()
+            .unwrap_or(RepositoryPresence::Missing);
         let resolved = rules::resolve(&rule, &catalog);
-        if exists && resolved.rule.is_ok() {
-            wanted.extend(resolved.types.clone());
-        }
-        let new_status = status::rule_status(&rule, &resolved, exists);
+        let new_status = status::rule_status(&rule, &resolved, presence);
         if rule.status.as_ref() == Some(&new_status) || !ctx.may_write() {
             continue;
         }
@@ -67,11 +74,15 @@ async fn refresh(ctx: &Context, repositories: &Store<GitRepository>) {
             tracing::warn!(rule = %rule.name_any(), %error, "could not update SyncRule status");
         }
     }
+    // Each repository states its own watchers when it syncs (their keys depend on its
+    // identity); those of repositories that are gone are released here.
+    ctx.watchers.retain_repositories(|repository| {
+        presence.get(repository) == Some(&RepositoryPresence::Present)
+    });
     tracing::debug!(
         rules = ctx.rules.state().len(),
-        watched = wanted.len(),
+        watched = ctx.watchers.len(),
         "rules refreshed"
     );
-    ctx.watchers.set(&wanted);
     ctx.metrics.set_watched_resources(ctx.watchers.len() as i64);
 }

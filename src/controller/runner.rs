@@ -4,27 +4,29 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Client;
 use kube::api::Api;
-use kube::runtime::WatchStreamExt;
 use kube::runtime::controller::{self, Controller};
-use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::watcher::{self, watcher};
+use kube::runtime::{PredicateConfig, WatchStreamExt};
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::UnboundedReceiverStream;
 
 use super::context::{Config, Context, ContextParts};
 use super::gate::WriteGate;
+use super::own_writes::OwnWrites;
 use super::repository::RepoKey;
-use super::trigger::{Trigger, Triggers};
-use super::{reconcile, ruleset};
+use super::trigger::{Trigger, TriggerSource, Triggers};
+use super::{live_changes, reconcile, ruleset, schedule};
+use crate::access::reviews::ANSWER_TTL;
+use crate::access::{AccessReviews, Clients};
 use crate::api::{GitRepository, SyncRule};
-use crate::cluster::discovery::selects;
+use crate::cluster::events::Reporter;
 use crate::cluster::watchers::LiveChange;
-use crate::cluster::{ResourceCatalog, Watchers};
+use crate::cluster::{EventRecorder, ResourceCatalog, Watchers};
 use crate::error::Error;
 use crate::metrics::Metrics;
 
@@ -37,7 +39,7 @@ fn repositories_api(client: &Client, namespace: Option<&str>) -> Api<GitReposito
 
 /// Runs the controller until `shutdown` completes.
 pub async fn run(
-    client: Client,
+    clients: Arc<Clients>,
     config: Config,
     metrics: Arc<Metrics>,
     leading: crate::leader::LeaderGate,
@@ -45,9 +47,13 @@ pub async fn run(
     triggers: Triggers,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) -> Result<(), Error> {
+    let client = clients.controller().clone();
     let catalog = ResourceCatalog::discover(&client).await?;
     let (live_tx, live_rx) = mpsc::unbounded_channel::<LiveChange>();
-    let watchers = Watchers::new(client.clone(), config.namespace.clone(), live_tx);
+    let own_writes = OwnWrites::new(live_tx.clone());
+    let watchers = Watchers::new(clients.clone(), live_tx);
+    let reviews = Arc::new(AccessReviews::new(client.clone(), ANSWER_TTL));
+    reviews.invalidate_on_rbac_changes().await;
 
     // SyncRules: one reflector feeds both the store reconciles read and the trigger that
     // re-syncs a repository when one of its rules changes (or is deleted).
@@ -67,21 +73,26 @@ pub async fn run(
     };
     let ctx = Arc::new(Context::new(ContextParts {
         client: client.clone(),
+        clients,
+        reviews,
         config: config.clone(),
         catalog,
         watchers,
         rules: rules.clone(),
         metrics,
-        recorder: Recorder::new(client.clone(), reporter),
+        recorder: EventRecorder::new(client.clone(), reporter),
         gate: WriteGate::new(leading),
         trigger,
+        own_writes,
     }));
 
     // GitRepositories: our own reflector, so the rule set learns when repositories come and
-    // go and when they are all listed.
+    // go and when they are all listed. Only a new spec or a deletion reconciles a repository
+    // from here: its status and finalizers are our own writes.
     let repositories_writer = reflector::store::Writer::<GitRepository>::default();
     let repositories = repositories_writer.as_reader();
     let (repositories_listed_tx, repositories_listed) = watch::channel(false);
+    let trigger_metrics = ctx.metrics.clone();
     let repository_events = reflector::reflector(
         repositories_writer,
         watcher(
@@ -90,15 +101,32 @@ pub async fn run(
         ),
     )
     .inspect(repository_membership(ctx.clone(), repositories_listed_tx))
-    .applied_objects();
-    let controller_config = controller::Config::default()
-        .debounce(config.batch_window)
-        .concurrency(config.concurrency);
+    .applied_objects()
+    .predicate_filter(spec_or_deletion, PredicateConfig::default())
+    .inspect_ok(move |repo| {
+        let key = RepoKey::of(repo);
+        trigger_metrics.sync_triggered(
+            &key.namespace,
+            &key.name,
+            TriggerSource::Repository.as_str(),
+        );
+    });
+    // Batching is ours (`schedule.rs`): kube-runtime's debounce would push a sync back on
+    // every trigger.
+    let controller_config = controller::Config::default().concurrency(config.concurrency);
     let controller = Controller::for_stream(repository_events, repositories.clone())
         .with_config(controller_config);
+    let (syncs_tx, syncs) = mpsc::unbounded_channel();
+    tokio::spawn(schedule::run(
+        triggers,
+        config.batching,
+        repositories.clone(),
+        ctx.metrics.clone(),
+        syncs_tx,
+    ));
     let (rules_listed_tx, mut rules_listed) = watch::channel(false);
     spawn_rule_change_mapper(ctx.clone(), rule_changes, rules_listed_tx);
-    spawn_live_change_mapper(ctx.clone(), live_rx);
+    live_changes::spawn(ctx.clone(), live_rx);
     spawn_rediscovery(ctx.clone(), repositories.clone());
     ruleset::spawn(
         ctx.clone(),
@@ -114,7 +142,7 @@ pub async fn run(
     )
     .await;
     controller
-        .reconcile_on(UnboundedReceiverStream::new(triggers))
+        .reconcile_on(UnboundedReceiverStream::new(syncs))
         .graceful_shutdown_on(shutdown)
         .run(reconcile::reconcile, reconcile::error_policy, ctx)
         .for_each(|result| async move {
@@ -124,6 +152,19 @@ pub async fn run(
         })
         .await;
     Ok(())
+}
+
+/// What of a GitRepository asks for a reconcile when it changes: its spec (`generation`) and
+/// whether it is being deleted. Status and finalizer changes — our own writes — do not.
+fn spec_or_deletion(repo: &GitRepository) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (
+        repo.metadata.generation,
+        repo.metadata.deletion_timestamp.is_some(),
+    )
+        .hash(&mut hasher);
+    Some(hasher.finish())
 }
 
 /// Has the rule set refreshed when a GitRepository appears, starts being deleted or is gone
@@ -158,7 +199,8 @@ fn repository_membership(
 }
 
 /// Re-syncs a repository when the spec of one of its rules changes (or the rule is created or
-/// deleted), and has the rule set refreshed. Status-only changes (our own writes) do neither.
+/// deleted), and has the rule set refreshed. Status-only changes (our own writes) do neither,
+/// and neither does the first list: every repository syncs at start-up anyway.
 fn spawn_rule_change_mapper(
     ctx: Arc<Context>,
     rule_changes: impl futures::Stream<Item = Result<watcher::Event<SyncRule>, watcher::Error>>
@@ -170,12 +212,14 @@ fn spawn_rule_change_mapper(
         futures::pin_mut!(rule_changes);
         // The generation of every rule seen, to tell spec changes from status changes.
         let mut generations: HashMap<ObjectRef<SyncRule>, Option<i64>> = HashMap::new();
+        let mut first_list = true;
         while let Some(item) = rule_changes.next().await {
             let (rule, deleted) = match item {
                 Ok(watcher::Event::Apply(rule) | watcher::Event::InitApply(rule)) => (rule, false),
                 Ok(watcher::Event::Delete(rule)) => (rule, true),
                 Ok(watcher::Event::InitDone) => {
                     listed.send_replace(true);
+                    first_list = false;
                     // A relist may have dropped rules deleted while the watch was down.
                     ctx.rules_changed.notify_one();
                     continue;
@@ -194,55 +238,24 @@ fn spawn_rule_change_mapper(
                 generations.insert(reference, rule.metadata.generation)
                     != Some(rule.metadata.generation)
             };
-            if !changed {
+            // Before the first list is complete, the rule set waits and no repository runs.
+            if !changed || first_list {
                 continue;
             }
             ctx.rules_changed.notify_one();
             if let Some(ns) = rule.metadata.namespace.as_deref() {
-                ctx.trigger
-                    .sync(&RepoKey::new(ns, &rule.spec.repository_ref.name));
-            }
-        }
-    });
-}
-
-/// Maps a change of a live object to the repositories whose rules select its type and
-/// namespace. Label selectors are not checked here: an extra reconcile is cheap, a missed one
-/// is not.
-fn spawn_live_change_mapper(ctx: Arc<Context>, mut live_rx: mpsc::UnboundedReceiver<LiveChange>) {
-    tokio::spawn(async move {
-        while let Some(change) = live_rx.recv().await {
-            let catalog = ctx.catalog().await;
-            let Some(entry) = catalog.get(&change.key) else {
-                continue;
-            };
-            for rule in ctx.rules.state() {
-                let spec = &rule.spec;
-                let namespace_matches = spec.namespaces.is_empty()
-                    || change
-                        .namespace
-                        .as_ref()
-                        .is_some_and(|ns| spec.namespaces.contains(ns));
-                if namespace_matches
-                    && selects(
-                        &change.key,
-                        entry,
-                        &spec.api_groups,
-                        &spec.resources,
-                        &spec.kinds,
-                    )
-                    && let Some(ns) = rule.metadata.namespace.as_deref()
-                {
-                    ctx.trigger
-                        .sync(&RepoKey::new(ns, &spec.repository_ref.name));
-                }
+                ctx.trigger.sync(
+                    &RepoKey::new(ns, &rule.spec.repository_ref.name),
+                    TriggerSource::Rule,
+                );
             }
         }
     });
 }
 
 /// Re-runs discovery when CRDs change (so kinds installed later are synced without a
-/// restart) and on a slow timer, then re-triggers every repository.
+/// restart) and on a slow timer; when the served types changed, re-triggers every repository.
+/// (The CRD watch's first list replays every CRD: the same types as at start-up, no trigger.)
 fn spawn_rediscovery(ctx: Arc<Context>, repositories: Store<GitRepository>) {
     let crds: Api<CustomResourceDefinition> = Api::all(ctx.client.clone());
     tokio::spawn(async move {
@@ -271,11 +284,14 @@ fn spawn_rediscovery(ctx: Arc<Context>, repositories: Store<GitRepository>) {
                 },
                 _ = timer.tick() => {}
             }
-            match ResourceCatalog::discover(&ctx.client).await {
+            let current = ctx.catalog().await;
+            match current.rediscover(&ctx.client).await {
+                Ok(catalog) if *current == catalog => {}
                 Ok(catalog) => {
                     ctx.set_catalog(catalog).await;
                     for repo in repositories.state() {
-                        ctx.trigger.sync(&RepoKey::of(&repo));
+                        ctx.trigger
+                            .sync(&RepoKey::of(&repo), TriggerSource::Discovery);
                     }
                 }
                 Err(error) => tracing::warn!(%error, "discovery failed; keeping the last catalog"),

@@ -1,22 +1,29 @@
 //! [`SyncState`]: one sync of one GitRepository as it goes through the steps — the repository,
 //! how to write, and the plain output of every step that ran so far.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use gitcontroller_git::Snapshot;
 use gitcontroller_sync::{
-    Diagnostic, Manifest, ObjectId, Plan, PlanInput, PlanOptions, ResourceType, Rule,
+    Diagnostic, InvalidRule, Manifest, ObjectId, Plan, PlanInput, PlanOptions, PruneGuard,
+    PruneLimit, PruneRefusal, ResourceType, Rule, SourceShape,
 };
+use k8s_openapi::api::core::v1::ObjectReference;
 use serde_json::Value;
 
 use super::context::Context;
+use super::convert;
 use super::parse_cache::ParseCache;
-use super::report::{ClusterOutcome, GitOutcome, Stop, SyncReport};
+use super::report::{ClusterOutcome, GitOutcome, Stop, SyncReport, touched};
 use super::repository::RepoKey;
 use super::repository::{FetchReason, RepositoryState};
 use super::rules::ResolvedRules;
 use super::writer::Writer;
+use crate::access::Identity;
+use crate::access::Refusal;
+use crate::access::identity::PlaintextSecrets;
+use crate::access::scope::{Reach, ReadCheck};
 use crate::api::GitRepository;
 use crate::error::{Error, Result};
 
@@ -39,22 +46,11 @@ pub enum Flow {
     Stop(Stop),
 }
 
-/// Whether a snapshot holds every manifest file under `spec.path`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Completeness {
-    /// Every manifest file was read.
-    Complete,
-    /// Some files were left out (see `Snapshot::skipped`).
-    Partial,
-}
-
 /// The fetch step's output: the Git side of the plan.
 #[derive(Clone, Debug)]
 pub struct Source {
-    /// The manifests at the commit.
+    /// The manifests at the commit, and the files that could not be read.
     pub snapshot: Arc<Snapshot>,
-    /// Whether every manifest file could be read.
-    pub completeness: Completeness,
     /// Why this sync fetched; `None` when it re-used the cached snapshot.
     pub fetched: Option<FetchReason>,
 }
@@ -62,16 +58,7 @@ pub struct Source {
 impl Source {
     /// A source for `snapshot`.
     pub fn new(snapshot: Arc<Snapshot>, fetched: Option<FetchReason>) -> Self {
-        let completeness = if snapshot.skipped.is_empty() {
-            Completeness::Complete
-        } else {
-            Completeness::Partial
-        };
-        Self {
-            snapshot,
-            completeness,
-            fetched,
-        }
+        Self { snapshot, fetched }
     }
 
     /// The commit the snapshot was read at (empty when the branch has no commit yet).
@@ -80,12 +67,31 @@ impl Source {
     }
 }
 
-/// The observe step's output: the live objects the repository's rules select.
+/// The observe step's output: the live objects the repository's rules select and its identity
+/// may read.
 #[derive(Clone, Debug, Default)]
 pub struct LiveState {
-    /// Every live object of the selected types, as the stores keep them
-    /// ([`LiveObject`](crate::cluster::LiveObject)): shared with the stores, not copied.
+    /// Every such object as the stores keep them ([`LiveObject`](crate::cluster::LiveObject):
+    /// compact, without our bookkeeping annotations), shared with the stores, not copied.
     pub objects: Arc<Vec<Arc<Value>>>,
+    /// The bookkeeping annotations of each ([`bookkeeping`](crate::access::ownership::bookkeeping)): who owns it.
+    pub owners: Arc<HashMap<ObjectId, Value>>,
+}
+
+impl LiveState {
+    /// The live objects among `ids` (one pass over all of them).
+    pub fn find_all<'a>(&'a self, ids: &BTreeSet<&ObjectId>) -> BTreeMap<ObjectId, &'a Value> {
+        if ids.is_empty() {
+            return BTreeMap::new();
+        }
+        self.objects
+            .iter()
+            .filter_map(|object| {
+                let id = convert::object_id(object)?;
+                ids.contains(&id).then_some((id, &**object))
+            })
+            .collect()
+    }
 }
 
 /// Everything a plan needs besides the Git snapshot; shared with the blocking Git thread,
@@ -93,6 +99,8 @@ pub struct LiveState {
 pub struct PlanInputs {
     /// The usable rules.
     pub rules: Vec<Rule>,
+    /// What the invalid rules could select: nothing in it moves in either direction.
+    pub invalid_rules: Vec<InvalidRule>,
     /// The served types.
     pub types: Vec<ResourceType>,
     /// The live objects.
@@ -101,19 +109,53 @@ pub struct PlanInputs {
     pub inventory: BTreeSet<ObjectId>,
     /// The planner's switches.
     pub options: PlanOptions,
+    /// `spec.pruneLimit`.
+    pub prune_limit: PruneLimit,
+    /// The commit the last sync was based on (`status.lastSyncedCommit`): a source emptied
+    /// in a newer commit may be pruned empty.
+    pub last_synced_commit: Option<String>,
     /// Parsed manifests of earlier snapshots.
     pub parsed: ParseCache,
+    /// What the repository's identity may read: manifests out of reach are left out of the
+    /// plan (and reported).
+    pub reach: Reach,
+}
+
+/// A plan, after the prune guard.
+#[derive(Clone, Debug)]
+pub struct GuardedPlan {
+    /// The plan; without deletes when the guard refused them.
+    pub plan: Plan,
+    /// Why the guard refused this sync's deletes, if it did.
+    pub prune_refused: Option<PruneRefusal>,
+    /// Manifests out of the repository's reach, left out of the plan, and why.
+    pub refused: Vec<(ObjectId, Refusal)>,
 }
 
 impl PlanInputs {
-    /// Parses the manifests of a snapshot and plans against this cluster state; returns the
-    /// plan with the parse diagnostics merged in.
-    pub fn plan(&self, snapshot: &Snapshot) -> Plan {
+    /// Parses the manifests of a snapshot and plans against this cluster state, with every
+    /// input that was not read (files the Git layer skipped or never listed, documents the
+    /// parser skipped) holding back prune and new files, the invalid rules' scopes holding
+    /// back everything in them, and the manifests out of the repository's reach left out;
+    /// then the prune guard. The plan's diagnostics start with those of the inputs.
+    pub fn plan(&self, snapshot: &Snapshot) -> GuardedPlan {
         let parsed = self.parsed.parse(snapshot, &self.types);
-        let diagnostics: Vec<Diagnostic> = parsed.diagnostics().cloned().collect();
-        let skipped = gitcontroller_sync::skipped_inputs(&diagnostics);
+        let mut diagnostics: Vec<Diagnostic> = parsed.diagnostics().cloned().collect();
         // Borrowed from the parse cache and the watch stores: planning copies no object.
         let manifests: Vec<&Manifest> = parsed.manifests().collect();
+        diagnostics.extend(
+            snapshot
+                .skipped
+                .iter()
+                .map(|file| super::convert::skipped_file(file).diagnostic()),
+        );
+        if let Some(truncated) = &snapshot.truncated {
+            diagnostics.push(super::convert::truncated_walk(truncated).diagnostic());
+        }
+        // The source's size counts what Git holds, in reach or not.
+        let read = manifests.len();
+        let (manifests, refused) = self.reach.split(manifests, |m| &m.id);
+        let skipped = gitcontroller_sync::skipped_inputs(&diagnostics);
         let mut plan = gitcontroller_sync::plan(&PlanInput {
             manifests: &manifests,
             live: self.live.as_slice(),
@@ -121,20 +163,52 @@ impl PlanInputs {
             types: &self.types,
             inventory: &self.inventory,
             skipped: &skipped,
-            invalid_rules: &[],
+            invalid_rules: &self.invalid_rules,
             options: &self.options,
         });
         plan.diagnostics.splice(0..0, diagnostics);
-        plan
+        let guard = PruneGuard {
+            limit: self.prune_limit,
+            inventory: self.inventory.len(),
+            source: self.source_shape(snapshot, read),
+        };
+        let prune_refused = gitcontroller_sync::guard_prune(&mut plan, &guard);
+        GuardedPlan {
+            plan,
+            prune_refused,
+            refused,
+        }
+    }
+
+    /// Whether the snapshot holds manifests, and if not, whether its path was emptied on
+    /// purpose: it exists at a commit other than the one synced last.
+    fn source_shape(&self, snapshot: &Snapshot, manifests: usize) -> SourceShape {
+        // Reading a commit without the path fails (PathNotFound) before any plan: only a
+        // branch without a commit has no path here.
+        let path_exists = snapshot.path_exists;
+        let newer = self.last_synced_commit.as_deref() != Some(snapshot.commit.as_str());
+        SourceShape::of(manifests, path_exists, newer)
     }
 }
 
-/// The plan step's output.
+/// The plan step's output (the confirm step settles its applies).
 pub struct Planned {
     /// What the plan was made from.
     pub inputs: Arc<PlanInputs>,
     /// The plan.
     pub plan: Plan,
+    /// Manifests out of the repository's reach, left out of the plan, and why.
+    pub refused: Vec<(ObjectId, Refusal)>,
+    /// Objects a `kubernetes` rule governs that are in sync (no write planned): their
+    /// ownership is checked too.
+    pub in_sync: Vec<ObjectId>,
+    /// What became of `allowPlaintextSecrets`.
+    pub plaintext_secrets: PlaintextSecrets,
+    /// With writes off (`diff`): what the API server would store for each apply its dry run
+    /// found to change something.
+    pub stored: BTreeMap<ObjectId, Value>,
+    /// Why the prune guard refused this sync's deletes, if it did.
+    pub prune_refused: Option<PruneRefusal>,
 }
 
 /// One sync of one GitRepository: its inputs, and the output of every step so far. Each
@@ -148,7 +222,9 @@ pub struct SyncState {
     pub mode: Mode,
     /// The repository's state between reconciles (Git lock, parse cache, last snapshot).
     pub repository: Arc<RepositoryState>,
-    /// How synced objects are written (the client, i.e. the identity, behind the gate).
+    /// Whose rights the repository acts with (`docs/security.md`).
+    pub identity: Identity,
+    /// How synced objects are written (the identity's client, behind the gate).
     pub writer: Writer,
     /// Resolve-rules step: the usable rules, the invalid ones, the selected types.
     pub rules: Option<ResolvedRules>,
@@ -156,6 +232,8 @@ pub struct SyncState {
     pub source: Option<Source>,
     /// Observe step: the live objects.
     pub live: Option<LiveState>,
+    /// Observe and plan steps: what the identity may read, asked once per type and namespace.
+    pub reads: Option<ReadCheck>,
     /// Plan step: the plan and its inputs.
     pub planned: Option<Planned>,
     /// Apply step: what was written to the cluster.
@@ -178,23 +256,26 @@ pub fn needs<'a, T>(output: &'a Option<T>, step: &str) -> Result<&'a T> {
 
 impl SyncState {
     /// A sync of `repo` that has run no step yet.
-    pub fn new(ctx: &Context, repo: Arc<GitRepository>, mode: Mode) -> Self {
+    pub fn new(ctx: &Context, repo: Arc<GitRepository>, mode: Mode) -> Result<Self> {
         let key = RepoKey::of(&repo);
-        Self {
+        let identity = ctx.identity_of(&repo);
+        Ok(Self {
             repository: ctx.repository(&key),
-            writer: ctx.writer_for(&repo),
+            writer: ctx.writer_for(&repo, &identity)?,
+            identity,
             repo,
             key,
             mode,
             rules: None,
             source: None,
             live: None,
+            reads: None,
             planned: None,
             applied: None,
             written: None,
             stopped: None,
             span: tracing::Span::current(),
-        }
+        })
     }
 
     /// Records the commit being synced (the fetched head) on the sync's span, so every later
@@ -215,6 +296,25 @@ impl SyncState {
         )
     }
 
+    /// References to the objects the sync wrote or failed to write, for Events: as our
+    /// applies returned them, else as the live objects are.
+    fn references(
+        &self,
+        cluster: &ClusterOutcome,
+        git: &GitOutcome,
+    ) -> BTreeMap<ObjectId, ObjectReference> {
+        let mut references = cluster.references.clone();
+        let wanted: BTreeSet<&ObjectId> = touched(cluster, git)
+            .filter(|id| !references.contains_key(*id))
+            .collect();
+        if let Some(live) = &self.live {
+            for (id, object) in live.find_all(&wanted) {
+                references.insert(id, convert::object_reference(object));
+            }
+        }
+        references
+    }
+
     /// What the sync found and did, for status, Events and metrics.
     pub fn report(&self) -> Result<SyncReport> {
         let planned = needs(&self.planned, "plan")?;
@@ -226,14 +326,24 @@ impl SyncState {
             Some(applied) => applied.inventory.clone(),
             None => planned.inputs.inventory.clone(),
         };
+        let references = self.references(&cluster, &git);
         Ok(SyncReport {
+            references,
+            source_commit: source.commit().to_string(),
             commit: git
                 .commit
                 .clone()
                 .or_else(|| Some(source.commit().to_string())),
             counts: planned.plan.counts,
             diagnostics: planned.plan.diagnostics.clone(),
+            prune_refused: planned.prune_refused,
             invalid_rules: rules.invalid.clone(),
+            refused: planned
+                .refused
+                .iter()
+                .map(|(id, refusal)| (id.clone(), refusal.to_string()))
+                .collect(),
+            plaintext_secrets: planned.plaintext_secrets,
             inventory,
             stopped: self.stopped,
             pending: if self.stopped.is_some() {

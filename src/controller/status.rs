@@ -2,9 +2,7 @@
 //! resolution) and the status before, nothing else. An unchanged situation yields an identical
 //! status, so the caller writes only when it differs.
 
-use gitcontroller_sync::DiagnosticReason;
-
-use super::report::{Outcome, SyncReport};
+use super::report::Outcome;
 use super::rules::ResolvedRule;
 use crate::api::{
     Condition, ConditionStatus, ConditionType, GitRepository, GitRepositoryStatus, ObjectCounts,
@@ -59,41 +57,9 @@ fn carry_transition_times(new: &mut [Condition], old: &[Condition], generation: 
     }
 }
 
-fn short(commit: &str) -> String {
+/// The first 8 characters of a commit id, as status and Events show it.
+pub(super) fn short(commit: &str) -> String {
     commit.chars().take(8).collect()
-}
-
-/// The condition reason of a planner finding that keeps the repository from being Ready.
-fn diagnostic_reason(reason: DiagnosticReason) -> Reason {
-    match reason {
-        DiagnosticReason::SecretExportRefused => Reason::SecretExportRefused,
-        DiagnosticReason::Duplicate => Reason::DuplicateManifest,
-        DiagnosticReason::UnknownKind => Reason::UnknownKind,
-        DiagnosticReason::SkippedInput(_)
-        | DiagnosticReason::NotAnObject
-        | DiagnosticReason::InvalidRule
-        | DiagnosticReason::NoMatchingRule
-        | DiagnosticReason::HeldBack(_)
-        | DiagnosticReason::UnsafePath => Reason::ManifestError,
-    }
-}
-
-/// Problems that leave the repository not Ready although the sync ran: (reason, message).
-fn problems(report: &SyncReport) -> Vec<(Reason, String)> {
-    let mut problems = Vec::new();
-    for rule in &report.invalid_rules {
-        problems.push((
-            Reason::InvalidRule,
-            format!("SyncRule {}: {}", rule.name, rule.error),
-        ));
-    }
-    for d in report.problems() {
-        problems.push((diagnostic_reason(d.reason), d.to_string()));
-    }
-    for (id, error) in &report.cluster.failed {
-        problems.push((Reason::ApplyFailed, format!("{id}: {error}")));
-    }
-    problems
 }
 
 /// The status a sync outcome calls for, given the repository as it was.
@@ -135,21 +101,13 @@ pub fn repository_status(repo: &GitRepository, outcome: Outcome<'_>) -> GitRepos
         }
         Ok(report) => {
             let commit = report.commit.clone().unwrap_or_default();
-            if old.last_synced_commit.as_deref() != Some(commit.as_str())
-                || report.acted()
-                || old.last_sync_time.is_none()
-            {
-                status.last_sync_time = Some(now());
-            }
-            status.last_synced_commit = Some(commit.clone());
-            status.last_synced_commit_short = Some(short(&commit));
             status.objects = Some(ObjectCounts {
                 to_kubernetes: report.counts.to_kubernetes as i64,
                 to_git: report.counts.to_git as i64,
                 ignored: report.counts.ignored as i64,
             });
             status.inventory = super::convert::inventory_entries(&report.inventory);
-            let problems = problems(report);
+            let problems = report.problems();
             let (ready, reason, message) = if let Some(why) = report.stopped {
                 (
                     Unknown,
@@ -160,13 +118,13 @@ pub fn repository_status(repo: &GitRepository, outcome: Outcome<'_>) -> GitRepos
                         report.pending
                     ),
                 )
-            } else if let Some((reason, _)) = problems.first() {
+            } else if let Some(first) = problems.first() {
                 let message = problems
                     .iter()
-                    .map(|(_, m)| m.as_str())
+                    .map(|p| p.message.as_str())
                     .collect::<Vec<_>>()
                     .join("; ");
-                (False, *reason, message)
+                (False, first.reason, message)
             } else {
                 (
                     True,
@@ -174,6 +132,20 @@ pub fn repository_status(repo: &GitRepository, outcome: Outcome<'_>) -> GitRepos
                     format!("in sync with {}", short(&commit)),
                 )
             };
+            // Only a successful sync is a sync: the commit and time stay those of the last
+            // one while writes are paused or something failed. A successful sync that found
+            // everything as it was leaves them alone too, so an idle repository writes no
+            // status.
+            if ready == True
+                && (old.last_synced_commit.as_deref() != Some(commit.as_str())
+                    || report.acted()
+                    || old.last_sync_time.is_none()
+                    || !is_ready(&old))
+            {
+                status.last_sync_time = Some(now());
+                status.last_synced_commit = Some(commit.clone());
+                status.last_synced_commit_short = Some(short(&commit));
+            }
             let only_user_fixable = !problems.is_empty() && report.cluster.failed.is_empty();
             status.conditions = vec![
                 condition(Ready, ready, reason, message.clone()),
@@ -203,25 +175,43 @@ pub fn is_ready(status: &GitRepositoryStatus) -> bool {
         .any(|c| c.type_ == ConditionType::Ready.as_str() && c.status == ConditionStatus::True)
 }
 
+/// Whether the GitRepository a SyncRule names is there to sync with it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RepositoryPresence {
+    /// It exists and is not being deleted.
+    Present,
+    /// It is being deleted: its rules sync nothing any more.
+    BeingDeleted,
+    /// There is no GitRepository of that name in the rule's namespace.
+    Missing,
+}
+
 /// The status of a SyncRule: whether it is usable, and the types it selects. A rule whose
-/// `repositoryRef` names no (live) GitRepository syncs nothing, and says so.
+/// `repositoryRef` names no GitRepository, or one being deleted, syncs nothing, and says so.
 pub fn rule_status(
     rule: &SyncRule,
     resolved: &ResolvedRule,
-    repository_exists: bool,
+    repository: RepositoryPresence,
 ) -> SyncRuleStatus {
     use ConditionStatus::{False, True};
     let matched_resources = resolved.matched_resources();
-    let ready = if !repository_exists {
+    let name = &rule.spec.repository_ref.name;
+    let namespace = rule.metadata.namespace.as_deref().unwrap_or_default();
+    let absent = match repository {
+        RepositoryPresence::Present => None,
+        RepositoryPresence::BeingDeleted => Some(format!(
+            "GitRepository {name:?} in namespace {namespace:?} is being deleted; this rule syncs nothing"
+        )),
+        RepositoryPresence::Missing => Some(format!(
+            "GitRepository {name:?} does not exist in namespace {namespace:?}; this rule syncs nothing until it does"
+        )),
+    };
+    let ready = if let Some(message) = absent {
         condition(
             ConditionType::Ready,
             False,
             Reason::RepositoryNotFound,
-            format!(
-                "GitRepository {:?} does not exist in namespace {:?}; this rule syncs nothing until it does",
-                rule.spec.repository_ref.name,
-                rule.metadata.namespace.as_deref().unwrap_or_default()
-            ),
+            message,
         )
     } else {
         match &resolved.rule {
@@ -263,10 +253,13 @@ pub fn rule_status(
 mod tests {
     use std::collections::{BTreeMap, BTreeSet};
 
-    use gitcontroller_sync::{Counts, Diagnostic, ObjectId, Severity, SkipReason};
+    use gitcontroller_sync::{
+        Counts, Diagnostic, DiagnosticReason, ObjectId, PruneLimit, PruneRefusal, Rule, Severity,
+        SkipReason, SyncTo,
+    };
 
     use super::super::convert::RuleError;
-    use super::super::report::{ClusterOutcome, GitOutcome, Stop};
+    use super::super::report::{ClusterOutcome, GitOutcome, Stop, SyncReport};
     use super::super::rules::InvalidRule;
     use super::*;
     use crate::Error;
@@ -356,6 +349,7 @@ mod tests {
                 text: "app in (web".into(),
                 error: "unclosed".into(),
             },
+            scope: Rule::new("bad-selector", SyncTo::Git),
         }];
         with_problems.diagnostics = vec![
             diagnostic(
@@ -371,6 +365,7 @@ mod tests {
         assert_eq!(ready.status, ConditionStatus::False);
         assert_eq!(ready.reason, "InvalidRule", "the first problem names it");
         assert!(ready.message.contains("bad-selector"), "{}", ready.message);
+        assert!(ready.message.contains("app in (web"), "{}", ready.message);
         assert!(ready.message.contains("broken.yaml:4"), "{}", ready.message);
         assert_eq!(ready.message.matches("; ").count(), 2, "{}", ready.message);
         assert_eq!(get(&status, "Stalled").status, ConditionStatus::True);
@@ -378,7 +373,7 @@ mod tests {
         with_problems.invalid_rules.clear();
         with_problems.cluster.failed = vec![(id("b"), "forbidden".into())];
         let status = repository_status(&repo(None), Ok(&with_problems));
-        assert_eq!(get(&status, "Ready").reason, "ManifestError");
+        assert_eq!(get(&status, "Ready").reason, "SourceIncomplete");
         assert_eq!(
             get(&status, "Stalled").status,
             ConditionStatus::False,
@@ -387,18 +382,35 @@ mod tests {
     }
 
     #[test]
-    fn diagnostic_reasons_map_to_condition_reasons() {
+    fn a_refused_prune_is_stalled_and_leaves_the_last_synced_commit() {
+        let synced = repository_status(&repo(None), Ok(&report()));
+        let refused = SyncReport {
+            commit: Some("fedcba9876543210".into()),
+            prune_refused: Some(PruneRefusal::OverLimit {
+                deleting: 12,
+                inventory: 20,
+                allowed: 10,
+                limit: PruneLimit::default(),
+            }),
+            ..report()
+        };
+        let status = repository_status(&repo(Some(synced.clone())), Ok(&refused));
+        let ready = get(&status, "Ready");
         assert_eq!(
-            diagnostic_reason(DiagnosticReason::Duplicate),
-            Reason::DuplicateManifest
+            (ready.status, ready.reason.as_str()),
+            (ConditionStatus::False, "PruneLimitExceeded")
         );
-        assert_eq!(
-            diagnostic_reason(DiagnosticReason::UnknownKind),
-            Reason::UnknownKind
+        assert!(
+            ready
+                .message
+                .contains("would delete 12 of 20 objects, limit 10"),
+            "{}",
+            ready.message
         );
+        assert_eq!(get(&status, "Stalled").status, ConditionStatus::True);
         assert_eq!(
-            diagnostic_reason(DiagnosticReason::SkippedInput(SkipReason::ParseError)),
-            Reason::ManifestError
+            status.last_synced_commit, synced.last_synced_commit,
+            "a path emptied in the refused commit still counts as newer"
         );
     }
 
@@ -440,6 +452,48 @@ mod tests {
     }
 
     #[test]
+    fn last_sync_time_and_commit_move_only_with_a_successful_sync() {
+        let mut old = repository_status(&repo(None), Ok(&report()));
+        old.last_sync_time = Some("2020-01-01T00:00:00Z".into());
+        let new_commit_that_failed = SyncReport {
+            commit: Some("fedcba9876543210".into()),
+            cluster: ClusterOutcome {
+                applied: vec![id("a")],
+                failed: vec![(id("b"), "forbidden".into())],
+                ..ClusterOutcome::default()
+            },
+            ..report()
+        };
+        let failed = repository_status(&repo(Some(old.clone())), Ok(&new_commit_that_failed));
+        assert_eq!(get(&failed, "Ready").status, ConditionStatus::False);
+        assert_eq!(failed.last_sync_time, old.last_sync_time);
+        assert_eq!(failed.last_synced_commit, old.last_synced_commit);
+        let paused = SyncReport {
+            commit: Some("fedcba9876543210".into()),
+            stopped: Some(Stop::NotLeader),
+            ..report()
+        };
+        let paused = repository_status(&repo(Some(old.clone())), Ok(&paused));
+        assert_eq!(paused.last_sync_time, old.last_sync_time);
+        assert_eq!(paused.last_synced_commit, old.last_synced_commit);
+
+        // Ready again, with nothing to do: it is a successful sync after failed ones.
+        let recovered = repository_status(&repo(Some(failed)), Ok(&report()));
+        assert!(is_ready(&recovered));
+        assert_ne!(recovered.last_sync_time, old.last_sync_time);
+        let fixed = SyncReport {
+            commit: Some("fedcba9876543210".into()),
+            ..report()
+        };
+        let fixed = repository_status(&repo(Some(old.clone())), Ok(&fixed));
+        assert_eq!(
+            fixed.last_synced_commit.as_deref(),
+            Some("fedcba9876543210")
+        );
+        assert_ne!(fixed.last_sync_time, old.last_sync_time);
+    }
+
+    #[test]
     fn errors_keep_the_last_sync_and_stall_only_when_retrying_cannot_help() {
         let synced = repository_status(&repo(None), Ok(&report()));
         let auth = Error::Git(gitcontroller_git::Error::Auth("bad password".into()));
@@ -478,24 +532,35 @@ mod tests {
 
     #[test]
     fn rule_statuses_name_what_is_wrong() {
-        let reason = |resolved: &ResolvedRule, exists| {
-            rule_status(&sync_rule(), resolved, exists).conditions[0]
+        use RepositoryPresence::{BeingDeleted, Missing, Present};
+        let reason = |resolved: &ResolvedRule, presence| {
+            rule_status(&sync_rule(), resolved, presence).conditions[0]
                 .reason
                 .clone()
         };
-        assert_eq!(reason(&resolved(Ok(())), false), "RepositoryNotFound");
-        assert_eq!(reason(&resolved(Ok(())), true), "NoMatchingResources");
+        assert_eq!(reason(&resolved(Ok(())), Missing), "RepositoryNotFound");
+        assert_eq!(
+            reason(&resolved(Ok(())), BeingDeleted),
+            "RepositoryNotFound"
+        );
+        let deleting = rule_status(&sync_rule(), &resolved(Ok(())), BeingDeleted);
+        assert!(
+            deleting.conditions[0].message.contains("is being deleted"),
+            "{:?}",
+            deleting.conditions[0]
+        );
+        assert_eq!(reason(&resolved(Ok(())), Present), "NoMatchingResources");
         let bad_filter = RuleError::Filter {
             filter: "spec".into(),
             error: "must start with /".into(),
         };
-        assert_eq!(reason(&resolved(Err(bad_filter)), true), "InvalidFilter");
+        assert_eq!(reason(&resolved(Err(bad_filter)), Present), "InvalidFilter");
         let bad_selector = RuleError::LabelSelector {
             text: "a in (".into(),
             error: "unclosed".into(),
         };
         assert_eq!(
-            reason(&resolved(Err(bad_selector)), true),
+            reason(&resolved(Err(bad_selector)), Present),
             "InvalidSelector"
         );
         let mut selecting = resolved(Ok(()));
@@ -515,11 +580,11 @@ mod tests {
                 namespaced: true,
             },
         );
-        let status = rule_status(&sync_rule(), &selecting, true);
+        let status = rule_status(&sync_rule(), &selecting, Present);
         assert_eq!(status.conditions[0].reason, "Resolved");
         assert_eq!(status.matched_resources, ["deployments.apps"]);
         assert_eq!(
-            rule_status(&sync_rule(), &selecting, false).matched_resources,
+            rule_status(&sync_rule(), &selecting, Missing).matched_resources,
             ["deployments.apps"],
             "what it would select, also without its repository"
         );

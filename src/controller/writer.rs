@@ -4,16 +4,21 @@
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::events::{Event, Recorder};
 use kube::{Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use gitcontroller_sync::ObjectId;
+
 use super::gate::WriteGate;
+use super::own_writes::{OwnWrites, PendingWrite, Written};
+use super::repository::RepoKey;
 use crate::api::GitRepository;
+use crate::cluster::apply::Deletion;
 use crate::cluster::discovery::CatalogEntry;
-use crate::cluster::{FIELD_MANAGER, apply};
+use crate::cluster::events::Event;
+use crate::cluster::{EventRecorder, FIELD_MANAGER, apply};
 use crate::error::Result;
 
 /// Writes with one client (one identity), behind the write gate. Cheap to clone.
@@ -22,17 +27,55 @@ pub struct Writer {
     client: Client,
     gate: WriteGate,
     /// Events are always published as the controller itself.
-    recorder: Recorder,
+    recorder: EventRecorder,
+    /// Where writes of synced objects are remembered, so their echoes do not wake
+    /// `repository` again.
+    own_writes: OwnWrites,
+    /// The repository whose objects this writer writes (None: the controller's own writer).
+    repository: Option<RepoKey>,
 }
 
 impl Writer {
-    /// Writes as `client`, Events through `recorder`.
-    pub fn new(client: Client, gate: WriteGate, recorder: Recorder) -> Self {
+    /// Writes as `client`, Events through `recorder`; writes of synced objects are
+    /// remembered in `own_writes`.
+    pub fn new(
+        client: Client,
+        gate: WriteGate,
+        recorder: EventRecorder,
+        own_writes: OwnWrites,
+    ) -> Self {
         Self {
             client,
             gate,
             recorder,
+            own_writes,
+            repository: None,
         }
+    }
+
+    /// The same writer, writing the synced objects of `repository`.
+    pub fn for_repository(&self, repository: RepoKey) -> Self {
+        Self {
+            repository: Some(repository),
+            ..self.clone()
+        }
+    }
+
+    /// Starts remembering a write of an object, when this writer writes a repository's objects.
+    fn begin(
+        &self,
+        entry: &CatalogEntry,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Option<PendingWrite> {
+        let repository = self.repository.clone()?;
+        let id = ObjectId {
+            group: entry.resource.group.clone(),
+            kind: entry.resource.kind.clone(),
+            namespace: namespace.filter(|_| entry.namespaced).map(str::to_string),
+            name: name.to_string(),
+        };
+        Some(self.own_writes.begin(id, repository))
     }
 
     /// The same gate and recorder, writing objects as `client` (e.g. an impersonating one).
@@ -54,10 +97,30 @@ impl Writer {
         &self.gate
     }
 
-    /// Server-side applies a synced object (see [`apply::apply`]).
-    pub async fn apply(&self, entry: &CatalogEntry, body: &Value) -> Result<()> {
+    /// Server-side applies a synced object (see [`apply::apply`]); returns it as stored.
+    pub async fn apply(&self, entry: &CatalogEntry, body: &Value) -> Result<Value> {
         self.gate.check()?;
-        Ok(apply::apply(&self.client, entry, body).await?)
+        let text = |pointer| body.pointer(pointer).and_then(Value::as_str);
+        let pending = self.begin(
+            entry,
+            text("/metadata/namespace"),
+            text("/metadata/name").unwrap_or_default(),
+        );
+        let stored = apply::apply(&self.client, entry, body).await?;
+        if let Some(pending) = pending {
+            let version = stored
+                .pointer("/metadata/resourceVersion")
+                .and_then(Value::as_str)
+                .map(|v| Written::Version(v.to_string()));
+            pending.finish(version);
+        }
+        Ok(stored)
+    }
+
+    /// What [`Writer::apply`] would store, as the same identity, without writing (a
+    /// server-side dry run; not a write, so the gate is not asked).
+    pub async fn dry_run_apply(&self, entry: &CatalogEntry, body: &Value) -> Result<Value> {
+        Ok(apply::dry_run_apply(&self.client, entry, body).await?)
     }
 
     /// Deletes a synced object (see [`apply::delete`]).
@@ -68,7 +131,38 @@ impl Writer {
         name: &str,
     ) -> Result<()> {
         self.gate.check()?;
-        Ok(apply::delete(&self.client, entry, namespace, name).await?)
+        let pending = self.begin(entry, namespace, name);
+        let deletion = apply::delete(&self.client, entry, namespace, name).await?;
+        if let Some(pending) = pending {
+            pending.finish(match deletion {
+                Deletion::Removed => Some(Written::Deletion),
+                Deletion::AlreadyGone => None,
+                Deletion::Finalizing(version) => version.map(Written::Version),
+            });
+        }
+        Ok(())
+    }
+
+    /// Reads a synced object as this writer's identity (what it may prune is what it can see).
+    pub async fn get(
+        &self,
+        entry: &CatalogEntry,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Option<kube::api::DynamicObject>> {
+        Ok(apply::get(&self.client, entry, namespace, name).await?)
+    }
+
+    /// Sets one annotation of a synced object (the owner annotation of an adopted object).
+    pub async fn annotate(
+        &self,
+        entry: &CatalogEntry,
+        namespace: Option<&str>,
+        name: &str,
+        (key, value): (&str, &str),
+    ) -> Result<()> {
+        self.gate.check()?;
+        Ok(apply::annotate(&self.client, entry, namespace, name, key, value).await?)
     }
 
     /// Server-side applies the status of one of our objects (GitRepository, SyncRule).

@@ -5,6 +5,8 @@
 //!
 //! Run: `cargo bench -p gitcontroller-git --bench write_2000` (optionally `-- <files> <runs>`).
 
+mod common;
+
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -34,15 +36,6 @@ fn manifests(n: usize) -> Vec<(String, Value)> {
             )
         })
         .collect()
-}
-
-fn run(cmd: &mut Command) {
-    let out = cmd.output().expect("run git");
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// Ours: fetch + derive + render + blobs/trees/commit + push, all inside commit_and_push.
@@ -90,9 +83,11 @@ fn cli(data: &[(String, Value)]) -> (Duration, Duration, Duration) {
     let tmp = tempfile::tempdir().unwrap();
     let work = tmp.path().join("w");
     let t = Instant::now();
-    run(git_command()
-        .args(["clone", "--quiet", &d.url()])
-        .arg(&work));
+    common::run(
+        git_command()
+            .args(["clone", "--quiet", &d.url()])
+            .arg(&work),
+    );
     let clone = t.elapsed();
     // Rendering is not part of the CLI's work; do it before the clock starts.
     let rendered: Vec<(String, String)> = data
@@ -110,26 +105,17 @@ fn cli(data: &[(String, Value)]) -> (Duration, Duration, Duration) {
         c.arg("-C").arg(&work);
         c
     };
-    run(g().args(["add", "--all"]));
-    run(g().args(["commit", "--quiet", "-m", "Add 2000 ConfigMaps"]));
-    run(g().args(["push", "--quiet", "origin", "HEAD:main"]));
+    common::run(g().args(["add", "--all"]));
+    common::run(g().args(["commit", "--quiet", "-m", "Add 2000 ConfigMaps"]));
+    common::run(g().args(["push", "--quiet", "origin", "HEAD:main"]));
     let total = t.elapsed();
     assert_eq!(d.list_files().len(), data.len() + 1);
     (clone, write, total)
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
 fn main() {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
-    let n: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(2000);
-    let runs: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(3);
+    let n: usize = common::arg(0, 2000);
+    let runs: usize = common::arg(1, 3);
     let data = manifests(n);
     let (mut o, mut oc, mut c, mut cc, mut cw) = (vec![], vec![], vec![], vec![], vec![]);
     for _ in 0..runs {
@@ -141,7 +127,7 @@ fn main() {
         cw.push(write);
         c.push(t);
     }
-    let (o, c) = (median(o), median(c));
+    let (o, c) = (common::median(o), common::median(c));
     println!(
         "write_{n}: {n} new manifests as one commit, pushed to git daemon on loopback (median of {runs} runs)"
     );
@@ -153,12 +139,12 @@ fn main() {
     );
     println!(
         "    of which writing the files to the working tree:                            {:?}",
-        median(cw)
+        common::median(cw)
     );
     println!(
         "  initial fetch/clone (not included): ours {:?}, git clone {:?}",
-        median(oc),
-        median(cc)
+        common::median(oc),
+        common::median(cc)
     );
     println!(
         "  ratio git CLI / ours: {:.2}x",

@@ -210,21 +210,26 @@ impl fmt::Debug for Credentials {
     }
 }
 
-/// Removes secret values and URL passwords from a message.
+/// Removes secret values, URL passwords and URL query values from a message.
 #[derive(Clone, Default)]
 pub(crate) struct Redactor {
     secrets: Vec<String>,
 }
 
 impl Redactor {
-    pub(crate) fn new(credentials: &Credentials) -> Self {
-        Self {
-            secrets: credentials.secrets(),
-        }
+    /// Scrubs the secrets of `credentials` and those written into `url` (its password and
+    /// query values, also where a message quotes them without the URL around them).
+    pub(crate) fn new(credentials: &Credentials, url: &str) -> Self {
+        let mut secrets = credentials.secrets();
+        secrets.extend(url_secrets(url));
+        // Longest first, so a secret containing another is replaced whole.
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        secrets.dedup();
+        Self { secrets }
     }
 
     pub(crate) fn redact(&self, msg: &str) -> String {
-        let mut out = redact_url_userinfo(msg);
+        let mut out = redact_url(msg);
         for s in &self.secrets {
             if out.contains(s.as_str()) {
                 out = out.replace(s.as_str(), "<redacted>");
@@ -234,17 +239,46 @@ impl Redactor {
     }
 }
 
-/// `scheme://user:password@host` → `scheme://user:<redacted>@host`, anywhere in `s`.
-pub(crate) fn redact_url_userinfo(s: &str) -> String {
+/// The secret parts written into a URL: the password of its user-info and the values of its
+/// query parameters (only those long enough not to match ordinary words of a message).
+fn url_secrets(url: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let Some((_, rest)) = url.split_once("://") else {
+        return out;
+    };
+    let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
+    if let Some((userinfo, _)) = authority.rsplit_once('@')
+        && let Some((_, password)) = userinfo.split_once(':')
+    {
+        out.push(password.to_string());
+    }
+    if let Some((_, query)) = rest.split_once('?') {
+        let query = query.split('#').next().unwrap_or("");
+        for pair in query.split('&') {
+            if let Some((_, value)) = pair.split_once('=') {
+                out.push(value.to_string());
+            }
+        }
+    }
+    out.retain(|s| s.len() >= 4);
+    out
+}
+
+/// Every URL in `s` with its secrets replaced by `<redacted>`: the password of
+/// `scheme://user:password@host` and the value of every query parameter
+/// (`?token=abc&x=1` → `?token=<redacted>&x=<redacted>`); a query parameter without `=`
+/// is redacted whole.
+pub(crate) fn redact_url(s: &str) -> String {
+    let ends_url = |c: char| c.is_whitespace() || c == '\'' || c == '"' || c == '<' || c == '>';
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     while let Some(i) = rest.find("://") {
         out.push_str(&rest[..i + 3]);
         rest = &rest[i + 3..];
-        let end = rest
-            .find(|c: char| c == '/' || c.is_whitespace() || c == '\'' || c == '"')
-            .unwrap_or(rest.len());
-        let authority = &rest[..end];
+        let url_end = rest.find(ends_url).unwrap_or(rest.len());
+        let url = &rest[..url_end];
+        let authority_end = url.find(['/', '?', '#']).unwrap_or(url.len());
+        let authority = &url[..authority_end];
         if let Some(at) = authority.rfind('@') {
             let userinfo = &authority[..at];
             match userinfo.split_once(':') {
@@ -258,7 +292,32 @@ pub(crate) fn redact_url_userinfo(s: &str) -> String {
         } else {
             out.push_str(authority);
         }
-        rest = &rest[end..];
+        let after = &url[authority_end..];
+        match after.split_once('?') {
+            Some((path, query)) => {
+                out.push_str(path);
+                out.push('?');
+                let (query, fragment) = match query.split_once('#') {
+                    Some((q, f)) => (q, Some(f)),
+                    None => (query, None),
+                };
+                let pairs: Vec<String> = query
+                    .split('&')
+                    .map(|pair| match pair.split_once('=') {
+                        Some((key, _)) => format!("{key}=<redacted>"),
+                        None if pair.is_empty() => String::new(),
+                        None => "<redacted>".to_string(),
+                    })
+                    .collect();
+                out.push_str(&pairs.join("&"));
+                if let Some(f) = fragment {
+                    out.push('#');
+                    out.push_str(f);
+                }
+            }
+            None => out.push_str(after),
+        }
+        rest = &rest[url_end..];
     }
     out.push_str(rest);
     out
@@ -283,7 +342,7 @@ impl RemoteUrl {
         let bad = |why: &str| {
             Error::Config(format!(
                 "invalid repository URL {:?}: {why}",
-                redact_url_userinfo(url)
+                redact_url(url)
             ))
         };
         if let Some((scheme, rest)) = url.split_once("://") {
@@ -624,7 +683,7 @@ mod tests {
             !dbg.contains("secretkeymaterial") && !dbg.contains("pp-secret"),
             "{dbg}"
         );
-        let r = Redactor::new(&c);
+        let r = Redactor::new(&c, "ssh://git@h/r.git");
         assert_eq!(
             r.redact("x AAAAsecretkeymaterial pp-secret"),
             "x <redacted> <redacted>"
@@ -680,8 +739,25 @@ mod tests {
         assert_eq!((u.host.as_str(), u.port), ("::1", 8443));
         assert!(RemoteUrl::parse("ftp://x/y").is_err());
         assert_eq!(
-            redact_url_userinfo("failed https://u:pw@h/x and ssh://git@h/y"),
+            redact_url("failed https://u:pw@h/x and ssh://git@h/y"),
             "failed https://u:<redacted>@h/x and ssh://git@h/y"
+        );
+        assert_eq!(
+            redact_url("GET https://h/r.git?private_token=glpat-123&x=1#frag: 401"),
+            "GET https://h/r.git?private_token=<redacted>&x=<redacted>#frag: 401"
+        );
+        assert_eq!(
+            redact_url("'https://u:pw@h:8443?tok' and http://h/p?a=b"),
+            "'https://u:<redacted>@h:8443?<redacted>' and http://h/p?a=<redacted>"
+        );
+        // A message quoting the token without its URL is scrubbed too.
+        let r = Redactor::new(
+            &Credentials::none(),
+            "https://u:pw-123@h/r.git?access_token=tok-456",
+        );
+        assert_eq!(
+            r.redact("bad token tok-456 for pw-123"),
+            "bad token <redacted> for <redacted>"
         );
     }
 

@@ -9,18 +9,16 @@ use std::time::Duration;
 use git2::{
     AutotagOption, CertificateCheckStatus, Cred, CredentialType, ErrorClass, ErrorCode,
     FetchOptions, FileMode, ObjectType, Oid, ProxyOptions, PushOptions, RemoteCallbacks, Signature,
-    TreeWalkMode, TreeWalkResult,
 };
 
 use crate::change::{FileChange, FileEdit, Verb, edit_files_with};
 use crate::credentials::{
-    Auth, Credentials, KnownHosts, Redactor, RemoteUrl, redact_url_userinfo, verify_with_ca,
+    Auth, Credentials, KnownHosts, Redactor, RemoteUrl, redact_url, verify_with_ca,
 };
 use crate::error::{Error, Result};
-use crate::paths::{is_manifest_path, join, normalize_relative};
-
-/// Files larger than this are not read into snapshots.
-pub const MAX_FILE_BYTES: usize = 16 * 1024 * 1024;
+use crate::paths::{join, normalize_relative};
+use crate::snapshot::{self, Limits, Snapshot, SnapshotFile};
+use crate::store::{OpenStore, StoreLock, TRACKING_PREFIX, open_or_init, store_stem};
 
 /// Where and how to sync. `Debug` redacts a password in the URL and every secret.
 #[derive(Clone)]
@@ -33,30 +31,48 @@ pub struct RepoSpec {
     /// Sub-directory of the repository the controller owns (relative, `/`-separated; empty
     /// or `.` for the root). Validated: no `..`, not absolute, no `.git`.
     pub path: String,
-    /// Directory for per-repository caches (one bare repository per URL + branch inside it).
-    /// Keep it across reconciles (and ideally restarts) so fetches are incremental.
+    /// Directory for the object stores: one bare repository per remote (normalized URL)
+    /// inside it, shared by every branch and path read from that remote. Give every
+    /// repository the same directory so stores are shared; keep it across reconciles (and
+    /// ideally restarts) so fetches are incremental.
     pub cache_dir: PathBuf,
     /// How to authenticate (and which CA to trust).
     pub credentials: Credentials,
     /// Retries of a push that lost a race.
     pub retry: RetryPolicy,
+    /// Whether `commit_and_push` may create `branch` when the remote has refs but not this
+    /// branch (as a root commit holding only what `derive` writes). Default `false`: such a
+    /// remote is [`Error::BranchNotFound`] for reads and writes alike, so a typo or a
+    /// deleted branch is never silently re-created. An empty remote (no refs at all) is
+    /// always written to: its first push creates the branch.
+    pub create_branch: bool,
+    /// Whether local URLs (`file://…` or a path) are allowed. Default `false` (refused with
+    /// [`Error::Config`]): a URL naming the controller's own file system would let a
+    /// repository read or write any repository the controller can reach on disk.
+    pub allow_local: bool,
+    /// Input budgets of snapshots.
+    pub limits: Limits,
 }
 
 impl std::fmt::Debug for RepoSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RepoSpec")
-            .field("url", &redact_url_userinfo(&self.url))
+            .field("url", &redact_url(&self.url))
             .field("branch", &self.branch)
             .field("path", &self.path)
             .field("cache_dir", &self.cache_dir)
             .field("credentials", &self.credentials)
             .field("retry", &self.retry)
+            .field("create_branch", &self.create_branch)
+            .field("allow_local", &self.allow_local)
+            .field("limits", &self.limits)
             .finish()
     }
 }
 
 impl RepoSpec {
-    /// A spec for `url`/`branch` at the repository root, no credentials, default retries.
+    /// A spec for `url`/`branch` at the repository root, no credentials, default retries and
+    /// limits, no branch creation, no local URLs.
     pub fn new(
         url: impl Into<String>,
         branch: impl Into<String>,
@@ -69,7 +85,28 @@ impl RepoSpec {
             cache_dir: cache_dir.into(),
             credentials: Credentials::none(),
             retry: RetryPolicy::default(),
+            create_branch: false,
+            allow_local: false,
+            limits: Limits::default(),
         }
+    }
+
+    /// Sets [`RepoSpec::create_branch`].
+    pub fn with_create_branch(mut self, create_branch: bool) -> Self {
+        self.create_branch = create_branch;
+        self
+    }
+
+    /// Sets [`RepoSpec::allow_local`].
+    pub fn with_allow_local(mut self, allow_local: bool) -> Self {
+        self.allow_local = allow_local;
+        self
+    }
+
+    /// Sets [`RepoSpec::limits`].
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// Sets [`RepoSpec::path`].
@@ -140,39 +177,13 @@ pub struct Author {
 /// Result of [`Repository::fetch`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fetched {
-    /// Commit id at the tip of the branch, `None` if the remote has no such branch (an
-    /// empty repository, or a branch that does not exist yet; pushing creates it).
+    /// Commit id at the tip of the branch. `None` only when the remote is empty (no refs
+    /// at all), or lacks the branch and [`RepoSpec::create_branch`] is set: pushing creates
+    /// it. A non-empty remote without the branch is otherwise [`Error::BranchNotFound`].
     pub head: Option<String>,
     /// Whether the head differs from the one the cache had before this fetch (true on the
     /// first fetch of an existing branch into a new cache).
     pub changed: bool,
-}
-
-/// The manifests under `spec.path` at one commit, read from the object database.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Snapshot {
-    /// The commit (empty for [`Snapshot::empty`]).
-    pub commit: String,
-    /// Every `.yaml`, `.yml` and `.json` file (any letter case) under `spec.path`, sorted by
-    /// path.
-    pub files: Vec<SnapshotFile>,
-    /// Manifest files that were not read (symlinks, non-UTF-8, too large).
-    pub skipped: Vec<SkippedFile>,
-}
-
-impl Snapshot {
-    /// The snapshot of a branch that does not exist yet (no files).
-    pub fn empty() -> Self {
-        Self::default()
-    }
-
-    /// The file at `path` (relative to `spec.path`).
-    pub fn get(&self, path: &str) -> Option<&SnapshotFile> {
-        self.files
-            .binary_search_by(|f| f.path.as_str().cmp(path))
-            .ok()
-            .map(|i| &self.files[i])
-    }
 }
 
 /// Applies `changes` to the files of `snapshot` and returns every file whose text changes, in
@@ -182,40 +193,32 @@ impl Snapshot {
 /// text that would be committed.
 ///
 /// A change to a file that is in the tree but was left out of the snapshot (see
-/// [`Snapshot::skipped`]) fails as the commit would.
+/// [`Snapshot::skipped`]), whose content was not loaded (a `known` blob of
+/// [`Repository::snapshot_with`]), or that may exist beyond a truncated walk
+/// ([`Snapshot::truncated`]) fails: its text is not known here.
 pub fn edit_files(snapshot: &Snapshot, changes: &[FileChange]) -> Result<Vec<FileEdit>> {
+    let unknown = |path: &str, why: &str| Error::Parse {
+        path: path.to_string(),
+        message: format!("{why}, so it cannot be edited"),
+    };
     edit_files_with("", changes, |path| {
         if let Some(file) = snapshot.get(path) {
-            return Ok(Some(file.content.clone()));
+            return match &file.content {
+                Some(text) => Ok(Some(text.clone())),
+                None => Err(unknown(path, "the file's content was not loaded")),
+            };
         }
         if snapshot.skipped.iter().any(|s| s.path == path) {
-            return Err(Error::Parse {
-                path: path.to_string(),
-                message: "the file was not read into the snapshot, so it cannot be edited".into(),
-            });
+            return Err(unknown(path, "the file was not read into the snapshot"));
+        }
+        if snapshot.truncated.is_some() {
+            return Err(unknown(
+                path,
+                "the snapshot was truncated by a budget and the file may exist",
+            ));
         }
         Ok(None)
     })
-}
-
-/// One manifest file of a [`Snapshot`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SnapshotFile {
-    /// Path relative to `spec.path`, `/`-separated.
-    pub path: String,
-    /// Blob id (changes exactly when the content changes).
-    pub blob: String,
-    /// The content (UTF-8).
-    pub content: String,
-}
-
-/// A manifest file left out of a [`Snapshot`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SkippedFile {
-    /// Path relative to `spec.path`.
-    pub path: String,
-    /// Why (`symlink`, `not UTF-8`, `too large`).
-    pub reason: String,
 }
 
 /// Result of [`Repository::commit_and_push`].
@@ -228,7 +231,16 @@ pub struct PushOutcome {
     pub retries: u32,
 }
 
-/// A repository: a bare cache of one branch of one remote, plus the remote's credentials.
+/// A repository: one branch and path of a remote, read through the remote's object store
+/// (a bare repository in `cache_dir` shared with every other branch and path of the same
+/// remote), plus the remote's credentials.
+///
+/// Locking: every operation (`open`, `fetch`, `snapshot*`, `read_file`,
+/// `commit_and_push*`) holds the store's lock (a `flock` on `<store>.lock`, so other
+/// processes on the same cache directory are excluded too) for its whole duration, and
+/// waits for it: operations on one remote run one at a time, whichever repository they
+/// come from. `commit_and_push` holds it from its first fetch to its last push, `derive`
+/// included.
 ///
 /// Not `Sync`: use one per reconcile (or behind a mutex). Blocking (libgit2): call it from
 /// `tokio::task::spawn_blocking` in async code.
@@ -239,12 +251,13 @@ pub struct Repository {
     dir: PathBuf,
     redactor: Redactor,
     known_hosts: Option<KnownHosts>,
+    _open: OpenStore,
 }
 
 impl std::fmt::Debug for Repository {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Repository")
-            .field("url", &redact_url_userinfo(&self.spec.url))
+            .field("url", &redact_url(&self.spec.url))
             .field("branch", &self.spec.branch)
             .field("path", &self.spec.path)
             .field("cache", &self.dir)
@@ -271,14 +284,11 @@ enum Pushed {
 }
 
 const OUTGOING_REF: &str = "refs/gitcontroller/outgoing";
-/// More pack files than this in the cache: start over with a fresh cache (libgit2 does not
-/// repack; every fetch adds a pack).
-const MAX_PACKS: usize = 128;
 
 impl Repository {
-    /// Validates the spec and opens (or creates) the cache directory
-    /// `cache_dir/<hash of url and branch>.git`, a bare repository without remotes or working
-    /// tree. Nothing is fetched yet.
+    /// Validates the spec and opens (or creates) the remote's object store
+    /// `cache_dir/<hash of the normalized url>.git`, a bare repository without remotes or
+    /// working tree. Nothing is fetched yet.
     pub fn open(spec: RepoSpec) -> Result<Self> {
         let mut spec = spec;
         spec.path = normalize_relative(&spec.path, true)?;
@@ -294,6 +304,12 @@ impl Repository {
             spec.retry.max_attempts = 1;
         }
         let remote = RemoteUrl::parse(&spec.url)?;
+        if remote.scheme == "file" && !spec.allow_local {
+            return Err(Error::Config(format!(
+                "local repository URL {:?} refused: file:// URLs and paths read the controller's own file system (allow them with allow_local)",
+                redact_url(&spec.url)
+            )));
+        }
         let known_hosts = match (&spec.credentials.auth, remote.is_ssh()) {
             (Auth::Ssh { known_hosts, .. }, true) => {
                 let kh = KnownHosts::parse(known_hosts);
@@ -327,27 +343,21 @@ impl Repository {
                 remote.scheme
             )));
         }
-        let digest = ring::digest::digest(
-            &ring::digest::SHA256,
-            format!("{}\n{}", spec.url, spec.branch).as_bytes(),
-        );
-        let name: String = digest.as_ref()[..12]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        let dir = spec.cache_dir.join(format!("{name}.git"));
+        let dir = store_stem(&spec.cache_dir, &spec.url).with_extension("git");
         std::fs::create_dir_all(&spec.cache_dir).map_err(|e| {
             Error::Config(format!(
                 "cannot create cache dir {}: {e}",
                 spec.cache_dir.display()
             ))
         })?;
-        let repo = open_or_init(&dir)?;
+        let _lock = StoreLock::acquire(&dir)?;
+        let (open, others_open) = OpenStore::register(&dir);
+        let repo = open_or_init(&dir, others_open)?;
         // A crash mid-push may leave this ref pointing at an object that only lived in memory.
         if let Ok(mut r) = repo.find_reference(OUTGOING_REF) {
             let _ = r.delete();
         }
-        let redactor = Redactor::new(&spec.credentials);
+        let redactor = Redactor::new(&spec.credentials, &spec.url);
         Ok(Self {
             spec,
             remote,
@@ -355,7 +365,23 @@ impl Repository {
             dir,
             redactor,
             known_hosts,
+            _open: open,
         })
+    }
+
+    fn lock(&self) -> Result<StoreLock> {
+        StoreLock::acquire(&self.dir)
+    }
+
+    /// A fresh handle on the store, for a write or a fetch: it sees the packs and refs that
+    /// other repositories on the same store added since, holds no object cache of earlier
+    /// operations (their memory is returned), and carries no in-memory object database of an
+    /// earlier `commit_and_push` (libgit2 would write new objects to whichever of several
+    /// such backends it picks).
+    fn reopen(&mut self) -> Result<()> {
+        self.repo = git2::Repository::open_bare(&self.dir)
+            .map_err(|e| Error::Internal(format!("cannot open cache: {}", e.message())))?;
+        Ok(())
     }
 
     /// The (normalized) spec.
@@ -363,13 +389,14 @@ impl Repository {
         &self.spec
     }
 
-    /// The cache directory (a bare repository).
+    /// The remote's object store (a bare repository, shared with the other branches and
+    /// paths of the same remote).
     pub fn cache_path(&self) -> &Path {
         &self.dir
     }
 
     fn tracking_ref(&self) -> String {
-        format!("refs/remotes/origin/{}", self.spec.branch)
+        format!("{TRACKING_PREFIX}{}", self.spec.branch)
     }
 
     /// The head as of the last fetch into this cache (no network).
@@ -484,7 +511,7 @@ impl Repository {
     /// Maps a libgit2 error of a network operation to our categories (message redacted).
     fn net_error(&self, e: &git2::Error, state: &CallState, what: &str) -> Error {
         let msg = self.redactor.redact(e.message());
-        let url = redact_url_userinfo(&self.spec.url);
+        let url = redact_url(&self.spec.url);
         if let Some(why) = state.host_key_error.borrow().clone() {
             return Error::HostKey(format!("{url}: {why}"));
         }
@@ -535,9 +562,15 @@ impl Repository {
         Error::Internal(format!("{what} {url}: {msg}"))
     }
 
-    /// Fetches the branch into the cache (incremental after the first fetch; only this
+    /// Fetches the branch into the store (incremental after the first fetch; only this
     /// branch, no tags) and returns its head.
+    ///
+    /// Fails closed: a remote that has refs but not the branch is [`Error::BranchNotFound`]
+    /// (unless [`RepoSpec::create_branch`]); only an empty remote (no refs at all — a new
+    /// repository) yields `head: None` by itself.
     pub fn fetch(&mut self) -> Result<Fetched> {
+        let _lock = self.lock()?;
+        self.reopen()?;
         self.fetch_inner()
     }
 
@@ -573,12 +606,31 @@ impl Repository {
                 )
                 .map_err(|e| self.net_error(&e, &state, "fetch"))?;
             let wanted = format!("refs/heads/{}", self.spec.branch);
-            remote
+            let advertised = remote
                 .list()
-                .map_err(|e| self.net_error(&e, &state, "fetch"))?
+                .map_err(|e| self.net_error(&e, &state, "fetch"))?;
+            let head = advertised
                 .iter()
                 .find(|h| h.name() == wanted)
-                .map(|h| h.oid())
+                .map(|h| h.oid());
+            if head.is_none() && !advertised.is_empty() && !self.spec.create_branch {
+                let branches = advertised
+                    .iter()
+                    .filter(|h| h.name().starts_with("refs/heads/"))
+                    .count();
+                // Forget what the store had of it: a deleted branch is not read from the cache.
+                if let Ok(mut r) = self.repo.find_reference(&self.tracking_ref()) {
+                    let _ = r.delete();
+                }
+                return Err(Error::BranchNotFound {
+                    branch: self.spec.branch.clone(),
+                    url: redact_url(&self.spec.url),
+                    detail: format!(
+                        ": the remote has {branches} other branch(es); it is not created (create_branch is off)"
+                    ),
+                });
+            }
+            head
         };
         let tracking = self.tracking_ref();
         let head = match head {
@@ -597,108 +649,65 @@ impl Repository {
             }
         };
         let changed = head != before;
-        tracing::debug!(url = %redact_url_userinfo(&self.spec.url), branch = %self.spec.branch, head = ?head, changed, "fetched");
+        tracing::debug!(url = %redact_url(&self.spec.url), branch = %self.spec.branch, head = ?head, changed, "fetched");
         Ok(Fetched { head, changed })
     }
 
     /// Reads every manifest file under `spec.path` at `commit` straight from the object
-    /// database (no checkout). Symlinks are never followed (listed in `skipped`), non-UTF-8
-    /// and oversized files are skipped with a warning, submodules ignored. A missing
-    /// `spec.path` yields an empty snapshot; a `spec.path` through a symlink or a file is an
-    /// [`Error::InvalidPath`].
+    /// database (no checkout), within [`RepoSpec::limits`]: symlinks are never followed,
+    /// non-UTF-8, oversized and over-budget files are listed in `skipped` with a typed
+    /// reason, a walk stopped by a budget is marked `truncated`, submodules are ignored.
+    /// Exceeding a budget is never an error. A `spec.path` missing at the commit is
+    /// [`Error::PathNotFound`]; one through a symlink or a file is [`Error::InvalidPath`].
     pub fn snapshot(&self, commit: &str) -> Result<Snapshot> {
-        let oid = Oid::from_str(commit)
-            .map_err(|_| Error::NotFound(format!("invalid commit id {commit:?}")))?;
-        let commit_obj = self.repo.find_commit(oid).map_err(|_| {
-            Error::NotFound(format!("commit {commit} is not in the cache (fetch first)"))
-        })?;
-        let root = commit_obj.tree().map_err(internal)?;
-        let mut snapshot = Snapshot {
-            commit: commit.to_string(),
-            ..Snapshot::default()
-        };
-        let Some(tree) = self.subtree(&root, &self.spec.path)? else {
-            return Ok(snapshot);
-        };
-        let mut entries: Vec<(String, Oid, i32)> = Vec::new();
-        tree.walk(TreeWalkMode::PreOrder, |dir, entry| {
-            if entry.kind() == Some(ObjectType::Tree) {
-                return TreeWalkResult::Ok;
-            }
-            if let Ok(name) = entry.name() {
-                entries.push((format!("{dir}{name}"), entry.id(), entry.filemode()));
-            }
-            TreeWalkResult::Ok
-        })
-        .map_err(internal)?;
-        for (path, oid, mode) in entries {
-            if !is_manifest_path(&path) {
-                continue;
-            }
-            if mode == i32::from(FileMode::Link) {
-                tracing::warn!(path, "skipping symlink (symlinks are never followed)");
-                snapshot.skipped.push(SkippedFile {
-                    path,
-                    reason: "symlink".into(),
-                });
-                continue;
-            }
-            if mode != i32::from(FileMode::Blob) && mode != i32::from(FileMode::BlobExecutable) {
-                continue; // submodule
-            }
-            let blob = self.repo.find_blob(oid).map_err(internal)?;
-            if blob.size() > MAX_FILE_BYTES {
-                tracing::warn!(path, size = blob.size(), "skipping oversized file");
-                snapshot.skipped.push(SkippedFile {
-                    path,
-                    reason: "too large".into(),
-                });
-                continue;
-            }
-            match std::str::from_utf8(blob.content()) {
-                Ok(s) => snapshot.files.push(SnapshotFile {
-                    path,
-                    blob: oid.to_string(),
-                    content: s.to_string(),
-                }),
-                Err(_) => {
-                    tracing::warn!(path, "skipping non-UTF-8 file");
-                    snapshot.skipped.push(SkippedFile {
-                        path,
-                        reason: "not UTF-8".into(),
-                    });
-                }
-            }
-        }
-        snapshot.files.sort_by(|a, b| a.path.cmp(&b.path));
-        Ok(snapshot)
+        self.snapshot_with(commit, &|_, _| None)
     }
 
-    /// The tree at `path` under `root` (None if absent); refuses symlinks and files on the
-    /// way.
-    fn subtree<'r>(&'r self, root: &git2::Tree<'r>, path: &str) -> Result<Option<git2::Tree<'r>>> {
-        let mut tree = root.clone();
-        if path.is_empty() {
-            return Ok(Some(tree));
+    /// [`snapshot`](Self::snapshot), leaving out the content of the files for which
+    /// `known(path, blob_id)` returns `Some(size)`: the caller already has them (e.g. parsed,
+    /// by blob id, with the `size` an earlier snapshot reported), so they are neither inflated
+    /// nor even sized again (`content: None`). Sizes count against the budgets all the same,
+    /// so the result does not depend on what the caller has.
+    pub fn snapshot_with(
+        &self,
+        commit: &str,
+        known: &dyn Fn(&str, &str) -> Option<u64>,
+    ) -> Result<Snapshot> {
+        let _lock = self.lock()?;
+        snapshot::read(
+            &self.repo,
+            commit,
+            &self.spec.path,
+            &self.spec.limits,
+            known,
+        )
+    }
+
+    /// The content of a file of a snapshot taken by this repository (for one whose content
+    /// was left out by [`snapshot_with`](Self::snapshot_with)). [`Error::Parse`] if it is
+    /// not UTF-8; [`Error::NotFound`] if the blob is not in the store.
+    pub fn read_file(&self, file: &SnapshotFile) -> Result<String> {
+        let _lock = self.lock()?;
+        let oid = Oid::from_str(&file.blob)
+            .map_err(|_| Error::NotFound(format!("invalid blob id {:?}", file.blob)))?;
+        let (size, _) = self
+            .repo
+            .odb()
+            .and_then(|odb| odb.read_header(oid))
+            .map_err(|_| Error::NotFound(format!("blob {} is not in the cache", file.blob)))?;
+        if size as u64 > self.spec.limits.max_file_bytes {
+            return Err(Error::Parse {
+                path: file.path.clone(),
+                message: format!(
+                    "{size} bytes, more than the limit of {}",
+                    self.spec.limits.max_file_bytes
+                ),
+            });
         }
-        for part in path.split('/') {
-            let Some(entry) = tree.get_name(part) else {
-                return Ok(None);
-            };
-            if entry.filemode() == i32::from(FileMode::Link) {
-                return Err(Error::invalid_path(path, format!("{part:?} is a symlink")));
-            }
-            if entry.kind() != Some(ObjectType::Tree) {
-                return Err(Error::invalid_path(
-                    path,
-                    format!("{part:?} is not a directory"),
-                ));
-            }
-            let id = entry.id();
-            drop(entry);
-            tree = self.repo.find_tree(id).map_err(internal)?;
-        }
-        Ok(Some(tree))
+        snapshot::load_text(&self.repo, oid)?.ok_or_else(|| Error::Parse {
+            path: file.path.clone(),
+            message: "not UTF-8".into(),
+        })
     }
 
     /// Fetches, snapshots the remote head, calls `derive` for the changes, builds one commit
@@ -718,18 +727,41 @@ impl Repository {
     /// and calls again later.
     ///
     /// Commit message: `[prefix ]<summary naming the objects>`, then one line per change.
+    ///
+    /// Fails closed like [`fetch`](Self::fetch) and [`snapshot`](Self::snapshot): a missing
+    /// branch on a non-empty remote ([`Error::BranchNotFound`], unless
+    /// [`RepoSpec::create_branch`]) or a missing `spec.path` at the head
+    /// ([`Error::PathNotFound`]) is returned before `derive` is called, so nothing is
+    /// written. When the branch does not exist (an empty remote, or `create_branch`),
+    /// `derive` gets [`Snapshot::empty`] and the commit creates the branch (a root commit).
     pub fn commit_and_push<E: From<Error>>(
         &mut self,
         author: &Author,
         message_prefix: Option<&str>,
         derive: &mut dyn FnMut(&Snapshot) -> std::result::Result<Vec<FileChange>, E>,
     ) -> std::result::Result<PushOutcome, E> {
+        self.commit_and_push_with(author, message_prefix, &|_, _| None, derive)
+    }
+
+    /// [`commit_and_push`](Self::commit_and_push) whose snapshots for `derive` leave out
+    /// the content of the files for which `known(path, blob_id)` returns their size (see
+    /// [`snapshot_with`](Self::snapshot_with)). Files that a change touches are always read
+    /// from the store when the commit is built.
+    pub fn commit_and_push_with<E: From<Error>>(
+        &mut self,
+        author: &Author,
+        message_prefix: Option<&str>,
+        known: &dyn Fn(&str, &str) -> Option<u64>,
+        derive: &mut dyn FnMut(&Snapshot) -> std::result::Result<Vec<FileChange>, E>,
+    ) -> std::result::Result<PushOutcome, E> {
+        let _lock = self.lock()?;
+        self.reopen()?;
         // New objects go to an in-memory object database first: a push that fails leaves no
         // garbage behind, and a successful one is stored as one pack instead of thousands of
         // loose objects.
         let odb = self.repo.odb().map_err(internal)?;
         let mempack = odb.add_new_mempack_backend(1000).map_err(internal)?;
-        let result = self.attempts(&odb, &mempack, author, message_prefix, derive);
+        let result = self.attempts(&odb, &mempack, author, message_prefix, known, derive);
         let _ = mempack.reset();
         if let Ok(mut r) = self.repo.find_reference(OUTGOING_REF) {
             let _ = r.delete();
@@ -743,13 +775,16 @@ impl Repository {
         mempack: &git2::Mempack<'_>,
         author: &Author,
         message_prefix: Option<&str>,
+        known: &dyn Fn(&str, &str) -> Option<u64>,
         derive: &mut dyn FnMut(&Snapshot) -> std::result::Result<Vec<FileChange>, E>,
     ) -> std::result::Result<PushOutcome, E> {
         let mut rejections = 0u32;
         loop {
             let fetched = self.fetch_inner()?;
             let snapshot = match &fetched.head {
-                Some(h) => self.snapshot(h)?,
+                Some(h) => {
+                    snapshot::read(&self.repo, h, &self.spec.path, &self.spec.limits, known)?
+                }
                 None => Snapshot::empty(),
             };
             let changes = derive(&snapshot)?;
@@ -772,7 +807,7 @@ impl Repository {
             match self.push(commit)? {
                 Pushed::Ok => {
                     // Keep our objects in the cache (one pack), then move the tracking ref.
-                    match persist(&self.repo, odb, mempack) {
+                    match persist(&self.repo, odb, mempack, commit, parent) {
                         Ok(()) => {
                             let _ = self.repo.reference(
                                 &self.tracking_ref(),
@@ -786,7 +821,7 @@ impl Repository {
                         }
                     }
                     tracing::info!(
-                        url = %redact_url_userinfo(&self.spec.url),
+                        url = %redact_url(&self.spec.url),
                         branch = %self.spec.branch,
                         commit = %commit,
                         retries = rejections,
@@ -916,6 +951,21 @@ impl Repository {
                     "{full}: is a directory or submodule"
                 )));
             }
+            // Sized from the header first: an oversized blob is never inflated.
+            let (size, _) = self
+                .repo
+                .odb()
+                .and_then(|odb| odb.read_header(entry.id()))
+                .map_err(internal)?;
+            if size as u64 > self.spec.limits.max_file_bytes {
+                return Err(Error::Parse {
+                    path: full.to_string(),
+                    message: format!(
+                        "{size} bytes, more than the limit of {}",
+                        self.spec.limits.max_file_bytes
+                    ),
+                });
+            }
             let blob = self.repo.find_blob(entry.id()).map_err(internal)?;
             let text = std::str::from_utf8(blob.content()).map_err(|_| Error::Parse {
                 path: full.to_string(),
@@ -1004,16 +1054,30 @@ fn auto_proxy() -> ProxyOptions<'static> {
     p
 }
 
-/// Writes the objects of the in-memory object database into the cache as one pack and empties
-/// it.
+/// Writes the objects `commit` adds to `parent` (the blobs, trees and commit we built, all in
+/// the in-memory object database) into the store as one pack, and empties the in-memory
+/// database. Only the new objects: the walk hides the parent, whose tree the store has, so the
+/// cost follows the change, not the repository (libgit2's `git_mempack_dump` would pack the
+/// commit's whole tree — every blob — and run its delta search over all of them).
 fn persist(
     repo: &git2::Repository,
     odb: &git2::Odb<'_>,
     mempack: &git2::Mempack<'_>,
+    commit: Oid,
+    parent: Option<Oid>,
 ) -> Result<()> {
     use std::io::Write as _;
+    let mut walk = repo.revwalk().map_err(internal)?;
+    walk.push(commit).map_err(internal)?;
+    if let Some(parent) = parent {
+        walk.hide(parent).map_err(internal)?;
+    }
+    let mut builder = repo.packbuilder().map_err(internal)?;
+    builder.set_threads(1);
+    builder.insert_walk(&mut walk).map_err(internal)?;
     let mut buf = git2::Buf::new();
-    mempack.dump(repo, &mut buf).map_err(internal)?;
+    builder.write_buf(&mut buf).map_err(internal)?;
+    drop(builder);
     let mut writer = odb.packwriter().map_err(internal)?;
     writer
         .write_all(&buf)
@@ -1025,43 +1089,6 @@ fn persist(
 
 fn internal(e: git2::Error) -> Error {
     Error::Internal(e.message().to_string())
-}
-
-fn open_or_init(dir: &Path) -> Result<git2::Repository> {
-    if dir.exists() {
-        match git2::Repository::open_bare(dir) {
-            Ok(r) => {
-                let packs = std::fs::read_dir(dir.join("objects/pack"))
-                    .map(|d| {
-                        d.filter_map(|e| e.ok())
-                            .filter(|e| e.path().extension().is_some_and(|x| x == "pack"))
-                            .count()
-                    })
-                    .unwrap_or(0);
-                if packs <= MAX_PACKS {
-                    return Ok(r);
-                }
-                tracing::info!(cache = %dir.display(), packs, "cache has too many packs; starting a fresh cache");
-            }
-            Err(e) => {
-                tracing::warn!(cache = %dir.display(), error = %e.message(), "cache unusable; starting a fresh cache");
-            }
-        }
-        std::fs::remove_dir_all(dir)
-            .map_err(|e| Error::Config(format!("cannot reset cache {}: {e}", dir.display())))?;
-    }
-    let mut opts = git2::RepositoryInitOptions::new();
-    opts.bare(true)
-        .no_reinit(false)
-        .mkpath(true)
-        .initial_head("gitcontroller-cache");
-    git2::Repository::init_opts(dir, &opts).map_err(|e| {
-        Error::Config(format!(
-            "cannot create cache {}: {}",
-            dir.display(),
-            e.message()
-        ))
-    })
 }
 
 /// `[prefix ]<summary>` + blank line + one line per change (`- <verb> <subject> (<file>)`).

@@ -66,7 +66,7 @@ fn image_bump_through_a_pushed_commit() {
     let out = repo
         .commit_and_push(&author(), Some("[gitops]"), &mut |snap| {
             let file = snap.get("shop/web.yaml").unwrap();
-            assert_eq!(file.content, ORIGINAL);
+            assert_eq!(file.text(), Some(ORIGINAL));
             Ok::<_, Error>(vec![FileChange::Put {
                 path: "shop/web.yaml".into(),
                 doc_index: Some(1),

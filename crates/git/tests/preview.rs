@@ -83,7 +83,7 @@ fn the_preview_of_changes_is_the_text_the_commit_holds() {
             "{}",
             edit.path
         );
-        let before = snapshot.get(&edit.path).map(|f| f.content.clone());
+        let before = snapshot.get(&edit.path).and_then(|f| f.content.clone());
         assert_eq!(before, edit.old, "{}", edit.path);
     }
     assert_eq!(

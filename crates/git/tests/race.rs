@@ -45,7 +45,9 @@ fn hundred_races_lose_nothing_and_never_force_push() {
                 // Our change, derived from the snapshot we were given: one new file and one
                 // key added to the shared ConfigMap (format-preserving edit of what is there).
                 let file = snap.get("apps/shared.yaml").expect("shared file");
-                let mut obj = yamledit::parse_values(&file.content).unwrap().remove(0);
+                let mut obj = yamledit::parse_values(file.text().unwrap())
+                    .unwrap()
+                    .remove(0);
                 obj["data"][format!("ours-{i}")] = json!("ok");
                 Ok::<_, Error>(vec![
                     put_new(

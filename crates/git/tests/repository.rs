@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use gitcontroller_git::{Error, FileChange, RepoSpec, Repository};
+use gitcontroller_git::{Category, Error, FileChange, RepoSpec, Repository, SkipReason};
 use gitcontroller_testkit::git_server::GitDaemon;
 use serde_json::json;
 
@@ -32,9 +32,14 @@ fn cache_is_reused_and_fetch_reports_changes() {
     let f3 = again.fetch().unwrap();
     assert!(f3.changed);
     assert_eq!(f3.head.as_deref(), Some(d.head().as_str()));
-    // Only the cache dir of this url+branch exists in cache_dir, and it is bare.
-    let entries: Vec<_> = std::fs::read_dir(c.path()).unwrap().collect();
-    assert_eq!(entries.len(), 1);
+    // Only the store of this remote (and its lock file) exists in cache_dir, and it is bare.
+    let mut entries: Vec<String> = std::fs::read_dir(c.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    entries.sort();
+    let stem = path.file_stem().unwrap().to_str().unwrap();
+    assert_eq!(entries, [format!("{stem}.git"), format!("{stem}.lock")]);
     assert!(path.join("HEAD").exists() && !path.join(".git").exists());
 }
 
@@ -65,16 +70,21 @@ fn snapshot_reads_manifests_from_the_object_database() {
     let snap = repo.snapshot(&head).unwrap();
     let paths: Vec<&str> = snap.files.iter().map(|f| f.path.as_str()).collect();
     assert_eq!(paths, ["apps/db.YML", "apps/web.yaml", "ns.json"]);
-    assert_eq!(snap.get("apps/web.yaml").unwrap().content, "kind: A\n");
-    let skipped: Vec<(&str, &str)> = snap
+    assert_eq!(snap.get("apps/web.yaml").unwrap().text(), Some("kind: A\n"));
+    assert_eq!(snap.get("apps/web.yaml").unwrap().size, 8);
+    let skipped: Vec<(&str, SkipReason)> = snap
         .skipped
         .iter()
-        .map(|s| (s.path.as_str(), s.reason.as_str()))
+        .map(|s| (s.path.as_str(), s.reason))
         .collect();
     assert_eq!(
         skipped,
-        [("latin1.yaml", "not UTF-8"), ("passwd.yaml", "symlink")]
+        [
+            ("latin1.yaml", SkipReason::NotUtf8),
+            ("passwd.yaml", SkipReason::Symlink)
+        ]
     );
+    assert!(snap.path_exists && !snap.is_complete() && snap.truncated.is_none());
     // Blob ids are git's.
     let blob = d
         .git()
@@ -88,7 +98,7 @@ fn snapshot_reads_manifests_from_the_object_database() {
     // The cache has no working tree: nothing was checked out anywhere.
     assert!(!repo.cache_path().join("clusters").exists());
 
-    // A spec.path through a symlink is refused; a missing one is empty.
+    // A spec.path through a symlink is refused; a missing one is PathNotFound.
     let c2 = cache();
     let mut via_link = Repository::open(
         RepoSpec::new(d.url(), "main", c2.path()).with_path("clusters/prod/outside"),
@@ -103,7 +113,9 @@ fn snapshot_reads_manifests_from_the_object_database() {
     let mut missing =
         Repository::open(RepoSpec::new(d.url(), "main", c3.path()).with_path("nope")).unwrap();
     let head = missing.fetch().unwrap().head.unwrap();
-    assert!(missing.snapshot(&head).unwrap().files.is_empty());
+    let err = missing.snapshot(&head).unwrap_err();
+    assert_eq!(err.category(), Category::PathNotFound, "{err}");
+    assert!(!err.retry_can_help());
 }
 
 #[test]
@@ -313,7 +325,7 @@ fn derive_errors_pass_through() {
     }
     impl From<Error> for Mine {
         fn from(e: Error) -> Self {
-            Mine::Git(e.category().to_string())
+            Mine::Git(e.category().as_str().to_string())
         }
     }
     let d = GitDaemon::start();

@@ -43,10 +43,11 @@ fn git_daemon_success_and_failures() {
     let err = open(&bad_url, &c2).fetch().unwrap_err();
     assert_eq!(err.category(), "not-found", "{err}");
 
-    // Missing branch: not an error, just no head.
+    // Missing branch on a remote that has others: BranchNotFound.
     let c3 = cache();
     let mut other = Repository::open(RepoSpec::new(d.url(), "does-not-exist", c3.path())).unwrap();
-    assert_eq!(other.fetch().unwrap().head, None);
+    let err = other.fetch().unwrap_err();
+    assert_eq!(err.category(), "branch-not-found", "{err}");
 
     // Server down: network.
     d.stop();

@@ -115,6 +115,10 @@ pub enum HoldCause {
     /// The manifest is an item of a `List` document, which the Git layer cannot edit in
     /// place: writing it back or removing it is left to a person.
     ListItem,
+    /// The sync would delete more than `pruneLimit` allows, or would prune because Git holds
+    /// no manifest without that being meant ([`guard_prune`](crate::guard_prune)): no
+    /// delete happens in that sync.
+    PruneLimit,
 }
 
 impl fmt::Display for DiagnosticReason {

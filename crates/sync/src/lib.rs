@@ -55,6 +55,7 @@ mod manifest;
 mod normalize;
 mod plan;
 mod pointer;
+mod prune;
 pub mod quantity;
 mod rule;
 pub mod schema;
@@ -73,6 +74,7 @@ pub use plan::{
     ClusterAction, Counts, DEFAULT_FIELD_MANAGER, GitAction, Plan, PlanInput, PlanOptions, plan,
 };
 pub use pointer::{Pointer, PointerError};
+pub use prune::{PruneGuard, PruneLimit, PruneLimitError, PruneRefusal, SourceShape, guard_prune};
 pub use rule::{Rule, SyncTo};
 pub use schema::{GroupVersionKind, SchemaNode, TypeSchema, parse_openapi_v3};
 pub use selector::{LabelSelector, Operator, Requirement, SelectorError};

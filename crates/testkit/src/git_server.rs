@@ -320,16 +320,7 @@ impl BareRepo {
 
     /// Commits raw bytes (e.g. non-UTF-8 content) like [`BareRepo::seed`].
     pub fn seed_bytes(&self, files: &[(&str, &[u8])], message: &str) -> String {
-        self.commit_with(message, &mut |work: &Path| {
-            for (path, content) in files {
-                let p = work.join(path);
-                if let Some(parent) = p.parent() {
-                    std::fs::create_dir_all(parent).expect("create dirs in work clone");
-                }
-                std::fs::write(&p, content).expect("write file in work clone");
-            }
-            files.iter().map(|(p, _)| p.to_string()).collect()
-        })
+        self.change_bytes(files, &[], message)
     }
 
     /// Commits a symlink `path` → `target` (target taken literally, may point anywhere).
@@ -348,12 +339,21 @@ impl BareRepo {
     /// Writes `files`, deletes `remove`, commits with `message` (allowing an empty commit)
     /// and pushes to `main`; retries from a fresh fetch if the push loses a race.
     pub fn change(&self, files: &[(&str, &str)], remove: &[&str], message: &str) -> String {
+        let files: Vec<(&str, &[u8])> = files.iter().map(|(p, c)| (*p, c.as_bytes())).collect();
+        self.change_bytes(&files, remove, message)
+    }
+
+    /// [`BareRepo::change`] with raw bytes (e.g. non-UTF-8 content): one commit that writes
+    /// `files` and deletes `remove`.
+    pub fn change_bytes(&self, files: &[(&str, &[u8])], remove: &[&str], message: &str) -> String {
         self.commit_with(message, &mut |work: &Path| {
             for (path, content) in files {
                 let p = work.join(path);
                 if let Some(parent) = p.parent() {
                     std::fs::create_dir_all(parent).expect("create dirs in work clone");
                 }
+                // A symlink left there by an earlier commit is replaced, not written through.
+                let _ = std::fs::remove_file(&p);
                 std::fs::write(&p, content).expect("write file in work clone");
             }
             if !remove.is_empty() {

@@ -1,22 +1,29 @@
-//! Step 5: the plan's cluster side — server-side apply and delete, with the writer the sync
+//! Step 6: the plan's cluster side — server-side apply and delete, with the writer the sync
 //! state carries.
 
 use futures::StreamExt;
-use gitcontroller_sync::ClusterAction;
+use gitcontroller_sync::{ClusterAction, ObjectId};
+use serde_json::Value;
 
 use super::super::context::Context;
+use super::super::convert;
 use super::super::report::{ClusterOutcome, Stop};
+use super::super::repository::RepoKey;
 use super::super::state::{Flow, Mode, SyncState, needs};
+use super::super::verdicts::BodyDigest;
 use super::super::writer::Writer;
+use crate::access::Refusal;
+use crate::access::ownership::{OWNER_ANNOTATION, Owner, claim, conflict_message};
+use crate::access::scope::may_see_repositories;
 use crate::cluster::ResourceCatalog;
-use crate::cluster::discovery::TypeKey;
+use crate::cluster::discovery::{CatalogEntry, TypeKey};
 use crate::error::Result;
 
 /// Server-side applies in flight at once per sync.
 const APPLY_CONCURRENCY: usize = 16;
 
 /// Why this sync may not write at all, if so.
-fn writes_paused(ctx: &Context, state: &SyncState) -> Option<Stop> {
+pub(super) fn writes_paused(ctx: &Context, state: &SyncState) -> Option<Stop> {
     if state.repo.spec.suspend {
         Some(Stop::Suspended)
     } else if !ctx.may_write() {
@@ -28,7 +35,8 @@ fn writes_paused(ctx: &Context, state: &SyncState) -> Option<Stop> {
 
 /// Fills `state.applied`. Stops the sync (nothing written, in either direction) while the
 /// repository is suspended or this replica may not write; with writes off (`diff`) it does
-/// nothing.
+/// nothing. Every apply made is remembered as changing nothing when made again to what it
+/// stored (see [`Verdicts`](super::super::verdicts::Verdicts)).
 pub async fn apply(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
     if state.mode == Mode::DryRun {
         return Ok(Flow::Continue);
@@ -38,30 +46,78 @@ pub async fn apply(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
     }
     let planned = needs(&state.planned, "plan")?;
     let catalog = needs(&state.rules, "resolve-rules")?.catalog.clone();
-    // Owned actions and clones of the writer and catalog per write: the futures run
-    // concurrently and must be `Send` for any lifetime.
-    let results: Vec<(ClusterAction, Result<()>)> =
-        futures::stream::iter(planned.plan.to_cluster.clone())
-            .map(|action| {
-                let writer = state.writer.clone();
-                let catalog = catalog.clone();
-                async move {
-                    let result = write(&writer, &catalog, &action).await;
-                    (action, result)
-                }
-            })
-            .buffer_unordered(APPLY_CONCURRENCY)
-            .collect()
-            .await;
-
-    let (namespace, name) = (&state.key.namespace, &state.key.name);
+    let live = needs(&state.live, "observe-live")?;
+    // Only what this repository owns is written; the rest is left alone and reported.
+    let mut to_cluster = planned.plan.to_cluster.clone();
+    let owners = live.owners.clone();
+    let claims = claim(
+        &state.key,
+        &mut to_cluster,
+        &planned.in_sync,
+        |id| owners.get(id),
+        &planned.inputs.inventory,
+    );
     let mut outcome = ClusterOutcome {
         inventory: planned.inputs.inventory.clone(),
         ..ClusterOutcome::default()
     };
+    for (id, owner) in &claims.conflicts {
+        let visible = match owner {
+            Owner::Repository(other) => {
+                may_see_repositories(&state.identity, &other.namespace, &ctx.reviews).await?
+            }
+            Owner::Unmanaged => false,
+        };
+        outcome
+            .conflicts
+            .push((id.clone(), conflict_message(owner, visible, &state.key)));
+    }
+    for id in &claims.released {
+        outcome.inventory.remove(id);
+    }
+    for id in &claims.to_stamp {
+        match stamp_owner(&state.writer, &catalog, id, &state.key).await {
+            Ok(()) => {
+                outcome.inventory.insert(id.clone());
+            }
+            Err(error) => record_failure(&mut outcome, id, error),
+        }
+    }
+    // Owned actions and clones of the writer and catalog per write: the futures run
+    // concurrently and must be `Send` for any lifetime.
+    let results: Vec<(ClusterAction, Result<Option<Value>>)> = futures::stream::iter(to_cluster)
+        .map(|action| {
+            let writer = state.writer.clone();
+            let catalog = catalog.clone();
+            async move {
+                let result = write(&writer, &catalog, &action).await;
+                (action, result)
+            }
+        })
+        .buffer_unordered(APPLY_CONCURRENCY)
+        .collect()
+        .await;
+
+    let (namespace, name) = (&state.key.namespace, &state.key.name);
+    let mut verdicts = state.repository.verdicts();
     for (action, result) in results {
         match (action, result) {
-            (ClusterAction::Apply { id, create, .. }, Ok(())) => {
+            (
+                ClusterAction::Apply {
+                    id, create, object, ..
+                },
+                Ok(stored),
+            ) => {
+                if let Some(stored) = stored {
+                    let version = stored
+                        .pointer("/metadata/resourceVersion")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default();
+                    verdicts.remember(&id, BodyDigest::of(&object), version.to_string());
+                    outcome
+                        .references
+                        .insert(id.clone(), convert::object_reference(&stored));
+                }
                 outcome.inventory.insert(id.clone());
                 if create {
                     ctx.metrics
@@ -73,21 +129,25 @@ pub async fn apply(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
                     outcome.applied.push(id.clone());
                 }
             }
-            (ClusterAction::Delete { id }, Ok(())) => {
+            (ClusterAction::Delete { id }, Ok(_)) => {
+                verdicts.forget(&id);
                 outcome.inventory.remove(&id);
                 ctx.metrics
                     .sync_operation(namespace, name, "kubernetes", "delete");
                 outcome.deleted.push(id.clone());
             }
             (ClusterAction::Apply { id, .. } | ClusterAction::Delete { id }, Err(error)) => {
-                outcome.failed.push((id.clone(), failure(error)));
+                record_failure(&mut outcome, &id, error);
             }
         }
     }
+    drop(verdicts);
     outcome.created.sort();
     outcome.applied.sort();
     outcome.deleted.sort();
     outcome.failed.sort();
+    outcome.forbidden.sort();
+    outcome.conflicts.sort();
     state.applied = Some(outcome);
     // Leadership may have ended during the applies: then nothing more is written.
     Ok(match writes_paused(ctx, state) {
@@ -96,32 +156,66 @@ pub async fn apply(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
     })
 }
 
-/// Carries out one cluster action.
-async fn write(writer: &Writer, catalog: &ResourceCatalog, action: &ClusterAction) -> Result<()> {
-    let id = action.id();
+/// The served type of an object, or an error naming it.
+pub(super) fn entry_for<'a>(
+    catalog: &'a ResourceCatalog,
+    id: &ObjectId,
+) -> Result<&'a CatalogEntry> {
     let key = TypeKey {
         group: id.group.clone(),
         kind: id.kind.clone(),
     };
-    let Some(entry) = catalog.get(&key) else {
-        return Err(crate::Error::InvalidSpec(format!(
-            "the API server does not serve {key}"
-        )));
-    };
+    catalog
+        .get(&key)
+        .ok_or_else(|| crate::Error::InvalidSpec(format!("the API server does not serve {key}")))
+}
+
+/// Carries out one cluster action; an apply returns the object as stored.
+async fn write(
+    writer: &Writer,
+    catalog: &ResourceCatalog,
+    action: &ClusterAction,
+) -> Result<Option<Value>> {
+    let entry = entry_for(catalog, action.id())?;
     match action {
-        ClusterAction::Apply { object, .. } => writer.apply(entry, object).await,
-        ClusterAction::Delete { id } => {
-            writer
-                .delete(entry, id.namespace.as_deref(), &id.name)
-                .await
-        }
+        ClusterAction::Apply { object, .. } => writer.apply(entry, object).await.map(Some),
+        ClusterAction::Delete { id } => writer
+            .delete(entry, id.namespace.as_deref(), &id.name)
+            .await
+            .map(|()| None),
     }
 }
 
-/// A failed write as the status and the Event name it: the API server's own words.
-fn failure(error: crate::Error) -> String {
+/// Records a failed write: a 403 (the identity may not) as forbidden, anything else as
+/// failed, in the API server's own words.
+fn record_failure(outcome: &mut ClusterOutcome, id: &ObjectId, error: crate::Error) {
     match error {
-        crate::Error::Kube(error) => error.to_string(),
-        other => other.to_string(),
+        crate::Error::Kube(kube::Error::Api(status)) if status.code == 403 => {
+            let refusal = Refusal::Forbidden {
+                message: status.message,
+            };
+            outcome.forbidden.push((id.clone(), refusal.to_string()));
+        }
+        crate::Error::Kube(error) => outcome.failed.push((id.clone(), error.to_string())),
+        other => outcome.failed.push((id.clone(), other.to_string())),
     }
+}
+
+/// Stamps our owner annotation on an object that is ours but does not say so yet (adopted,
+/// or applied before owners were stamped).
+async fn stamp_owner(
+    writer: &Writer,
+    catalog: &ResourceCatalog,
+    id: &ObjectId,
+    repository: &RepoKey,
+) -> Result<()> {
+    let entry = entry_for(catalog, id)?;
+    writer
+        .annotate(
+            entry,
+            id.namespace.as_deref(),
+            &id.name,
+            (OWNER_ANNOTATION, &repository.to_string()),
+        )
+        .await
 }

@@ -40,7 +40,13 @@ pub async fn fetch(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
     tracing::debug!(reason = reason.as_str(), "fetching");
     ctx.trigger.clear_fetch_request(&state.key);
     let fetched = async {
-        let spec = repo_spec(&state.repo, &ctx.client, &ctx.config.cache_dir).await?;
+        let spec = repo_spec(
+            &state.repo,
+            &ctx.client,
+            &ctx.config.cache_dir,
+            ctx.config.tenancy.allow_local_urls,
+        )
+        .await?;
         with_git(&state.repository, move || -> Result<Snapshot> {
             let mut git = Repository::open(spec)?;
             let fetched = git.fetch()?;

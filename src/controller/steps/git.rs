@@ -67,6 +67,21 @@ pub(crate) async fn credentials(
         .map_err(|e| Error::Credentials(format!("Secret {namespace}/{}: {e}", reference.name)))
 }
 
+/// `file://` URLs read the controller's own file system: only with `--allow-local-urls`.
+fn refuse_local_url(url: &str, allowed: bool) -> Result<()> {
+    let local = url
+        .get(..7)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("file://"));
+    if local && !allowed {
+        return Err(Error::InvalidSpec(
+            "file:// URLs read the controller's own disk and are refused: the controller runs \
+             without --allow-local-urls"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Where and how to reach a repository: its URL, branch and path, its cache directory under
 /// `cache_root`, and its credentials (read now, with `client`: the controller's own identity,
 /// as the Secret is the repository's, not a synced object).
@@ -74,7 +89,9 @@ pub(super) async fn repo_spec(
     repo: &GitRepository,
     client: &kube::Client,
     cache_root: &std::path::Path,
+    allow_local_urls: bool,
 ) -> Result<RepoSpec> {
+    refuse_local_url(&repo.spec.url, allow_local_urls)?;
     let credentials = credentials(repo, client).await?;
     let namespace = repo.namespace().unwrap_or_default();
     Ok(RepoSpec::new(
@@ -84,4 +101,18 @@ pub(super) async fn repo_spec(
     )
     .with_path(&repo.spec.path)
     .with_credentials(credentials))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_urls_need_the_admins_flag() {
+        assert!(refuse_local_url("file:///srv/git/repo.git", false).is_err());
+        assert!(refuse_local_url("FILE:///srv/git/repo.git", false).is_err());
+        assert!(refuse_local_url("file:///srv/git/repo.git", true).is_ok());
+        assert!(refuse_local_url("https://example.com/repo.git", false).is_ok());
+        assert!(refuse_local_url("git@example.com:repo.git", false).is_ok());
+    }
 }

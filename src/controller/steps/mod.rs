@@ -1,5 +1,5 @@
 //! The steps of one sync, in order, run in a loop: resolve rules → fetch → observe live → plan
-//! → apply → write back. Every step has the same signature: it reads the outputs of earlier
+//! → confirm (with the API server) → apply → write back. Every step has the same signature: it reads the outputs of earlier
 //! steps from the [`SyncState`], writes its own, and returns [`Flow::Continue`] or
 //! [`Flow::Stop`]. No step writes a status or publishes an Event: the reconcile does that once,
 //! from the final report.
@@ -9,6 +9,7 @@
 //! and add a line to [`STEPS`] where it belongs.
 
 mod apply;
+mod confirm;
 mod fetch;
 mod git;
 mod observe;
@@ -68,6 +69,10 @@ pub const STEPS: &[Step<Context, SyncState>] = &[
         run: |ctx, state| Box::pin(plan::plan(ctx, state)),
     },
     Step {
+        name: "confirm",
+        run: |ctx, state| Box::pin(confirm::confirm(ctx, state)),
+    },
+    Step {
         name: "apply",
         run: |ctx, state| Box::pin(apply::apply(ctx, state)),
     },
@@ -111,7 +116,7 @@ pub async fn run_steps<C, S>(steps: &[Step<C, S>], ctx: &C, state: &mut S) -> Re
 
 /// Runs every step of one sync of `repo` and returns its state: what each step found and did.
 pub async fn sync(ctx: &Context, repo: Arc<GitRepository>, mode: Mode) -> Result<SyncState> {
-    let mut state = SyncState::new(ctx, repo, mode);
+    let mut state = SyncState::new(ctx, repo, mode)?;
     if let Ended::Stopped { why, .. } = run_steps(STEPS, ctx, &mut state).await? {
         state.stopped = Some(why);
     }
@@ -207,6 +212,7 @@ mod tests {
                 "fetch",
                 "observe-live",
                 "plan",
+                "confirm",
                 "apply",
                 "write-back"
             ]

@@ -1,39 +1,78 @@
-//! Step 3: the live objects of the selected types, from the watchers' stores.
+//! Step 3: the live objects of the selected types that the repository's identity may read,
+//! from watchers keyed by (reader, type, scope) (`access::scope`).
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::super::context::Context;
+use super::super::convert;
 use super::super::state::{Flow, LiveState, SyncState, needs};
+use crate::access::scope::{ReadCheck, Selection, watch_keys};
 use crate::error::{Error, Result};
 
 /// How long a new watcher may take for its initial list.
 const INITIAL_LIST_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Fills `state.live`: every object of the types the usable rules select. A watcher is
-/// started for a type no running watcher covers yet; stopping the ones no rule needs is the
-/// rule set's job.
+/// Fills `state.live`: every object of the types the usable rules select, in the namespaces
+/// they select, that the repository's identity may read. The repository states the watchers it
+/// needs (shared with every repository that needs the same ones); those it no longer needs are
+/// released.
 pub async fn observe_live(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
     let rules = needs(&state.rules, "resolve-rules")?;
-    let stores = ctx.watchers.ensure(&rules.types);
+    let lockdown = ctx.config.tenancy.lockdown();
+    let mut wanted = BTreeMap::new();
+    for (key, entry) in &rules.types {
+        let selection = rules
+            .selections
+            .get(key)
+            .cloned()
+            .unwrap_or(Selection::Everywhere);
+        let keys = watch_keys(
+            &state.identity,
+            lockdown,
+            &state.key.namespace,
+            key,
+            entry,
+            &selection,
+            &ctx.reviews,
+        )
+        .await?;
+        wanted.extend(keys.into_iter().map(|k| (k, entry.clone())));
+    }
+    let watched = ctx.watchers.need(&state.key, wanted);
     ctx.metrics.set_watched_resources(ctx.watchers.len() as i64);
+
+    let mut reads = ReadCheck::new(state.identity.clone(), ctx.reviews.clone());
     let mut objects = Vec::new();
-    for watched in stores.values() {
-        let entry = &watched.entry;
+    let mut owners = HashMap::new();
+    for source in &watched {
+        let entry = &source.entry;
         if !matches!(
-            tokio::time::timeout(INITIAL_LIST_TIMEOUT, watched.wait_listed()).await,
+            tokio::time::timeout(INITIAL_LIST_TIMEOUT, source.wait_listed()).await,
             Ok(true)
         ) {
             return Err(Error::Internal(format!(
-                "the watch of {} did not finish its initial list within {INITIAL_LIST_TIMEOUT:?}",
-                entry.resource.plural
+                "the watch of {} ({}) did not finish its initial list within {INITIAL_LIST_TIMEOUT:?}",
+                entry.resource.plural, source.served_by
             )));
         }
-        // Shared, not copied: the stores hold each object once, compacted as it arrived.
-        objects.extend(watched.store.state().iter().map(|o| o.object().clone()));
+        for object in source.objects() {
+            let id = convert::live_id(&object, entry);
+            // Out of reach: not planned, not exported, never named.
+            if reads.check(&id, entry).await?.is_err() {
+                continue;
+            }
+            owners.insert(id, object.bookkeeping());
+            // Shared, not copied: the stores hold each object once, compacted and without
+            // the bookkeeping annotations as it arrived.
+            objects.push(object.object().clone());
+        }
     }
+    state.reads = Some(reads);
     state.live = Some(LiveState {
         objects: Arc::new(objects),
+        owners: Arc::new(owners),
     });
     Ok(Flow::Continue)
 }

@@ -1,40 +1,111 @@
 //! Step 4: the plan, pure (`gitcontroller_sync::plan`), from the rules, the snapshot and the
-//! live objects.
+//! live objects — with the manifests out of the repository's reach left out.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use gitcontroller_sync::PlanOptions;
+use gitcontroller_sync::{Manifest, ObjectId, PlanOptions, PruneLimit, ResourceType, Rule, SyncTo};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use serde_json::Value;
 
 use super::super::context::Context;
-use super::super::state::{Flow, PlanInputs, Planned, SyncState, needs};
+use super::super::convert;
+use super::super::state::{Flow, GuardedPlan, PlanInputs, Planned, SyncState, needs};
+use crate::access::identity::{PlaintextSecrets, Tenancy};
 use crate::api::GitRepository;
-use crate::error::Result;
+use crate::cluster::discovery::TypeKey;
+use crate::error::{Error, Result};
 
 /// The planner's switches for a repository.
-fn plan_options(repo: &GitRepository) -> PlanOptions {
+fn plan_options(repo: &GitRepository, plaintext_secrets: PlaintextSecrets) -> PlanOptions {
     PlanOptions {
         prune: repo.spec.prune,
-        allow_plaintext_secrets: repo.spec.allow_plaintext_secrets,
+        allow_plaintext_secrets: plaintext_secrets.allowed(),
         // FileChange paths are relative to spec.path already.
         layout_root: String::new(),
         ..PlanOptions::default()
     }
 }
 
-/// Fills `state.planned`.
-pub async fn plan(_ctx: &Context, state: &mut SyncState) -> Result<Flow> {
+/// What becomes of the repository's `allowPlaintextSecrets` under the admin's flags.
+fn plaintext_secrets(tenancy: &Tenancy, repo: &GitRepository) -> PlaintextSecrets {
+    tenancy.plaintext_secrets(repo.spec.allow_plaintext_secrets)
+}
+
+/// `spec.pruneLimit` of a repository. The schema admits only valid limits; anything else is an
+/// invalid spec rather than a guess.
+fn prune_limit(repo: &GitRepository) -> Result<PruneLimit> {
+    let invalid = |text: String| {
+        Error::InvalidSpec(format!(
+            "pruneLimit {text:?} is neither a count (10) nor a percentage from 0% to 100% (\"50%\")"
+        ))
+    };
+    match &repo.spec.prune_limit {
+        None => Ok(PruneLimit::default()),
+        Some(IntOrString::Int(n)) => u32::try_from(*n)
+            .map(PruneLimit::Count)
+            .map_err(|_| invalid(n.to_string())),
+        Some(IntOrString::String(text)) => {
+            PruneLimit::parse(text).map_err(|_| invalid(text.clone()))
+        }
+    }
+}
+
+/// Fills `state.planned`. Asks, once per type and namespace, whether the identity may read
+/// what the manifests name, so that the plan (here and on every push attempt) leaves out the
+/// manifests out of its reach.
+pub async fn plan(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
     let rules = needs(&state.rules, "resolve-rules")?;
     let source = needs(&state.source, "fetch")?;
     let live = needs(&state.live, "observe-live")?;
+    let types = rules.catalog.resource_types();
+    let inventory = state.previous_inventory();
+    let parsed = state.repository.parse_cache().clone();
+    let reads = state
+        .reads
+        .as_mut()
+        .ok_or_else(|| crate::Error::Internal("the observe-live step has not run".into()))?;
+    let parsed_snapshot = parsed.parse(&source.snapshot, &types);
+    let manifests: Vec<&Manifest> = parsed_snapshot.manifests().collect();
+    for manifest in &manifests {
+        let key = TypeKey {
+            group: manifest.id.group.clone(),
+            kind: manifest.id.kind.clone(),
+        };
+        if let Some(entry) = rules.catalog.get(&key) {
+            // Asked now; the answer is kept in the plan's reach.
+            let _within_reach = reads.check(&manifest.id, entry).await?;
+        }
+    }
+    let plaintext_secrets = plaintext_secrets(&ctx.config.tenancy, &state.repo);
     let inputs = Arc::new(PlanInputs {
         rules: rules.rules.clone(),
-        types: rules.catalog.resource_types(),
+        invalid_rules: rules.invalid.iter().map(|r| r.for_planner()).collect(),
+        types,
         live: live.objects.clone(),
-        inventory: state.previous_inventory(),
-        options: plan_options(&state.repo),
-        parsed: state.repository.parse_cache().clone(),
+        inventory,
+        options: plan_options(&state.repo, plaintext_secrets),
+        prune_limit: prune_limit(&state.repo)?,
+        last_synced_commit: state
+            .repo
+            .status
+            .as_ref()
+            .and_then(|s| s.last_synced_commit.clone()),
+        parsed,
+        reach: reads.reach(),
     });
-    let plan = inputs.plan(&source.snapshot);
+    let GuardedPlan {
+        plan,
+        prune_refused,
+        refused,
+    } = inputs.plan(&source.snapshot);
+    let in_sync = applied_in_sync(
+        &plan.noops,
+        &manifests,
+        &inputs.live,
+        &inputs.rules,
+        &inputs.types,
+    );
     tracing::debug!(
         fetched = source.fetched.map(|r| r.as_str()),
         files = source.snapshot.files.len(),
@@ -42,12 +113,140 @@ pub async fn plan(_ctx: &Context, state: &mut SyncState) -> Result<Flow> {
         rules = inputs.rules.len(),
         to_cluster = plan.to_cluster.len(),
         to_git = plan.to_git.len(),
+        refused = refused.len(),
         diagnostics = plan.diagnostics.len(),
+        prune_refused = prune_refused.is_some(),
         "planned"
     );
     for diagnostic in &plan.diagnostics {
         tracing::debug!(%diagnostic, "plan diagnostic");
     }
-    state.planned = Some(Planned { inputs, plan });
+    state.planned = Some(Planned {
+        inputs,
+        plan,
+        refused,
+        in_sync,
+        plaintext_secrets,
+        stored: Default::default(),
+        prune_refused,
+    });
     Ok(Flow::Continue)
+}
+
+/// The objects in sync (`noops`) that this repository applies: those with a manifest that a
+/// `kubernetes` rule selects (labels from the live object when it exists, as the planner
+/// reads them).
+fn applied_in_sync(
+    noops: &[ObjectId],
+    manifests: &[&Manifest],
+    live: &[Arc<Value>],
+    rules: &[Rule],
+    types: &[ResourceType],
+) -> Vec<ObjectId> {
+    let appliers: Vec<&Rule> = rules
+        .iter()
+        .filter(|r| r.sync_to == SyncTo::Kubernetes)
+        .collect();
+    if appliers.is_empty() || noops.is_empty() {
+        return Vec::new();
+    }
+    let manifests: HashMap<&ObjectId, &Value> =
+        manifests.iter().map(|m| (&m.id, &m.object)).collect();
+    let live: HashMap<ObjectId, &Value> = live
+        .iter()
+        .filter_map(|o| Some((convert::object_id(o)?, &**o)))
+        .collect();
+    noops
+        .iter()
+        .filter(|id| {
+            let Some(manifest) = manifests.get(id) else {
+                return false;
+            };
+            let Some(ty) = types
+                .iter()
+                .find(|t| t.group == id.group && t.kind == id.kind)
+            else {
+                return false;
+            };
+            let labels_from = live.get(*id).copied().unwrap_or(manifest);
+            appliers.iter().any(|r| r.selects(id, ty, labels_from))
+        })
+        .cloned()
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn objects_in_sync_count_as_applied_only_with_a_manifest_and_a_kubernetes_rule() {
+        let types = [ResourceType::new("", "v1", "ConfigMap", "configmaps", true)];
+        let id = |name: &str| ObjectId::new("", "ConfigMap", Some("team-a"), name);
+        let object = |name: &str, origin: &str| {
+            json!({"apiVersion": "v1", "kind": "ConfigMap",
+                   "metadata": {"name": name, "namespace": "team-a", "labels": {"origin": origin}}})
+        };
+        let manifests: Vec<Manifest> = ["applied", "exported"]
+            .iter()
+            .map(|name| Manifest {
+                id: id(name),
+                file: format!("{name}.yaml"),
+                doc_index: 0,
+                item_index: None,
+                // The manifest says git; the live labels decide, as in the planner.
+                object: object(name, "git"),
+            })
+            .collect();
+        let live = [
+            object("applied", "git"),
+            object("exported", "cluster"),
+            object("live-only", "git"),
+        ]
+        .map(Arc::new);
+        let manifests: Vec<&Manifest> = manifests.iter().collect();
+        let noops = [id("applied"), id("exported"), id("live-only")];
+        let mut apply = Rule::new("apply", SyncTo::Kubernetes);
+        apply.label_selector =
+            Some(gitcontroller_sync::LabelSelector::parse("origin=git").unwrap());
+        let export = Rule::new("export", SyncTo::Git);
+        assert_eq!(
+            applied_in_sync(&noops, &manifests, &live, &[apply, export.clone()], &types),
+            [id("applied")]
+        );
+        assert!(applied_in_sync(&noops, &manifests, &live, &[export], &types).is_empty());
+    }
+
+    fn repo(limit: serde_json::Value) -> GitRepository {
+        let mut spec = serde_json::json!({"url": "git://example.invalid/r.git"});
+        if !limit.is_null() {
+            spec["pruneLimit"] = limit;
+        }
+        GitRepository::new("repo", serde_json::from_value(spec).unwrap())
+    }
+
+    #[test]
+    fn prune_limits_read_as_counts_or_percentages_and_default_to_half() {
+        use serde_json::json;
+        assert_eq!(
+            prune_limit(&repo(json!(null))).unwrap(),
+            PruneLimit::default()
+        );
+        assert_eq!(
+            PruneLimit::parse(crate::api::DEFAULT_PRUNE_LIMIT).unwrap(),
+            PruneLimit::default(),
+            "the schema's default is the planner's"
+        );
+        assert_eq!(prune_limit(&repo(json!(3))).unwrap(), PruneLimit::Count(3));
+        assert_eq!(
+            prune_limit(&repo(json!("20%"))).unwrap(),
+            PruneLimit::Percent(20)
+        );
+        let mut cleared = repo(json!(null));
+        cleared.spec.prune_limit = None;
+        assert_eq!(prune_limit(&cleared).unwrap(), PruneLimit::default());
+        assert!(prune_limit(&repo(json!(-1))).is_err());
+        assert!(prune_limit(&repo(json!("half"))).is_err());
+    }
 }

@@ -1,4 +1,4 @@
-//! Step 6: the plan's Git side — one commit, pushed without force, re-planned on the current
+//! Step 7: the plan's Git side — one commit, pushed without force, re-planned on the current
 //! remote head on every attempt. With writes off, the files it would commit.
 
 use gitcontroller_git::{Author, FileChange, Repository, Snapshot, edit_files};
@@ -73,7 +73,13 @@ pub async fn write_back(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
 
     let inputs = planned.inputs.clone();
     let gate = state.writer.gate().clone();
-    let spec = repo_spec(&state.repo, &ctx.client, &ctx.config.cache_dir).await?;
+    let spec = repo_spec(
+        &state.repo,
+        &ctx.client,
+        &ctx.config.cache_dir,
+        ctx.config.tenancy.allow_local_urls,
+    )
+    .await?;
     let author = Author {
         name: state.repo.spec.author.name.clone(),
         email: state.repo.spec.author.email.clone(),
@@ -90,7 +96,7 @@ pub async fn write_back(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
         let mut derive = |snapshot: &Snapshot| -> Result<Vec<FileChange>> {
             gate.check()?;
             let changes;
-            (changes, written, removed) = file_changes(inputs.plan(snapshot));
+            (changes, written, removed) = file_changes(inputs.plan(snapshot).plan);
             Ok(changes)
         };
         let outcome = git.commit_and_push(&author, prefix.as_deref(), &mut derive)?;

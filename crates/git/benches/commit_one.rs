@@ -1,0 +1,164 @@
+//! Benchmark (not a timed test): one changed object committed and pushed on a repository of
+//! 10,000 manifests (one flat directory, as the controller lays them out), with this crate
+//! versus the `git` CLI doing the same in a clone (edit the file, `git commit -a`,
+//! `git push`). The cost should be proportional to the change, not to the repository.
+//! Prints the medians of both, their ratio, and this crate's `snapshot` of the same head.
+//!
+//! Run: `cargo bench -p gitcontroller-git --bench commit_one` (optionally
+//! `-- <files> <commits>`, default 10000 and 15).
+
+mod common;
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use gitcontroller_git::{Author, Error, FileChange, RepoSpec, Repository};
+use gitcontroller_testkit::git_server::{GitDaemon, git_command};
+use serde_json::json;
+
+fn manifest(i: usize, version: usize) -> String {
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-{i:05}\n  namespace: bench\n  labels:\n    app.kubernetes.io/name: bench\ndata:\n  index: \"{i}\"\n  version: \"{version}\"\n  greeting: hello from config map number {i}\n"
+    )
+}
+
+fn path(i: usize) -> String {
+    format!("configmaps/cm-{i:05}.yaml")
+}
+
+/// A daemon serving `files` manifests in one commit (written with `git fast-import`).
+fn seeded(files: usize) -> GitDaemon {
+    use std::io::Write as _;
+    let d = GitDaemon::start();
+    let mut stream = String::new();
+    for i in 0..files {
+        let text = manifest(i, 0);
+        stream.push_str(&format!(
+            "blob\nmark :{}\ndata {}\n{text}\n",
+            i + 1,
+            text.len()
+        ));
+    }
+    stream.push_str("commit refs/heads/main\ncommitter bench <b@example.invalid> 1700000000 +0000\ndata 5\nseed\n");
+    for i in 0..files {
+        stream.push_str(&format!("M 100644 :{} {}\n", i + 1, path(i)));
+    }
+    let mut child = d
+        .git()
+        .args(["fast-import", "--quiet"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stream.as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    d
+}
+
+/// Ours: `commit_and_push` of one updated document per commit (fetch, snapshot, derive,
+/// format-preserving edit, blobs/trees/commit, push, store the commit in the cache). With
+/// `known_blobs`, `commit_and_push_with` is told the caller has every blob and its size (as a controller
+/// with a parse cache would), so the snapshot inflates none.
+fn ours(files: usize, commits: usize, known_blobs: bool) -> (Vec<Duration>, Duration) {
+    let d = seeded(files);
+    let cache = tempfile::tempdir().unwrap();
+    let mut repo = Repository::open(RepoSpec::new(d.url(), "main", cache.path())).unwrap();
+    let head = repo.fetch().unwrap().head.unwrap();
+    let t = Instant::now();
+    assert_eq!(repo.snapshot(&head).unwrap().files.len(), files);
+    let snapshot = t.elapsed();
+    let author = Author {
+        name: "bench".into(),
+        email: "bench@example.invalid".into(),
+    };
+    let mut times = Vec::new();
+    for c in 0..commits {
+        let i = (c * 7919) % files;
+        let t = Instant::now();
+        let out = repo
+            .commit_and_push_with(
+                &author,
+                None,
+                &|_, _| known_blobs.then_some(240),
+                &mut |_snap| {
+                    Ok::<_, Error>(vec![FileChange::Put {
+                        path: path(i),
+                        doc_index: Some(0),
+                        object: serde_json::from_value(json!({
+                            "apiVersion": "v1", "kind": "ConfigMap",
+                            "metadata": {"name": format!("cm-{i:05}"), "namespace": "bench",
+                                         "labels": {"app.kubernetes.io/name": "bench"}},
+                            "data": {"index": i.to_string(), "version": (c + 1).to_string(),
+                                     "greeting": format!("hello from config map number {i}")},
+                        }))
+                        .unwrap(),
+                        subject: format!("v1/ConfigMap bench/cm-{i:05}"),
+                    }])
+                },
+            )
+            .unwrap();
+        times.push(t.elapsed());
+        assert!(out.commit.is_some());
+    }
+    assert!(d.read_file(&path(0)).unwrap().contains("version: \"1\""));
+    (times, snapshot)
+}
+
+/// The git CLI in a clone: write the file, `git commit -a`, `git push`.
+fn cli(files: usize, commits: usize) -> Vec<Duration> {
+    let d = seeded(files);
+    let tmp = tempfile::tempdir().unwrap();
+    let work = tmp.path().join("w");
+    common::run(
+        git_command()
+            .args(["clone", "--quiet", &d.url()])
+            .arg(&work),
+    );
+    let g = || {
+        let mut c = git_command();
+        c.arg("-C").arg(&work);
+        c
+    };
+    let mut times = Vec::new();
+    for c in 0..commits {
+        let i = (c * 7919) % files;
+        let t = Instant::now();
+        std::fs::write(work.join(path(i)), manifest(i, c + 1)).unwrap();
+        common::run(g().args(["commit", "--quiet", "-a", "-m", "Update one ConfigMap"]));
+        common::run(g().args(["push", "--quiet", "origin", "HEAD:main"]));
+        times.push(t.elapsed());
+    }
+    assert!(d.read_file(&path(0)).unwrap().contains("version: \"1\""));
+    times
+}
+
+fn main() {
+    let files: usize = common::arg(0, 10000);
+    let commits: usize = common::arg(1, 15);
+    let (o, snapshot) = ours(files, commits, false);
+    let (k, _) = ours(files, commits, true);
+    let c = cli(files, commits);
+    let (o, k, c) = (common::median(o), common::median(k), common::median(c));
+    println!(
+        "commit_one: one changed object per commit on {files} manifests, pushed to git daemon on loopback (median of {commits} commits)"
+    );
+    println!(
+        "  gitcontroller-git commit_and_push (fetch + snapshot + edit + commit + push): {o:?}"
+    );
+    println!(
+        "  the same with every unchanged blob known to the caller (commit_and_push_with): {k:?}"
+    );
+    println!(
+        "  git CLI (write file + commit -a + push):                                      {c:?}"
+    );
+    println!(
+        "  ratio ours / git CLI: {:.2}x; with known blobs: {:.2}x",
+        o.as_secs_f64() / c.as_secs_f64(),
+        k.as_secs_f64() / c.as_secs_f64()
+    );
+    println!("  (snapshot of all {files} files, for reference: {snapshot:?})");
+}
