@@ -18,6 +18,13 @@
 //!   live changes, each after 1.5 s of quiet, until the commit is in the remote (p50, p90) and
 //!   the CPU each cost. The same at `E2E_STEADY_SMALL` objects (default 500) gives the CPU
 //!   per change at 10,000 vs 500 and the memory growth per 1,000 objects.
+//! - `latency`: the scheduler's cases with `E2E_LATENCY_OBJECTS` exported ConfigMaps (default
+//!   500), default settings: one live change after a quiet period (p50/p90 over
+//!   `E2E_LATENCY_ROUNDS` changes), one change during unrelated churn (a ConfigMap no rule
+//!   selects changing every 200 ms), one object changed every 100 ms for 20 s (when commits
+//!   land), a burst of 20 changes (commits, time until the last is in the remote). With
+//!   `E2E_BASELINE_BIN` set to another build of git-controller, both run side by side, rounds
+//!   interleaved, and each row compares them.
 //! - `repos`: `E2E_REPOS` GitRepositories × objects (default `100x20`) on one remote vs the
 //!   same objects in one repository: time and CPU to converge, RSS, API writes, idle CPU over
 //!   `E2E_IDLE_SECONDS` (default 30).
@@ -25,6 +32,8 @@
 //! `E2E_BIN` replaces the controller under test (e.g. a build of an older commit).
 //! A quick run: `E2E_APPLY_SIZES=500 E2E_EXPORT_SIZES=500 E2E_STEADY_OBJECTS=2000
 //! E2E_STEADY_SECONDS=20 E2E_LATENCY_ROUNDS=5 E2E_REPOS=10x20 cargo bench --bench e2e`.
+//! Only the latency cases against a baseline build: `E2E_ROWS=latency
+//! E2E_BASELINE_BIN=/tmp/baseline/target/release/git-controller cargo bench --bench e2e`.
 //! Planning time is measured by criterion: `cargo bench -p gitcontroller-sync --bench plan`.
 
 #[path = "../../tests/common/mod.rs"]
@@ -33,6 +42,7 @@ mod common;
 mod apply;
 mod export;
 mod fixtures;
+mod latency;
 mod measure;
 mod repos;
 mod steady;
@@ -134,6 +144,11 @@ async fn main() {
             None => None,
         };
         steady::rows(&mut table, &big, small.as_ref());
+    }
+    if wants("latency") {
+        let baseline = std::env::var("E2E_BASELINE_BIN").ok();
+        let n = var("E2E_LATENCY_OBJECTS", 500usize);
+        latency::latency(&env, &mut table, n, baseline.as_deref()).await;
     }
     if wants("repos") {
         let spec = std::env::var("E2E_REPOS").unwrap_or_else(|_| "100x20".into());

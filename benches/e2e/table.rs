@@ -92,7 +92,8 @@ pub enum Unit {
 }
 
 impl Unit {
-    fn show(self, value: f64) -> String {
+    /// `value` with its unit, as the table prints it.
+    pub fn show(self, value: f64) -> String {
         match self {
             Unit::Seconds => format!("{value:.2} s"),
             Unit::Mib => format!("{value:.0} MiB"),
