@@ -106,6 +106,14 @@ pub struct GitRepositorySpec {
     #[schemars(length(max = 4096))]
     pub commit_message: Option<String>,
 
+    /// Create `branch` with the first write-back when the remote has other branches but not
+    /// this one. Off by default: a branch that does not exist (a typo, or deleted) stops the
+    /// repository with reason `BranchNotFound` instead of being silently re-created, and
+    /// nothing is pruned or exported meanwhile. An empty remote (no branch at all) is always
+    /// written to.
+    #[serde(default)]
+    pub create_branch: bool,
+
     /// Stop all writes in both directions while true. Status still reports drift.
     #[serde(default)]
     pub suspend: bool,

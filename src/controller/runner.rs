@@ -128,6 +128,11 @@ pub async fn run(
     spawn_rule_change_mapper(ctx.clone(), rule_changes, rules_listed_tx);
     live_changes::spawn(ctx.clone(), live_rx);
     spawn_rediscovery(ctx.clone(), repositories.clone());
+    spawn_cache_gc(
+        config.cache_dir.clone(),
+        repositories.clone(),
+        repositories_listed.clone(),
+    );
     ruleset::spawn(
         ctx.clone(),
         repositories,
@@ -295,6 +300,46 @@ fn spawn_rediscovery(ctx: Arc<Context>, repositories: Store<GitRepository>) {
                     }
                 }
                 Err(error) => tracing::warn!(%error, "discovery failed; keeping the last catalog"),
+            }
+        }
+    });
+}
+
+/// How often the Git cache is collected.
+const CACHE_GC_INTERVAL: Duration = Duration::from_secs(600);
+
+/// Collects the Git cache every [`CACHE_GC_INTERVAL`], once every GitRepository is listed:
+/// the object stores of remotes no repository reads any more, and the tracking refs of
+/// branches none reads, so a deleted or re-pointed repository does not keep its disk forever.
+/// A store an operation holds is skipped and collected next time.
+fn spawn_cache_gc(
+    cache_dir: std::path::PathBuf,
+    repositories: Store<GitRepository>,
+    mut listed: watch::Receiver<bool>,
+) {
+    tokio::spawn(async move {
+        if listed.wait_for(|listed| *listed).await.is_err() {
+            return;
+        }
+        let mut timer = tokio::time::interval(CACHE_GC_INTERVAL);
+        loop {
+            timer.tick().await;
+            let in_use: Vec<(String, String)> = repositories
+                .state()
+                .iter()
+                .filter(|repo| repo.metadata.deletion_timestamp.is_none())
+                .map(|repo| (repo.spec.url.clone(), repo.spec.branch.clone()))
+                .collect();
+            let dir = cache_dir.clone();
+            match tokio::task::spawn_blocking(move || gitcontroller_git::gc(&dir, in_use)).await {
+                Ok(Ok(report)) => tracing::debug!(
+                    removed_stores = report.removed_stores.len(),
+                    removed_branches = report.removed_branches.len(),
+                    busy = report.busy.len(),
+                    "Git cache collected"
+                ),
+                Ok(Err(error)) => tracing::warn!(%error, "could not collect the Git cache"),
+                Err(error) => tracing::warn!(%error, "the Git cache collection failed"),
             }
         }
     });
