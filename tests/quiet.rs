@@ -325,6 +325,7 @@ impl Suite {
             diff: String::new(),
         };
         let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_git-controller"))
+            .env("KUBECONFIG", gitcontroller_testkit::cluster::kubeconfig())
             .args(["diff", "-n", self.ns(), "repo"])
             .output()
             .await
@@ -724,6 +725,7 @@ async fn an_apply_the_planner_is_unsure_of_is_settled_by_a_dry_run() {
     );
     let diff = wait_for("diff to see the change", CONVERGE, || async {
         let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_git-controller"))
+            .env("KUBECONFIG", gitcontroller_testkit::cluster::kubeconfig())
             .args(["diff", "-n", suite.ns(), "repo"])
             .output()
             .await
