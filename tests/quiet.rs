@@ -326,7 +326,15 @@ impl Suite {
         };
         let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_git-controller"))
             .env("KUBECONFIG", gitcontroller_testkit::cluster::kubeconfig())
-            .args(["diff", "-n", self.ns(), "repo"])
+            // With the controller's tenancy flags (see `Suite::start`).
+            .args([
+                "diff",
+                "-n",
+                self.ns(),
+                "repo",
+                "--cluster-scope-namespaces",
+                self.ns(),
+            ])
             .output()
             .await
             .unwrap();
@@ -726,7 +734,14 @@ async fn an_apply_the_planner_is_unsure_of_is_settled_by_a_dry_run() {
     let diff = wait_for("diff to see the change", CONVERGE, || async {
         let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_git-controller"))
             .env("KUBECONFIG", gitcontroller_testkit::cluster::kubeconfig())
-            .args(["diff", "-n", suite.ns(), "repo"])
+            .args([
+                "diff",
+                "-n",
+                suite.ns(),
+                "repo",
+                "--cluster-scope-namespaces",
+                suite.ns(),
+            ])
             .output()
             .await
             .unwrap();
