@@ -166,6 +166,11 @@ fn default_prune_limit() -> Option<IntOrString> {
 /// `spec.pruneLimit` when it is not set (or null).
 pub const DEFAULT_PRUNE_LIMIT: &str = "50%";
 
+/// Annotation of a GitRepository that asks the leader to fetch and sync it at once when its
+/// value changes (an RFC 3339 timestamp by convention), like a push webhook. Standby replicas
+/// set it for the webhooks they receive; people set it with `kubectl annotate … --overwrite`.
+pub const REQUESTED_AT_ANNOTATION: &str = "gitcontroller.io/requested-at";
+
 /// A non-negative integer or a percentage from `0%` to `100%`, like a Deployment's
 /// `maxUnavailable`.
 fn int_or_percent_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
