@@ -320,22 +320,38 @@ pub async fn wait_for_sync_of(
 
 /// A GitRepository named `repo` for `url`, fetched every 2 s, with `extra` spec lines.
 pub fn repository(url: &str, extra: &str) -> String {
+    named_repository("repo", url, extra)
+}
+
+/// A GitRepository named `name` for `url`, fetched every 2 s, with `extra` spec lines (for
+/// tests with more than one repository).
+pub fn named_repository(name: &str, url: &str, extra: &str) -> String {
     format!(
-        "apiVersion: gitcontroller.io/v1alpha1\nkind: GitRepository\nmetadata:\n  name: repo\nspec:\n  url: {url}\n  interval: 2s\n{extra}"
+        "apiVersion: gitcontroller.io/v1alpha1\nkind: GitRepository\nmetadata:\n  name: {name}\nspec:\n  url: {url}\n  interval: 2s\n{extra}"
     )
 }
 
 /// A SyncRule of `repo` limited to namespace `ns`, with `body` spec lines.
 pub fn rule(name: &str, ns: &str, body: &str) -> String {
+    rule_of("repo", name, ns, body)
+}
+
+/// A SyncRule of GitRepository `repository` limited to namespace `ns`, with `body` spec lines.
+pub fn rule_of(repository: &str, name: &str, ns: &str, body: &str) -> String {
     format!(
-        "---\napiVersion: gitcontroller.io/v1alpha1\nkind: SyncRule\nmetadata:\n  name: {name}\nspec:\n  repositoryRef:\n    name: repo\n  namespaces: [{ns}]\n{body}"
+        "---\napiVersion: gitcontroller.io/v1alpha1\nkind: SyncRule\nmetadata:\n  name: {name}\nspec:\n  repositoryRef:\n    name: {repository}\n  namespaces: [{ns}]\n{body}"
     )
 }
 
 /// The status of GitRepository `repo`, as JSON.
 pub async fn repo_status(client: &Client, ns: &str) -> Option<serde_json::Value> {
+    status_of(client, ns, "repo").await
+}
+
+/// The status of GitRepository `name`, as JSON.
+pub async fn status_of(client: &Client, ns: &str, name: &str) -> Option<serde_json::Value> {
     let api: Api<GitRepository> = Api::namespaced(client.clone(), ns);
-    let repo = api.get_opt("repo").await.unwrap()?;
+    let repo = api.get_opt(name).await.unwrap()?;
     serde_json::to_value(repo.status?).ok()
 }
 
