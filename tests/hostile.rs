@@ -404,7 +404,7 @@ async fn a_git_bomb_leaves_the_controller_up_and_says_why() {
         "git bomb (10^10 paths)",
         push_git_bomb,
         "SourceIncomplete",
-        &["input budget"],
+        &["input budget (paths: more than 20000 paths"],
     )
     .await;
 }
@@ -428,7 +428,7 @@ async fn a_hundred_thousand_files_leave_the_controller_up_and_say_why() {
         "100,000 files",
         push_many_files,
         "SourceIncomplete",
-        &["input budget"],
+        &["input budget (paths: more than 20000 paths"],
     )
     .await;
 }
