@@ -96,6 +96,12 @@ pub async fn run(options: RunOptions) -> Result<()> {
     ));
 
     let (trigger, triggers) = controller::Trigger::channel();
+    // Made before the election, so the webhook receiver, serving from the start, knows whether
+    // this replica leads.
+    let gate = match &options.leader_election {
+        None => LeaderGate::always_open(),
+        Some(_) => LeaderGate::closed(),
+    };
     if let Some(mut webhook) = options.webhook.clone() {
         // Webhook connections may use at most half the descriptors: the rest is for the
         // controller's own connections, Git, and the operational endpoints.
@@ -109,11 +115,9 @@ pub async fn run(options: RunOptions) -> Result<()> {
             );
             webhook.max_connections = cap;
         }
-        // A push webhook asks for a fetch, not only a re-plan.
-        let on_push: crate::webhook::OnPush = {
-            let trigger = trigger.clone();
-            Arc::new(move |namespace: &str, name: &str| trigger.request_fetch(namespace, name))
-        };
+        // A push webhook asks for a fetch, not only a re-plan: here if this replica leads,
+        // else from the leader, through an annotation of the GitRepository.
+        let on_push = crate::webhook::on_push(trigger.clone(), gate.clone(), client.clone());
         let client = client.clone();
         let namespace = options.namespace.clone();
         let metrics = metrics.clone();
@@ -140,21 +144,16 @@ pub async fn run(options: RunOptions) -> Result<()> {
     let instance = std::env::var("POD_NAME")
         .unwrap_or_else(|_| gethostname::gethostname().to_string_lossy().into_owned());
     let mut leadership = None;
-    let gate = match &options.leader_election {
-        None => LeaderGate::always_open(),
-        Some(election) => {
-            health.set_leader_state(LeaderState::Standby);
-            // Unique per process, so a restarted pod does not inherit a stale term.
-            let identity = format!("{instance}-{}", std::process::id());
-            let lease = LeaseConfig::new(&election.namespace, &election.name, identity);
-            tracing::info!(lease = %lease.name, identity = %lease.identity, "waiting to become the leader");
-            let won = leader::acquire(client.clone(), lease).await?;
-            health.set_leader_state(LeaderState::Leading);
-            let gate = won.gate();
-            leadership = Some(won);
-            gate
-        }
-    };
+    if let Some(election) = &options.leader_election {
+        health.set_leader_state(LeaderState::Standby);
+        // Unique per process, so a restarted pod does not inherit a stale term.
+        let identity = format!("{instance}-{}", std::process::id());
+        let lease = LeaseConfig::new(&election.namespace, &election.name, identity);
+        tracing::info!(lease = %lease.name, identity = %lease.identity, "waiting to become the leader");
+        let won = leader::acquire_with_gate(client.clone(), lease, gate.clone()).await?;
+        health.set_leader_state(LeaderState::Leading);
+        leadership = Some(won);
+    }
     let lost = match &leadership {
         Some(leadership) => futures::future::Either::Left(leadership.lost()),
         None => futures::future::Either::Right(futures::future::pending()),

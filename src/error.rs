@@ -58,13 +58,18 @@ pub enum Category {
     InvalidSpec,
     /// The credentials Secret is missing or unusable (`credentials`).
     Credentials,
+    /// The remote has no branch `spec.branch` and `spec.createBranch` is off
+    /// (`branch-not-found`).
+    BranchNotFound,
+    /// `spec.path` does not exist at the head of the branch (`path-not-found`).
+    PathNotFound,
     /// Anything else (`internal`).
     Internal,
 }
 
 impl Category {
     /// Every category, in the order of the enum.
-    pub const ALL: [Category; 11] = [
+    pub const ALL: [Category; 13] = [
         Category::Auth,
         Category::Network,
         Category::NotFound,
@@ -75,6 +80,8 @@ impl Category {
         Category::Kube,
         Category::InvalidSpec,
         Category::Credentials,
+        Category::BranchNotFound,
+        Category::PathNotFound,
         Category::Internal,
     ];
 
@@ -91,19 +98,21 @@ impl Category {
             Category::Kube => "kube",
             Category::InvalidSpec => "invalid-spec",
             Category::Credentials => "credentials",
+            Category::BranchNotFound => "branch-not-found",
+            Category::PathNotFound => "path-not-found",
             Category::Internal => "internal",
         }
     }
 
     /// The category of a Git layer error.
-    // A missing branch or path counts as `not-found` here until the controller has reasons
-    // of its own for them (the Git layer reports `branch-not-found` / `path-not-found`).
     fn of_git(error: &gitcontroller_git::Error) -> Self {
         use gitcontroller_git::Category as Git;
         match error.category() {
             Git::Auth => Category::Auth,
             Git::Network => Category::Network,
-            Git::NotFound | Git::BranchNotFound | Git::PathNotFound => Category::NotFound,
+            Git::NotFound => Category::NotFound,
+            Git::BranchNotFound => Category::BranchNotFound,
+            Git::PathNotFound => Category::PathNotFound,
             Git::Rejected => Category::Rejected,
             Git::Conflict => Category::Conflict,
             Git::InvalidPath => Category::InvalidPath,
@@ -116,7 +125,12 @@ impl Category {
     pub fn is_stalled(self) -> bool {
         matches!(
             self,
-            Category::Auth | Category::InvalidSpec | Category::Credentials | Category::InvalidPath
+            Category::Auth
+                | Category::InvalidSpec
+                | Category::Credentials
+                | Category::InvalidPath
+                | Category::BranchNotFound
+                | Category::PathNotFound
         )
     }
 
@@ -132,6 +146,8 @@ impl Category {
             Category::Kube => Reason::KubernetesError,
             Category::InvalidSpec => Reason::InvalidSpec,
             Category::Credentials => Reason::CredentialsError,
+            Category::BranchNotFound => Reason::BranchNotFound,
+            Category::PathNotFound => Reason::PathNotFound,
             Category::Internal => Reason::InternalError,
         }
     }
@@ -184,6 +200,16 @@ mod tests {
             Git::HostKey("h".into()),
             Git::Network("n".into()),
             Git::NotFound("n".into()),
+            Git::BranchNotFound {
+                branch: "b".into(),
+                url: "u".into(),
+                detail: String::new(),
+            },
+            Git::PathNotFound {
+                path: "p".into(),
+                commit: "c".into(),
+                detail: String::new(),
+            },
             Git::Rejected("r".into()),
             Git::Conflict("c".into()),
             Git::InvalidPath {
@@ -218,7 +244,9 @@ mod tests {
                 Category::Auth,
                 Category::InvalidPath,
                 Category::InvalidSpec,
-                Category::Credentials
+                Category::Credentials,
+                Category::BranchNotFound,
+                Category::PathNotFound,
             ]
         );
         assert_eq!(Error::GitBusy.category(), Category::Network);

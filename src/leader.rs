@@ -99,7 +99,10 @@ impl LeaderGate {
         Self::from(Arc::new(AtomicBool::new(true)))
     }
 
-    fn closed() -> Self {
+    /// A gate that stays closed until [`acquire_with_gate`] wins the Lease for it: a candidate
+    /// that does not lead (yet). Made before the election so that code started earlier (the
+    /// webhook receiver) can ask whether this process leads.
+    pub fn closed() -> Self {
         Self::from(Arc::new(AtomicBool::new(false)))
     }
 
@@ -348,6 +351,15 @@ impl Leadership {
 /// Waits until this candidate holds the Lease (looking again every `retry_period` and
 /// whenever the Lease changes), then keeps renewing it in the background.
 pub async fn acquire(client: Client, config: LeaseConfig) -> Result<Leadership, kube::Error> {
+    acquire_with_gate(client, config, LeaderGate::closed()).await
+}
+
+/// [`acquire`], opening `gate` (a [`LeaderGate::closed`] made earlier) once the Lease is won.
+pub async fn acquire_with_gate(
+    client: Client,
+    config: LeaseConfig,
+    gate: LeaderGate,
+) -> Result<Leadership, kube::Error> {
     let mut candidate = Candidate::new(client.clone(), config.clone());
     let api: Api<Lease> = Api::namespaced(client, &config.namespace);
     let changes = watcher(
@@ -385,7 +397,6 @@ pub async fn acquire(client: Client, config: LeaseConfig) -> Result<Leadership, 
             _ = changes.next() => {}
         }
     };
-    let gate = LeaderGate::closed();
     let deadline = won_at + config.renew_deadline;
     gate.open_until(deadline);
     tracing::info!(lease = %config.name, identity = %config.identity, "became the leader");

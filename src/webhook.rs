@@ -7,8 +7,10 @@
 //!
 //! Built to face the Internet:
 //!
-//! - **No API call per request.** Repositories and their keys come from [`KeyCache`] (a watch
-//!   of GitRepositories and Secret reads with a TTL, in the background).
+//! - **No API call per unauthenticated request.** Repositories and their keys come from
+//!   [`KeyCache`] (a watch of GitRepositories and Secret reads with a TTL, in the
+//!   background). Only an authenticated push received by a replica that does not lead costs
+//!   one API call: the annotation that hands it to the leader ([`on_push`]).
 //! - **Nothing tells which repositories exist.** A repository that does not exist, has no
 //!   webhook Secret, or whose Secret has no token is checked against a per-process random key:
 //!   the body goes through the same HMAC, the comparison is the same constant-time one, and
@@ -35,14 +37,17 @@ use subtle::ConstantTimeEq;
 
 use crate::http::server::{self, Limits, ServerMetrics, SourceLimiter, SourceLimits};
 
+mod forward;
 mod keys;
+pub use forward::on_push;
 pub use keys::{Key, KeyCache};
 
 /// Largest body accepted; larger ones get 413.
 pub const MAX_BODY: usize = 1024 * 1024;
 
 /// Asks the controller to sync a GitRepository soon: called with its namespace and name after
-/// a webhook was authenticated. Must not block (e.g. send on a channel).
+/// a webhook was authenticated. Must not block (e.g. send on a channel, spawn a task); see
+/// [`on_push`].
 pub type OnPush = Arc<dyn Fn(&str, &str) + Send + Sync>;
 
 /// The webhook receiver's address and limits (`--webhook-*` flags).

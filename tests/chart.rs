@@ -204,6 +204,16 @@ fn chart_crds_are_the_top_level_crds() {
 const FULL_VALUES: &str = r#"
 replicaCount: 2
 watchNamespace: team-a
+batching:
+  windowMs: 250
+  maxDelay: 2s
+webhook:
+  maxConnections: 200
+  rateLimit: 2.5
+  rateBurst: 5
+  headerTimeout: 3s
+  bodyTimeout: 4s
+  secretTtl: 30s
 sync:
   resources:
     - apiGroups: [apps]
@@ -352,6 +362,15 @@ fn default_values_render_a_secure_deployment_with_least_privilege() {
             "--metrics-addr=0.0.0.0:8080",
             "--webhook-addr=0.0.0.0:9292",
             "--cache-dir=/var/cache/git-controller",
+            // The controller's own defaults, written out.
+            "--batch-window-ms=1000",
+            "--batch-max-delay=5s",
+            "--webhook-max-connections=1024",
+            "--webhook-rate-limit=10",
+            "--webhook-rate-burst=20",
+            "--webhook-header-timeout=5s",
+            "--webhook-body-timeout=10s",
+            "--webhook-secret-ttl=2m",
         ],
         "one replica, all namespaces: no --leader-elect, no --namespace"
     );
@@ -535,6 +554,14 @@ fn values_turn_on_leader_election_namespaces_sync_rbac_servicemonitor_and_networ
             "--metrics-addr=0.0.0.0:8080",
             "--webhook-addr=0.0.0.0:9292",
             "--cache-dir=/var/cache/git-controller",
+            "--batch-window-ms=250",
+            "--batch-max-delay=2s",
+            "--webhook-max-connections=200",
+            "--webhook-rate-limit=2.5",
+            "--webhook-rate-burst=5",
+            "--webhook-header-timeout=3s",
+            "--webhook-body-timeout=4s",
+            "--webhook-secret-ttl=30s",
             "--leader-elect",
             "--lease-name=rel-git-controller",
             "--namespace=team-a",

@@ -273,7 +273,12 @@ async fn list_documents_are_applied_item_by_item_and_generate_name_is_reported()
             "  apiGroups: [rbac.authorization.k8s.io]\n  kinds: [Role]\n  syncTo: kubernetes\n",
         );
     apply_yaml(&client, &ns, &yaml).await;
-    let mut controller = ControllerProcess::start(&ns);
+    let mut controller = ControllerProcess::start_with_chart(
+        &ns,
+        &[],
+        &[],
+        "sync:\n  resources:\n    - apiGroups: [\"\"]\n      resources: [configmaps]\n      write: true\n    - apiGroups: [rbac.authorization.k8s.io]\n      resources: [roles]\n      write: true\n",
+    );
 
     let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
     let roles: Api<Role> = Api::namespaced(client.clone(), &ns);
@@ -547,7 +552,12 @@ async fn drift_inside_an_atomic_map_is_shown_by_diff_and_corrected() {
         "  kinds: [Service]\n  syncTo: kubernetes\n",
     );
     apply_yaml(&client, &ns, &(repository(&git.url(), "") + &rules)).await;
-    let mut controller = ControllerProcess::start(&ns);
+    let mut controller = ControllerProcess::start_with_chart(
+        &ns,
+        &[],
+        &[],
+        "sync:\n  resources:\n    - apiGroups: [\"\"]\n      resources: [services]\n      write: true\n",
+    );
     let services: Api<Service> = Api::namespaced(client.clone(), &ns);
     let selector = || async { services.get_opt("web").await.ok()??.spec?.selector };
     let status = wait_for_sync_of(&client, &ns, "repo", &head).await;
@@ -642,6 +652,128 @@ async fn a_member_removed_from_an_atomic_struct_is_confirmed_by_a_dry_run_and_ap
             .await
             >= 1.0,
         "the planner was unsure and asked the server, which found a change"
+    );
+    assert!(controller.is_running());
+}
+
+/// The branches of the remote, sorted.
+fn branches(git: &GitDaemon) -> Vec<String> {
+    let out = git
+        .git()
+        .args(["for-each-ref", "--format=%(refname:short)", "refs/heads/"])
+        .output()
+        .expect("git for-each-ref");
+    let mut names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    names.sort();
+    names
+}
+
+/// Runs `git` with `args` on the remote, as its owner would.
+fn on_remote(git: &GitDaemon, args: &[&str]) {
+    let status = git.git().args(args).status().expect("git");
+    assert!(status.success(), "git {args:?}");
+}
+
+/// Waits until the repository stops for `reason` naming `word`: not Ready, Stalled, a Warning
+/// Event, and `diff` failing (exit 2) with the same words.
+async fn assert_stopped(client: &Client, ns: &str, reason: &str, word: &str) {
+    let status = wait_for_ready(client, ns, "False", reason, &[word]).await;
+    assert_eq!(condition(&status, "Stalled").unwrap()["status"], "True");
+    wait_for_warning(client, ns, reason, word).await;
+    let (code, out) = run_diff(ns);
+    assert_eq!(code, 2, "diff cannot plan without the source:\n{out}");
+    assert!(out.contains(word), "{out}");
+}
+
+#[tokio::test]
+async fn a_branch_or_path_typo_stops_the_repository_and_prunes_nothing_until_fixed() {
+    let (client, ns) = setup("typo").await;
+    let ns = ns.name().to_string();
+    let (mut controller, git, configmaps) = three_configmaps_synced(&client, &ns).await;
+    let rules = configmaps_from_git(&ns);
+
+    apply_yaml(
+        &client,
+        &ns,
+        &(repository(&git.url(), "  prune: true\n  branch: mian\n") + &rules),
+    )
+    .await;
+    assert_stopped(&client, &ns, "BranchNotFound", "mian").await;
+    assert!(
+        all_exist(&configmaps, &["a", "b", "c"]).await,
+        "nothing pruned"
+    );
+    assert_eq!(branches(&git), ["main"], "no branch created");
+
+    apply_yaml(
+        &client,
+        &ns,
+        &(repository(&git.url(), "  prune: true\n  path: kustomise\n") + &rules),
+    )
+    .await;
+    assert_stopped(&client, &ns, "PathNotFound", "kustomise").await;
+    assert!(
+        all_exist(&configmaps, &["a", "b", "c"]).await,
+        "nothing pruned"
+    );
+
+    // Fixed: Ready again, at the head, with nothing lost; the held-back prune of a file removed
+    // meanwhile is done.
+    let head = git.remove_files(&["c.yaml"], "c leaves Git");
+    apply_yaml(
+        &client,
+        &ns,
+        &(repository(&git.url(), "  prune: true\n") + &rules),
+    )
+    .await;
+    let status = wait_for_ready(&client, &ns, "True", "Synced", &[&head[..8]]).await;
+    assert_eq!(condition(&status, "Stalled").unwrap()["status"], "False");
+    assert!(all_exist(&configmaps, &["a", "b"]).await);
+    wait_for("c pruned", WAIT, || async {
+        configmaps
+            .get_opt("c")
+            .await
+            .unwrap()
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    assert!(controller.is_running());
+}
+
+#[tokio::test]
+async fn a_deleted_branch_is_recreated_by_the_export_only_when_the_repository_asks() {
+    let (client, ns) = setup("nobranch").await;
+    let ns = ns.name().to_string();
+    let git = GitDaemon::start();
+    git.seed(&[("README.md", "docs\n")], "init");
+    // The branch the repository names is deleted; another one is left, so the remote is not
+    // a new, empty repository.
+    on_remote(&git, &["branch", "release", "main"]);
+    on_remote(&git, &["update-ref", "-d", "refs/heads/main"]);
+    apply_yaml(&client, &ns, &configmap(&ns, "settings", "live")).await;
+    let export = rule("export", &ns, "  kinds: [ConfigMap]\n  syncTo: git\n");
+    apply_yaml(&client, &ns, &(repository(&git.url(), "") + &export)).await;
+    let mut controller = ControllerProcess::start(&ns);
+
+    assert_stopped(&client, &ns, "BranchNotFound", "main").await;
+    assert_eq!(branches(&git), ["release"], "not re-created as an orphan");
+
+    apply_yaml(
+        &client,
+        &ns,
+        &(repository(&git.url(), "  createBranch: true\n") + &export),
+    )
+    .await;
+    wait_for_ready(&client, &ns, "True", "Synced", &[]).await;
+    assert_eq!(branches(&git), ["main", "release"]);
+    let files = git.list_files();
+    assert!(
+        files.iter().any(|f| f.contains("settings")),
+        "the export is on the new branch: {files:?}"
     );
     assert!(controller.is_running());
 }

@@ -11,6 +11,7 @@ use common::hooks::{configmap, github_signature, post, repository_and_rules, val
 use common::{
     ControllerProcess, apply_yaml, condition, run_diff, setup, wait_for, wait_for_sync_of,
 };
+use git_controller::api::{GitRepository, REQUESTED_AT_ANNOTATION};
 use gitcontroller_testkit::git_server::{GitDaemon, free_port};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams, PostParams};
@@ -114,39 +115,70 @@ async fn a_signed_push_event_syncs_at_once_and_a_bad_one_is_refused() {
     );
 }
 
-/// Two replicas with `--leader-elect`; returns them once the first leads and the second
-/// stands by (both say so in their logs), with the client, namespace and Git server.
-async fn leader_and_standby(
-    prefix: &str,
-) -> (
+type LeaderAndStandby = (
     kube::Client,
     gitcontroller_testkit::cluster::TestNamespace,
     GitDaemon,
     ControllerProcess,
     ControllerProcess,
-) {
+);
+
+/// Two replicas with `--leader-elect`; returns them once the first leads and the second
+/// stands by (both say so in their logs), with the client, namespace and Git server.
+async fn leader_and_standby(prefix: &str) -> LeaderAndStandby {
+    leader_and_standby_with(prefix, &[("README.md", "x\n")], "2s", "", "", [&[], &[]]).await
+}
+
+/// [`leader_and_standby`] with the Git server seeded with `files`, the GitRepository's
+/// `interval` and spec lines `spec_extra`, `yaml` applied before it, and more arguments for
+/// each replica.
+async fn leader_and_standby_with(
+    prefix: &str,
+    files: &[(&str, &str)],
+    interval: &str,
+    spec_extra: &str,
+    yaml: &str,
+    extra_args: [&[&str]; 2],
+) -> LeaderAndStandby {
     let (client, ns) = setup(prefix).await;
     let name = ns.name().to_string();
     let git = GitDaemon::start();
-    git.seed(&[("README.md", "x\n")], "init");
+    git.seed(files, "init");
     apply_yaml(
         &client,
         &name,
-        &repository_and_rules(&git.url(), &name, "2s", ""),
+        &format!(
+            "{yaml}{}",
+            repository_and_rules(&git.url(), &name, interval, spec_extra)
+        ),
     )
     .await;
-    let args = ["--leader-elect", "--lease-namespace", name.as_str()];
-    let first = ControllerProcess::start_with_env(&name, &args, &[("POD_NAME", "replica-a")]);
+    let first = ControllerProcess::start_with_env(
+        &name,
+        &replica_args(&name, extra_args[0]),
+        &[("POD_NAME", "replica-a")],
+    );
     wait_for("replica a to lead", WAIT, || async {
         first.log().contains(BECAME_LEADER).then_some(())
     })
     .await;
-    let second = ControllerProcess::start_with_env(&name, &args, &[("POD_NAME", "replica-b")]);
+    let second = ControllerProcess::start_with_env(
+        &name,
+        &replica_args(&name, extra_args[1]),
+        &[("POD_NAME", "replica-b")],
+    );
     wait_for("replica b to stand by", WAIT, || async {
         second.log().contains(STANDING_BY).then_some(())
     })
     .await;
     (client, ns, git, first, second)
+}
+
+/// The arguments of a replica with leader election (its Lease in `ns`), then `extra`.
+fn replica_args<'a>(ns: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["--leader-elect", "--lease-namespace", ns];
+    args.extend_from_slice(extra);
+    args
 }
 
 /// What a replica logs when it wins the Lease, and when it sees another holder.
@@ -267,6 +299,183 @@ async fn after_sigterm_of_the_leader_the_standby_syncs_a_change_within_3_s() {
     );
     assert_eq!(commits_about(&git, "after-failover"), 1);
     assert!(git.non_fast_forward_updates().is_empty());
+}
+
+/// What the leader logs when a GitRepository's requested-at annotation asks it to fetch, and
+/// what a standby logs when it hands a webhook to the leader that way.
+const REQUESTED_BY_ANNOTATION: &str = "gitcontroller.io/requested-at changed: fetch requested";
+const FORWARDED: &str = "not the leader, fetch requested from the leader by annotation";
+
+/// A Secret `hook` with webhook token `s3cret`, and the spec line that names it.
+const HOOK_SECRET: &str =
+    "apiVersion: v1\nkind: Secret\nmetadata:\n  name: hook\nstringData:\n  token: s3cret\n---\n";
+const HOOK_REF: &str = "  webhookSecretRef:\n    name: hook\n";
+
+/// Sync triggers of the GitRepository `repo` from `source`, as a replica counts them.
+async fn triggers(controller: &ControllerProcess, ns: &str, source: &str) -> f64 {
+    controller
+        .metric_sum(&format!(
+            r#"gitcontroller_sync_triggers_total{{name="repo",namespace="{ns}",source="{source}""#
+        ))
+        .await
+}
+
+#[tokio::test]
+async fn a_push_webhook_received_by_the_standby_makes_the_leader_sync_within_2_s() {
+    let ports = [free_port(), free_port()];
+    let addrs = ports.map(|port| format!("127.0.0.1:{port}"));
+    let (leader_port, standby_port) = (ports[0], ports[1]);
+    let (client, ns, git, leader, standby) = leader_and_standby_with(
+        "standby-hook",
+        &[("README.md", "x\n")],
+        "1h",
+        HOOK_REF,
+        HOOK_SECRET,
+        [
+            &["--webhook-addr", addrs[0].as_str()],
+            &["--webhook-addr", addrs[1].as_str()],
+        ],
+    )
+    .await;
+    let ns = ns.name().to_string();
+    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    wait_for_sync_of(&client, &ns, "repo", &git.head()).await;
+    let path = format!("/hooks/{ns}/repo");
+    let body = br#"{"ref":"refs/heads/main"}"#;
+    // Both receivers ready: a request without a signature gets 401 (503 before the first list).
+    for port in [leader_port, standby_port] {
+        wait_for("the webhook receiver to be ready", WAIT, || async {
+            (post(port, &path, &[], body) == 401).then_some(())
+        })
+        .await;
+    }
+
+    // A commit the leader has no reason to fetch for an hour, announced to the standby.
+    git.change(&[("cm.yaml", &configmap(&ns, "app", "one"))], &[], "bump");
+    let sent = Instant::now();
+    let status = post(
+        standby_port,
+        &path,
+        &[("X-Hub-Signature-256", github_signature(b"s3cret", body))],
+        body,
+    );
+    assert_eq!(status, 202);
+    wait_for(
+        "the leader to sync the push the standby received",
+        Duration::from_secs(2),
+        || async { value_of(&configmaps, "app").await.filter(|v| v == "one") },
+    )
+    .await;
+    println!(
+        "webhook to the standby → applied by the leader in {:?} (interval is 1 h)",
+        sent.elapsed()
+    );
+    assert!(standby.log().contains(FORWARDED), "{}", standby.log());
+    assert!(
+        leader.log().contains(REQUESTED_BY_ANNOTATION),
+        "{}",
+        leader.log()
+    );
+    assert_eq!(triggers(&leader, &ns, "webhook").await, 1.0);
+    let repos: Api<GitRepository> = Api::namespaced(client.clone(), &ns);
+    let annotations = repos.get("repo").await.unwrap().metadata.annotations;
+    assert!(
+        annotations
+            .as_ref()
+            .and_then(|a| a.get(REQUESTED_AT_ANNOTATION))
+            .is_some_and(|at| at.parse::<jiff::Timestamp>().is_ok()),
+        "an RFC 3339 timestamp: {annotations:?}"
+    );
+
+    // The leader keeps its direct path: no annotation written, the fetch asked for at once.
+    let before = annotations.and_then(|mut a| a.remove(REQUESTED_AT_ANNOTATION));
+    git.change(
+        &[("cm.yaml", &configmap(&ns, "app", "two"))],
+        &[],
+        "bump again",
+    );
+    let status = post(
+        leader_port,
+        &path,
+        &[("X-Gitlab-Token", "s3cret".into())],
+        body,
+    );
+    assert_eq!(status, 202);
+    wait_for(
+        "the leader to sync the push it received",
+        Duration::from_secs(2),
+        || async { value_of(&configmaps, "app").await.filter(|v| v == "two") },
+    )
+    .await;
+    let after = repos
+        .get("repo")
+        .await
+        .unwrap()
+        .metadata
+        .annotations
+        .and_then(|mut a| a.remove(REQUESTED_AT_ANNOTATION));
+    assert_eq!(before, after, "the leader does not annotate");
+    assert_eq!(leader.log().matches(FORWARDED).count(), 0);
+    assert_eq!(leader.log().matches(REQUESTED_BY_ANNOTATION).count(), 1);
+    assert_eq!(triggers(&leader, &ns, "webhook").await, 2.0);
+}
+
+#[tokio::test]
+async fn the_requested_at_annotation_fetches_at_once_and_other_metadata_does_not_reconcile() {
+    let (client, ns) = setup("requested-at").await;
+    let ns = ns.name().to_string();
+    let git = GitDaemon::start();
+    git.seed(&[("cm.yaml", &configmap(&ns, "app", "one"))], "init");
+    apply_yaml(
+        &client,
+        &ns,
+        &repository_and_rules(&git.url(), &ns, "1h", ""),
+    )
+    .await;
+    let controller = ControllerProcess::start(&ns);
+    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    wait_for("the first sync", WAIT, || async {
+        value_of(&configmaps, "app").await.filter(|v| v == "one")
+    })
+    .await;
+    wait_for_sync_of(&client, &ns, "repo", &git.head()).await;
+    let repository_triggers = triggers(&controller, &ns, "repository").await;
+
+    git.change(&[("cm.yaml", &configmap(&ns, "app", "two"))], &[], "bump");
+    let repos: Api<GitRepository> = Api::namespaced(client.clone(), &ns);
+    let annotate = |key: &str, value: String| {
+        let patch = serde_json::json!({"metadata": {"annotations": {key: value}}});
+        let repos = repos.clone();
+        async move {
+            repos
+                .patch("repo", &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+                .unwrap();
+        }
+    };
+    // Another annotation first: the watch delivers it before the next one.
+    annotate("example.com/note", "hello".into()).await;
+    // What `kubectl annotate gitrepository/repo gitcontroller.io/requested-at=… --overwrite`
+    // does.
+    let sent = Instant::now();
+    annotate(REQUESTED_AT_ANNOTATION, jiff::Timestamp::now().to_string()).await;
+    wait_for(
+        "the annotated repository to fetch and sync",
+        Duration::from_secs(2),
+        || async { value_of(&configmaps, "app").await.filter(|v| v == "two") },
+    )
+    .await;
+    println!(
+        "annotation → applied in {:?} (interval is 1 h)",
+        sent.elapsed()
+    );
+    assert_eq!(triggers(&controller, &ns, "webhook").await, 1.0);
+    assert_eq!(
+        triggers(&controller, &ns, "repository").await,
+        repository_triggers,
+        "neither annotation reconciled as a repository change"
+    );
+    assert!(controller.log().contains(REQUESTED_BY_ANNOTATION));
 }
 
 async fn resource_versions(api: &Api<ConfigMap>) -> Vec<String> {

@@ -106,6 +106,14 @@ pub struct GitRepositorySpec {
     #[schemars(length(max = 4096))]
     pub commit_message: Option<String>,
 
+    /// Create `branch` with the first write-back when the remote has other branches but not
+    /// this one. Off by default: a branch that does not exist (a typo, or deleted) stops the
+    /// repository with reason `BranchNotFound` instead of being silently re-created, and
+    /// nothing is pruned or exported meanwhile. An empty remote (no branch at all) is always
+    /// written to.
+    #[serde(default)]
+    pub create_branch: bool,
+
     /// Stop all writes in both directions while true. Status still reports drift.
     #[serde(default)]
     pub suspend: bool,
@@ -157,6 +165,11 @@ fn default_prune_limit() -> Option<IntOrString> {
 
 /// `spec.pruneLimit` when it is not set (or null).
 pub const DEFAULT_PRUNE_LIMIT: &str = "50%";
+
+/// Annotation of a GitRepository that asks the leader to fetch and sync it at once when its
+/// value changes (an RFC 3339 timestamp by convention), like a push webhook. Standby replicas
+/// set it for the webhooks they receive; people set it with `kubectl annotate … --overwrite`.
+pub const REQUESTED_AT_ANNOTATION: &str = "gitcontroller.io/requested-at";
 
 /// A non-negative integer or a percentage from `0%` to `100%`, like a Deployment's
 /// `maxUnavailable`.

@@ -2,9 +2,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use gitcontroller_git::{SkippedFile, Truncated};
+use gitcontroller_git::{Budget, SkippedFile, Truncated};
 use gitcontroller_sync::{
-    LabelSelector, ObjectId, Pointer, Rule, SkipReason, SkippedInput, SyncTo,
+    Diagnostic, LabelSelector, ObjectId, Pointer, Rule, SkipReason, SkippedInput, SyncTo,
 };
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::ResourceExt;
@@ -182,6 +182,24 @@ pub fn truncated_walk(truncated: &Truncated) -> SkippedInput {
     SkippedInput::new(format!("{at}/"), SkipReason::BudgetExceeded)
 }
 
+/// The diagnostic of a walk a budget stopped: the skipped input's, naming the budget and its
+/// limit, so the status tells which one the repository exceeds (a git bomb or 100,000 files:
+/// the path budget; deep nesting: the depth).
+pub fn truncated_walk_diagnostic(truncated: &Truncated) -> Diagnostic {
+    let what = match truncated.budget {
+        Budget::Paths => format!("more than {} paths under spec.path", truncated.limit),
+        Budget::Depth => format!("directories nested deeper than {}", truncated.limit),
+        Budget::TreeBytes => format!("a directory listing over {} bytes", truncated.limit),
+    };
+    let mut diagnostic = truncated_walk(truncated).diagnostic();
+    diagnostic.message = format!(
+        "was not read: the repository exceeds the input budget ({}: {what}); skipped, so \
+         nothing is pruned and no new file is written until it is read",
+        truncated.budget.as_str()
+    );
+    diagnostic
+}
+
 /// The inventory in status as the planner's identities.
 pub fn inventory(entries: &[InventoryEntry]) -> BTreeSet<ObjectId> {
     entries
@@ -278,5 +296,26 @@ mod tests {
         let converted = super::rule(&rule).unwrap();
         assert_eq!(converted.filters.len(), 1);
         assert!(converted.filters[0].is_root());
+    }
+
+    #[test]
+    fn a_truncated_walk_names_its_budget_and_still_holds_back_like_a_skipped_input() {
+        let truncated = Truncated {
+            budget: Budget::Paths,
+            limit: 20_000,
+            at: "d019".into(),
+        };
+        let diagnostic = truncated_walk_diagnostic(&truncated);
+        assert_eq!(
+            diagnostic.to_string(),
+            "d019/: [SkippedInput] was not read: the repository exceeds the input budget \
+             (paths: more than 20000 paths under spec.path); skipped, so nothing is pruned and \
+             no new file is written until it is read"
+        );
+        // The planner reads it as the same skipped input (so it holds back prune and exports).
+        assert_eq!(
+            gitcontroller_sync::skipped_inputs(&[diagnostic]),
+            [truncated_walk(&truncated)]
+        );
     }
 }

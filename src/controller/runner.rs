@@ -23,7 +23,7 @@ use super::trigger::{Trigger, TriggerSource, Triggers};
 use super::{live_changes, reconcile, ruleset, schedule};
 use crate::access::reviews::ANSWER_TTL;
 use crate::access::{AccessReviews, Clients};
-use crate::api::{GitRepository, SyncRule};
+use crate::api::{GitRepository, REQUESTED_AT_ANNOTATION, SyncRule};
 use crate::cluster::events::Reporter;
 use crate::cluster::watchers::LiveChange;
 use crate::cluster::{EventRecorder, ResourceCatalog, Watchers};
@@ -88,7 +88,9 @@ pub async fn run(
 
     // GitRepositories: our own reflector, so the rule set learns when repositories come and
     // go and when they are all listed. Only a new spec or a deletion reconciles a repository
-    // from here: its status and finalizers are our own writes.
+    // from here: its status and finalizers are our own writes. A new value of the requested-at
+    // annotation (a webhook a standby received, or `kubectl annotate`) asks for a fetch, as a
+    // webhook received here does; other metadata changes do nothing.
     let repositories_writer = reflector::store::Writer::<GitRepository>::default();
     let repositories = repositories_writer.as_reader();
     let (repositories_listed_tx, repositories_listed) = watch::channel(false);
@@ -101,6 +103,7 @@ pub async fn run(
         ),
     )
     .inspect(repository_membership(ctx.clone(), repositories_listed_tx))
+    .inspect(fetch_requests_by_annotation(ctx.trigger.clone()))
     .applied_objects()
     .predicate_filter(spec_or_deletion, PredicateConfig::default())
     .inspect_ok(move |repo| {
@@ -128,6 +131,11 @@ pub async fn run(
     spawn_rule_change_mapper(ctx.clone(), rule_changes, rules_listed_tx);
     live_changes::spawn(ctx.clone(), live_rx);
     spawn_rediscovery(ctx.clone(), repositories.clone());
+    spawn_cache_gc(
+        config.cache_dir.clone(),
+        repositories.clone(),
+        repositories_listed.clone(),
+    );
     ruleset::spawn(
         ctx.clone(),
         repositories,
@@ -165,6 +173,89 @@ fn spec_or_deletion(repo: &GitRepository) -> Option<u64> {
     )
         .hash(&mut hasher);
     Some(hasher.finish())
+}
+
+/// Calls [`Trigger::request_fetch`] when a GitRepository's [`REQUESTED_AT_ANNOTATION`]
+/// changes (see [`RequestedAt`]).
+fn fetch_requests_by_annotation(
+    trigger: Trigger,
+) -> impl FnMut(&Result<watcher::Event<GitRepository>, watcher::Error>) {
+    let mut requested = RequestedAt::default();
+    move |event| {
+        if let Ok(event) = event
+            && let Some(key) = requested.observe(event)
+        {
+            tracing::info!(
+                namespace = %key.namespace,
+                name = %key.name,
+                "{REQUESTED_AT_ANNOTATION} changed: fetch requested"
+            );
+            trigger.request_fetch(&key.namespace, &key.name);
+        }
+    }
+}
+
+/// The [`REQUESTED_AT_ANNOTATION`] of every GitRepository seen, to tell when it changes.
+///
+/// A repository seen for the first time asks for nothing: it syncs anyway (created, or every
+/// repository at start-up, which fetches first). A new value seen in a watch event or in a
+/// relist asks for a fetch; a removed annotation does not.
+#[derive(Default)]
+struct RequestedAt {
+    seen: HashMap<RepoKey, Option<String>>,
+    /// The values of a relist under way; replaces `seen` when it is done, so repositories
+    /// deleted while the watch was down are forgotten.
+    relisted: Option<HashMap<RepoKey, Option<String>>>,
+}
+
+impl RequestedAt {
+    /// Takes in one watch event; returns the repository to fetch, if its request changed.
+    fn observe(&mut self, event: &watcher::Event<GitRepository>) -> Option<RepoKey> {
+        let value = |repo: &GitRepository| {
+            repo.metadata
+                .annotations
+                .as_ref()
+                .and_then(|annotations| annotations.get(REQUESTED_AT_ANNOTATION))
+                .cloned()
+        };
+        match event {
+            watcher::Event::Init => {
+                self.relisted = Some(HashMap::new());
+                None
+            }
+            watcher::Event::InitApply(repo) => {
+                let key = RepoKey::of(repo);
+                let value = value(repo);
+                let changed = self.changed(&key, &value);
+                self.relisted
+                    .get_or_insert_with(HashMap::new)
+                    .insert(key.clone(), value);
+                changed.then_some(key)
+            }
+            watcher::Event::InitDone => {
+                if let Some(relisted) = self.relisted.take() {
+                    self.seen = relisted;
+                }
+                None
+            }
+            watcher::Event::Apply(repo) => {
+                let key = RepoKey::of(repo);
+                let value = value(repo);
+                let changed = self.changed(&key, &value);
+                self.seen.insert(key.clone(), value);
+                changed.then_some(key)
+            }
+            watcher::Event::Delete(repo) => {
+                self.seen.remove(&RepoKey::of(repo));
+                None
+            }
+        }
+    }
+
+    /// Whether `value` is a new request for a repository seen before.
+    fn changed(&self, key: &RepoKey, value: &Option<String>) -> bool {
+        value.is_some() && self.seen.get(key).is_some_and(|previous| previous != value)
+    }
 }
 
 /// Has the rule set refreshed when a GitRepository appears, starts being deleted or is gone
@@ -298,4 +389,146 @@ fn spawn_rediscovery(ctx: Arc<Context>, repositories: Store<GitRepository>) {
             }
         }
     });
+}
+
+/// How often the Git cache is collected.
+const CACHE_GC_INTERVAL: Duration = Duration::from_secs(600);
+
+/// Collects the Git cache every [`CACHE_GC_INTERVAL`], once every GitRepository is listed:
+/// the object stores of remotes no repository reads any more, and the tracking refs of
+/// branches none reads, so a deleted or re-pointed repository does not keep its disk forever.
+/// A store an operation holds is skipped and collected next time.
+fn spawn_cache_gc(
+    cache_dir: std::path::PathBuf,
+    repositories: Store<GitRepository>,
+    mut listed: watch::Receiver<bool>,
+) {
+    tokio::spawn(async move {
+        if listed.wait_for(|listed| *listed).await.is_err() {
+            return;
+        }
+        let mut timer = tokio::time::interval(CACHE_GC_INTERVAL);
+        loop {
+            timer.tick().await;
+            let in_use: Vec<(String, String)> = repositories
+                .state()
+                .iter()
+                .filter(|repo| repo.metadata.deletion_timestamp.is_none())
+                .map(|repo| (repo.spec.url.clone(), repo.spec.branch.clone()))
+                .collect();
+            let dir = cache_dir.clone();
+            match tokio::task::spawn_blocking(move || gitcontroller_git::gc(&dir, in_use)).await {
+                Ok(Ok(report)) => tracing::debug!(
+                    removed_stores = report.removed_stores.len(),
+                    removed_branches = report.removed_branches.len(),
+                    busy = report.busy.len(),
+                    "Git cache collected"
+                ),
+                Ok(Err(error)) => tracing::warn!(%error, "could not collect the Git cache"),
+                Err(error) => tracing::warn!(%error, "the Git cache collection failed"),
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repo(annotations: &[(&str, &str)]) -> GitRepository {
+        let mut repo = GitRepository::new(
+            "repo",
+            serde_json::from_value(serde_json::json!({"url": "https://example.com/r.git"}))
+                .unwrap(),
+        );
+        repo.metadata.namespace = Some("ns".into());
+        repo.metadata.generation = Some(1);
+        repo.metadata.annotations = Some(
+            annotations
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        );
+        repo
+    }
+
+    fn apply(requested: &mut RequestedAt, repo: &GitRepository) -> Option<RepoKey> {
+        requested.observe(&watcher::Event::Apply(repo.clone()))
+    }
+
+    #[test]
+    fn a_new_requested_at_value_asks_for_a_fetch_and_nothing_else_does() {
+        let key = RepoKey::new("ns", "repo");
+        let mut requested = RequestedAt::default();
+        let first = repo(&[(REQUESTED_AT_ANNOTATION, "2025-01-01T00:00:00Z")]);
+        assert_eq!(
+            apply(&mut requested, &first),
+            None,
+            "first sighting: it syncs anyway"
+        );
+        assert_eq!(apply(&mut requested, &first), None, "the same value again");
+
+        // Status, finalizers and other annotations: no request.
+        let mut status_only = first.clone();
+        status_only.status = Some(Default::default());
+        status_only.metadata.finalizers = Some(vec!["gitcontroller.io/finalizer".into()]);
+        status_only.metadata.resource_version = Some("2".into());
+        assert_eq!(apply(&mut requested, &status_only), None);
+        let other = repo(&[
+            (REQUESTED_AT_ANNOTATION, "2025-01-01T00:00:00Z"),
+            ("example.com/note", "x"),
+        ]);
+        assert_eq!(apply(&mut requested, &other), None);
+
+        let again = repo(&[(REQUESTED_AT_ANNOTATION, "2025-01-01T00:00:01Z")]);
+        assert_eq!(apply(&mut requested, &again), Some(key.clone()));
+        assert_eq!(apply(&mut requested, &again), None, "asked once per value");
+        assert_eq!(
+            apply(&mut requested, &repo(&[])),
+            None,
+            "removed: no request"
+        );
+        assert_eq!(
+            apply(&mut requested, &again),
+            Some(key.clone()),
+            "set again after removal"
+        );
+
+        // A relist: a value changed while the watch was down asks; deleted ones are forgotten.
+        let later = repo(&[(REQUESTED_AT_ANNOTATION, "2025-01-01T00:00:02Z")]);
+        assert_eq!(requested.observe(&watcher::Event::Init), None);
+        assert_eq!(
+            requested.observe(&watcher::Event::InitApply(later.clone())),
+            Some(key.clone())
+        );
+        assert_eq!(requested.observe(&watcher::Event::InitDone), None);
+        assert_eq!(apply(&mut requested, &later), None);
+        assert_eq!(
+            requested.observe(&watcher::Event::Delete(later.clone())),
+            None
+        );
+        assert_eq!(
+            apply(&mut requested, &again),
+            None,
+            "a repository created again is a first sighting"
+        );
+    }
+
+    #[test]
+    fn only_the_spec_and_deletion_reconcile_from_the_repository_watch() {
+        let base = repo(&[]);
+        let mut metadata_only = repo(&[(REQUESTED_AT_ANNOTATION, "2025-01-01T00:00:00Z")]);
+        metadata_only.status = Some(Default::default());
+        metadata_only.metadata.finalizers = Some(vec!["gitcontroller.io/finalizer".into()]);
+        metadata_only.metadata.resource_version = Some("7".into());
+        assert_eq!(spec_or_deletion(&base), spec_or_deletion(&metadata_only));
+        let mut new_spec = base.clone();
+        new_spec.metadata.generation = Some(2);
+        assert_ne!(spec_or_deletion(&base), spec_or_deletion(&new_spec));
+        let mut deleting = base.clone();
+        deleting.metadata.deletion_timestamp = Some(
+            k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now()),
+        );
+        assert_ne!(spec_or_deletion(&base), spec_or_deletion(&deleting));
+    }
 }

@@ -183,10 +183,14 @@ pub async fn run(
                     return;
                 };
                 let reference = ObjectRef::new(&key.name).within(&key.namespace);
-                if repositories.get(&reference).is_none() {
+                let Some(repo) = repositories.get(&reference) else {
                     continue;
+                };
+                // A repository being deleted still finalizes, but is no longer counted: its
+                // series are gone, or about to be, and must not come back.
+                if repo.metadata.deletion_timestamp.is_none() {
+                    metrics.sync_triggered(&key.namespace, &key.name, source.as_str());
                 }
-                metrics.sync_triggered(&key.namespace, &key.name, source.as_str());
                 schedule.add(key, source.urgency(), Instant::now());
             }
             () = tokio::time::sleep_until(next.unwrap_or_else(Instant::now)), if next.is_some() => {

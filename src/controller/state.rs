@@ -150,7 +150,7 @@ impl PlanInputs {
                 .map(|file| super::convert::skipped_file(file).diagnostic()),
         );
         if let Some(truncated) = &snapshot.truncated {
-            diagnostics.push(super::convert::truncated_walk(truncated).diagnostic());
+            diagnostics.push(super::convert::truncated_walk_diagnostic(truncated));
         }
         // The source's size counts what Git holds, in reach or not.
         let read = manifests.len();

@@ -82,7 +82,23 @@ impl ControllerProcess {
         extra: &[&str],
         env: &[(&str, &str)],
     ) -> Self {
-        Self::start_binary_with_chart(binary, namespace, extra, env, "")
+        Self::start_binary_with_chart(binary, namespace, extra, env, Some(""))
+    }
+
+    /// Runs the controller with the tests' admin kubeconfig instead of the chart's
+    /// ServiceAccount, and `--cluster-scope-namespaces <namespace>`: for suites about other
+    /// properties than RBAC whose upstream manifests need rights no chart grants (cluster
+    /// roles that grant access to nodes, which RBAC lets only a holder of those rights create).
+    pub fn start_as_admin(namespace: &str, extra: &[&str]) -> Self {
+        let mut args = vec!["--cluster-scope-namespaces", namespace];
+        args.extend_from_slice(extra);
+        Self::start_binary_with_chart(
+            env!("CARGO_BIN_EXE_git-controller"),
+            namespace,
+            &args,
+            &[],
+            None,
+        )
     }
 
     /// Like [`start_with_env`](Self::start_with_env), with `chart_values` (YAML) on top of
@@ -99,24 +115,28 @@ impl ControllerProcess {
             namespace,
             extra,
             env,
-            chart_values,
+            Some(chart_values),
         )
     }
 
+    /// Starts `binary`; as the chart's ServiceAccount with `chart_values` when the suite runs
+    /// so, as the tests' admin when `chart_values` is None.
     fn start_binary_with_chart(
         binary: &str,
         namespace: &str,
         extra: &[&str],
         env: &[(&str, &str)],
-        chart_values: &str,
+        chart_values: Option<&str>,
     ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("controller.log");
         let metrics_port = gitcontroller_testkit::git_server::free_port();
-        let identity = RUN_AS_CHART_SERVICE_ACCOUNT.then(|| {
-            let leader_election = extra.contains(&"--leader-elect");
-            ChartIdentity::install(namespace, leader_election, chart_values)
-        });
+        let identity = chart_values
+            .filter(|_| RUN_AS_CHART_SERVICE_ACCOUNT)
+            .map(|values| {
+                let leader_election = extra.contains(&"--leader-elect");
+                ChartIdentity::install(namespace, leader_election, values)
+            });
         let mut command = Command::new(binary);
         use_test_cluster(&mut command);
         if let Some(identity) = &identity {
@@ -300,22 +320,38 @@ pub async fn wait_for_sync_of(
 
 /// A GitRepository named `repo` for `url`, fetched every 2 s, with `extra` spec lines.
 pub fn repository(url: &str, extra: &str) -> String {
+    named_repository("repo", url, extra)
+}
+
+/// A GitRepository named `name` for `url`, fetched every 2 s, with `extra` spec lines (for
+/// tests with more than one repository).
+pub fn named_repository(name: &str, url: &str, extra: &str) -> String {
     format!(
-        "apiVersion: gitcontroller.io/v1alpha1\nkind: GitRepository\nmetadata:\n  name: repo\nspec:\n  url: {url}\n  interval: 2s\n{extra}"
+        "apiVersion: gitcontroller.io/v1alpha1\nkind: GitRepository\nmetadata:\n  name: {name}\nspec:\n  url: {url}\n  interval: 2s\n{extra}"
     )
 }
 
 /// A SyncRule of `repo` limited to namespace `ns`, with `body` spec lines.
 pub fn rule(name: &str, ns: &str, body: &str) -> String {
+    rule_of("repo", name, ns, body)
+}
+
+/// A SyncRule of GitRepository `repository` limited to namespace `ns`, with `body` spec lines.
+pub fn rule_of(repository: &str, name: &str, ns: &str, body: &str) -> String {
     format!(
-        "---\napiVersion: gitcontroller.io/v1alpha1\nkind: SyncRule\nmetadata:\n  name: {name}\nspec:\n  repositoryRef:\n    name: repo\n  namespaces: [{ns}]\n{body}"
+        "---\napiVersion: gitcontroller.io/v1alpha1\nkind: SyncRule\nmetadata:\n  name: {name}\nspec:\n  repositoryRef:\n    name: {repository}\n  namespaces: [{ns}]\n{body}"
     )
 }
 
 /// The status of GitRepository `repo`, as JSON.
 pub async fn repo_status(client: &Client, ns: &str) -> Option<serde_json::Value> {
+    status_of(client, ns, "repo").await
+}
+
+/// The status of GitRepository `name`, as JSON.
+pub async fn status_of(client: &Client, ns: &str, name: &str) -> Option<serde_json::Value> {
     let api: Api<GitRepository> = Api::namespaced(client.clone(), ns);
-    let repo = api.get_opt("repo").await.unwrap()?;
+    let repo = api.get_opt(name).await.unwrap()?;
     serde_json::to_value(repo.status?).ok()
 }
 

@@ -212,7 +212,7 @@ fn input(n: usize, with_schema: bool) -> Input {
             file: format!("{ns}/{name}.yaml"),
             doc_index: 0,
             item_index: None,
-            object: m,
+            object: m.into(),
         });
         live.push(l);
         inventory.insert(id);

@@ -49,7 +49,8 @@ pub struct Manifest {
     pub item_index: Option<usize>,
     /// The object as JSON (for a `List` item: the item, with `apiVersion` and `kind`
     /// inherited from a typed list when it has neither, as kubectl does).
-    pub object: Value,
+    /// Shared: the controller's parse cache and every plan made from it hold one copy.
+    pub object: std::sync::Arc<Value>,
 }
 
 impl Manifest {
@@ -215,7 +216,7 @@ impl Parsed<'_> {
                 file: file.to_owned(),
                 doc_index,
                 item_index,
-                object,
+                object: object.into(),
             }),
             Err(IdError::Incomplete(field)) => {
                 let what = if object.is_object() {
@@ -536,7 +537,7 @@ items:
         );
         assert_eq!(ms[3].place(), "document 2, item 0");
         assert_eq!(
-            ms[3].object,
+            *ms[3].object,
             json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "typed"}, "data": {"k": "v"}}),
             "items of a typed list without apiVersion and kind inherit them, as in kubectl"
         );

@@ -590,7 +590,7 @@ impl<'i, 'r> Planner<'i, 'r> {
     ) -> Outcome {
         match root {
             Some(SyncTo::Kubernetes) => {
-                let mut object = m.object.clone();
+                let mut object = Value::clone(&m.object);
                 normalize_apply_body(&mut object, id, ty);
                 self.out.to_cluster.push(ClusterAction::Apply {
                     id: id.clone(),
@@ -751,7 +751,7 @@ impl<'i, 'r> Planner<'i, 'r> {
             if self.refuse_secret(id) {
                 outcome.blocked = true;
             } else {
-                let mut object = m.object.clone();
+                let mut object = Value::clone(&m.object);
                 let mut paths = Vec::with_capacity(writes.len());
                 let writes_data = writes
                     .iter()

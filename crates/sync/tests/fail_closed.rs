@@ -241,7 +241,7 @@ fn list_items_are_never_written_back_to_git() {
         .collect();
     // Dashboard 0 was edited in Grafana's ConfigMap, dashboard 1 deleted, dashboard 2 is as
     // in Git; a ConfigMap in a document of its own was edited as well.
-    let mut edited = dashboards[0].object.clone();
+    let mut edited = Value::clone(&dashboards[0].object);
     edited["data"]["alertmanager-overview.json"] = json!("{}");
     let mut case = Case::new(vec![kinds(
         rule("to-git", SyncTo::Git, &[]),
@@ -249,7 +249,7 @@ fn list_items_are_never_written_back_to_git() {
     )])
     .git("own.yaml", configmap("own", json!({"k": "v"})))
     .live(edited)
-    .live(dashboards[2].object.clone())
+    .live(Value::clone(&dashboards[2].object))
     .live(configmap("own", json!({"k": "changed"})));
     case.manifests
         .extend(dashboards.iter().map(|m| (*m).clone()));

@@ -129,7 +129,7 @@ fn set_image_writes_one_line() {
 
     // Git now has the new image: the next plan is quiet.
     let mut after_write = case.clone();
-    after_write.manifests[0].object = object.clone();
+    after_write.manifests[0].object = object.clone().into();
     assert!(plan_with(&after_write, &types).is_noop());
 }
 

@@ -383,7 +383,7 @@ fn sides<'c>(case: &'c Case, id: &ObjectId) -> (Option<&'c Value>, Option<&'c Va
         .manifests
         .iter()
         .find(|m| &m.id == id)
-        .map(|m| &m.object);
+        .map(|m| &*m.object);
     (manifest, live_index(case, id).map(|i| &case.live[i]))
 }
 
@@ -435,7 +435,7 @@ fn carry_out(case: &mut Case, plan: &Plan) {
             } => {
                 let m = case.manifests.iter_mut().find(|m| &m.id == id).unwrap();
                 assert_eq!(&m.file, file);
-                m.object = object.clone();
+                m.object = object.clone().into();
             }
             GitAction::Write {
                 file,

@@ -19,14 +19,14 @@ fn carry_out(case: &mut Case, plan: &Plan) {
             } => match doc_index {
                 Some(_) => {
                     let m = case.manifests.iter_mut().find(|m| &m.id == id).unwrap();
-                    m.object = object.clone();
+                    m.object = object.clone().into();
                 }
                 None => case.manifests.push(Manifest {
                     id: id.clone(),
                     file: file.clone(),
                     doc_index: 0,
                     item_index: None,
-                    object: object.clone(),
+                    object: object.clone().into(),
                 }),
             },
             GitAction::Remove { id, .. } => case.manifests.retain(|m| &m.id != id),

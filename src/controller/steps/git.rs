@@ -82,9 +82,11 @@ fn refuse_local_url(url: &str, allowed: bool) -> Result<()> {
     Ok(())
 }
 
-/// Where and how to reach a repository: its URL, branch and path, its cache directory under
-/// `cache_root`, and its credentials (read now, with `client`: the controller's own identity,
-/// as the Secret is the repository's, not a synced object).
+/// Where and how to reach a repository: its URL, branch and path, the cache directory
+/// (`cache_root`: one object store per remote, shared by every repository reading it, each
+/// operation under the store's lock), whether it may create its branch and read local URLs,
+/// and its credentials (read now, with `client`: the controller's own identity, as the Secret
+/// is the repository's, not a synced object).
 pub(super) async fn repo_spec(
     repo: &GitRepository,
     client: &kube::Client,
@@ -93,14 +95,12 @@ pub(super) async fn repo_spec(
 ) -> Result<RepoSpec> {
     refuse_local_url(&repo.spec.url, allow_local_urls)?;
     let credentials = credentials(repo, client).await?;
-    let namespace = repo.namespace().unwrap_or_default();
-    Ok(RepoSpec::new(
-        &repo.spec.url,
-        &repo.spec.branch,
-        cache_root.join(namespace).join(repo.name_any()),
-    )
-    .with_path(&repo.spec.path)
-    .with_credentials(credentials))
+    let mut spec = RepoSpec::new(&repo.spec.url, &repo.spec.branch, cache_root)
+        .with_path(&repo.spec.path)
+        .with_credentials(credentials);
+    spec.create_branch = repo.spec.create_branch;
+    spec.allow_local = allow_local_urls;
+    Ok(spec)
 }
 
 #[cfg(test)]

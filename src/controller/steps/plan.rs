@@ -151,7 +151,7 @@ fn applied_in_sync(
         return Vec::new();
     }
     let manifests: HashMap<&ObjectId, &Value> =
-        manifests.iter().map(|m| (&m.id, &m.object)).collect();
+        manifests.iter().map(|m| (&m.id, &*m.object)).collect();
     let live: HashMap<ObjectId, &Value> = live
         .iter()
         .filter_map(|o| Some((convert::object_id(o)?, &**o)))
@@ -196,7 +196,7 @@ mod tests {
                 doc_index: 0,
                 item_index: None,
                 // The manifest says git; the live labels decide, as in the planner.
-                object: object(name, "git"),
+                object: object(name, "git").into(),
             })
             .collect();
         let live = [
