@@ -826,8 +826,9 @@ async fn a_deleted_repository_leaves_its_rules_not_ready_and_no_metric_series() 
     );
     assert_eq!(rule_reason("kept").await.unwrap()["reason"], "Resolved");
 
-    // Reconciles of the finalized repository: a change to it, and to a ConfigMap its rule
-    // selects. Each is a reconcile that finds nothing left to finalize (logged at debug).
+    // A reconcile of the finalized repository, asked for as a webhook on a standby or
+    // `kubectl annotate` would: it finds nothing left to finalize (logged at debug), and must
+    // not bring the repository's series back.
     let finalized_again = || {
         controller
             .log()
@@ -840,7 +841,9 @@ async fn a_deleted_repository_leaves_its_rules_not_ready_and_no_metric_series() 
         .patch(
             "doomed",
             &PatchParams::default(),
-            &Patch::Merge(json!({"metadata": {"labels": {"touched": "yes"}}})),
+            &Patch::Merge(json!({"metadata": {"annotations": {
+                git_controller::api::REQUESTED_AT_ANNOTATION: "2026-01-01T00:00:00Z"
+            }}})),
         )
         .await
         .unwrap();
