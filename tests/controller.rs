@@ -929,9 +929,13 @@ async fn events_regard_their_objects_and_each_acting_sync_is_summarized_truthful
     })
     .await;
     let short = |commit: &str| commit[..8].to_string();
+    // The summary is published last, after every per-object Event of the sync.
     let events = wait_for("the Events of the first sync", WAIT, || async {
         let events = common::events_in(&client, &ns).await;
-        events.iter().any(|e| e.0 == "Committed").then_some(events)
+        events
+            .iter()
+            .any(|e| e.0 == "Synced" && e.2.contains("committed"))
+            .then_some(events)
     })
     .await;
     let seeded = git.commits().last().unwrap().clone();
@@ -981,9 +985,13 @@ async fn events_regard_their_objects_and_each_acting_sync_is_summarized_truthful
             )
             .await
             .unwrap();
-        wait_for("the drift undone and its Event counted", WAIT, || async {
+        wait_for("the drift undone and its Events counted", WAIT, || async {
             let value = configmaps.get("a").await.ok()?.data?.get("value")?.clone();
             let events = common::events_in(&client, &ns).await;
+            // The sync's summary, published after its per-object Event.
+            let summarized = events.iter().any(|e| {
+                e.0 == "Synced" && e.2 == format!("applied 1 in {}", short(&first)) && e.3 == round
+            });
             let counted = events.iter().any(|e| {
                 e.0 == "Applied"
                     && e.1 == "ConfigMap/a"
@@ -994,7 +1002,7 @@ async fn events_regard_their_objects_and_each_acting_sync_is_summarized_truthful
                         )
                     && e.3 == round
             });
-            (value == "one" && counted).then_some(())
+            (value == "one" && counted && summarized).then_some(())
         })
         .await;
     }
