@@ -71,24 +71,20 @@ async fn a_signed_push_event_syncs_at_once_and_a_bad_one_is_refused() {
     );
 
     git.change(&[("cm.yaml", &configmap(&ns, "app", "two"))], &[], "bump");
-    let sent = Instant::now();
-    let status = post(
+    let took = announce_and_wait_for(
         port,
         &path,
-        &[("X-Hub-Signature-256", github_signature(b"s3cret", body))],
-        body,
-    );
-    assert_eq!(status, 202);
-    wait_for(
-        "the signed push to be synced",
+        (
+            &[("X-Hub-Signature-256", github_signature(b"s3cret", body))],
+            body,
+        ),
+        &configmaps,
+        "two",
         Duration::from_secs(20),
-        || async { value_of(&configmaps, "app").await.filter(|v| v == "two") },
+        "the signed push to be synced",
     )
     .await;
-    println!(
-        "webhook → applied in {:?} (interval is 1 h)",
-        sent.elapsed()
-    );
+    println!("webhook → applied in {took:?} (interval is 1 h)");
 
     git.change(
         &[("cm.yaml", &configmap(&ns, "app", "three"))],
@@ -122,6 +118,26 @@ type LeaderAndStandby = (
     ControllerProcess,
     ControllerProcess,
 );
+
+/// Announces a push (`body`, signed in `headers`) to the webhook receiver on `port` (202 expected) and waits
+/// at most `limit` for ConfigMap `app` to hold `value`; returns the time from the request.
+async fn announce_and_wait_for(
+    port: u16,
+    path: &str,
+    (headers, body): (&[(&str, String)], &[u8]),
+    configmaps: &Api<ConfigMap>,
+    value: &str,
+    limit: Duration,
+    what: &str,
+) -> Duration {
+    let sent = Instant::now();
+    assert_eq!(post(port, path, headers, body), 202);
+    wait_for(what, limit, || async {
+        value_of(configmaps, "app").await.filter(|v| v == value)
+    })
+    .await;
+    sent.elapsed()
+}
 
 /// Two replicas with `--leader-elect`; returns them once the first leads and the second
 /// stands by (both say so in their logs), with the client, namespace and Git server.
@@ -352,24 +368,20 @@ async fn a_push_webhook_received_by_the_standby_makes_the_leader_sync_within_2_s
 
     // A commit the leader has no reason to fetch for an hour, announced to the standby.
     git.change(&[("cm.yaml", &configmap(&ns, "app", "one"))], &[], "bump");
-    let sent = Instant::now();
-    let status = post(
+    let took = announce_and_wait_for(
         standby_port,
         &path,
-        &[("X-Hub-Signature-256", github_signature(b"s3cret", body))],
-        body,
-    );
-    assert_eq!(status, 202);
-    wait_for(
-        "the leader to sync the push the standby received",
+        (
+            &[("X-Hub-Signature-256", github_signature(b"s3cret", body))],
+            body,
+        ),
+        &configmaps,
+        "one",
         Duration::from_secs(2),
-        || async { value_of(&configmaps, "app").await.filter(|v| v == "one") },
+        "the leader to sync the push the standby received",
     )
     .await;
-    println!(
-        "webhook to the standby → applied by the leader in {:?} (interval is 1 h)",
-        sent.elapsed()
-    );
+    println!("webhook to the standby → applied by the leader in {took:?} (interval is 1 h)");
     assert!(standby.log().contains(FORWARDED), "{}", standby.log());
     assert!(
         leader.log().contains(REQUESTED_BY_ANNOTATION),
@@ -394,17 +406,14 @@ async fn a_push_webhook_received_by_the_standby_makes_the_leader_sync_within_2_s
         &[],
         "bump again",
     );
-    let status = post(
+    announce_and_wait_for(
         leader_port,
         &path,
-        &[("X-Gitlab-Token", "s3cret".into())],
-        body,
-    );
-    assert_eq!(status, 202);
-    wait_for(
-        "the leader to sync the push it received",
+        (&[("X-Gitlab-Token", "s3cret".into())], body),
+        &configmaps,
+        "two",
         Duration::from_secs(2),
-        || async { value_of(&configmaps, "app").await.filter(|v| v == "two") },
+        "the leader to sync the push it received",
     )
     .await;
     let after = repos
