@@ -10,7 +10,7 @@ use gitcontroller_testkit::git_server::GitDaemon;
 use crate::common::apply_yaml;
 use crate::fixtures::{
     Directions, apply_repositories, clear, configmap_json, configmap_yaml, count, flood,
-    kubectl_apply, name, repository, rules, until,
+    kubectl_apply, name, repository, rules, seed_configmaps, until,
 };
 use crate::measure::ApiRequests;
 use crate::subject::Controller;
@@ -56,20 +56,7 @@ pub async fn git_to_cluster(env: &Env, table: &mut Table, n: usize) {
     let ns = TestNamespace::new(client, "bench-in").await;
     let ns_name = ns.name().to_string();
     let git = GitDaemon::start();
-    let files: Vec<(String, String)> = (0..n)
-        .map(|i| {
-            let name = name("cm", i);
-            (
-                format!("cms/{name}.yaml"),
-                configmap_yaml(&ns_name, &name, "git", None),
-            )
-        })
-        .collect();
-    let refs: Vec<(&str, &str)> = files
-        .iter()
-        .map(|(p, c)| (p.as_str(), c.as_str()))
-        .collect();
-    git.seed(&refs, "many ConfigMaps");
+    seed_configmaps(&git, &ns_name, n, "many ConfigMaps");
     let controller = Controller::start(&env.binary, &ns_name, &[]);
     controller.ready().await;
     // The rules first (they select nothing without their repository), then the repository:
@@ -85,15 +72,7 @@ pub async fn git_to_cluster(env: &Env, table: &mut Table, n: usize) {
         "every ConfigMap applied",
         Duration::from_millis(25),
         LIMIT,
-        || async {
-            controller
-                .metric(
-                    "gitcontroller_sync_operations_total",
-                    "operation=\"create\"",
-                )
-                .await
-                >= n as f64
-        },
+        || async { controller.created().await >= n as f64 },
     )
     .await;
     let ours = started.elapsed();

@@ -7,9 +7,29 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use git_controller::api::GitRepository;
 use gitcontroller_testkit::cluster::use_test_cluster;
+use gitcontroller_testkit::git_server::GitDaemon;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Client;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+
+/// Seeds `git` with `n` ConfigMap manifests for `ns` (`cms/cm-<i>.yaml`, origin `git`), in one
+/// commit.
+pub fn seed_configmaps(git: &GitDaemon, ns: &str, n: usize, message: &str) {
+    let files: Vec<(String, String)> = (0..n)
+        .map(|i| {
+            let name = name("cm", i);
+            (
+                format!("cms/{name}.yaml"),
+                configmap_yaml(ns, &name, "git", None),
+            )
+        })
+        .collect();
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, c)| (p.as_str(), c.as_str()))
+        .collect();
+    git.seed(&refs, message);
+}
 
 /// The name of the i-th ConfigMap of a row.
 pub fn name(prefix: &str, i: usize) -> String {

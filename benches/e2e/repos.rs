@@ -80,15 +80,7 @@ async fn run(env: &Env, repositories: usize, per_repository: usize, split: bool)
         "every ConfigMap applied",
         Duration::from_millis(25),
         LIMIT,
-        || async {
-            controller
-                .metric(
-                    "gitcontroller_sync_operations_total",
-                    "operation=\"create\"",
-                )
-                .await
-                >= total as f64
-        },
+        || async { controller.created().await >= total as f64 },
     )
     .await;
     let converged = started.elapsed();

@@ -12,8 +12,8 @@ use kube::api::{Api, Patch, PatchParams};
 
 use crate::common::apply_yaml;
 use crate::fixtures::{
-    Directions, apply_repositories, clear, configmap_json, configmap_yaml, flood, name, repository,
-    rules, until,
+    Directions, apply_repositories, clear, configmap_json, flood, name, repository, rules,
+    seed_configmaps, until,
 };
 use crate::measure::{ApiRequests, ProcSample};
 use crate::subject::Controller;
@@ -59,20 +59,7 @@ pub async fn steady(env: &Env, objects: usize) -> Steady {
         .collect();
     flood(client, &ns_name, bodies, 32).await;
     let git = GitDaemon::start();
-    let files: Vec<(String, String)> = (0..half)
-        .map(|i| {
-            let name = name("cm", i);
-            (
-                format!("cms/{name}.yaml"),
-                configmap_yaml(&ns_name, &name, "git", None),
-            )
-        })
-        .collect();
-    let refs: Vec<(&str, &str)> = files
-        .iter()
-        .map(|(p, c)| (p.as_str(), c.as_str()))
-        .collect();
-    git.seed(&refs, "ConfigMaps from Git");
+    seed_configmaps(&git, &ns_name, half, "ConfigMaps from Git");
     apply_yaml(
         client,
         &ns_name,
@@ -88,12 +75,7 @@ pub async fn steady(env: &Env, objects: usize) -> Steady {
         Duration::from_millis(100),
         LIMIT,
         || async {
-            let applied = controller
-                .metric(
-                    "gitcontroller_sync_operations_total",
-                    "operation=\"create\"",
-                )
-                .await;
+            let applied = controller.created().await;
             let exported = controller
                 .metric("gitcontroller_sync_operations_total", "direction=\"git\"")
                 .await;

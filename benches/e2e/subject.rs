@@ -67,6 +67,15 @@ impl Controller {
         }
     }
 
+    /// Objects this controller created in the cluster so far.
+    pub async fn created(&self) -> f64 {
+        self.metric(
+            "gitcontroller_sync_operations_total",
+            "operation=\"create\"",
+        )
+        .await
+    }
+
     /// The sum of the samples of `name` whose labels contain `labels` on `/metrics`.
     pub async fn metric(&self, name: &str, labels: &str) -> f64 {
         let body = self.get("/metrics").await.unwrap_or_default();
