@@ -10,6 +10,7 @@ use kube::runtime::reflector::Store;
 use kube::{Client, ResourceExt};
 use tokio::sync::{Notify, RwLock};
 
+use super::events::ObjectEventBudget;
 use super::gate::WriteGate;
 use super::own_writes::OwnWrites;
 use super::repository::{RepoKey, RepositoryState};
@@ -69,6 +70,8 @@ pub struct Context {
     /// Woken when the SyncRules' status and the watcher set need a refresh: a rule's spec,
     /// the catalog, or the set of repositories changed.
     pub rules_changed: Notify,
+    /// Per-object Events every repository's syncs may still write.
+    pub(super) object_events: ObjectEventBudget,
 }
 
 /// The parts a [`Context`] is made of.
@@ -123,6 +126,7 @@ impl Context {
             writer,
             repositories: Mutex::default(),
             rules_changed: Notify::new(),
+            object_events: ObjectEventBudget::default(),
         }
     }
 

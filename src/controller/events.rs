@@ -3,14 +3,23 @@
 //! - Per object: what a sync did to an object is an Event that regards the object itself
 //!   (`kubectl describe` shows it), with the GitRepository as the related object; an object
 //!   that is gone, or was never created, is named in an Event on the GitRepository instead.
-//!   At most [`MAX_PER_ACTION`] per kind of action and sync.
+//!   At most [`MAX_PER_ACTION`] per kind of action and sync, and across all repositories at
+//!   most [`ObjectEventBudget::BURST`] at once, then [`ObjectEventBudget::PER_SECOND`]: a
+//!   hundred repositories syncing together write a sample of per-object Events, not a
+//!   thousand (each sync's summary still counts every object).
 //! - Per sync: one summary Event on the GitRepository for every sync that changed something
 //!   ("applied 3, created 1, committed 2 in abc12345").
 //! - Problems: Warnings on the GitRepository when the status changed, so a standing problem
 //!   does not write an Event every interval; failed writes every time they fail.
 //!
+//! A sync's Events are written concurrently, in two waves: the per-object ones, then the
+//! summary and the warnings, so whoever sees the summary sees the per-object Events too.
+//!
 //! Repeats of an Event join a series only when they are the same Event word for word (see
 //! [`EventRecorder`](crate::cluster::EventRecorder)), so no series' count or note is stale.
+
+use std::sync::Mutex;
+use std::time::Instant;
 
 use gitcontroller_sync::ObjectId;
 use k8s_openapi::api::core::v1::ObjectReference;
@@ -125,6 +134,74 @@ async fn publish(ctx: &Context, event: &Event, regarding: &ObjectReference) {
     }
 }
 
+/// Publishes `events` (each with the object it regards) concurrently; returns when all are
+/// written (or failed). The same Event twice is published one after the other, so that the
+/// second counts in the series of the first.
+async fn publish_all(ctx: &Context, events: &[(Event, ObjectReference)]) {
+    let same = |(a, a_regarding): &(Event, ObjectReference),
+                (b, b_regarding): &(Event, ObjectReference)| {
+        a.type_ == b.type_
+            && a.reason == b.reason
+            && a.action == b.action
+            && a.note == b.note
+            && a.secondary == b.secondary
+            && a_regarding == b_regarding
+    };
+    let mut groups: Vec<Vec<&(Event, ObjectReference)>> = Vec::new();
+    for event in events {
+        match groups.iter_mut().find(|group| same(group[0], event)) {
+            Some(group) => group.push(event),
+            None => groups.push(vec![event]),
+        }
+    }
+    futures::future::join_all(groups.into_iter().map(|group| async move {
+        for (event, regarding) in group {
+            publish(ctx, event, regarding).await;
+        }
+    }))
+    .await;
+}
+
+/// How many per-object Events the controller may still write: a token bucket shared by every
+/// repository, so that many repositories syncing at once (at start-up, after a CRD change)
+/// do not write ten Events each. Summaries and warnings do not count against it.
+pub struct ObjectEventBudget {
+    /// Tokens left, and when they were counted.
+    state: Mutex<(f64, Instant)>,
+}
+
+impl Default for ObjectEventBudget {
+    fn default() -> Self {
+        Self {
+            state: Mutex::new((Self::BURST, Instant::now())),
+        }
+    }
+}
+
+impl ObjectEventBudget {
+    /// Per-object Events that may be written at once: every per-object Event of one sync
+    /// ([`MAX_PER_ACTION`] for each of the five actions).
+    pub const BURST: f64 = 50.0;
+    /// Per-object Events per second after a burst.
+    pub const PER_SECOND: f64 = 5.0;
+
+    /// Takes one token at `now`; false when there is none left.
+    fn take(&self, now: Instant) -> bool {
+        let mut state = self.state.lock().expect("event budget lock");
+        let (tokens, counted) = *state;
+        let refilled = (tokens
+            + now.saturating_duration_since(counted).as_secs_f64() * Self::PER_SECOND)
+            .min(Self::BURST);
+        let (left, granted) = if refilled >= 1.0 {
+            (refilled - 1.0, true)
+        } else {
+            (refilled, false)
+        };
+        *state = (left, now.max(counted));
+        granted
+    }
+}
+
 /// Events for what a sync did and, when the status changed, for what went wrong.
 pub async fn publish_sync(
     ctx: &Context,
@@ -153,20 +230,37 @@ pub async fn publish_sync(
         repo.meta().namespace.as_deref().unwrap_or_default(),
         repo.meta().name.as_deref().unwrap_or_default()
     );
+    let mut per_object = Vec::new();
+    let mut untold = 0usize;
     for did in Did::ALL {
         for id in did.objects(report).iter().take(MAX_PER_ACTION) {
+            if !ctx.object_events.take(Instant::now()) {
+                untold += 1;
+                continue;
+            }
             let (regarding, note) = match report.references.get(id) {
                 Some(object) => (object, did.note(&repo_name, report)),
                 None => (&on_repo, format!("{id}: {}", did.note(&repo_name, report))),
             };
-            let mut per_object = event(EventType::Normal, did.reason(), did.action(), note);
-            per_object.secondary = Some(on_repo.clone()).filter(|_| regarding != &on_repo);
-            publish(ctx, &per_object, regarding).await;
+            let mut event = event(EventType::Normal, did.reason(), did.action(), note);
+            event.secondary = Some(on_repo.clone()).filter(|_| regarding != &on_repo);
+            per_object.push((event, regarding.clone()));
         }
     }
+    if untold > 0 {
+        tracing::debug!(
+            untold,
+            "per-object Events left out: the controller-wide budget is spent"
+        );
+    }
+    publish_all(ctx, &per_object).await;
+    // The second wave: after every per-object Event of the sync.
+    let mut then = Vec::new();
     if let Some(note) = summary(report) {
-        let synced = event(EventType::Normal, "Synced", "Sync", note);
-        publish(ctx, &synced, &on_repo).await;
+        then.push((
+            event(EventType::Normal, "Synced", "Sync", note),
+            on_repo.clone(),
+        ));
     }
     for (id, error) in report.cluster.failed.iter().take(MAX_PER_ACTION) {
         let (regarding, note) = match report.references.get(id) {
@@ -183,7 +277,7 @@ pub async fn publish_sync(
             note,
         );
         failed.secondary = Some(on_repo.clone()).filter(|_| regarding != &on_repo);
-        publish(ctx, &failed, regarding).await;
+        then.push((failed, regarding.clone()));
     }
     // Every other problem (invalid rules, skipped inputs, the prune guard, unsafe names,
     // ...) once, when the status changes: a standing problem is not repeated every interval.
@@ -200,7 +294,7 @@ pub async fn publish_sync(
                 "Sync",
                 problem.message.clone(),
             );
-            publish(ctx, &warning, &on_repo).await;
+            then.push((warning, on_repo.clone()));
         }
         if let Some(first_untold) = standing.get(MAX_PER_ACTION) {
             let more = standing.len() - MAX_PER_ACTION;
@@ -210,9 +304,10 @@ pub async fn publish_sync(
                 "Sync",
                 format!("{more} more problems; the Ready condition lists them all"),
             );
-            publish(ctx, &warning, &on_repo).await;
+            then.push((warning, on_repo.clone()));
         }
     }
+    publish_all(ctx, &then).await;
 }
 
 /// The note of the summary Event of a sync that changed something, e.g. "applied 3, created
@@ -248,6 +343,22 @@ mod tests {
             .iter()
             .map(|n| ObjectId::new("apps", "Deployment", Some("ns"), *n))
             .collect()
+    }
+
+    #[test]
+    fn the_object_event_budget_allows_a_burst_then_a_steady_rate() {
+        let budget = ObjectEventBudget::default();
+        let t0 = Instant::now();
+        let granted = (0..80).filter(|_| budget.take(t0)).count();
+        assert_eq!(granted, ObjectEventBudget::BURST as usize);
+        assert!(!budget.take(t0));
+        let one_second = t0 + std::time::Duration::from_secs(1);
+        let granted = (0..80).filter(|_| budget.take(one_second)).count();
+        assert_eq!(granted, ObjectEventBudget::PER_SECOND as usize);
+        // A long quiet refills it up to the burst, not beyond.
+        let much_later = t0 + std::time::Duration::from_secs(3600);
+        let granted = (0..80).filter(|_| budget.take(much_later)).count();
+        assert_eq!(granted, ObjectEventBudget::BURST as usize);
     }
 
     #[test]

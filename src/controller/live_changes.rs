@@ -84,21 +84,19 @@ impl RuleSelectors {
         let after = labels_document(&change.labels);
         let before = change.old_labels.as_ref().map(labels_document);
         let mut woken = BTreeSet::new();
+        // Runs for every live change and every rule: nothing is allocated unless the rule
+        // selects the object.
         for rule in rules {
-            let Some(namespace) = rule.namespace() else {
+            let Some(namespace) = rule.metadata.namespace.as_deref() else {
                 continue;
             };
-            let repository = RepoKey::new(&namespace, &rule.spec.repository_ref.name);
-            if woken.contains(&repository) {
-                continue;
-            }
             let selectors = self.selectors(rule);
             if selectors.selects(id, ty, &after)
                 || before
                     .as_ref()
                     .is_some_and(|b| selectors.selects(id, ty, b))
             {
-                woken.insert(repository);
+                woken.insert(RepoKey::new(namespace, &rule.spec.repository_ref.name));
             }
         }
         if self.converted.len() > rules.len() {
@@ -110,14 +108,21 @@ impl RuleSelectors {
 
     fn selectors(&mut self, rule: &SyncRule) -> &Rule {
         let generation = rule.metadata.generation;
-        let entry = self
+        let key = rule
+            .metadata
+            .uid
+            .as_deref()
+            .or(rule.metadata.name.as_deref())
+            .unwrap_or_default();
+        let current = self
             .converted
-            .entry(rule.uid().unwrap_or_else(|| rule.name_any()))
-            .or_insert_with(|| (generation, convert::selectors(rule)));
-        if entry.0 != generation {
-            *entry = (generation, convert::selectors(rule));
+            .get(key)
+            .is_some_and(|(converted, _)| *converted == generation);
+        if !current {
+            self.converted
+                .insert(key.to_string(), (generation, convert::selectors(rule)));
         }
-        &entry.1
+        &self.converted[key].1
     }
 }
 

@@ -34,6 +34,7 @@ mod credentials;
 mod error;
 pub mod paths;
 mod repo;
+mod shared_fetch;
 mod snapshot;
 mod store;
 pub mod yamledit;

@@ -4,7 +4,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::hash::BuildHasher as _;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use git2::{
     AutotagOption, CertificateCheckStatus, Cred, CredentialType, ErrorClass, ErrorCode,
@@ -17,6 +17,7 @@ use crate::credentials::{
 };
 use crate::error::{Error, Result};
 use crate::paths::{join, normalize_relative};
+use crate::shared_fetch::{self, FetchKey};
 use crate::snapshot::{self, Limits, Snapshot, SnapshotFile};
 use crate::store::{OpenStore, StoreLock, TRACKING_PREFIX, open_or_init, store_stem};
 
@@ -568,10 +569,37 @@ impl Repository {
     /// Fails closed: a remote that has refs but not the branch is [`Error::BranchNotFound`]
     /// (unless [`RepoSpec::create_branch`]); only an empty remote (no refs at all — a new
     /// repository) yields `head: None` by itself.
+    ///
+    /// Repositories of one remote share fetches (see `shared_fetch.rs`): when, while this
+    /// call waited for the store's lock, another `Repository` of this process fetched the
+    /// same branch with the same URL, credentials and [`RepoSpec::create_branch`], and that
+    /// fetch began after this call did, its head is the answer and the remote is not asked
+    /// again.
     pub fn fetch(&mut self) -> Result<Fetched> {
+        let requested = Instant::now();
+        let key = FetchKey::new(
+            &self.dir,
+            &self.spec.url,
+            &self.spec.branch,
+            self.spec.create_branch,
+            &self.spec.credentials,
+        );
+        let before = self.cached_head();
         let _lock = self.lock()?;
         self.reopen()?;
-        self.fetch_inner()
+        // Only while the store still holds that head: a push may have moved the tracking ref
+        // since, or the store may have been started afresh.
+        if let Some(head) = shared_fetch::fetched_since(&key, requested)
+            && self.cached_head() == head
+        {
+            tracing::debug!(url = %redact_url(&self.spec.url), branch = %self.spec.branch, head = ?head, "fetched by another repository of the same remote since asked");
+            let changed = head != before;
+            return Ok(Fetched { head, changed });
+        }
+        let began = Instant::now();
+        let fetched = self.fetch_inner()?;
+        shared_fetch::record(key, began, fetched.head.clone());
+        Ok(fetched)
     }
 
     /// The remote by URL only, so no remote configuration is stored in the cache.

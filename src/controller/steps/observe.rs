@@ -57,7 +57,12 @@ pub async fn observe_live(ctx: &Context, state: &mut SyncState) -> Result<Flow> 
                 entry.resource.plural, source.served_by
             )));
         }
-        for object in source.objects() {
+        let listed = source.objects();
+        // Grown once per store: every repository of a namespace reads every object of its
+        // types here, on every sync.
+        objects.reserve(listed.len());
+        owners.reserve(listed.len());
+        for object in listed {
             let id = convert::live_id(&object, entry);
             // Out of reach: not planned, not exported, never named.
             if reads.check(&id, entry).await?.is_err() {
