@@ -51,6 +51,7 @@ mod fields;
 mod hold;
 mod id;
 pub mod layout;
+mod lookup;
 mod manifest;
 mod normalize;
 mod plan;
