@@ -909,7 +909,9 @@ impl<'i, 'r> Planner<'i, 'r> {
         let root = walk::root_rule(filters).map(|r| r.rule.sync_to);
         // `selected` is in rank order, so its first rule has the highest precedence.
         let dominant = root.unwrap_or(first.rule.sync_to);
-        let in_inventory = self.in_inventory(key);
+        // Only a live object without a manifest asks: comparing with the inventory's
+        // identities reads their strings, out of the cache at 10,000 objects.
+        let in_inventory = entry.manifest.is_none() && self.in_inventory(key);
         if entry.manifest.is_none() && !in_inventory && root != Some(SyncTo::Git) {
             return None; // a live object this repository has nothing to do with
         }
