@@ -5,6 +5,9 @@
 //! schemas from Kubernetes 1.36's OpenAPI documents (`tests/fixtures/openapi`), which makes
 //! the planner compare as the API server stores objects.
 //!
+//! Then, at 10,000 objects, [`plan_incremental`] after one live object changed: everything
+//! else is skipped as settled by the plan before.
+//!
 //! Run with `cargo bench -p gitcontroller-sync`. Besides criterion's report, prints the time
 //! per object so that linear growth is visible, and the cost of the schema as a ratio.
 
@@ -27,7 +30,15 @@ struct Input {
 
 impl Input {
     fn plan(&self) -> Plan {
-        plan(&PlanInput {
+        plan(&self.plan_input())
+    }
+
+    fn plan_incremental(&self, previous: Option<&Settled>) -> (Plan, Settled) {
+        plan_incremental(&self.plan_input(), previous)
+    }
+
+    fn plan_input(&self) -> PlanInput<'_> {
+        PlanInput {
             manifests: &self.manifests,
             live: &self.live,
             rules: &self.rules,
@@ -36,7 +47,7 @@ impl Input {
             skipped: &[],
             invalid_rules: &[],
             options: &self.options,
-        })
+        }
     }
 }
 
@@ -157,6 +168,11 @@ fn schemas() -> std::collections::BTreeMap<schema::GroupVersionKind, TypeSchema>
 /// `n` objects, half Deployments, half ConfigMaps; 80 % in sync, 10 % drifted in the
 /// cluster on a `kubernetes` field, 10 % drifted on a `git` field.
 fn input(n: usize, with_schema: bool) -> Input {
+    input_drifted(n, with_schema, true)
+}
+
+/// [`input`], with every object in sync unless `drifted`.
+fn input_drifted(n: usize, with_schema: bool, drifted: bool) -> Input {
     let schemas = if with_schema {
         schemas()
     } else {
@@ -189,7 +205,8 @@ fn input(n: usize, with_schema: bool) -> Input {
     for i in 0..n {
         let ns = format!("team-{}", i % 50);
         let name = format!("app-{i}");
-        let drift = i % 10; // 0: cluster-side drift on a kubernetes field, 1: on a git field
+        // 0: cluster-side drift on a kubernetes field, 1: on a git field
+        let drift = if drifted { i % 10 } else { 9 };
         let (m, l, id) = if i % 2 == 0 {
             let m = deployment(&ns, &name, 2, "registry.invalid/app:1.0");
             let l = match drift {
@@ -212,6 +229,8 @@ fn input(n: usize, with_schema: bool) -> Input {
             file: format!("{ns}/{name}.yaml"),
             doc_index: 0,
             item_index: None,
+            // As the controller's parse cache sets it: the file's blob.
+            revision: Some(format!("blob-{i}").into()),
             object: m.into(),
         });
         live.push(l);
@@ -262,6 +281,9 @@ fn bench_plan(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new(label, n), &input, |b, input| {
             b.iter(|| black_box(input.plan()));
         });
+        if std::env::args().any(|a| a == "--profile-time") {
+            continue;
+        }
         summary.push((
             n,
             label,
@@ -270,6 +292,10 @@ fn bench_plan(c: &mut Criterion) {
         ));
     }
     group.finish();
+    bench_incremental(c);
+    if std::env::args().any(|a| a == "--profile-time") {
+        return; // under a profiler, only the planning itself
+    }
     println!();
     let mut without = None;
     for (n, label, (plan, plan_cpu), (clone, _)) in summary {
@@ -295,6 +321,47 @@ fn bench_plan(c: &mut Criterion) {
             plan_cpu.map_or(f64::NAN, |t| t.as_secs_f64() * 1e3),
             plan_cpu.map_or(f64::NAN, per_object),
             per_object(clone),
+        );
+    }
+}
+
+/// 10,000 objects in sync (the steady state, once the plans were carried out); one live
+/// object changes (with a new `resourceVersion`) after a plan: the next plan looks at it
+/// alone.
+fn bench_incremental(c: &mut Criterion) {
+    let n = 10_000;
+    let mut input = input_drifted(n, true, false);
+    let full = input.plan();
+    assert_eq!(full.noops.len(), n, "every object is in sync");
+    let (_, settled) = input.plan_incremental(None);
+    assert_eq!(settled.len(), n, "every noop is remembered");
+    // An object in sync drifts on a kubernetes field.
+    let changed = input
+        .live
+        .iter_mut()
+        .find(|l| l["kind"] == "ConfigMap" && l["data"]["level"] == "info")
+        .expect("a ConfigMap in sync");
+    changed["data"]["level"] = json!("trace");
+    changed["metadata"]["resourceVersion"] = json!("1000");
+    let expected = input.plan();
+    assert_eq!(expected.to_cluster.len(), 1);
+    assert_eq!(input.plan_incremental(Some(&settled)).0, expected);
+
+    let mut group = c.benchmark_group("plan incremental");
+    group.sample_size(20);
+    group.throughput(Throughput::Elements(n as u64));
+    group.bench_with_input(
+        BenchmarkId::new("one object changed, with schema", n),
+        &input,
+        |b, input| b.iter(|| black_box(input.plan_incremental(Some(&settled)))),
+    );
+    group.finish();
+    if !std::env::args().any(|a| a == "--profile-time") {
+        let (time, cpu) = median_time(|| input.plan_incremental(Some(&settled)));
+        println!(
+            "incremental plan of {n:>6} objects, one changed: {:>6.1} ms wall, {:>6.1} ms on CPU",
+            time.as_secs_f64() * 1e3,
+            cpu.map_or(f64::NAN, |t| t.as_secs_f64() * 1e3),
         );
     }
 }

@@ -51,6 +51,7 @@ mod fields;
 mod hold;
 mod id;
 pub mod layout;
+mod lookup;
 mod manifest;
 mod normalize;
 mod plan;
@@ -71,7 +72,8 @@ pub use id::{ObjectId, ResourceType, group_of};
 pub use manifest::{Manifest, SourceFile, is_manifest_path, parse_manifests};
 pub use normalize::normalize;
 pub use plan::{
-    ClusterAction, Counts, DEFAULT_FIELD_MANAGER, GitAction, Plan, PlanInput, PlanOptions, plan,
+    ClusterAction, Counts, DEFAULT_FIELD_MANAGER, GitAction, Plan, PlanInput, PlanOptions, Settled,
+    plan, plan_incremental,
 };
 pub use pointer::{Pointer, PointerError};
 pub use prune::{PruneGuard, PruneLimit, PruneLimitError, PruneRefusal, SourceShape, guard_prune};

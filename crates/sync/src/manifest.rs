@@ -47,6 +47,13 @@ pub struct Manifest {
     /// [`HoldCause::ListItem`](crate::HoldCause::ListItem)).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub item_index: Option<usize>,
+    /// What the caller knows identifies the manifest's content, e.g. the blob id of its file:
+    /// manifests with equal revisions, files, documents and items must be equal.
+    /// [`plan_incremental`](crate::plan_incremental) skips an object in sync whose manifest
+    /// and live object kept their versions; it never skips one whose manifest has none.
+    /// [`parse_manifests`](crate::parse_manifests) leaves it `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<std::sync::Arc<str>>,
     /// The object as JSON (for a `List` item: the item, with `apiVersion` and `kind`
     /// inherited from a typed list when it has neither, as kubectl does).
     /// Shared: the controller's parse cache and every plan made from it hold one copy.
@@ -216,6 +223,7 @@ impl Parsed<'_> {
                 file: file.to_owned(),
                 doc_index,
                 item_index,
+                revision: None,
                 object: object.into(),
             }),
             Err(IdError::Incomplete(field)) => {

@@ -26,6 +26,7 @@ fn carry_out(case: &mut Case, plan: &Plan) {
                     file: file.clone(),
                     doc_index: 0,
                     item_index: None,
+                    revision: None,
                     object: object.clone().into(),
                 }),
             },

@@ -195,6 +195,7 @@ mod tests {
                 file: format!("{name}.yaml"),
                 doc_index: 0,
                 item_index: None,
+                revision: None,
                 // The manifest says git; the live labels decide, as in the planner.
                 object: object(name, "git").into(),
             })

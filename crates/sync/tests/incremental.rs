@@ -1,0 +1,446 @@
+//! Incremental planning: `plan_incremental` gives exactly the plan `plan` gives, however the
+//! inputs changed since the plan it builds on, as long as manifests with equal revisions are
+//! equal and live objects change their `resourceVersion` with every change; and it does skip
+//! what it may.
+//!
+//! Cases are ConfigMaps and Deployments in Git, live or both, most of them in sync, planned
+//! several times in a row; between two plans random objects change (manifests with or without
+//! a new revision, live objects with a new `resourceVersion`, objects added and removed,
+//! duplicates) and so, now and then, do rules, invalid rules, options and types.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use common::*;
+use gitcontroller_sync::*;
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+/// A small deterministic random source, so that one proptest seed drives a whole history.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        // xorshift64*
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+}
+
+/// The inputs of a plan, and counters that hand out fresh revisions and resource versions.
+struct World {
+    manifests: Vec<Manifest>,
+    live: Vec<Value>,
+    rules: Vec<Rule>,
+    invalid_rules: Vec<InvalidRule>,
+    types: Vec<ResourceType>,
+    inventory: BTreeSet<ObjectId>,
+    options: PlanOptions,
+    versions: u64,
+}
+
+impl World {
+    fn input(&self) -> PlanInput<'_> {
+        PlanInput {
+            manifests: &self.manifests,
+            live: &self.live,
+            rules: &self.rules,
+            invalid_rules: &self.invalid_rules,
+            types: &self.types,
+            inventory: &self.inventory,
+            skipped: &[],
+            options: &self.options,
+        }
+    }
+
+    fn fresh(&mut self) -> String {
+        self.versions += 1;
+        self.versions.to_string()
+    }
+
+    /// A manifest of `object` in `<name>.yaml`, with a new revision.
+    fn manifest(&mut self, object: Value) -> Manifest {
+        let name = object["metadata"]["name"].as_str().unwrap().to_owned();
+        let mut m = manifest(&format!("{name}.yaml"), 0, object);
+        m.revision = Some(Arc::from(self.fresh()));
+        m
+    }
+
+    /// `object` as the API server serves it, with a new `resourceVersion`.
+    fn live_of(&mut self, object: &Value, owned: bool) -> Value {
+        let mut live = object.clone();
+        let name = live["metadata"]["name"].as_str().unwrap().to_owned();
+        live["metadata"]["uid"] = json!(format!("uid-{name}"));
+        live["metadata"]["resourceVersion"] = json!(self.fresh());
+        if owned {
+            let api_version = live["apiVersion"].clone();
+            live["metadata"]["managedFields"] = json!([{
+                "manager": DEFAULT_FIELD_MANAGER, "operation": "Apply", "apiVersion": api_version,
+                "fieldsType": "FieldsV1",
+                "fieldsV1": {"f:data": {"f:level": {}}, "f:spec": {"f:replicas": {}},
+                             "f:metadata": {"f:labels": {"f:tier": {}}}}
+            }]);
+        }
+        live
+    }
+
+    fn bump(&mut self, live_index: usize) {
+        let version = self.fresh();
+        self.live[live_index]["metadata"]["resourceVersion"] = json!(version);
+    }
+}
+
+fn object(rng: &mut Rng, name: &str) -> Value {
+    let tier = ["front", "back"][rng.below(2)];
+    if rng.chance(50) {
+        let level = ["info", "debug"][rng.below(2)];
+        let note = ["a", "b"][rng.below(2)];
+        json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": "default", "labels": {"tier": tier}},
+            "data": {"level": level, "note": note}
+        })
+    } else {
+        let (replicas, paused) = (rng.below(3), rng.chance(50));
+        json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": name, "namespace": "default", "labels": {"tier": tier}},
+            "spec": {"replicas": replicas, "paused": paused}
+        })
+    }
+}
+
+/// Changes one field of `object`, maybe to the value it had.
+fn edit(rng: &mut Rng, object: &mut Value) {
+    match (rng.below(3), object["kind"] == "ConfigMap") {
+        (0, _) => object["metadata"]["labels"]["tier"] = json!(["front", "back"][rng.below(2)]),
+        (1, true) => object["data"]["level"] = json!(["info", "debug"][rng.below(2)]),
+        (2, true) => object["data"]["note"] = json!(["a", "b"][rng.below(2)]),
+        (1, false) => object["spec"]["replicas"] = json!(rng.below(3)),
+        _ => object["spec"]["paused"] = json!(rng.chance(50)),
+    }
+}
+
+fn rules(rng: &mut Rng) -> Vec<Rule> {
+    let mut all = Vec::new();
+    for i in 0..1 + rng.below(3) {
+        let sync_to = [SyncTo::Kubernetes, SyncTo::Git, SyncTo::Ignore][rng.below(3)];
+        let filters: &[&str] = [
+            &[][..],
+            &["/data/note"],
+            &["/spec/paused"],
+            &["/metadata/labels"],
+        ][rng.below(4)];
+        let mut r = rule(&format!("r{i}"), sync_to, filters);
+        r.priority = rng.below(2) as i32;
+        r.label_selector = [None, Some("tier=front"), Some("tier!=front")][rng.below(3)]
+            .map(|s| LabelSelector::parse(s).unwrap());
+        r.kinds = [vec![], vec!["ConfigMap".to_owned()]][rng.below(2)].clone();
+        all.push(r);
+    }
+    all
+}
+
+fn invalid_rules(rng: &mut Rng) -> Vec<InvalidRule> {
+    if rng.chance(80) {
+        return Vec::new();
+    }
+    let mut r = Rule::new("broken", SyncTo::Ignore);
+    r.label_selector = Some(LabelSelector::parse("tier=back").unwrap());
+    vec![InvalidRule::new(r, "filters do not parse")]
+}
+
+fn types(rng: &mut Rng) -> Vec<ResourceType> {
+    let mut all = common::types();
+    if rng.chance(10) {
+        all.reverse();
+    }
+    all
+}
+
+fn world(rng: &mut Rng) -> World {
+    let mut w = World {
+        manifests: Vec::new(),
+        live: Vec::new(),
+        rules: rules(rng),
+        invalid_rules: invalid_rules(rng),
+        types: types(rng),
+        inventory: BTreeSet::new(),
+        options: PlanOptions {
+            prune: rng.chance(50),
+            ..PlanOptions::default()
+        },
+        versions: 0,
+    };
+    for i in 0..2 + rng.below(6) {
+        add(rng, &mut w, &format!("o{i}"));
+    }
+    w
+}
+
+/// A new object: in Git, live or (mostly) both, mostly alike.
+fn add(rng: &mut Rng, w: &mut World, name: &str) {
+    let git = object(rng, name);
+    let place = rng.below(10);
+    if place != 0 {
+        let m = w.manifest(git.clone());
+        w.manifests.push(m);
+    }
+    if place != 1 {
+        let mut live = git.clone();
+        if rng.chance(30) {
+            edit(rng, &mut live);
+        }
+        let live = w.live_of(&live, rng.chance(50));
+        w.live.push(live);
+    }
+    if rng.chance(70) {
+        let kind = git["kind"].as_str().unwrap();
+        let group = if kind == "Deployment" { "apps" } else { "" };
+        w.inventory
+            .insert(ObjectId::new(group, kind, Some("default"), name));
+    }
+}
+
+/// One random change between two plans; each keeps the promise the incremental planner
+/// relies on (new content, new version).
+fn mutate(rng: &mut Rng, w: &mut World, step: usize) {
+    match rng.below(14) {
+        0 | 1 if !w.manifests.is_empty() => {
+            let i = rng.below(w.manifests.len());
+            let mut object = Value::clone(&w.manifests[i].object);
+            edit(rng, &mut object);
+            let revision = w.fresh();
+            let m = &mut w.manifests[i];
+            let file = m.file.clone();
+            *m = manifest(&file, m.doc_index, object);
+            m.revision = Some(Arc::from(revision));
+        }
+        2 if !w.manifests.is_empty() => {
+            // Same content, new revision (a commit that touched another document).
+            let revision = w.fresh();
+            let i = rng.below(w.manifests.len());
+            w.manifests[i].revision = Some(Arc::from(revision));
+        }
+        3 if !w.manifests.is_empty() => {
+            // Without a revision, a manifest is never trusted to be unchanged.
+            let i = rng.below(w.manifests.len());
+            w.manifests[i].revision = None;
+        }
+        4 | 5 if !w.live.is_empty() => {
+            let i = rng.below(w.live.len());
+            edit(rng, &mut w.live[i]);
+            w.bump(i);
+        }
+        6 if !w.live.is_empty() => {
+            // A change the planner ignores (status, another manager) still bumps the version.
+            let i = rng.below(w.live.len());
+            w.live[i]["status"] = json!({"observed": rng.below(5)});
+            w.bump(i);
+        }
+        7 if !w.live.is_empty() => {
+            let i = rng.below(w.live.len());
+            w.live.remove(i);
+        }
+        8 if !w.manifests.is_empty() => {
+            let i = rng.below(w.manifests.len());
+            w.manifests.remove(i);
+        }
+        9 => add(rng, w, &format!("n{step}")),
+        10 if !w.manifests.is_empty() => {
+            // A second definition in another file.
+            let i = rng.below(w.manifests.len());
+            let mut copy = w.manifests[i].clone();
+            copy.file = format!("copy-{step}.yaml");
+            w.manifests.push(copy);
+        }
+        11 => w.rules = rules(rng),
+        12 => match rng.below(3) {
+            0 => w.invalid_rules = invalid_rules(rng),
+            1 => w.options.prune = !w.options.prune,
+            _ => w.types = types(rng),
+        },
+        _ => {
+            // The live object's content moved to the manifest (a sync carried out): both change.
+            if let (false, false) = (w.manifests.is_empty(), w.live.is_empty()) {
+                let i = rng.below(w.live.len());
+                let name = w.live[i]["metadata"]["name"].clone();
+                if let Some(m) = w
+                    .manifests
+                    .iter()
+                    .position(|m| m.object["metadata"]["name"] == name)
+                {
+                    let mut object = w.live[i].clone();
+                    let meta = object["metadata"].as_object_mut().unwrap();
+                    for key in ["uid", "resourceVersion", "managedFields"] {
+                        meta.remove(key);
+                    }
+                    if let Some(o) = object.as_object_mut() {
+                        o.remove("status");
+                    }
+                    let file = w.manifests[m].file.clone();
+                    let revision = w.fresh();
+                    w.manifests[m] = manifest(&file, 0, object);
+                    w.manifests[m].revision = Some(Arc::from(revision));
+                }
+            }
+        }
+    }
+}
+
+/// The noops that a `kubernetes` rule applies, the way the controller computed them before
+/// the planner reported them.
+fn applied_noops(w: &World, noops: &[ObjectId]) -> Vec<ObjectId> {
+    noops
+        .iter()
+        .filter(|id| {
+            let Some(m) = w.manifests.iter().find(|m| m.id == **id) else {
+                return false;
+            };
+            let ty = w
+                .types
+                .iter()
+                .find(|t| t.group == id.group && t.kind == id.kind)
+                .unwrap();
+            let live = w.live.iter().find(|l| {
+                l["kind"] == id.kind.as_str() && l["metadata"]["name"] == id.name.as_str()
+            });
+            let labels_from = live.unwrap_or(&m.object);
+            w.rules
+                .iter()
+                .any(|r| r.sync_to == SyncTo::Kubernetes && r.selects(id, ty, labels_from))
+        })
+        .cloned()
+        .collect()
+}
+
+proptest! {
+    // PROPTEST_CASES=20000 for a deeper search.
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(512)
+    ))]
+
+    #[test]
+    fn incremental_plans_equal_full_plans(seed in 1u64.., steps in 1usize..6) {
+        let mut rng = Rng(seed);
+        let mut w = world(&mut rng);
+        let (first, mut settled) = plan_incremental(&w.input(), None);
+        prop_assert_eq!(&first, &plan(&w.input()));
+        for step in 0..steps {
+            for _ in 0..1 + rng.below(3) {
+                mutate(&mut rng, &mut w, step);
+            }
+            let full = plan(&w.input());
+            let (incremental, next) = plan_incremental(&w.input(), Some(&settled));
+            prop_assert_eq!(&incremental, &full, "step {}", step);
+            prop_assert_eq!(&full.applied_noops, &applied_noops(&w, &full.noops));
+            settled = next;
+        }
+    }
+}
+
+/// A history of plans without changes skips every object in sync, and only those.
+#[test]
+fn unchanged_objects_in_sync_are_all_remembered() {
+    let mut remembered = 0;
+    for seed in 1..200 {
+        let mut rng = Rng(seed);
+        let w = world(&mut rng);
+        let (full, settled) = plan_incremental(&w.input(), None);
+        let (again, settled_again) = plan_incremental(&w.input(), Some(&settled));
+        assert_eq!(again, full);
+        assert_eq!(settled_again.len(), settled.len());
+        // Only objects with one manifest and one live object can be remembered.
+        let both = full
+            .noops
+            .iter()
+            .filter(|id| {
+                w.manifests.iter().any(|m| m.id == **id)
+                    && w.live
+                        .iter()
+                        .any(|l| l["metadata"]["name"] == id.name.as_str())
+            })
+            .count();
+        assert_eq!(settled.len(), both, "seed {seed}: {full:#?}");
+        remembered += settled.len();
+    }
+    assert!(
+        remembered > 100,
+        "too few objects in sync to test: {remembered}"
+    );
+}
+
+fn in_sync_configmap(w: &mut World) {
+    w.rules = vec![Rule::new("all", SyncTo::Kubernetes)];
+    let object = configmap("app", json!({"level": "info"}));
+    let m = w.manifest(object.clone());
+    w.manifests = vec![m];
+    w.live = vec![w.live_of(&object, true)];
+}
+
+fn empty_world() -> World {
+    World {
+        manifests: Vec::new(),
+        live: Vec::new(),
+        rules: Vec::new(),
+        invalid_rules: Vec::new(),
+        types: common::types(),
+        inventory: BTreeSet::new(),
+        options: PlanOptions::default(),
+        versions: 0,
+    }
+}
+
+/// The versions are trusted: a live object changed without a new `resourceVersion` is not
+/// looked at again (which shows the object is skipped), until something global changes.
+#[test]
+fn the_versions_decide_what_is_looked_at_again() {
+    let mut w = empty_world();
+    in_sync_configmap(&mut w);
+    let (first, settled) = plan_incremental(&w.input(), None);
+    assert_eq!(first.noops, vec![cm_id("app")]);
+    assert_eq!(first.applied_noops, vec![cm_id("app")]);
+    assert_eq!(settled.len(), 1);
+
+    w.live[0]["data"]["level"] = json!("debug"); // no new resourceVersion: a broken promise
+    let (skipped, settled) = plan_incremental(&w.input(), Some(&settled));
+    assert_eq!(skipped, first);
+    assert_eq!(plan(&w.input()).to_cluster.len(), 1);
+
+    // Anything global differs: everything is planned.
+    let mut options = w.options.clone();
+    options.field_manager = "someone-else".into();
+    w.options = options;
+    let (replanned, _) = plan_incremental(&w.input(), Some(&settled));
+    assert_eq!(replanned, plan(&w.input()));
+    assert_eq!(replanned.to_cluster.len(), 1);
+}
+
+#[test]
+fn objects_without_versions_are_never_skipped() {
+    let mut w = empty_world();
+    in_sync_configmap(&mut w);
+    w.manifests[0].revision = None;
+    let (_, settled) = plan_incremental(&w.input(), None);
+    assert!(settled.is_empty());
+
+    in_sync_configmap(&mut w);
+    w.live[0]["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("resourceVersion");
+    let (_, settled) = plan_incremental(&w.input(), None);
+    assert!(settled.is_empty());
+}
