@@ -219,7 +219,6 @@ pub fn compact(object: &mut Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kube::ResourceExt;
     use serde_json::json;
 
     fn deployment() -> Value {
