@@ -186,7 +186,9 @@ fn init_logging(format: LogFormat, default_filter: &str) {
     }
 }
 
-/// See `docs/performance.md`: resident memory stays close to the live heap.
+/// See `docs/performance.md`: resident memory stays close to the live heap. The
+/// `system-allocator` feature leaves it out, for heap profilers that only see `malloc`.
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

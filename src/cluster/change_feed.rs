@@ -97,11 +97,8 @@ impl ChangeFeed {
         kind: LiveChangeKind,
         old: Option<&LiveObject>,
     ) -> LiveChange {
-        let labels: BTreeMap<String, String> = object.labels().clone();
-        let old_labels = old
-            .map(|old| old.labels())
-            .filter(|old| **old != labels)
-            .cloned();
+        let labels: BTreeMap<String, String> = object.labels_map();
+        let old_labels = old.map(LiveObject::labels_map).filter(|old| *old != labels);
         LiveChange {
             key: self.key.clone(),
             namespace: object.namespace(),

@@ -18,7 +18,7 @@
 //! ([`compact`]).
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -45,8 +45,10 @@ impl LiveType {
 /// A live object in a watcher's store.
 #[derive(Clone, Debug)]
 pub struct LiveObject {
-    /// What the watch machinery and the change feed read: name, namespace, resourceVersion,
-    /// labels; and the bookkeeping annotations, which the object itself no longer has.
+    /// What the watch machinery reads: name, namespace, resourceVersion; and the bookkeeping
+    /// annotations, which the object itself no longer has. Not the labels: a second copy of
+    /// them (a map node of its own per object) would cost more than reading them from the
+    /// object on a change ([`LiveObject::labels_map`]).
     metadata: ObjectMeta,
     /// The compact object, with `apiVersion` and `kind` (once [`LiveObject::typed`] ran).
     object: Arc<Value>,
@@ -68,7 +70,6 @@ impl LiveObject {
             name: text("name"),
             namespace: text("namespace"),
             resource_version: text("resourceVersion"),
-            labels: Some(text_map(&object["metadata"]["labels"])),
             annotations: Some(annotations),
             ..ObjectMeta::default()
         };
@@ -94,6 +95,11 @@ impl LiveObject {
         }
     }
 
+    /// Its labels (kept only in the object: `ResourceExt::labels` reads none).
+    pub fn labels_map(&self) -> BTreeMap<String, String> {
+        text_map(&self.object["metadata"]["labels"])
+    }
+
     /// The object as the planner reads it; cloning the `Arc` copies nothing.
     pub fn object(&self) -> &Arc<Value> {
         &self.object
@@ -102,8 +108,34 @@ impl LiveObject {
     /// Our bookkeeping annotations on the object, as
     /// [`bookkeeping`](crate::access::ownership::bookkeeping) reads them from a full object.
     pub fn bookkeeping(&self) -> Value {
-        let annotations = self.metadata.annotations.clone().unwrap_or_default();
-        serde_json::json!({"metadata": {"annotations": annotations}})
+        serde_json::json!({"metadata": {"annotations": self.bookkeeping_annotations()}})
+    }
+
+    fn bookkeeping_annotations(&self) -> &BTreeMap<String, String> {
+        static NONE: BTreeMap<String, String> = BTreeMap::new();
+        self.metadata.annotations.as_ref().unwrap_or(&NONE)
+    }
+}
+
+/// [`LiveObject::bookkeeping`] for every live object of a reconcile, one shared value per
+/// distinct set of annotations: nearly all objects carry the same (none, or the repository as
+/// owner), and a value of their own would be two JSON maps (about 1.3 KiB) per object and
+/// reconcile.
+#[derive(Default)]
+pub struct SharedBookkeeping {
+    values: HashMap<BTreeMap<String, String>, Arc<Value>>,
+}
+
+impl SharedBookkeeping {
+    /// The bookkeeping of `object`.
+    pub fn of(&mut self, object: &LiveObject) -> Arc<Value> {
+        let annotations = object.bookkeeping_annotations();
+        if let Some(value) = self.values.get(annotations) {
+            return value.clone();
+        }
+        let value = Arc::new(object.bookkeeping());
+        self.values.insert(annotations.clone(), value.clone());
+        value
     }
 }
 
@@ -187,7 +219,6 @@ pub fn compact(object: &mut Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kube::ResourceExt;
     use serde_json::json;
 
     fn deployment() -> Value {
@@ -273,8 +304,8 @@ mod tests {
         });
         let live = LiveObject::new(object);
         assert_eq!(
-            live.labels(),
-            &BTreeMap::from([("app".to_string(), "web".to_string())])
+            live.labels_map(),
+            BTreeMap::from([("app".to_string(), "web".to_string())])
         );
         assert_eq!(
             live.object()["metadata"]["annotations"],
@@ -294,6 +325,33 @@ mod tests {
             "as `ownership::bookkeeping` reads an object without them"
         );
         assert!(plain.object()["metadata"].get("annotations").is_none());
+    }
+
+    #[test]
+    fn objects_with_the_same_bookkeeping_share_one_value() {
+        use crate::access::OWNER_ANNOTATION;
+        let owned = |owner: &str| {
+            let mut object = deployment();
+            object["metadata"]["annotations"] = json!({OWNER_ANNOTATION: owner, "note": "x"});
+            LiveObject::new(object)
+        };
+        let mut shared = SharedBookkeeping::default();
+        let plain = shared.of(&LiveObject::new(deployment()));
+        let a = shared.of(&owned("team/a"));
+        assert!(Arc::ptr_eq(
+            &plain,
+            &shared.of(&LiveObject::new(deployment()))
+        ));
+        assert!(Arc::ptr_eq(&a, &shared.of(&owned("team/a"))));
+        let b = shared.of(&owned("team/b"));
+        assert!(!Arc::ptr_eq(&a, &b));
+        for (value, object) in [
+            (plain, LiveObject::new(deployment())),
+            (a, owned("team/a")),
+            (b, owned("team/b")),
+        ] {
+            assert_eq!(*value, object.bookkeeping());
+        }
     }
 
     #[test]

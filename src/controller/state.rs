@@ -75,7 +75,7 @@ pub struct LiveState {
     /// compact, without our bookkeeping annotations), shared with the stores, not copied.
     pub objects: Arc<Vec<Arc<Value>>>,
     /// The bookkeeping annotations of each ([`bookkeeping`](crate::access::ownership::bookkeeping)): who owns it.
-    pub owners: Arc<HashMap<ObjectId, Value>>,
+    pub owners: Arc<HashMap<ObjectId, Arc<Value>>>,
 }
 
 impl LiveState {

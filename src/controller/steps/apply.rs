@@ -54,7 +54,7 @@ pub async fn apply(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
         &state.key,
         &mut to_cluster,
         &planned.in_sync,
-        |id| owners.get(id),
+        |id| owners.get(id).map(|bookkeeping| &**bookkeeping),
         &planned.inputs.inventory,
     );
     let mut outcome = ClusterOutcome {

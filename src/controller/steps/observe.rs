@@ -9,6 +9,7 @@ use super::super::context::Context;
 use super::super::convert;
 use super::super::state::{Flow, LiveState, SyncState, needs};
 use crate::access::scope::{ReadCheck, Selection, watch_keys};
+use crate::cluster::live::SharedBookkeeping;
 use crate::error::{Error, Result};
 
 /// How long a new watcher may take for its initial list.
@@ -46,6 +47,7 @@ pub async fn observe_live(ctx: &Context, state: &mut SyncState) -> Result<Flow> 
     let mut reads = ReadCheck::new(state.identity.clone(), ctx.reviews.clone());
     let mut objects = Vec::new();
     let mut owners = HashMap::new();
+    let mut bookkeeping = SharedBookkeeping::default();
     for source in &watched {
         let entry = &source.entry;
         if !matches!(
@@ -68,7 +70,7 @@ pub async fn observe_live(ctx: &Context, state: &mut SyncState) -> Result<Flow> 
             if reads.check(&id, entry).await?.is_err() {
                 continue;
             }
-            owners.insert(id, object.bookkeeping());
+            owners.insert(id, bookkeeping.of(&object));
             // Shared, not copied: the stores hold each object once, compacted and without
             // the bookkeeping annotations as it arrived.
             objects.push(object.object().clone());
