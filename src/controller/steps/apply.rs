@@ -3,24 +3,20 @@
 
 use futures::StreamExt;
 use gitcontroller_sync::{ClusterAction, ObjectId};
-use serde_json::Value;
 
 use super::super::context::Context;
-use super::super::convert;
 use super::super::report::{ClusterOutcome, Stop};
 use super::super::repository::RepoKey;
 use super::super::state::{Flow, Mode, SyncState, needs};
 use super::super::verdicts::BodyDigest;
-use super::super::writer::Writer;
+use super::super::writer::{OBJECT_REQUESTS_IN_FLIGHT, Writer};
 use crate::access::Refusal;
 use crate::access::ownership::{OWNER_ANNOTATION, Owner, claim, conflict_message};
 use crate::access::scope::may_see_repositories;
 use crate::cluster::ResourceCatalog;
+use crate::cluster::apply::Stored;
 use crate::cluster::discovery::{CatalogEntry, TypeKey};
 use crate::error::Result;
-
-/// Server-side applies in flight at once per sync.
-const APPLY_CONCURRENCY: usize = 16;
 
 /// Why this sync may not write at all, if so.
 pub(super) fn writes_paused(ctx: &Context, state: &SyncState) -> Option<Stop> {
@@ -85,7 +81,7 @@ pub async fn apply(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
     }
     // Owned actions and clones of the writer and catalog per write: the futures run
     // concurrently and must be `Send` for any lifetime.
-    let results: Vec<(ClusterAction, Result<Option<Value>>)> = futures::stream::iter(to_cluster)
+    let results: Vec<(ClusterAction, Result<Option<Stored>>)> = futures::stream::iter(to_cluster)
         .map(|action| {
             let writer = state.writer.clone();
             let catalog = catalog.clone();
@@ -94,7 +90,7 @@ pub async fn apply(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
                 (action, result)
             }
         })
-        .buffer_unordered(APPLY_CONCURRENCY)
+        .buffer_unordered(OBJECT_REQUESTS_IN_FLIGHT)
         .collect()
         .await;
 
@@ -109,14 +105,9 @@ pub async fn apply(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
                 Ok(stored),
             ) => {
                 if let Some(stored) = stored {
-                    let version = stored
-                        .pointer("/metadata/resourceVersion")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default();
-                    verdicts.remember(&id, BodyDigest::of(&object), version.to_string());
-                    outcome
-                        .references
-                        .insert(id.clone(), convert::object_reference(&stored));
+                    let version = stored.metadata.resource_version.clone();
+                    verdicts.remember(&id, BodyDigest::of(&object), version.unwrap_or_default());
+                    outcome.references.insert(id.clone(), stored.reference());
                 }
                 outcome.inventory.insert(id.clone());
                 if create {
@@ -170,12 +161,12 @@ pub(super) fn entry_for<'a>(
         .ok_or_else(|| crate::Error::InvalidSpec(format!("the API server does not serve {key}")))
 }
 
-/// Carries out one cluster action; an apply returns the object as stored.
+/// Carries out one cluster action; an apply returns who was stored at which version.
 async fn write(
     writer: &Writer,
     catalog: &ResourceCatalog,
     action: &ClusterAction,
-) -> Result<Option<Value>> {
+) -> Result<Option<Stored>> {
     let entry = entry_for(catalog, action.id())?;
     match action {
         ClusterAction::Apply { object, .. } => writer.apply(entry, object).await.map(Some),

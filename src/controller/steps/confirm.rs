@@ -20,14 +20,11 @@ use serde_json::Value;
 use super::super::context::Context;
 use super::super::state::{Flow, Mode, SyncState, needs};
 use super::super::verdicts::BodyDigest;
-use super::super::writer::Writer;
+use super::super::writer::{OBJECT_REQUESTS_IN_FLIGHT, Writer};
 use super::apply::{entry_for, writes_paused};
 use crate::cluster::live::compact;
 use crate::cluster::{FIELD_MANAGER, ResourceCatalog};
 use crate::error::{Error, Result};
-
-/// Dry runs in flight at once per sync.
-const DRY_RUN_CONCURRENCY: usize = 16;
 
 /// How a planned apply was confirmed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -226,7 +223,7 @@ async fn confirm_all(
                 (candidate, confirmation, stored)
             }
         })
-        .buffer_unordered(DRY_RUN_CONCURRENCY)
+        .buffer_unordered(OBJECT_REQUESTS_IN_FLIGHT)
         .collect()
         .await;
     let mut verdicts = state.repository.verdicts();
