@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::context::Context;
 use super::convert;
-use super::parse_cache::ParseCache;
+use super::parse_cache::{ParseCache, ParsedSnapshot};
 use super::report::{ClusterOutcome, GitOutcome, Stop, SyncReport, touched};
 use super::repository::RepoKey;
 use super::repository::{FetchReason, RepositoryState};
@@ -84,8 +84,17 @@ impl LiveState {
         if ids.is_empty() {
             return BTreeMap::new();
         }
+        // Most objects differ by name: only those with a wanted name get an id built.
+        let names: std::collections::HashSet<&str> =
+            ids.iter().map(|id| id.name.as_str()).collect();
         self.objects
             .iter()
+            .filter(|object| {
+                object
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .is_some_and(|name| names.contains(name))
+            })
             .filter_map(|object| {
                 let id = convert::object_id(object)?;
                 ids.contains(&id).then_some((id, &**object))
@@ -138,8 +147,21 @@ impl PlanInputs {
     /// parser skipped) holding back prune and new files, the invalid rules' scopes holding
     /// back everything in them, and the manifests out of the repository's reach left out;
     /// then the prune guard. The plan's diagnostics start with those of the inputs.
-    pub fn plan(&self, snapshot: &Snapshot) -> GuardedPlan {
-        let parsed = self.parsed.parse(snapshot, &self.types);
+    ///
+    /// Fails only when the snapshot left out the text of a file the parse cache does not
+    /// hold (see [`ParseCache::covers`]).
+    pub fn plan(&self, snapshot: &Snapshot) -> Result<GuardedPlan> {
+        let parsed = self.parsed.parse(snapshot, &self.types).map_err(|e| {
+            Error::Internal(format!(
+                "{} was not read from Git and is not in the parse cache",
+                e.path
+            ))
+        })?;
+        Ok(self.plan_parsed(snapshot, &parsed))
+    }
+
+    /// [`plan`](Self::plan) with the snapshot's files parsed already.
+    pub fn plan_parsed(&self, snapshot: &Snapshot, parsed: &ParsedSnapshot) -> GuardedPlan {
         let mut diagnostics: Vec<Diagnostic> = parsed.diagnostics().cloned().collect();
         // Borrowed from the parse cache and the watch stores: planning copies no object.
         let manifests: Vec<&Manifest> = parsed.manifests().collect();

@@ -8,7 +8,7 @@ use gitcontroller_git::{Repository, Snapshot};
 use super::super::context::Context;
 use super::super::convert;
 use super::super::repository::FetchReason;
-use super::super::state::{Flow, Source, SyncState};
+use super::super::state::{Flow, Mode, Source, SyncState, needs};
 use super::git::{repo_spec, with_git};
 use crate::error::Result;
 
@@ -38,6 +38,9 @@ pub async fn fetch(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
         (due, _) => due.unwrap_or(FetchReason::NoSnapshot),
     };
     tracing::debug!(reason = reason.as_str(), "fetching");
+    let types = needs(&state.rules, "resolve-rules")?
+        .catalog
+        .resource_types();
     ctx.trigger.clear_fetch_request(&state.key);
     let fetched = async {
         let spec = repo_spec(
@@ -47,11 +50,16 @@ pub async fn fetch(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
             ctx.config.tenancy.allow_local_urls,
         )
         .await?;
+        // The files parsed already are not read again (their text is left out), except
+        // with writes off: `diff` previews edits of the files' text.
+        let known = state.repository.parse_cache().known(&types);
+        let whole = state.mode == Mode::DryRun;
         with_git(&state.repository, move || -> Result<Snapshot> {
             let mut git = Repository::open(spec)?;
             let fetched = git.fetch()?;
             Ok(match &fetched.head {
-                Some(head) => git.snapshot(head)?,
+                Some(head) if whole => git.snapshot(head)?,
+                Some(head) => git.snapshot_with(head, &known)?,
                 None => Snapshot::empty(),
             })
         })
@@ -74,4 +82,28 @@ pub async fn fetch(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
     state.record_commit(&snapshot.commit);
     state.source = Some(Source::new(snapshot, Some(reason)));
     Ok(Flow::Continue)
+}
+
+/// The whole snapshot (every file's text) of `commit` from the repository's cache, without a
+/// fetch: for a plan whose snapshot left out text the parse cache no longer holds.
+pub(super) async fn read_whole(
+    ctx: &Context,
+    state: &SyncState,
+    commit: String,
+) -> Result<Arc<Snapshot>> {
+    if commit.is_empty() {
+        return Ok(Arc::new(Snapshot::empty()));
+    }
+    let spec = repo_spec(
+        &state.repo,
+        &ctx.client,
+        &ctx.config.cache_dir,
+        ctx.config.tenancy.allow_local_urls,
+    )
+    .await?;
+    let snapshot = with_git(&state.repository, move || -> Result<Snapshot> {
+        Ok(Repository::open(spec)?.snapshot(&commit)?)
+    })
+    .await?;
+    Ok(Arc::new(snapshot))
 }

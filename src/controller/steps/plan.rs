@@ -11,6 +11,7 @@ use serde_json::Value;
 use super::super::context::Context;
 use super::super::convert;
 use super::super::state::{Flow, GuardedPlan, PlanInputs, Planned, SyncState, needs};
+use super::fetch::read_whole;
 use crate::access::identity::{PlaintextSecrets, Tenancy};
 use crate::api::GitRepository;
 use crate::cluster::discovery::TypeKey;
@@ -55,17 +56,30 @@ fn prune_limit(repo: &GitRepository) -> Result<PruneLimit> {
 /// what the manifests name, so that the plan (here and on every push attempt) leaves out the
 /// manifests out of its reach.
 pub async fn plan(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
+    let types = needs(&state.rules, "resolve-rules")?
+        .catalog
+        .resource_types();
+    let parsed = state.repository.parse_cache().clone();
+    let snapshot = &needs(&state.source, "fetch")?.snapshot;
+    if !parsed.covers(snapshot, &types) {
+        // The snapshot left out the text of files parsed for other types (a type came or
+        // went since): read it whole again.
+        let whole = read_whole(ctx, state, snapshot.commit.clone()).await?;
+        if let Some(source) = state.source.as_mut() {
+            source.snapshot = whole;
+        }
+    }
     let rules = needs(&state.rules, "resolve-rules")?;
     let source = needs(&state.source, "fetch")?;
     let live = needs(&state.live, "observe-live")?;
-    let types = rules.catalog.resource_types();
     let inventory = state.previous_inventory();
-    let parsed = state.repository.parse_cache().clone();
     let reads = state
         .reads
         .as_mut()
         .ok_or_else(|| crate::Error::Internal("the observe-live step has not run".into()))?;
-    let parsed_snapshot = parsed.parse(&source.snapshot, &types);
+    let parsed_snapshot = parsed
+        .parse(&source.snapshot, &types)
+        .map_err(|e| Error::Internal(format!("{} could not be read from Git", e.path)))?;
     let manifests: Vec<&Manifest> = parsed_snapshot.manifests().collect();
     for manifest in &manifests {
         let key = TypeKey {
@@ -98,7 +112,7 @@ pub async fn plan(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
         plan,
         prune_refused,
         refused,
-    } = inputs.plan(&source.snapshot);
+    } = inputs.plan_parsed(&source.snapshot, &parsed_snapshot);
     let in_sync = applied_in_sync(
         &plan.noops,
         &manifests,
