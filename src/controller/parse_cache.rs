@@ -140,6 +140,12 @@ impl ParseCache {
                     let source = [SourceFile::new(file.path.clone(), content)];
                     let (mut manifests, mut diagnostics) =
                         gitcontroller_sync::parse_manifests(&source, types);
+                    // Documents of the same (path, blob) are the same: the blob id is their
+                    // revision, which lets the planner skip what did not change.
+                    let revision: Arc<str> = Arc::from(file.blob.as_str());
+                    for manifest in &mut manifests {
+                        manifest.revision = Some(revision.clone());
+                    }
                     // Kept until the file changes: no spare capacity (most files hold one
                     // manifest, and a growing Vec reserves four).
                     manifests.shrink_to_fit();
@@ -205,13 +211,18 @@ mod tests {
         let broken = parse(&[("a.yaml", "3", "a: [unclosed\n"), ("b.yaml", "2", b)]);
         assert_eq!(broken.0.len(), 1);
         assert_eq!(broken.1.len(), 1);
-        let full = gitcontroller_sync::parse_manifests(
+        let mut full = gitcontroller_sync::parse_manifests(
             &[
                 SourceFile::new("a.yaml", "a: [unclosed\n"),
                 SourceFile::new("b.yaml", b),
             ],
             &types,
         );
+        // The cache's manifests carry their blob as revision; otherwise the same.
+        for manifest in &mut full.0 {
+            assert_eq!(manifest.revision, None);
+            manifest.revision = Some(Arc::from("2"));
+        }
         assert_eq!(broken, full);
     }
 

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use gitcontroller_git::Snapshot;
+use gitcontroller_sync::Settled;
 
 use super::parse_cache::ParseCache;
 use super::verdicts::Verdicts;
@@ -30,6 +31,9 @@ pub struct RepositoryState {
     failures: AtomicU32,
     /// Applies known to change nothing (see [`Verdicts`]).
     verdicts: Mutex<Verdicts>,
+    /// What the last plan found in sync, for the next plan to skip what did not change
+    /// ([`gitcontroller_sync::plan_incremental`]).
+    settled: Mutex<Option<Arc<Settled>>>,
 }
 
 /// The Git lock of one repository, held while a Git operation runs.
@@ -134,6 +138,16 @@ impl RepositoryState {
     /// Parsed manifests of earlier snapshots.
     pub fn parse_cache(&self) -> &ParseCache {
         &self.parse_cache
+    }
+
+    /// What the last plan found in sync (see [`gitcontroller_sync::Settled`]).
+    pub fn settled(&self) -> Option<Arc<Settled>> {
+        self.settled.lock().expect("settled lock").clone()
+    }
+
+    /// Remembers what a plan found in sync, for the next plan.
+    pub fn remember_settled(&self, settled: Settled) {
+        *self.settled.lock().expect("settled lock") = Some(Arc::new(settled));
     }
 
     /// The applies known to change nothing; held briefly, never across an await.

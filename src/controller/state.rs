@@ -7,7 +7,7 @@ use std::sync::Arc;
 use gitcontroller_git::Snapshot;
 use gitcontroller_sync::{
     Diagnostic, InvalidRule, Manifest, ObjectId, Plan, PlanInput, PlanOptions, PruneGuard,
-    PruneLimit, PruneRefusal, ResourceType, Rule, SourceShape,
+    PruneLimit, PruneRefusal, ResourceType, Rule, Settled, SourceShape,
 };
 use k8s_openapi::api::core::v1::ObjectReference;
 use serde_json::Value;
@@ -135,6 +135,8 @@ pub struct PlanInputs {
 pub struct GuardedPlan {
     /// The plan; without deletes when the guard refused them.
     pub plan: Plan,
+    /// What the plan found in sync, for the next plan of the repository.
+    pub settled: Settled,
     /// Why the guard refused this sync's deletes, if it did.
     pub prune_refused: Option<PruneRefusal>,
     /// Manifests out of the repository's reach, left out of the plan, and why.
@@ -157,11 +159,17 @@ impl PlanInputs {
                 e.path
             ))
         })?;
-        Ok(self.plan_parsed(snapshot, &parsed))
+        Ok(self.plan_parsed(snapshot, &parsed, None))
     }
 
-    /// [`plan`](Self::plan) with the snapshot's files parsed already.
-    pub fn plan_parsed(&self, snapshot: &Snapshot, parsed: &ParsedSnapshot) -> GuardedPlan {
+    /// [`plan`](Self::plan) with the snapshot's files parsed already, skipping the objects
+    /// that `previous` (of an earlier plan) holds in sync and that did not change.
+    pub fn plan_parsed(
+        &self,
+        snapshot: &Snapshot,
+        parsed: &ParsedSnapshot,
+        previous: Option<&Settled>,
+    ) -> GuardedPlan {
         let mut diagnostics: Vec<Diagnostic> = parsed.diagnostics().cloned().collect();
         // Borrowed from the parse cache and the watch stores: planning copies no object.
         let manifests: Vec<&Manifest> = parsed.manifests().collect();
@@ -178,16 +186,19 @@ impl PlanInputs {
         let read = manifests.len();
         let (manifests, refused) = self.reach.split(manifests, |m| &m.id);
         let skipped = gitcontroller_sync::skipped_inputs(&diagnostics);
-        let mut plan = gitcontroller_sync::plan(&PlanInput {
-            manifests: &manifests,
-            live: self.live.as_slice(),
-            rules: &self.rules,
-            types: &self.types,
-            inventory: &self.inventory,
-            skipped: &skipped,
-            invalid_rules: &self.invalid_rules,
-            options: &self.options,
-        });
+        let (mut plan, settled) = gitcontroller_sync::plan_incremental(
+            &PlanInput {
+                manifests: &manifests,
+                live: self.live.as_slice(),
+                rules: &self.rules,
+                types: &self.types,
+                inventory: &self.inventory,
+                skipped: &skipped,
+                invalid_rules: &self.invalid_rules,
+                options: &self.options,
+            },
+            previous,
+        );
         plan.diagnostics.splice(0..0, diagnostics);
         let guard = PruneGuard {
             limit: self.prune_limit,
@@ -197,6 +208,7 @@ impl PlanInputs {
         let prune_refused = gitcontroller_sync::guard_prune(&mut plan, &guard);
         GuardedPlan {
             plan,
+            settled,
             prune_refused,
             refused,
         }

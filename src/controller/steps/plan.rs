@@ -1,15 +1,12 @@
 //! Step 4: the plan, pure (`gitcontroller_sync::plan`), from the rules, the snapshot and the
 //! live objects — with the manifests out of the repository's reach left out.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use gitcontroller_sync::{Manifest, ObjectId, PlanOptions, PruneLimit, ResourceType, Rule, SyncTo};
+use gitcontroller_sync::{Manifest, PlanOptions, PruneLimit};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use serde_json::Value;
 
 use super::super::context::Context;
-use super::super::convert;
 use super::super::state::{Flow, GuardedPlan, PlanInputs, Planned, SyncState, needs};
 use super::fetch::read_whole;
 use crate::access::identity::{PlaintextSecrets, Tenancy};
@@ -108,18 +105,15 @@ pub async fn plan(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
         parsed,
         reach: reads.reach(),
     });
+    let previous = state.repository.settled();
     let GuardedPlan {
         plan,
+        settled,
         prune_refused,
         refused,
-    } = inputs.plan_parsed(&source.snapshot, &parsed_snapshot);
-    let in_sync = applied_in_sync(
-        &plan.noops,
-        &manifests,
-        &inputs.live,
-        &inputs.rules,
-        &inputs.types,
-    );
+    } = inputs.plan_parsed(&source.snapshot, &parsed_snapshot, previous.as_deref());
+    state.repository.remember_settled(settled);
+    let in_sync = plan.applied_noops.clone();
     tracing::debug!(
         fetched = source.fetched.map(|r| r.as_str()),
         files = source.snapshot.files.len(),
@@ -147,91 +141,9 @@ pub async fn plan(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
     Ok(Flow::Continue)
 }
 
-/// The objects in sync (`noops`) that this repository applies: those with a manifest that a
-/// `kubernetes` rule selects (labels from the live object when it exists, as the planner
-/// reads them).
-fn applied_in_sync(
-    noops: &[ObjectId],
-    manifests: &[&Manifest],
-    live: &[Arc<Value>],
-    rules: &[Rule],
-    types: &[ResourceType],
-) -> Vec<ObjectId> {
-    let appliers: Vec<&Rule> = rules
-        .iter()
-        .filter(|r| r.sync_to == SyncTo::Kubernetes)
-        .collect();
-    if appliers.is_empty() || noops.is_empty() {
-        return Vec::new();
-    }
-    let manifests: HashMap<&ObjectId, &Value> =
-        manifests.iter().map(|m| (&m.id, &*m.object)).collect();
-    let live: HashMap<ObjectId, &Value> = live
-        .iter()
-        .filter_map(|o| Some((convert::object_id(o)?, &**o)))
-        .collect();
-    noops
-        .iter()
-        .filter(|id| {
-            let Some(manifest) = manifests.get(id) else {
-                return false;
-            };
-            let Some(ty) = types
-                .iter()
-                .find(|t| t.group == id.group && t.kind == id.kind)
-            else {
-                return false;
-            };
-            let labels_from = live.get(*id).copied().unwrap_or(manifest);
-            appliers.iter().any(|r| r.selects(id, ty, labels_from))
-        })
-        .cloned()
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn objects_in_sync_count_as_applied_only_with_a_manifest_and_a_kubernetes_rule() {
-        let types = [ResourceType::new("", "v1", "ConfigMap", "configmaps", true)];
-        let id = |name: &str| ObjectId::new("", "ConfigMap", Some("team-a"), name);
-        let object = |name: &str, origin: &str| {
-            json!({"apiVersion": "v1", "kind": "ConfigMap",
-                   "metadata": {"name": name, "namespace": "team-a", "labels": {"origin": origin}}})
-        };
-        let manifests: Vec<Manifest> = ["applied", "exported"]
-            .iter()
-            .map(|name| Manifest {
-                id: id(name),
-                file: format!("{name}.yaml"),
-                doc_index: 0,
-                item_index: None,
-                revision: None,
-                // The manifest says git; the live labels decide, as in the planner.
-                object: object(name, "git").into(),
-            })
-            .collect();
-        let live = [
-            object("applied", "git"),
-            object("exported", "cluster"),
-            object("live-only", "git"),
-        ]
-        .map(Arc::new);
-        let manifests: Vec<&Manifest> = manifests.iter().collect();
-        let noops = [id("applied"), id("exported"), id("live-only")];
-        let mut apply = Rule::new("apply", SyncTo::Kubernetes);
-        apply.label_selector =
-            Some(gitcontroller_sync::LabelSelector::parse("origin=git").unwrap());
-        let export = Rule::new("export", SyncTo::Git);
-        assert_eq!(
-            applied_in_sync(&noops, &manifests, &live, &[apply, export.clone()], &types),
-            [id("applied")]
-        );
-        assert!(applied_in_sync(&noops, &manifests, &live, &[export], &types).is_empty());
-    }
 
     fn repo(limit: serde_json::Value) -> GitRepository {
         let mut spec = serde_json::json!({"url": "git://example.invalid/r.git"});
