@@ -133,13 +133,19 @@ pub fn live_id(object: &LiveObject, entry: &CatalogEntry) -> ObjectId {
 
 /// The identity of an object as the API server serves it (apiVersion, kind and metadata set).
 pub fn object_id(object: &Value) -> Option<ObjectId> {
-    let text = |pointer: &str| object.pointer(pointer).and_then(Value::as_str);
+    let text = |field: &str| object.get(field).and_then(Value::as_str);
     Some(ObjectId {
-        group: gitcontroller_sync::group_of(text("/apiVersion")?).to_string(),
-        kind: text("/kind")?.to_string(),
-        namespace: text("/metadata/namespace").map(str::to_string),
-        name: text("/metadata/name")?.to_string(),
+        group: gitcontroller_sync::group_of(text("apiVersion")?).to_string(),
+        kind: text("kind")?.to_string(),
+        namespace: metadata_text(object, "namespace").map(str::to_string),
+        name: metadata_text(object, "name")?.to_string(),
     })
+}
+
+/// A text member of an object's `metadata`. (`Value::pointer` would allocate a string per
+/// token, on paths walked for every live object.)
+pub fn metadata_text<'a>(object: &'a Value, field: &str) -> Option<&'a str> {
+    object.get("metadata")?.get(field)?.as_str()
 }
 
 /// A reference to an object as the API server serves it, for an Event that regards it.

@@ -90,10 +90,7 @@ impl LiveState {
         self.objects
             .iter()
             .filter(|object| {
-                object
-                    .pointer("/metadata/name")
-                    .and_then(Value::as_str)
-                    .is_some_and(|name| names.contains(name))
+                convert::metadata_text(object, "name").is_some_and(|name| names.contains(name))
             })
             .filter_map(|object| {
                 let id = convert::object_id(object)?;
