@@ -101,7 +101,7 @@ impl LiveState {
 }
 
 /// Everything a plan needs besides the Git snapshot; shared with the blocking Git thread,
-/// which plans again on every push attempt.
+/// which plans again on a push attempt whose remote head is not the one planned on.
 pub struct PlanInputs {
     /// The usable rules.
     pub rules: Vec<Rule>,
