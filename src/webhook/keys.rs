@@ -357,12 +357,14 @@ mod tests {
         assert!(!real, "no key before the Secret was read");
         assert!(Arc::ptr_eq(&unknown, &before), "the same random key");
 
+        // Taken before the store: the jitter may be zero, and time passes after it.
+        let stored_at = Instant::now();
         cache.store("team/app", "hook", Ok(Some(secret("s3cret"))));
         let (key, real) = cache.lookup("team", "app");
         assert!(real);
         assert_eq!(key.token_digest, Key::new(b"s3cret").token_digest);
         let next = cache.entries.read().unwrap()["team/app"].next_fetch;
-        assert!(next >= Instant::now() + Duration::from_secs(120));
+        assert!(next >= stored_at + Duration::from_secs(120));
 
         // A failed read keeps the key; a missing Secret drops it and retries sooner.
         cache.store(
