@@ -6,10 +6,8 @@ use std::time::{Duration, Instant};
 use gitcontroller_testkit::cluster::TestNamespace;
 use gitcontroller_testkit::git_server::{GitDaemon, git_command};
 
-use crate::common::apply_yaml;
 use crate::fixtures::{
-    Directions, apply_repositories, clear, configmap_json, flood, kubectl, name, repository, rules,
-    until,
+    Directions, apply_one_repository, clear, configmap_json, flood, kubectl, name, until,
 };
 use crate::subject::Controller;
 use crate::table::{Row, Table, Unit, secs};
@@ -29,13 +27,7 @@ pub async fn cluster_to_git(env: &Env, table: &mut Table, n: usize) {
 
     let git = GitDaemon::start();
     git.seed(&[("README.md", "x\n")], "init");
-    apply_yaml(
-        client,
-        &ns_name,
-        &rules("repo", &ns_name, Directions::ToGit, ""),
-    )
-    .await;
-    apply_repositories(client, &ns_name, &repository("repo", &git.url(), "")).await;
+    apply_one_repository(client, &ns_name, &git, Directions::ToGit).await;
     let started = Instant::now();
     let controller = Controller::start(&env.binary, &ns_name, &[]);
     until(

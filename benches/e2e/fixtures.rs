@@ -8,6 +8,8 @@ use futures::StreamExt;
 use git_controller::api::GitRepository;
 use gitcontroller_testkit::cluster::use_test_cluster;
 use gitcontroller_testkit::git_server::GitDaemon;
+
+use crate::common::apply_yaml;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Client;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
@@ -177,6 +179,18 @@ where
         );
         tokio::time::sleep(every).await;
     }
+}
+
+/// The rules (all directions as `directions` says) and the GitRepository `repo` reading the
+/// root of `git`: the one-repository setup of most rows.
+pub async fn apply_one_repository(
+    client: &Client,
+    ns: &str,
+    git: &GitDaemon,
+    directions: Directions,
+) {
+    apply_yaml(client, ns, &rules("repo", ns, directions, "")).await;
+    apply_repositories(client, ns, &repository("repo", &git.url(), "")).await;
 }
 
 /// Applies the GitRepositories of `yaml` (from [`repository`]) with a typed client: no

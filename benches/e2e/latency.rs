@@ -17,9 +17,8 @@ use gitcontroller_testkit::git_server::GitDaemon;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams};
 
-use crate::common::apply_yaml;
 use crate::fixtures::{
-    Directions, apply_repositories, clear, configmap_json, flood, name, repository, rules, until,
+    Directions, apply_one_repository, clear, configmap_json, flood, name, until,
 };
 use crate::subject::Controller;
 use crate::table::{Row, Table, Unit, secs};
@@ -55,13 +54,7 @@ impl Subject {
         flood(client, &ns_name, bodies, 32).await;
         let git = GitDaemon::start();
         git.seed(&[("README.md", "x\n")], "init");
-        apply_yaml(
-            client,
-            &ns_name,
-            &rules("repo", &ns_name, Directions::ToGit, ""),
-        )
-        .await;
-        apply_repositories(client, &ns_name, &repository("repo", &git.url(), "")).await;
+        apply_one_repository(client, &ns_name, &git, Directions::ToGit).await;
         let controller = Controller::start(binary, &ns_name, &[]);
         until(
             "all ConfigMaps exported",

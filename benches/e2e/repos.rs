@@ -12,7 +12,8 @@ use kube::api::ListParams;
 
 use crate::common::apply_yaml;
 use crate::fixtures::{
-    Directions, apply_repositories, clear, configmap_yaml, repository, rules, until,
+    Directions, apply_one_repository, apply_repositories, clear, configmap_yaml, repository, rules,
+    until,
 };
 use crate::measure::{ApiRequests, ProcSample};
 use crate::subject::Controller;
@@ -78,13 +79,7 @@ async fn run(env: &Env, repositories: usize, per_repository: usize, split: bool)
         apply_yaml(client, &ns_name, &all_rules).await;
         apply_repositories(client, &ns_name, &all_repositories).await;
     } else {
-        apply_yaml(
-            client,
-            &ns_name,
-            &rules("repo", &ns_name, Directions::FromGit, ""),
-        )
-        .await;
-        apply_repositories(client, &ns_name, &repository("repo", &git.url(), "")).await;
+        apply_one_repository(client, &ns_name, &git, Directions::FromGit).await;
     }
     let total = repositories * per_repository;
     let api_before = ApiRequests::read(client).await;

@@ -10,10 +10,8 @@ use gitcontroller_testkit::git_server::GitDaemon;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams};
 
-use crate::common::apply_yaml;
 use crate::fixtures::{
-    Directions, apply_repositories, clear, configmap_json, flood, name, repository, rules,
-    seed_configmaps, until,
+    Directions, apply_one_repository, clear, configmap_json, flood, name, seed_configmaps, until,
 };
 use crate::measure::{ApiRequests, ProcSample};
 use crate::subject::Controller;
@@ -60,13 +58,7 @@ pub async fn steady(env: &Env, objects: usize) -> Steady {
     flood(client, &ns_name, bodies, 32).await;
     let git = GitDaemon::start();
     seed_configmaps(&git, &ns_name, half, "ConfigMaps from Git");
-    apply_yaml(
-        client,
-        &ns_name,
-        &rules("repo", &ns_name, Directions::Both, ""),
-    )
-    .await;
-    apply_repositories(client, &ns_name, &repository("repo", &git.url(), "")).await;
+    apply_one_repository(client, &ns_name, &git, Directions::Both).await;
 
     let started = Instant::now();
     let controller = Controller::start(&env.binary, &ns_name, &[]);

@@ -9,7 +9,7 @@ use super::super::context::Context;
 use super::super::convert;
 use super::super::repository::FetchReason;
 use super::super::state::{Flow, Mode, Source, SyncState, needs};
-use super::git::{repo_spec, with_git};
+use super::git::{sync_repo_spec, with_git};
 use crate::error::Result;
 
 /// The interval when `spec.interval` does not parse (the schema prevents that).
@@ -43,13 +43,7 @@ pub async fn fetch(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
         .resource_types();
     ctx.trigger.clear_fetch_request(&state.key);
     let fetched = async {
-        let spec = repo_spec(
-            &state.repo,
-            &ctx.client,
-            &ctx.config.cache_dir,
-            ctx.config.tenancy.allow_local_urls,
-        )
-        .await?;
+        let spec = sync_repo_spec(ctx, state).await?;
         // The files parsed already are not read again (their text is left out), except
         // with writes off: `diff` previews edits of the files' text.
         let known = state.repository.parse_cache().known(&types);
@@ -94,13 +88,7 @@ pub(super) async fn read_whole(
     if commit.is_empty() {
         return Ok(Arc::new(Snapshot::empty()));
     }
-    let spec = repo_spec(
-        &state.repo,
-        &ctx.client,
-        &ctx.config.cache_dir,
-        ctx.config.tenancy.allow_local_urls,
-    )
-    .await?;
+    let spec = sync_repo_spec(ctx, state).await?;
     let snapshot = with_git(&state.repository, move || -> Result<Snapshot> {
         Ok(Repository::open(spec)?.snapshot(&commit)?)
     })

@@ -8,8 +8,10 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::api::Api;
 
+use super::super::context::Context;
 use super::super::convert;
 use super::super::repository::RepositoryState;
+use super::super::state::SyncState;
 use crate::api::GitRepository;
 use crate::error::{Error, Result};
 
@@ -87,7 +89,7 @@ fn refuse_local_url(url: &str, allowed: bool) -> Result<()> {
 /// operation under the store's lock), whether it may create its branch and read local URLs,
 /// and its credentials (read now, with `client`: the controller's own identity, as the Secret
 /// is the repository's, not a synced object).
-pub(super) async fn repo_spec(
+async fn repo_spec(
     repo: &GitRepository,
     client: &kube::Client,
     cache_root: &std::path::Path,
@@ -101,6 +103,17 @@ pub(super) async fn repo_spec(
     spec.create_branch = repo.spec.create_branch;
     spec.allow_local = allow_local_urls;
     Ok(spec)
+}
+
+/// [`repo_spec`] of the repository a sync is for, with the controller's cache and flags.
+pub(super) async fn sync_repo_spec(ctx: &Context, state: &SyncState) -> Result<RepoSpec> {
+    repo_spec(
+        &state.repo,
+        &ctx.client,
+        &ctx.config.cache_dir,
+        ctx.config.tenancy.allow_local_urls,
+    )
+    .await
 }
 
 #[cfg(test)]

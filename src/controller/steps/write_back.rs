@@ -8,7 +8,7 @@ use gitcontroller_sync::{GitAction, ObjectId};
 use super::super::context::Context;
 use super::super::report::{GitOutcome, Stop};
 use super::super::state::{Flow, Mode, SyncState, needs};
-use super::git::{repo_spec, with_git};
+use super::git::{sync_repo_spec, with_git};
 use crate::error::{Error, Result};
 
 /// The file changes that carry out a plan's Git actions, with the objects written and
@@ -92,13 +92,7 @@ pub async fn write_back(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
     let mut planned_actions = Some(planned.plan.to_git.clone());
     let known = state.repository.parse_cache().known(&inputs.types);
     let gate = state.writer.gate().clone();
-    let spec = repo_spec(
-        &state.repo,
-        &ctx.client,
-        &ctx.config.cache_dir,
-        ctx.config.tenancy.allow_local_urls,
-    )
-    .await?;
+    let spec = sync_repo_spec(ctx, state).await?;
     let author = Author {
         name: state.repo.spec.author.name.clone(),
         email: state.repo.spec.author.email.clone(),
