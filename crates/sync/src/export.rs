@@ -5,7 +5,7 @@ use std::cell::OnceCell;
 use serde_json::{Map, Value};
 
 use crate::compare::{loose_eq, loose_eq_opt};
-use crate::fields::{self, Fields};
+use crate::fields::{Fields, ManagedFields};
 
 mod defaults;
 
@@ -65,7 +65,8 @@ fn clean_with(live: &Value, manifest: Option<&Value>) -> Value {
     let Some(obj) = live.as_object() else {
         return live.clone();
     };
-    let owners = fields::owned_by_anyone(live);
+    let managed = ManagedFields::of(live);
+    let owners = managed.owned_by_anyone();
     let trivia = Trivia::of(live);
     let mut out = Map::new();
     for (key, value) in obj {

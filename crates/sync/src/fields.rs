@@ -410,48 +410,67 @@ fn entries(live: &Value) -> impl Iterator<Item = &Map<String, Value>> {
         .filter_map(Value::as_object)
 }
 
-/// An entry's `fieldsV1`, if it owns anything (an empty set at the root owns nothing, unlike
-/// `{}` further down).
-fn fields_v1(entry: &Map<String, Value>) -> Option<&Value> {
-    entry
-        .get("fieldsV1")
-        .filter(|set| set.as_object().is_some_and(|m| !m.is_empty()))
+/// The `fieldsV1` sets of an object's `managedFields` entries that own anything (an empty
+/// set at the root owns nothing, unlike `{}` further down).
+///
+/// The API server serves each set as JSON within the object. A store may keep a set as its
+/// JSON text instead (a string): the controller's watch stores do, because a set's few nested
+/// maps cost far more memory as `serde_json` maps than as text, and the planner reads the sets
+/// of only the objects it compares. Text sets are parsed here, for as long as this lives.
+pub(crate) struct ManagedFields<'a> {
+    sets: Vec<(&'a Map<String, Value>, Cow<'a, Value>)>,
 }
 
-/// What every manager owns together, or `None` when the object has no `managedFields` (then
-/// nothing can be concluded about ownership).
-pub(crate) fn owned_by_anyone(live: &Value) -> Option<Fields<'_>> {
-    let mut union: Option<Fields<'_>> = None;
-    for entry in entries(live) {
-        if let Some(set) = fields_v1(entry) {
+impl<'a> ManagedFields<'a> {
+    pub(crate) fn of(live: &'a Value) -> Self {
+        let sets = entries(live)
+            .filter_map(|entry| {
+                let set = match entry.get("fieldsV1")? {
+                    // Written by the store from a parsed set, so it parses; a set that somehow
+                    // does not is left out, as a missing one is.
+                    Value::String(text) => Cow::Owned(serde_json::from_str(text).ok()?),
+                    set => Cow::Borrowed(set),
+                };
+                let owns = set.as_object().is_some_and(|m| !m.is_empty());
+                owns.then_some((entry, set))
+            })
+            .collect();
+        ManagedFields { sets }
+    }
+
+    /// What every manager owns together, or `None` when the object has no `managedFields`
+    /// (then nothing can be concluded about ownership).
+    pub(crate) fn owned_by_anyone(&self) -> Option<Fields<'_>> {
+        let mut union: Option<Fields<'_>> = None;
+        for (_, set) in &self.sets {
             union.get_or_insert_with(Fields::default).add(set);
         }
+        union
     }
-    union
-}
 
-/// What `manager` owns through server-side apply (operation `Apply`) on the main resource,
-/// or `None` when it owns nothing. Leaves are exact: applying `spec: {}` owns the (empty)
-/// map, not the fields others put in it later.
-pub(crate) fn applied_by<'a>(live: &'a Value, manager: &str) -> Option<Fields<'a>> {
-    let mut union: Option<Fields<'a>> = None;
-    for entry in entries(live) {
-        let is_ours = entry.get("manager").and_then(Value::as_str) == Some(manager)
-            && entry.get("operation").and_then(Value::as_str) == Some("Apply")
-            && entry
-                .get("subresource")
-                .and_then(Value::as_str)
-                .is_none_or(str::is_empty);
-        if let (true, Some(set)) = (is_ours, fields_v1(entry)) {
-            union
-                .get_or_insert_with(|| Fields {
-                    exact: true,
-                    ..Fields::default()
-                })
-                .add(set);
+    /// What `manager` owns through server-side apply (operation `Apply`) on the main resource,
+    /// or `None` when it owns nothing. Leaves are exact: applying `spec: {}` owns the (empty)
+    /// map, not the fields others put in it later.
+    pub(crate) fn applied_by(&self, manager: &str) -> Option<Fields<'_>> {
+        let mut union: Option<Fields<'_>> = None;
+        for (entry, set) in &self.sets {
+            let is_ours = entry.get("manager").and_then(Value::as_str) == Some(manager)
+                && entry.get("operation").and_then(Value::as_str) == Some("Apply")
+                && entry
+                    .get("subresource")
+                    .and_then(Value::as_str)
+                    .is_none_or(str::is_empty);
+            if is_ours {
+                union
+                    .get_or_insert_with(|| Fields {
+                        exact: true,
+                        ..Fields::default()
+                    })
+                    .add(set);
+            }
         }
+        union
     }
-    union
 }
 
 #[cfg(test)]
@@ -471,7 +490,8 @@ mod tests {
             ]},
             "ports": [{"containerPort": 80}, {"containerPort": 81, "protocol": "UDP"}]
         });
-        let set = owned_by_anyone(&live).unwrap();
+        let managed = ManagedFields::of(&live);
+        let set = managed.owned_by_anyone().unwrap();
         let ports = set.child("ports").unwrap().prune(&live["ports"]);
         assert_eq!(ports, json!([{"containerPort": 80}]));
     }
@@ -498,7 +518,8 @@ mod tests {
                 "replicas": 1
             }
         });
-        let set = owned_by_anyone(&live).unwrap();
+        let managed = ManagedFields::of(&live);
+        let set = managed.owned_by_anyone().unwrap();
         let spec = set.child("spec").unwrap().prune(&live["spec"]);
         assert_eq!(
             spec,
@@ -509,7 +530,7 @@ mod tests {
                 "labels": {}
             })
         );
-        let ours = applied_by(&live, "a").unwrap();
+        let ours = managed.applied_by("a").unwrap();
         let ours_spec = ours.child("spec").unwrap();
         assert!(ours_spec.child("containers").is_some());
         assert!(ours_spec.child("selector").is_none());
@@ -518,7 +539,7 @@ mod tests {
         assert!(selector.is_whole());
         assert!(selector.child("matchLabels").unwrap().is_whole());
         assert!(
-            applied_by(&live, "b").is_none(),
+            managed.applied_by("b").is_none(),
             "b did not use server-side apply"
         );
 
@@ -544,7 +565,8 @@ mod tests {
                 .unwrap()
                 .pruned_eq(None, &live["spec"]["labels"])
         );
-        assert!(owned_by_anyone(&json!({"metadata": {}})).is_none());
+        let none = json!({"metadata": {}});
+        assert!(ManagedFields::of(&none).owned_by_anyone().is_none());
     }
 
     mod lazy_matches_eager {

@@ -12,6 +12,10 @@
 //! the server omits as absent. What only the server can decide is left for a server-side
 //! dry-run ([`Plan::to_confirm`], [`Verdict`], [`changed_by_dry_run`]).
 //!
+//! Live objects may keep each `metadata.managedFields[].fieldsV1` set as its JSON text (a
+//! string) instead of JSON: a store of many objects saves most of their ownership's memory
+//! that way, and the planner parses the sets of only the objects it compares.
+//!
 //! The contract (rule matching, precedence, comparison, export, existence, layout) is written
 //! down in `docs/sync-semantics.md` of the repository.
 //!

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use crate::compare::{Verdict, applied_cmp, stored_cmp};
 use crate::diagnostic::{Diagnostic, DiagnosticReason, HoldCause, Severity};
 use crate::export::{self, SERVER_METADATA, SERVER_TOP_LEVEL};
-use crate::fields::{self, Fields};
+use crate::fields::{Fields, ManagedFields};
 use crate::hold::{self, Holds, InvalidRule};
 use crate::id::{IdError, IdRef, TypeIndex, resolve_ref};
 use crate::layout;
@@ -1028,10 +1028,11 @@ impl<'i, 'r> Planner<'i, 'r> {
             None
         };
         let manifest = folded.as_ref().unwrap_or(&m.object);
+        let managed = ManagedFields::of(live);
         let sides = Sides {
             manifest: Some(manifest),
             live: Some(live),
-            ours: fields::applied_by(live, &self.options.field_manager),
+            ours: managed.applied_by(&self.options.field_manager),
         };
         let schema_at = |path: &[&str]| {
             ty.schema
@@ -1063,7 +1064,7 @@ impl<'i, 'r> Planner<'i, 'r> {
                 }
             }
             Some(SyncTo::Git) => {
-                let root = anyone.get_or_insert_with(|| fields::owned_by_anyone(live));
+                let root = anyone.get_or_insert_with(|| managed.owned_by_anyone());
                 let owned = root.as_ref().map(|r| r.descend(node.path));
                 let owners = owned.as_ref().map(Option::as_ref);
                 let trivia = trivia.get_or_insert_with(|| export::Trivia::of(live));

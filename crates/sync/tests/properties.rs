@@ -664,6 +664,28 @@ proptest! {
         prop_assert_eq!(plan, shuffled.plan());
     }
 
+    /// A store may keep each `fieldsV1` set as its JSON text (the controller's do): the plan
+    /// is the same.
+    #[test]
+    fn ownership_sets_kept_as_text_plan_the_same(case in case()) {
+        let plan = case.plan();
+        let mut as_text = case.clone();
+        let mut sets = 0;
+        for live in &mut as_text.live {
+            let entries = live
+                .pointer_mut("/metadata/managedFields")
+                .and_then(Value::as_array_mut);
+            for entry in entries.into_iter().flatten() {
+                if let Some(set) = entry.get_mut("fieldsV1") {
+                    *set = Value::String(set.to_string());
+                    sets += 1;
+                }
+            }
+        }
+        prop_assume!(sets > 0);
+        prop_assert_eq!(plan, as_text.plan());
+    }
+
     #[test]
     fn actions_touch_only_paths_their_rule_governs(case in case()) {
         let plan = case.plan();
