@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use gitcontroller_git::Snapshot;
+use gitcontroller_git::{Snapshot, SnapshotFile};
 use gitcontroller_sync::{Diagnostic, Manifest, ResourceType, SourceFile};
 
 /// One parsed file: its manifests and parse diagnostics, and its size in bytes.
@@ -49,14 +49,89 @@ struct Inner {
     types: Vec<ResourceType>,
     /// By blob id, then path (the same content at two paths parses to manifests of two
     /// files). Keyed by blob alone so that lookups borrow the snapshot's strings.
-    entries: HashMap<String, Vec<(String, Parsed)>>,
+    entries: HashMap<String, Vec<Entry>>,
+    /// Counts parses: an entry a parse did not see is dropped at its end.
+    generation: u64,
+}
+
+struct Entry {
+    path: String,
+    parsed: Parsed,
+    /// The last parse whose snapshot had this file.
+    seen: u64,
 }
 
 impl Inner {
     fn get(&self, path: &str, blob: &str) -> Option<&Parsed> {
         let at = self.entries.get(blob)?;
-        at.iter().find(|(p, _)| p == path).map(|(_, parsed)| parsed)
+        at.iter().find(|e| e.path == path).map(|e| &e.parsed)
     }
+
+    /// The entry of `path` at `blob`, marked as seen by the current parse.
+    fn see(&mut self, path: &str, blob: &str) -> Option<Parsed> {
+        let generation = self.generation;
+        let entry = self
+            .entries
+            .get_mut(blob)?
+            .iter_mut()
+            .find(|e| e.path == path)?;
+        entry.seen = generation;
+        Some(entry.parsed.clone())
+    }
+}
+
+/// Below this many files to parse, one thread parses them: starting threads costs more.
+const PARALLEL_PARSE_MIN_FILES: usize = 64;
+
+/// Parses one file's text.
+fn parse_file(path: &str, blob: &str, size: u64, content: &str, types: &[ResourceType]) -> Parsed {
+    let source = [SourceFile::new(path.to_owned(), content.to_owned())];
+    let (mut manifests, mut diagnostics) = gitcontroller_sync::parse_manifests(&source, types);
+    // Documents of the same (path, blob) are the same: the blob id is their revision, which
+    // lets the planner skip what did not change.
+    let revision: Arc<str> = Arc::from(blob);
+    for manifest in &mut manifests {
+        manifest.revision = Some(revision.clone());
+    }
+    // Kept until the file changes: no spare capacity (most files hold one manifest, and a
+    // growing Vec reserves four).
+    manifests.shrink_to_fit();
+    diagnostics.shrink_to_fit();
+    Arc::new(ParsedFile {
+        manifests,
+        diagnostics,
+        size,
+    })
+}
+
+/// Parses `files` (a first sync's thousands, or a push's few), on up to as many threads as
+/// there are cores when there are many: parsing is most of a first sync before its applies.
+fn parse_all(files: &[&SnapshotFile], types: &[ResourceType]) -> Vec<Parsed> {
+    let parse = |file: &&SnapshotFile| {
+        let content = file
+            .content
+            .as_deref()
+            .expect("files without text are in the cache (checked before)");
+        parse_file(&file.path, &file.blob, file.size, content, types)
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(files.len() / PARALLEL_PARSE_MIN_FILES)
+        .min(8);
+    if threads <= 1 {
+        return files.iter().map(parse).collect();
+    }
+    let chunk = files.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = files
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(parse).collect::<Vec<_>>()))
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|part| part.join().expect("a parse thread panicked"))
+            .collect()
+    })
 }
 
 /// A snapshot file whose text was left out and that the cache does not hold (any more).
@@ -126,45 +201,47 @@ impl ParseCache {
                 path: file.path.clone(),
             });
         }
-        let mut files = Vec::with_capacity(snapshot.files.len());
-        let mut seen: HashMap<String, Vec<(String, Parsed)>> =
-            HashMap::with_capacity(snapshot.files.len());
-        for file in &snapshot.files {
-            let parsed = match inner.get(&file.path, &file.blob) {
-                Some(parsed) => parsed.clone(),
-                None => {
-                    let content = file
-                        .content
-                        .clone()
-                        .expect("files without text are in the cache (checked above)");
-                    let source = [SourceFile::new(file.path.clone(), content)];
-                    let (mut manifests, mut diagnostics) =
-                        gitcontroller_sync::parse_manifests(&source, types);
-                    // Documents of the same (path, blob) are the same: the blob id is their
-                    // revision, which lets the planner skip what did not change.
-                    let revision: Arc<str> = Arc::from(file.blob.as_str());
-                    for manifest in &mut manifests {
-                        manifest.revision = Some(revision.clone());
-                    }
-                    // Kept until the file changes: no spare capacity (most files hold one
-                    // manifest, and a growing Vec reserves four).
-                    manifests.shrink_to_fit();
-                    diagnostics.shrink_to_fit();
-                    Arc::new(ParsedFile {
-                        manifests,
-                        diagnostics,
-                        size: file.size,
-                    })
-                }
-            };
-            files.push(parsed.clone());
-            let at = seen.entry(file.blob.clone()).or_default();
-            if !at.iter().any(|(p, _)| p == &file.path) {
-                at.push((file.path.clone(), parsed));
+        inner.generation += 1;
+        let generation = inner.generation;
+        // Cached files are taken (and marked as seen); the rest are parsed together.
+        let mut files: Vec<Option<Parsed>> = snapshot
+            .files
+            .iter()
+            .map(|file| inner.see(&file.path, &file.blob))
+            .collect();
+        let missing: Vec<&SnapshotFile> = snapshot
+            .files
+            .iter()
+            .zip(&files)
+            .filter(|(_, cached)| cached.is_none())
+            .map(|(file, _)| file)
+            .collect();
+        let mut parsed = parse_all(&missing, types).into_iter();
+        for (slot, file) in files.iter_mut().zip(&snapshot.files) {
+            if slot.is_some() {
+                continue;
             }
+            let new = parsed.next().expect("one parse per missing file");
+            let at = inner.entries.entry(file.blob.clone()).or_default();
+            // The same (path, blob) twice in one snapshot cannot happen; keep one anyway.
+            if !at.iter().any(|e| e.path == file.path) {
+                at.push(Entry {
+                    path: file.path.clone(),
+                    parsed: new.clone(),
+                    seen: generation,
+                });
+            }
+            *slot = Some(new);
         }
         // Keep only the current files, so the cache never outgrows the repository.
-        inner.entries = seen;
+        inner.entries.retain(|_, at| {
+            at.retain(|e| e.seen == generation);
+            !at.is_empty()
+        });
+        let files = files
+            .into_iter()
+            .map(|f| f.expect("every file taken or parsed"))
+            .collect();
         Ok(ParsedSnapshot { files })
     }
 }
@@ -172,7 +249,6 @@ impl ParseCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gitcontroller_git::SnapshotFile;
 
     fn snapshot(files: &[(&str, &str, &str)]) -> Snapshot {
         Snapshot {
@@ -281,5 +357,49 @@ mod tests {
         unknown.files[0].blob = "9".into();
         assert!(!cache.covers(&unknown, &types));
         assert!(cache.parse(&unknown, &types).is_err());
+    }
+
+    #[test]
+    fn many_files_parse_in_parallel_in_file_order_and_gone_files_leave_the_cache() {
+        let types = [ResourceType::new("", "v1", "ConfigMap", "configmaps", true)];
+        let texts: Vec<(String, String, String)> = (0..300)
+            .map(|i| {
+                let text = if i == 7 {
+                    "a: [unclosed\n".to_string()
+                } else {
+                    format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-{i}\n")
+                };
+                (format!("cm-{i}.yaml"), format!("blob-{i}"), text)
+            })
+            .collect();
+        let files: Vec<(&str, &str, &str)> = texts
+            .iter()
+            .map(|(p, b, t)| (p.as_str(), b.as_str(), t.as_str()))
+            .collect();
+        let cache = ParseCache::default();
+        let parsed = cache.parse(&snapshot(&files), &types).unwrap();
+        let sources: Vec<SourceFile> = texts
+            .iter()
+            .map(|(p, _, t)| SourceFile::new(p.clone(), t.clone()))
+            .collect();
+        let (expected, expected_diagnostics) =
+            gitcontroller_sync::parse_manifests(&sources, &types);
+        let names: Vec<&str> = parsed.manifests().map(|m| m.id.name.as_str()).collect();
+        let expected_names: Vec<&str> = expected.iter().map(|m| m.id.name.as_str()).collect();
+        assert_eq!(names, expected_names);
+        assert_eq!(
+            parsed.diagnostics().cloned().collect::<Vec<_>>(),
+            expected_diagnostics
+        );
+        // Each manifest carries its own file's blob as revision.
+        assert!(parsed.manifests().all(|m| {
+            m.revision.as_deref() == Some(format!("blob-{}", &m.id.name[3..]).as_str())
+        }));
+
+        // A snapshot without the first half: those files leave the cache.
+        cache.parse(&snapshot(&files[150..]), &types).unwrap();
+        let known = cache.known(&types);
+        assert_eq!(known("cm-0.yaml", "blob-0"), None);
+        assert!(known("cm-200.yaml", "blob-200").is_some());
     }
 }
