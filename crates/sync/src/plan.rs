@@ -425,8 +425,11 @@ fn plan_with<L: Borrow<Value>, M: Borrow<Manifest>>(
             ),
         }
     }
-    let mut live: Vec<(SortKey<'_>, &ResourceType, &Value, LiveParts<'_>)> =
+    // What incremental planning compares is kept apart, by position: sorting moves the
+    // entries, and smaller ones move faster.
+    let mut live: Vec<(SortKey<'_>, &ResourceType, &Value, usize)> =
         Vec::with_capacity(input.live.len());
+    let mut versions: Vec<LiveParts<'_>> = Vec::new();
     for obj in input.live.iter().map(Borrow::borrow) {
         match resolve_ref(obj, &types) {
             Ok((id, ordinal, ty)) => {
@@ -437,12 +440,10 @@ fn plan_with<L: Borrow<Value>, M: Borrow<Manifest>>(
                     ..id
                 };
                 // Read now, while the object's metadata is in the cache.
-                let version = if record {
-                    LiveVersion::parts(obj)
-                } else {
-                    LiveParts::default()
-                };
-                live.push((sort_key(ordinal, id), ty, obj, version));
+                if record {
+                    versions.push(LiveVersion::parts(obj));
+                }
+                live.push((sort_key(ordinal, id), ty, obj, live.len()));
             }
             Err(err) => out.diagnostics.push(live_id_diagnostic(obj, err)),
         }
@@ -450,12 +451,15 @@ fn plan_with<L: Borrow<Value>, M: Borrow<Manifest>>(
     manifests.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     live.sort_unstable_by(|a, b| a.0.cmp(&b.0));
 
-    if record {
-        // Most objects stay in sync: the noops are most of them.
-        let settled = previous.map_or(0, <[_]>::len);
-        out.noops.reserve(settled);
-        out.applied_noops.reserve(settled);
-    }
+    // Most objects stay in sync: the noops are most of them. Reserved up front, the lists
+    // are not copied over and over while they grow.
+    let expected_noops = match previous {
+        Some(settled) if record => settled.len(),
+        _ => manifests.len().max(live.len()),
+    };
+    out.noops.reserve(expected_noops);
+    out.applied_noops
+        .reserve(expected_noops.min(manifests.len()));
     let mut planner = Planner {
         manifests: &all_manifests,
         options: input.options,
@@ -495,11 +499,11 @@ fn plan_with<L: Borrow<Value>, M: Borrow<Manifest>>(
             }
             mi += 1;
         }
-        while let Some(&(_, ty, obj, version)) = live.get(li).filter(|l| l.0 == key) {
+        while let Some(&(_, ty, obj, position)) = live.get(li).filter(|l| l.0 == key) {
             let e = entry.get_or_insert_with(|| Entry::new(ty));
             e.live_twice |= e.live.is_some();
             e.live = Some(obj);
-            e.live_version = version;
+            e.live_version = versions.get(position).copied().unwrap_or_default();
             li += 1;
         }
         let Some(entry) = entry else {
