@@ -603,6 +603,8 @@ impl<'a> Prefixed<'a> {
 }
 
 impl Ord for Prefixed<'_> {
+    // Inlined into the sort's comparisons, where the prefixes almost always decide.
+    #[inline]
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         self.prefix.cmp(&other.prefix).then_with(|| {
             // Equal prefixes of strings that fit in them: the shorter one ends where the
@@ -617,12 +619,14 @@ impl Ord for Prefixed<'_> {
 }
 
 impl PartialOrd for Prefixed<'_> {
+    #[inline]
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
         Some(self.cmp(other))
     }
 }
 
 impl PartialEq for Prefixed<'_> {
+    #[inline]
     fn eq(&self, other: &Self) -> bool {
         self.cmp(other).is_eq()
     }
@@ -1198,6 +1202,9 @@ struct SchemaPath<'a, 's> {
 impl<'a, 's> SchemaPath<'a, 's> {
     /// The schema at `path`, where `root` is the object's.
     fn at(&mut self, root: SchemaNode<'s>, path: &[&'a str]) -> SchemaNode<'s> {
+        if !root.is_known() {
+            return root; // nothing is known below it either
+        }
         let shared = self
             .steps
             .iter()
