@@ -19,6 +19,7 @@ use serde_json::{Map, Value};
 
 use crate::export::{Step, Trivia};
 use crate::fields::Fields;
+use crate::lookup::member_of;
 use crate::quantity::{Quantity, QuantityError};
 use crate::schema::{ListKind, ScalarKind, SchemaNode};
 
@@ -26,8 +27,16 @@ use crate::schema::{ListKind, ScalarKind, SchemaNode};
 pub(crate) fn loose_eq(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Object(x), Value::Object(y)) => {
-            x.iter().all(|(k, v)| loose_eq_opt(Some(v), y.get(k)))
-                && y.iter().all(|(k, w)| x.contains_key(k) || vacuous(w))
+            // Members of `y` met while going through `x`: when that is all of them, `y` has
+            // none that `x` lacks, and its keys need not be read again.
+            let mut shared = 0;
+            x.iter().all(|(k, v)| {
+                let w = member_of(y, k);
+                shared += usize::from(w.is_some());
+                loose_eq_opt(Some(v), w)
+            }) && (shared == y.len()
+                || y.iter()
+                    .all(|(k, w)| member_of(x, k).is_some() || vacuous(w)))
         }
         (Value::Array(x), Value::Array(y)) => {
             x.len() == y.len() && x.iter().zip(y).all(|(v, w)| loose_eq(v, w))
@@ -196,7 +205,8 @@ impl Applied<'_, '_> {
                     };
                     let field = at.field(k);
                     let below = Here::Below(here, Step::Key(k));
-                    let member = self.applied(&below, mv, lo.get(k), field, child.as_ref(), within);
+                    let member =
+                        self.applied(&below, mv, member_of(lo, k), field, child.as_ref(), within);
                     verdict = verdict.max(member);
                     if verdict == Verdict::Different {
                         return verdict;
@@ -262,7 +272,7 @@ impl Applied<'_, '_> {
         ours: Option<&Fields<'_>>,
         within: Within,
     ) -> Verdict {
-        let set_by_manifest = |k: &str| mo.get(k).is_some_and(|v| !v.is_null());
+        let set_by_manifest = |k: &str| member_of(mo, k).is_some_and(|v| !v.is_null());
         match within {
             Within::Granular => {
                 // Members we applied before and the manifest no longer sets: applying removes
@@ -270,11 +280,9 @@ impl Applied<'_, '_> {
                 let Some(ours) = ours.filter(|o| !o.is_whole()) else {
                     return Verdict::Equal;
                 };
-                Verdict::of(
-                    !ours
-                        .field_names()
-                        .any(|k| !mo.contains_key(k) && lo.get(k).is_some_and(|v| !vacuous(v))),
-                )
+                Verdict::of(!ours.field_names().any(|k| {
+                    member_of(mo, k).is_none() && member_of(lo, k).is_some_and(|v| !vacuous(v))
+                }))
             }
             Within::AtomicOwned | Within::AtomicNotOwned => {
                 let mut verdict = Verdict::Equal;

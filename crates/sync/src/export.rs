@@ -184,6 +184,7 @@ impl Trivia<'_> {
 
 /// Whether the manifest value `m` equals the clean export's value at `path` (see [`at`]),
 /// without building the export when it can be avoided.
+#[cfg(test)]
 pub(crate) fn eq_at<S: AsRef<str>>(
     path: &[S],
     m: Option<&Value>,
@@ -191,6 +192,18 @@ pub(crate) fn eq_at<S: AsRef<str>>(
     owners: Option<Option<&Fields<'_>>>,
     trivia: &Trivia<'_>,
 ) -> bool {
+    export_if_different(path, m, live, owners, trivia).is_none()
+}
+
+/// `None` when the manifest value `m` equals the clean export's value at `path` (see
+/// [`eq_at`]), else `Some` of that export ([`at`]), built at most once.
+pub(crate) fn export_if_different<S: AsRef<str>>(
+    path: &[S],
+    m: Option<&Value>,
+    live: Option<&Value>,
+    owners: Option<Option<&Fields<'_>>>,
+    trivia: &Trivia<'_>,
+) -> Option<Option<Value>> {
     let owned_eq = match (live, owners) {
         (None, _) | (_, Some(None)) => loose_eq_opt(m, None),
         (Some(live), None) => loose_eq_opt(m, Some(live)),
@@ -198,9 +211,14 @@ pub(crate) fn eq_at<S: AsRef<str>>(
     };
     // Equal before the trivia go is equal after: every trivia field with a value that counts
     // is then in `m` with the same value, and stays. Only a difference needs the table.
-    owned_eq
-        || (!trivia.below(path).is_empty()
-            && loose_eq_opt(m, at(path, live, owners, trivia, m).as_ref()))
+    if owned_eq {
+        return None;
+    }
+    let export = at(path, live, owners, trivia, m);
+    if !trivia.below(path).is_empty() && loose_eq_opt(m, export.as_ref()) {
+        return None;
+    }
+    Some(export)
 }
 
 /// The clean export's value at `path` (an object-member path below the identity and server

@@ -15,6 +15,7 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
 use crate::compare::{loose_eq, loose_eq_opt, vacuous};
+use crate::lookup::member_of;
 
 /// A view of one node in the union of several `fieldsV1` sets. It borrows the sets' JSON
 /// instead of building a tree, because most objects are only looked at along a few paths.
@@ -174,12 +175,15 @@ fn elem_matches(elem: &Elem<'_>, index: usize, item: &Value) -> bool {
         // container port's `protocol: TCP` on a server that does not default the object
         // itself): it matches. At least one key field must be present and equal.
         Elem::Key(fields) => item.as_object().is_some_and(|obj| {
-            fields
-                .iter()
-                .all(|(k, v)| obj.get(k.as_ref()).is_none_or(|x| v.matches(x)))
-                && fields
-                    .iter()
-                    .any(|(k, v)| obj.get(k.as_ref()).is_some_and(|x| v.matches(x)))
+            // One lookup per key field: every present one must match, and one must be present.
+            let mut present = false;
+            fields.iter().all(|(k, v)| match member_of(obj, k) {
+                Some(x) => {
+                    present = true;
+                    v.matches(x)
+                }
+                None => true,
+            }) && present
         }),
         Elem::Value(v) => v.matches(item),
         Elem::Index(i) => *i == index,
@@ -283,21 +287,29 @@ impl<'a> Fields<'a> {
         items
             .iter()
             .enumerate()
-            .map(|(i, item)| {
-                let mut owned: Option<Fields<'a>> = None;
-                for (elem, set) in &elems {
-                    if elem_matches(elem, i, item) {
-                        owned
-                            .get_or_insert_with(|| Fields {
-                                exact: self.exact,
-                                ..Fields::default()
-                            })
-                            .add(set);
-                    }
-                }
-                owned
-            })
+            .map(|(i, item)| Self::item_ownership(&elems, self.exact, i, item))
             .collect()
+    }
+
+    /// The ownership of element `index` of a list, given the list node's parsed `elems`.
+    fn item_ownership(
+        elems: &[(Elem<'a>, &'a Value)],
+        exact: bool,
+        index: usize,
+        item: &Value,
+    ) -> Option<Fields<'a>> {
+        let mut owned: Option<Fields<'a>> = None;
+        for (elem, set) in elems {
+            if elem_matches(elem, index, item) {
+                owned
+                    .get_or_insert_with(|| Fields {
+                        exact,
+                        ..Fields::default()
+                    })
+                    .add(set);
+            }
+        }
+        owned
     }
 
     /// The owned elements of a list with their ownership, in list order.
@@ -305,10 +317,12 @@ impl<'a> Fields<'a> {
         &self,
         items: &'v [Value],
     ) -> impl Iterator<Item = (&'v Value, Fields<'a>)> + use<'a, 'v> {
-        items
-            .iter()
-            .zip(self.items_ownership(items))
-            .filter_map(|(item, owned)| Some((item, owned?)))
+        // Element by element: a comparison stops at the first difference.
+        let elems = self.elems();
+        let exact = self.exact;
+        items.iter().enumerate().filter_map(move |(i, item)| {
+            Some((item, Self::item_ownership(&elems, exact, i, item)?))
+        })
     }
 
     /// `value` restricted to what is owned: unowned members and list elements are dropped,
@@ -351,7 +365,7 @@ impl<'a> Fields<'a> {
                     let Some(owned) = self.child(k) else {
                         continue;
                     };
-                    let same = match mo.get(k) {
+                    let same = match member_of(mo, k) {
                         Some(mv) => {
                             owned_keys += 1;
                             owned.pruned_eq(Some(mv), lv)
@@ -365,7 +379,7 @@ impl<'a> Fields<'a> {
                 // Manifest members that the export lacks must be empty.
                 owned_keys == mo.len()
                     || mo.iter().all(|(k, mv)| {
-                        (lo.contains_key(k) && self.child(k).is_some()) || vacuous(mv)
+                        (member_of(lo, k).is_some() && self.child(k).is_some()) || vacuous(mv)
                     })
             }
             Value::Array(items) if !self.has_fields() => {

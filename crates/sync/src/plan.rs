@@ -425,8 +425,11 @@ fn plan_with<L: Borrow<Value>, M: Borrow<Manifest>>(
             ),
         }
     }
-    let mut live: Vec<(SortKey<'_>, &ResourceType, &Value, LiveParts<'_>)> =
+    // What incremental planning compares is kept apart, by position: sorting moves the
+    // entries, and smaller ones move faster.
+    let mut live: Vec<(SortKey<'_>, &ResourceType, &Value, usize)> =
         Vec::with_capacity(input.live.len());
+    let mut versions: Vec<LiveParts<'_>> = Vec::new();
     for obj in input.live.iter().map(Borrow::borrow) {
         match resolve_ref(obj, &types) {
             Ok((id, ordinal, ty)) => {
@@ -437,12 +440,10 @@ fn plan_with<L: Borrow<Value>, M: Borrow<Manifest>>(
                     ..id
                 };
                 // Read now, while the object's metadata is in the cache.
-                let version = if record {
-                    LiveVersion::parts(obj)
-                } else {
-                    LiveParts::default()
-                };
-                live.push((sort_key(ordinal, id), ty, obj, version));
+                if record {
+                    versions.push(LiveVersion::parts(obj));
+                }
+                live.push((sort_key(ordinal, id), ty, obj, live.len()));
             }
             Err(err) => out.diagnostics.push(live_id_diagnostic(obj, err)),
         }
@@ -450,12 +451,15 @@ fn plan_with<L: Borrow<Value>, M: Borrow<Manifest>>(
     manifests.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     live.sort_unstable_by(|a, b| a.0.cmp(&b.0));
 
-    if record {
-        // Most objects stay in sync: the noops are most of them.
-        let settled = previous.map_or(0, <[_]>::len);
-        out.noops.reserve(settled);
-        out.applied_noops.reserve(settled);
-    }
+    // Most objects stay in sync: the noops are most of them. Reserved up front, the lists
+    // are not copied over and over while they grow.
+    let expected_noops = match previous {
+        Some(settled) if record => settled.len(),
+        _ => manifests.len().max(live.len()),
+    };
+    out.noops.reserve(expected_noops);
+    out.applied_noops
+        .reserve(expected_noops.min(manifests.len()));
     let mut planner = Planner {
         manifests: &all_manifests,
         options: input.options,
@@ -495,11 +499,11 @@ fn plan_with<L: Borrow<Value>, M: Borrow<Manifest>>(
             }
             mi += 1;
         }
-        while let Some(&(_, ty, obj, version)) = live.get(li).filter(|l| l.0 == key) {
+        while let Some(&(_, ty, obj, position)) = live.get(li).filter(|l| l.0 == key) {
             let e = entry.get_or_insert_with(|| Entry::new(ty));
             e.live_twice |= e.live.is_some();
             e.live = Some(obj);
-            e.live_version = version;
+            e.live_version = versions.get(position).copied().unwrap_or_default();
             li += 1;
         }
         let Some(entry) = entry else {
@@ -526,13 +530,18 @@ fn plan_with<L: Borrow<Value>, M: Borrow<Manifest>>(
         }
         let diagnostics = planner.out.diagnostics.len();
         let noop = planner.object(id, &entry);
-        if let (true, Some((id, dominant, applied)), Some(m)) = (record, noop, both)
+        if let (true, Some((dominant, applied)), Some(m)) = (record, noop, both)
             && planner.out.diagnostics.len() == diagnostics
             && let (Some(manifest), Some(live)) =
                 (ManifestVersion::of(m), LiveVersion::of(entry.live_version))
         {
             settled.push(Arc::new(SettledObject {
-                id,
+                id: planner
+                    .out
+                    .noops
+                    .last()
+                    .expect("a noop was planned")
+                    .clone(),
                 manifest,
                 live,
                 dominant,
@@ -594,6 +603,8 @@ impl<'a> Prefixed<'a> {
 }
 
 impl Ord for Prefixed<'_> {
+    // Inlined into the sort's comparisons, where the prefixes almost always decide.
+    #[inline]
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         self.prefix.cmp(&other.prefix).then_with(|| {
             // Equal prefixes of strings that fit in them: the shorter one ends where the
@@ -608,12 +619,14 @@ impl Ord for Prefixed<'_> {
 }
 
 impl PartialOrd for Prefixed<'_> {
+    #[inline]
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
         Some(self.cmp(other))
     }
 }
 
 impl PartialEq for Prefixed<'_> {
+    #[inline]
     fn eq(&self, other: &Self) -> bool {
         self.cmp(other).is_eq()
     }
@@ -710,9 +723,9 @@ struct Planner<'i, 'r> {
 }
 
 impl<'i, 'r> Planner<'i, 'r> {
-    /// Plans one object; returns its identity, the direction it is counted in and whether it
-    /// is applied when it is a noop.
-    fn object(&mut self, key: IdRef<'_>, entry: &Entry<'_>) -> Option<(ObjectId, SyncTo, bool)> {
+    /// Plans one object; when it is a noop (then last in [`Plan::noops`]), returns the
+    /// direction it is counted in and whether it is applied.
+    fn object(&mut self, key: IdRef<'_>, entry: &Entry<'_>) -> Option<(SyncTo, bool)> {
         if let Some(first) = entry.manifest.filter(|_| !entry.more_manifests.is_empty()) {
             let mut all: Vec<&Manifest> = std::iter::once(first)
                 .chain(entry.more_manifests.iter().copied())
@@ -786,8 +799,8 @@ impl<'i, 'r> Planner<'i, 'r> {
                 if applied {
                     self.out.applied_noops.push(id.clone());
                 }
-                self.out.noops.push(id.clone());
-                (id, dominant, applied)
+                self.out.noops.push(id);
+                (dominant, applied)
             });
         self.selected = selected;
         self.filters = filters;
@@ -1034,11 +1047,8 @@ impl<'i, 'r> Planner<'i, 'r> {
             live: Some(live),
             ours: managed.applied_by(&self.options.field_manager),
         };
-        let schema_at = |path: &[&str]| {
-            ty.schema
-                .as_ref()
-                .map_or(SchemaNode::UNKNOWN, |s| s.at(path))
-        };
+        let root_schema = ty.schema.as_ref().map_or(SchemaNode::UNKNOWN, |s| s.root());
+        let mut schemas = SchemaPath::default();
         // What all managers own and the trivia are only needed at git-governed nodes: read
         // them on demand.
         let mut anyone: Option<Option<Fields<'_>>> = None;
@@ -1053,7 +1063,7 @@ impl<'i, 'r> Planner<'i, 'r> {
         {
             Some(SyncTo::Kubernetes) => {
                 let trivia = trivia.get_or_insert_with(|| export::Trivia::of(live));
-                let at = schema_at(node.path);
+                let at = schemas.at(root_schema, node.path);
                 let verdict =
                     applied_cmp(node.path, node.manifest, node.live, at, node.ours, trivia);
                 let pointer = || Pointer::from_tokens(node.path.iter().copied());
@@ -1068,16 +1078,16 @@ impl<'i, 'r> Planner<'i, 'r> {
                 let owned = root.as_ref().map(|r| r.descend(node.path));
                 let owners = owned.as_ref().map(Option::as_ref);
                 let trivia = trivia.get_or_insert_with(|| export::Trivia::of(live));
-                if !export::eq_at(node.path, node.manifest, node.live, owners, trivia) {
+                if let Some(mut export) =
+                    export::export_if_different(node.path, node.manifest, node.live, owners, trivia)
+                {
                     // Equal as the server stores values (or undecidable): Git keeps its
                     // spelling. Otherwise only what differs is rewritten.
-                    let mut export =
-                        export::at(node.path, node.live, owners, trivia, node.manifest);
                     if id.is_secret() && node.path.first() == Some(&"data") {
                         let all = root.as_ref();
                         export = with_string_data_members(node.path, live, export, all);
                     }
-                    let at = schema_at(node.path);
+                    let at = schemas.at(root_schema, node.path);
                     let owners = owners.flatten();
                     if stored_cmp(node.manifest, export.as_ref(), at, owners) == Verdict::Different
                     {
@@ -1179,6 +1189,38 @@ fn blocked() -> Outcome {
     Outcome {
         acted: false,
         blocked: true,
+    }
+}
+
+/// The schema along the path of the walk's last node: the walk visits nodes depth first, so
+/// consecutive paths share a prefix, whose lookups (a binary search per level) are kept.
+#[derive(Default)]
+struct SchemaPath<'a, 's> {
+    /// Each token of the path with the schema below it.
+    steps: Vec<(&'a str, SchemaNode<'s>)>,
+}
+
+impl<'a, 's> SchemaPath<'a, 's> {
+    /// The schema at `path`, where `root` is the object's.
+    fn at(&mut self, root: SchemaNode<'s>, path: &[&'a str]) -> SchemaNode<'s> {
+        if !root.is_known() {
+            return root; // nothing is known below it either
+        }
+        let shared = self
+            .steps
+            .iter()
+            .zip(path)
+            .take_while(|((kept, _), token)| {
+                // Tokens of one object mostly are the very same strings.
+                kept.len() == token.len() && (std::ptr::eq(*kept, **token) || kept == *token)
+            })
+            .count();
+        self.steps.truncate(shared);
+        for token in &path[shared..] {
+            let parent = self.steps.last().map_or(root, |(_, node)| *node);
+            self.steps.push((token, parent.field(token)));
+        }
+        self.steps.last().map_or(root, |(_, node)| *node)
     }
 }
 

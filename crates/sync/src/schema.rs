@@ -121,6 +121,10 @@ struct Object {
     /// `additionalProperties`: the schema of members that are not declared.
     additional: Option<Field>,
     atomic: bool,
+    /// Positions in `fields` ordered by the name's length, then by name: a lookup, done for
+    /// every member of every object compared, then compares lengths, which are at hand, and
+    /// reads only the names of the right length.
+    by_length: Vec<(usize, usize)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -293,11 +297,15 @@ impl<'s> SchemaNode<'s> {
         let Some(Node::Object(object)) = self.node() else {
             return SchemaNode::UNKNOWN;
         };
-        let declared = object
-            .fields
-            .binary_search_by(|(n, _)| n.as_str().cmp(name))
-            .ok()
-            .map(|i| &object.fields[i].1);
+        let same_length = object
+            .by_length
+            .partition_point(|&(len, _)| len < name.len());
+        let declared = object.by_length[same_length..]
+            .iter()
+            .take_while(|&&(len, _)| len == name.len())
+            .map(|&(_, i)| &object.fields[i])
+            .find(|(n, _)| n == name)
+            .map(|(_, field)| field);
         match declared.or(object.additional.as_ref()) {
             Some(field) => SchemaNode::at(self.nodes, field.node, Some(field)),
             None => SchemaNode::UNKNOWN,
@@ -538,7 +546,15 @@ impl<'d> Parser<'d> {
                 if fields.is_empty() && additional.is_none() && preserve {
                     return Node::Unknown; // free-form JSON
                 }
+                // `fields` is sorted by name, so equal lengths stay in name order.
+                let mut by_length: Vec<(usize, usize)> = fields
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (name, _))| (name.len(), i))
+                    .collect();
+                by_length.sort_unstable();
                 Node::Object(Object {
+                    by_length,
                     fields,
                     additional,
                     atomic: str_at(schema, "x-kubernetes-map-type") == Some("atomic"),

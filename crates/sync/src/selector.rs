@@ -7,6 +7,8 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
+use crate::lookup::{member, member_of};
+
 /// A label selector: a conjunction of [`Requirement`]s, written in kubectl syntax
 /// (`app=web,tier in (frontend,backend),!legacy`).
 ///
@@ -138,11 +140,12 @@ impl LabelSelector {
     /// Whether an object's `metadata.labels` satisfy every requirement (non-string label
     /// values count as absent).
     pub fn matches_object(&self, object: &Value) -> bool {
-        let labels = object
-            .get("metadata")
-            .and_then(|m| m.get("labels"))
+        // By length first: a `metadata` map's keys are out of the cache when planning many
+        // objects, and a binary search would read several of them.
+        let labels = member(object, "metadata")
+            .and_then(|m| member(m, "labels"))
             .and_then(Value::as_object);
-        self.matches_with(|k| labels.and_then(|l| l.get(k)).and_then(Value::as_str))
+        self.matches_with(|k| labels.and_then(|l| member_of(l, k)).and_then(Value::as_str))
     }
 
     fn matches_with<'a>(&self, get: impl Fn(&str) -> Option<&'a str>) -> bool {
