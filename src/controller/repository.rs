@@ -34,7 +34,13 @@ pub struct RepositoryState {
     /// What the last plan found in sync, for the next plan to skip what did not change
     /// ([`gitcontroller_sync::plan_incremental`]).
     settled: Mutex<Option<Arc<Settled>>>,
+    /// Held while a sync's Events are written (after its reconcile returned), so the Events
+    /// of one sync are written before those of the next.
+    events_turn: Arc<tokio::sync::Mutex<()>>,
 }
+
+/// A repository's turn to write a sync's Events, held until they are written.
+pub type EventsTurn = tokio::sync::OwnedMutexGuard<()>;
 
 /// The Git lock of one repository, held while a Git operation runs.
 pub type GitLock = tokio::sync::OwnedMutexGuard<()>;
@@ -133,6 +139,12 @@ impl RepositoryState {
             .clone()
             .try_lock_owned()
             .map_err(|_| Error::GitBusy)
+    }
+
+    /// Waits until the Events of the repository's earlier syncs are written; the turn is this
+    /// sync's until the guard is dropped.
+    pub async fn events_turn(&self) -> EventsTurn {
+        self.events_turn.clone().lock_owned().await
     }
 
     /// Parsed manifests of earlier snapshots.
