@@ -14,6 +14,8 @@
 //!
 //! A sync's Events are written concurrently, in two waves: the per-object ones, then the
 //! summary and the warnings, so whoever sees the summary sees the per-object Events too.
+//! [`of_sync`] makes them when the sync ends; the reconcile hands them ([`SyncEvents`]) to a
+//! task that writes them after it returned, one sync's after the previous one's.
 //!
 //! Repeats of an Event join a series only when they are the same Event word for word (see
 //! [`EventRecorder`](crate::cluster::EventRecorder)), so no series' count or note is stale.
