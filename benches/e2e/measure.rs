@@ -104,12 +104,23 @@ pub fn load() -> String {
 
 /// Requests the API server has answered so far, from its `/metrics`
 /// (`apiserver_request_total`): all of them, and the writes among them.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct ApiRequests {
     /// Every request.
     pub total: f64,
     /// POST, PUT, PATCH, APPLY and DELETE requests.
     pub writes: f64,
+    /// The writes by verb and resource (`PATCH gitrepositories/status`; dry runs marked).
+    pub writes_by_resource: std::collections::BTreeMap<String, f64>,
+}
+
+/// The value of label `name` in the label text of a sample (`verb="PATCH",...`).
+fn label<'a>(labels: &'a str, name: &str) -> &'a str {
+    labels
+        .split(',')
+        .find_map(|pair| pair.strip_prefix(name)?.strip_prefix("=\""))
+        .and_then(|value| value.split('"').next())
+        .unwrap_or_default()
 }
 
 impl ApiRequests {
@@ -141,6 +152,21 @@ impl ApiRequests {
             .any(|verb| rest.contains(&format!("verb=\"{verb}\"")));
             if writing {
                 counts.writes += value;
+                let labels = rest.rsplit_once('}').map_or("", |(labels, _)| labels);
+                let subresource = label(labels, "subresource");
+                let key = format!(
+                    "{} {}{}{}{}",
+                    label(labels, "verb"),
+                    label(labels, "resource"),
+                    if subresource.is_empty() { "" } else { "/" },
+                    subresource,
+                    if label(labels, "dry_run").is_empty() {
+                        ""
+                    } else {
+                        " (dry run)"
+                    },
+                );
+                *counts.writes_by_resource.entry(key).or_default() += value;
             }
         }
         counts
@@ -148,9 +174,28 @@ impl ApiRequests {
 
     /// The requests between `earlier` and `self`.
     pub fn since(&self, earlier: &Self) -> Self {
+        let writes_by_resource = self
+            .writes_by_resource
+            .iter()
+            .map(|(key, n)| {
+                let before = earlier.writes_by_resource.get(key).copied().unwrap_or(0.0);
+                (key.clone(), n - before)
+            })
+            .filter(|(_, n)| *n > 0.0)
+            .collect();
         Self {
             total: self.total - earlier.total,
             writes: self.writes - earlier.writes,
+            writes_by_resource,
         }
+    }
+
+    /// The writes by verb and resource, e.g. `APPLY configmaps 2000, PATCH events 51`.
+    pub fn writes_summary(&self) -> String {
+        self.writes_by_resource
+            .iter()
+            .map(|(key, n)| format!("{key} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }

@@ -98,10 +98,22 @@ async fn run(env: &Env, repositories: usize, per_repository: usize, split: bool)
     .await;
     let converged = started.elapsed();
     let converge_cpu = controller.sample().cpu;
+    let until_converged = ApiRequests::read(client).await.since(&api_before);
     // The status writes and Events that follow belong to the convergence too.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let writes = ApiRequests::read(client).await.since(&api_before).writes;
+    let api = ApiRequests::read(client).await.since(&api_before);
+    let writes = api.writes;
     let reconciles = controller.reconciles().await;
+    println!(
+        "{} repositories × {per_repository}: converged in {:.2} s, {reconciles} reconciles; \
+         API writes until converged {} ({}), 3 s later {} ({})",
+        if split { repositories } else { 1 },
+        secs(converged),
+        until_converged.writes,
+        until_converged.writes_summary(),
+        api.writes,
+        api.writes_summary(),
+    );
     let before = controller.sample();
     let idle_started = Instant::now();
     tokio::time::sleep(env.idle_window).await;

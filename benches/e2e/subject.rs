@@ -1,5 +1,7 @@
 //! The controller under measurement: `git-controller run` as a child process with the
-//! product's default settings (unlike the tests, which batch for 300 ms), logging at `info`.
+//! product's default settings (unlike the tests, which batch for 300 ms), logging at `info`
+//! (`E2E_CONTROLLER_LOG` sets its `RUST_LOG`; with `E2E_KEEP_LOGS=<dir>` each controller's
+//! log is kept there as `controller-<pid>.log`).
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -32,7 +34,10 @@ impl Controller {
             .arg("--metrics-addr")
             .arg(format!("127.0.0.1:{metrics_port}"))
             .args(extra)
-            .env("RUST_LOG", "info")
+            .env(
+                "RUST_LOG",
+                std::env::var("E2E_CONTROLLER_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
@@ -118,6 +123,14 @@ impl Drop for Controller {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Ok(dir) = std::env::var("E2E_KEEP_LOGS") {
+            let kept =
+                std::path::Path::new(&dir).join(format!("controller-{}.log", self.child.id()));
+            let _ = std::fs::create_dir_all(&dir);
+            if let Err(error) = std::fs::copy(&self.log, &kept) {
+                eprintln!("keeping the controller log in {}: {error}", kept.display());
+            }
+        }
         if std::thread::panicking() {
             eprintln!("--- controller log ---\n{}", self.log_tail());
         }

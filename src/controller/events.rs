@@ -14,6 +14,8 @@
 //!
 //! A sync's Events are written concurrently, in two waves: the per-object ones, then the
 //! summary and the warnings, so whoever sees the summary sees the per-object Events too.
+//! [`of_sync`] makes them when the sync ends; the reconcile hands them ([`SyncEvents`]) to a
+//! task that writes them after it returned, one sync's after the previous one's.
 //!
 //! Repeats of an Event join a series only when they are the same Event word for word (see
 //! [`EventRecorder`](crate::cluster::EventRecorder)), so no series' count or note is stale.
@@ -202,16 +204,39 @@ impl ObjectEventBudget {
     }
 }
 
-/// Events for what a sync did and, when the status changed, for what went wrong.
-pub async fn publish_sync(
+/// The Events of one sync, in the two waves they are written in: per-object ones, then the
+/// summary and the warnings. Owned, so they can be written after the reconcile returned.
+#[derive(Default)]
+pub struct SyncEvents {
+    per_object: Vec<(Event, ObjectReference)>,
+    then: Vec<(Event, ObjectReference)>,
+}
+
+impl SyncEvents {
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.per_object.is_empty() && self.then.is_empty()
+    }
+
+    /// Writes both waves, the second once the first is written (or failed).
+    pub async fn publish(&self, ctx: &Context) {
+        publish_all(ctx, &self.per_object).await;
+        publish_all(ctx, &self.then).await;
+    }
+}
+
+/// Events for what a sync did and, when the status changed, for what went wrong. Per-object
+/// Events take their place in the controller-wide budget now, when the sync ends.
+pub fn of_sync(
     ctx: &Context,
     repo: &GitRepository,
     outcome: Outcome<'_>,
     status_changed: bool,
-) {
+) -> SyncEvents {
     let on_repo = repo.object_ref(&());
     let report = match outcome {
         Err(error) => {
+            let mut events = SyncEvents::default();
             if status_changed {
                 let warning = event(
                     EventType::Warning,
@@ -219,9 +244,9 @@ pub async fn publish_sync(
                     "Sync",
                     error.to_string(),
                 );
-                publish(ctx, &warning, &on_repo).await;
+                events.then.push((warning, on_repo));
             }
-            return;
+            return events;
         }
         Ok(report) => report,
     };
@@ -253,7 +278,6 @@ pub async fn publish_sync(
             "per-object Events left out: the controller-wide budget is spent"
         );
     }
-    publish_all(ctx, &per_object).await;
     // The second wave: after every per-object Event of the sync.
     let mut then = Vec::new();
     if let Some(note) = summary(report) {
@@ -307,7 +331,7 @@ pub async fn publish_sync(
             then.push((warning, on_repo.clone()));
         }
     }
-    publish_all(ctx, &then).await;
+    SyncEvents { per_object, then }
 }
 
 /// The note of the summary Event of a sync that changed something, e.g. "applied 3, created

@@ -54,7 +54,7 @@ pub async fn reconcile(repo: Arc<GitRepository>, ctx: Arc<Context>) -> Result<Ac
             return finalize(&repo, &ctx).await;
         }
         let started = Instant::now();
-        let result = sync(repo, &ctx).await;
+        let result = sync(repo, ctx.clone()).await;
         ctx.metrics
             .observe_reconcile(&key.namespace, &key.name, started.elapsed().as_secs_f64());
         result
@@ -115,21 +115,28 @@ fn has_finalizer(repo: &GitRepository) -> bool {
 }
 
 /// Runs the steps, then writes the outcome once.
-async fn sync(repo: Arc<GitRepository>, ctx: &Context) -> Result<Action> {
+async fn sync(repo: Arc<GitRepository>, shared: Arc<Context>) -> Result<Action> {
+    let ctx = shared.as_ref();
     // The finalizer is added in the same pass as the first sync, so a new repository does
-    // not wait for a second, debounced reconcile.
-    if !has_finalizer(&repo) && ctx.may_write() {
-        let mut finalizers = repo.finalizers().to_vec();
-        finalizers.push(FINALIZER.to_string());
-        ctx.writer().set_finalizers(&repo, finalizers).await?;
-    }
-    let synced = steps::sync(ctx, repo.clone(), Mode::Sync)
-        .await
+    // not wait for a second, debounced reconcile; its write runs alongside the steps that
+    // only read (fetch, plan, ...) and is stored before the sync writes anything.
+    let add_finalizer = async {
+        if !has_finalizer(&repo) && ctx.may_write() {
+            let mut finalizers = repo.finalizers().to_vec();
+            finalizers.push(FINALIZER.to_string());
+            ctx.writer().set_finalizers(&repo, finalizers).await?;
+        }
+        Ok::<_, Error>(())
+    };
+    // A finalizer that could not be added (a conflict) fails the reconcile before anything
+    // was written, status included: it is retried.
+    let synced = steps::sync_after(ctx, repo.clone(), Mode::Sync, add_finalizer)
+        .await?
         .and_then(|state| {
             let report = state.report()?;
             Ok((state, report))
         });
-    finish(ctx, &repo, synced.as_ref().map(|(_, report)| report)).await?;
+    finish(&shared, &repo, synced.as_ref().map(|(_, report)| report)).await?;
     let (state, _) = synced?;
     state.repository.reconcile_succeeded();
     // Come back when the interval makes the next fetch due.
@@ -141,7 +148,11 @@ async fn sync(repo: Arc<GitRepository>, ctx: &Context) -> Result<Action> {
 }
 
 /// The outcome of a sync, written once: metrics, status (only when it changed), Events.
-async fn finish(ctx: &Context, repo: &GitRepository, outcome: Outcome<'_>) -> Result<()> {
+/// The Events are written after the reconcile returns, so the next repository's sync does not
+/// wait for them: with `--concurrency` repositories syncing at once, two more round trips per
+/// sync would hold every slot longer.
+async fn finish(shared: &Arc<Context>, repo: &GitRepository, outcome: Outcome<'_>) -> Result<()> {
+    let ctx = shared.as_ref();
     let key = RepoKey::of(repo);
     if let Ok(report) = outcome {
         let counts = report.counts;
@@ -169,7 +180,21 @@ async fn finish(ctx: &Context, repo: &GitRepository, outcome: Outcome<'_>) -> Re
     if changed {
         ctx.writer().apply_status(repo, &new_status).await?;
     }
-    events::publish_sync(ctx, repo, outcome, changed).await;
+    let events = events::of_sync(ctx, repo, outcome, changed);
+    if !events.is_empty() {
+        // Waits only while the previous sync's Events of this repository are still being
+        // written: one sync's Events come before the next one's (a repeat joins the series
+        // of the first), and a repository never has more than one sync's Events in flight.
+        let turn = ctx.repository(&key).events_turn().await;
+        let ctx = shared.clone();
+        tokio::spawn(
+            async move {
+                events.publish(&ctx).await;
+                drop(turn);
+            }
+            .in_current_span(),
+        );
+    }
     Ok(())
 }
 

@@ -34,7 +34,24 @@ pub struct RepositoryState {
     /// What the last plan found in sync, for the next plan to skip what did not change
     /// ([`gitcontroller_sync::plan_incremental`]).
     settled: Mutex<Option<Arc<Settled>>>,
+    /// Held while a sync's Events are written (after its reconcile returned), so the Events
+    /// of one sync are written before those of the next.
+    events_turn: Arc<tokio::sync::Mutex<()>>,
+    /// When this process first saw the repository (see [`RepositoryState::seen_at`]).
+    seen: Seen,
 }
+
+/// An instant, the moment it is made by default.
+struct Seen(Instant);
+
+impl Default for Seen {
+    fn default() -> Self {
+        Self(Instant::now())
+    }
+}
+
+/// A repository's turn to write a sync's Events, held until they are written.
+pub type EventsTurn = tokio::sync::OwnedMutexGuard<()>;
 
 /// The Git lock of one repository, held while a Git operation runs.
 pub type GitLock = tokio::sync::OwnedMutexGuard<()>;
@@ -133,6 +150,19 @@ impl RepositoryState {
             .clone()
             .try_lock_owned()
             .map_err(|_| Error::GitBusy)
+    }
+
+    /// Waits until the Events of the repository's earlier syncs are written; the turn is this
+    /// sync's until the guard is dropped.
+    pub async fn events_turn(&self) -> EventsTurn {
+        self.events_turn.clone().lock_owned().await
+    }
+
+    /// When this process first saw the repository (its state is made when the repository
+    /// watch lists it): its first sync was asked for then, so a fetch of its remote that
+    /// began since is as fresh as that sync needs.
+    pub fn seen_at(&self) -> Instant {
+        self.seen.0
     }
 
     /// Parsed manifests of earlier snapshots.

@@ -269,11 +269,21 @@ fn repository_membership(
     move |event| {
         let changed = match event {
             Ok(watcher::Event::Apply(repo) | watcher::Event::InitApply(repo)) => {
+                let key = RepoKey::of(repo);
                 let being_deleted = repo.metadata.deletion_timestamp.is_some();
-                deleting.insert(RepoKey::of(repo), being_deleted) != Some(being_deleted)
+                let before = deleting.insert(key.clone(), being_deleted);
+                if before.is_none() && !being_deleted {
+                    // Its state from the moment it is seen: its first sync may share a fetch
+                    // made since (`RepositoryState::seen_at`).
+                    ctx.repository(&key);
+                }
+                before != Some(being_deleted)
             }
             Ok(watcher::Event::Delete(repo)) => {
-                deleting.remove(&RepoKey::of(repo));
+                let key = RepoKey::of(repo);
+                deleting.remove(&key);
+                // Gone from the API (finalized, or never ours): nothing of it is kept.
+                ctx.forget(&key);
                 true
             }
             Ok(watcher::Event::InitDone) => {

@@ -576,7 +576,17 @@ impl Repository {
     /// fetch began after this call did, its head is the answer and the remote is not asked
     /// again.
     pub fn fetch(&mut self) -> Result<Fetched> {
-        let requested = Instant::now();
+        self.fetch_since(Instant::now())
+    }
+
+    /// [`Repository::fetch`] for a request made at `requested` (not later than now): the
+    /// answer of a fetch of the same remote, branch and credentials by another repository
+    /// that began at or after `requested` is as fresh as asked, and is taken without asking
+    /// the remote again. A repository that has never fetched asks from the moment it was
+    /// seen, so repositories of one remote seen together (at start-up) share one fetch
+    /// whenever they sync.
+    pub fn fetch_since(&mut self, requested: Instant) -> Result<Fetched> {
+        let requested = requested.min(Instant::now());
         let key = FetchKey::new(
             &self.dir,
             &self.spec.url,

@@ -63,6 +63,31 @@ fn one_store_per_remote_shared_by_branches_and_paths() {
 }
 
 #[test]
+fn a_fetch_asked_for_earlier_takes_the_answer_of_a_later_fetch_of_the_same_remote() {
+    let d = GitDaemon::start();
+    d.seed(
+        &[("prod/a.yaml", "a: 1\n"), ("staging/b.yaml", "b: 1\n")],
+        "seed",
+    );
+    let c = cache();
+    let mut prod = Repository::open(branch_spec(&d.url(), "main", "prod", &c)).unwrap();
+    let mut staging = Repository::open(branch_spec(&d.url(), "main", "staging", &c)).unwrap();
+    let staging_seen = std::time::Instant::now();
+    let first = prod.fetch().unwrap().head.unwrap();
+    let after_first = std::time::Instant::now();
+    d.seed(&[("staging/c.yaml", "c: 1\n")], "later");
+
+    // Seen before prod's fetch began: prod's answer is as fresh as asked; the remote is not
+    // asked again, so the later commit is not seen yet.
+    let shared = staging.fetch_since(staging_seen).unwrap();
+    assert_eq!(shared.head.as_deref(), Some(first.as_str()));
+    // Asked after it began: a fetch of its own, which sees the later commit.
+    let own = staging.fetch_since(after_first).unwrap().head.unwrap();
+    assert_ne!(own, first);
+    assert_eq!(staging.snapshot(&own).unwrap().files.len(), 2);
+}
+
+#[test]
 fn concurrent_writers_on_one_store_take_turns() {
     let d = GitDaemon::start();
     d.seed(&[("seed.yaml", "a: 1\n")], "seed");

@@ -38,6 +38,14 @@ pub async fn fetch(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
         (due, _) => due.unwrap_or(FetchReason::NoSnapshot),
     };
     tracing::debug!(reason = reason.as_str(), "fetching");
+    // A first fetch was asked for when the repository was seen: another repository's fetch
+    // of the same remote since then will do (a hundred repositories of one remote seen at
+    // start-up make one fetch, not one each, whenever each gets to sync). A webhook's request
+    // and every other reason ask for a fetch from now on.
+    let asked_at = match reason {
+        FetchReason::NoSnapshot if !requested => state.repository.seen_at(),
+        _ => now,
+    };
     let types = needs(&state.rules, "resolve-rules")?
         .catalog
         .resource_types();
@@ -50,7 +58,7 @@ pub async fn fetch(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
         let whole = state.mode == Mode::DryRun;
         with_git(&state.repository, move || -> Result<Snapshot> {
             let mut git = Repository::open(spec)?;
-            let fetched = git.fetch()?;
+            let fetched = git.fetch_since(asked_at)?;
             Ok(match &fetched.head {
                 Some(head) if whole => git.snapshot(head)?,
                 Some(head) => git.snapshot_with(head, &known)?,

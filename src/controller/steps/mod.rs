@@ -17,6 +17,7 @@ mod plan;
 mod resolve;
 mod write_back;
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -114,13 +115,65 @@ pub async fn run_steps<C, S>(steps: &[Step<C, S>], ctx: &C, state: &mut S) -> Re
     Ok(Ended::Completed)
 }
 
+/// The first step that writes to the cluster: the steps before it only read (the confirm
+/// step's dry runs write nothing).
+pub const FIRST_WRITING_STEP: &str = "apply";
+
 /// Runs every step of one sync of `repo` and returns its state: what each step found and did.
 pub async fn sync(ctx: &Context, repo: Arc<GitRepository>, mode: Mode) -> Result<SyncState> {
-    let mut state = SyncState::new(ctx, repo, mode)?;
-    if let Ended::Stopped { why, .. } = run_steps(STEPS, ctx, &mut state).await? {
-        state.stopped = Some(why);
+    let nothing_before = async { Ok::<(), std::convert::Infallible>(()) };
+    match sync_after(ctx, repo, mode, nothing_before).await {
+        Ok(synced) => synced,
     }
-    Ok(state)
+}
+
+/// [`sync`], with `before_writes` run alongside the steps that only read and finished before
+/// [`FIRST_WRITING_STEP`]: a write that must precede the sync's own (the finalizer) without
+/// adding its round trip to the sync. When it fails, nothing was written and its error is the
+/// outer one (the sync's own outcome does not matter then).
+pub async fn sync_after<E>(
+    ctx: &Context,
+    repo: Arc<GitRepository>,
+    mode: Mode,
+    before_writes: impl Future<Output = std::result::Result<(), E>>,
+) -> std::result::Result<Result<SyncState>, E> {
+    let mut state = match SyncState::new(ctx, repo, mode) {
+        Ok(state) => state,
+        Err(error) => {
+            before_writes.await?;
+            return Ok(Err(error));
+        }
+    };
+    let ended = run_steps_after(STEPS, FIRST_WRITING_STEP, ctx, &mut state, before_writes).await?;
+    Ok(ended.map(|ended| {
+        if let Ended::Stopped { why, .. } = ended {
+            state.stopped = Some(why);
+        }
+        state
+    }))
+}
+
+/// Runs `steps` like [`run_steps`], `before_writes` alongside the steps before the one named
+/// `first_writing`; that one and the rest run only once both are done, and only when
+/// `before_writes` succeeded (else its error is the outer one) and no step stopped or failed.
+pub async fn run_steps_after<C, S, E>(
+    steps: &[Step<C, S>],
+    first_writing: &str,
+    ctx: &C,
+    state: &mut S,
+    before_writes: impl Future<Output = std::result::Result<(), E>>,
+) -> std::result::Result<Result<Ended>, E> {
+    let first = steps
+        .iter()
+        .position(|step| step.name == first_writing)
+        .unwrap_or(steps.len());
+    let (reading, writing) = steps.split_at(first);
+    let (read, ready) = futures::join!(run_steps(reading, ctx, state), before_writes);
+    ready?;
+    Ok(match read {
+        Ok(Ended::Completed) => run_steps(writing, ctx, state).await,
+        other => other,
+    })
 }
 
 #[cfg(test)]
@@ -200,6 +253,93 @@ mod tests {
         let (ended, ran) = run(StopAt(None), steps);
         assert!(ended.is_err());
         assert_eq!(ran, ["fail"]);
+    }
+
+    /// A context that logs, in order, the steps and the write that must come first.
+    #[derive(Default)]
+    struct Logged {
+        log: std::sync::Mutex<Vec<&'static str>>,
+        /// Notified by step "two": the write waits for it, so it can only finish while
+        /// the reading steps run alongside it.
+        two_ran: tokio::sync::Notify,
+    }
+
+    async fn logged(name: &'static str, ctx: &Logged, _: &mut Ran) -> Result<Flow> {
+        ctx.log.lock().unwrap().push(name);
+        if name == "two" {
+            ctx.two_ran.notify_one();
+        }
+        tokio::task::yield_now().await;
+        Ok(Flow::Continue)
+    }
+
+    const LOGGED_STEPS: &[Step<Logged, Ran>] = &[
+        Step {
+            name: "one",
+            run: |c, s| Box::pin(logged("one", c, s)),
+        },
+        Step {
+            name: "two",
+            run: |c, s| Box::pin(logged("two", c, s)),
+        },
+        Step {
+            name: "write",
+            run: |c, s| Box::pin(logged("write", c, s)),
+        },
+    ];
+
+    type After = std::result::Result<Result<Ended>, crate::Error>;
+
+    fn run_after(fail: bool) -> (After, Vec<&'static str>) {
+        let ctx = Logged::default();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let ended = runtime.block_on(async {
+            let before = async {
+                ctx.two_ran.notified().await;
+                ctx.log.lock().unwrap().push("finalizer");
+                if fail {
+                    Err(crate::Error::Internal("conflict".into()))
+                } else {
+                    Ok(())
+                }
+            };
+            let mut ran = Ran::default();
+            let steps = run_steps_after(LOGGED_STEPS, "write", &ctx, &mut ran, before);
+            tokio::time::timeout(std::time::Duration::from_secs(5), steps)
+                .await
+                .expect("the write runs alongside the reading steps, not after them")
+        });
+        (ended, ctx.log.into_inner().unwrap())
+    }
+
+    #[test]
+    fn the_write_before_runs_alongside_the_reading_steps_and_ends_before_the_writing_ones() {
+        let (ended, log) = run_after(false);
+        assert_eq!(ended.unwrap().unwrap(), Ended::Completed);
+        assert_eq!(log, ["one", "two", "finalizer", "write"]);
+    }
+
+    #[test]
+    fn a_failed_write_before_stops_the_sync_before_the_writing_steps() {
+        let (ended, log) = run_after(true);
+        assert!(ended.is_err(), "the write's error is the outer one");
+        assert_eq!(log, ["one", "two", "finalizer"]);
+    }
+
+    #[test]
+    fn the_sync_steps_start_writing_at_apply() {
+        let first = STEPS
+            .iter()
+            .position(|step| step.name == FIRST_WRITING_STEP)
+            .expect("the first writing step is one of the steps");
+        let reading: Vec<_> = STEPS[..first].iter().map(|s| s.name).collect();
+        assert_eq!(
+            reading,
+            ["resolve-rules", "fetch", "observe-live", "plan", "confirm"]
+        );
     }
 
     #[test]
