@@ -432,31 +432,51 @@ fn entries(live: &Value) -> impl Iterator<Item = &Map<String, Value>> {
 /// maps cost far more memory as `serde_json` maps than as text, and the planner reads the sets
 /// of only the objects it compares. Text sets are parsed here, for as long as this lives.
 pub(crate) struct ManagedFields<'a> {
-    sets: Vec<(&'a Map<String, Value>, Cow<'a, Value>)>,
+    live: &'a Value,
+    /// The parsed text sets, by entry (`None` for a set in JSON); empty, without allocating,
+    /// when no set is text (objects as the API server serves them).
+    parsed: Vec<Option<Value>>,
 }
 
 impl<'a> ManagedFields<'a> {
     pub(crate) fn of(live: &'a Value) -> Self {
-        let sets = entries(live)
-            .filter_map(|entry| {
-                let set = match entry.get("fieldsV1")? {
+        let is_text =
+            |entry: &Map<String, Value>| matches!(entry.get("fieldsV1"), Some(Value::String(_)));
+        let parsed = if entries(live).any(is_text) {
+            entries(live)
+                .map(|entry| match entry.get("fieldsV1") {
                     // Written by the store from a parsed set, so it parses; a set that somehow
                     // does not is left out, as a missing one is.
-                    Value::String(text) => Cow::Owned(serde_json::from_str(text).ok()?),
-                    set => Cow::Borrowed(set),
-                };
-                let owns = set.as_object().is_some_and(|m| !m.is_empty());
-                owns.then_some((entry, set))
-            })
-            .collect();
-        ManagedFields { sets }
+                    Some(Value::String(text)) => {
+                        Some(serde_json::from_str(text).unwrap_or(Value::Null))
+                    }
+                    _ => None,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        ManagedFields { live, parsed }
+    }
+
+    /// Each entry with its set, if the set owns anything.
+    fn sets(&self) -> impl Iterator<Item = (&Map<String, Value>, &Value)> {
+        entries(self.live).enumerate().filter_map(|(i, entry)| {
+            let set = match self.parsed.get(i) {
+                Some(Some(parsed)) => parsed,
+                _ => entry.get("fieldsV1")?,
+            };
+            set.as_object()
+                .is_some_and(|m| !m.is_empty())
+                .then_some((entry, set))
+        })
     }
 
     /// What every manager owns together, or `None` when the object has no `managedFields`
     /// (then nothing can be concluded about ownership).
     pub(crate) fn owned_by_anyone(&self) -> Option<Fields<'_>> {
         let mut union: Option<Fields<'_>> = None;
-        for (_, set) in &self.sets {
+        for (_, set) in self.sets() {
             union.get_or_insert_with(Fields::default).add(set);
         }
         union
@@ -467,7 +487,7 @@ impl<'a> ManagedFields<'a> {
     /// map, not the fields others put in it later.
     pub(crate) fn applied_by(&self, manager: &str) -> Option<Fields<'_>> {
         let mut union: Option<Fields<'_>> = None;
-        for (entry, set) in &self.sets {
+        for (entry, set) in self.sets() {
             let is_ours = entry.get("manager").and_then(Value::as_str) == Some(manager)
                 && entry.get("operation").and_then(Value::as_str) == Some("Apply")
                 && entry
