@@ -28,16 +28,23 @@ fn branch_spec(url: &str, branch: &str, path: &str, c: &tempfile::TempDir) -> Re
         .with_retry(fast_retry())
 }
 
-#[test]
-fn one_store_per_remote_shared_by_branches_and_paths() {
+/// A remote with `prod/` and `staging/`, and a repository on each path of its `main`, in one
+/// cache.
+fn prod_and_staging() -> (GitDaemon, tempfile::TempDir, Repository, Repository) {
     let d = GitDaemon::start();
     d.seed(
         &[("prod/a.yaml", "a: 1\n"), ("staging/b.yaml", "b: 1\n")],
         "seed",
     );
     let c = cache();
-    let mut prod = Repository::open(branch_spec(&d.url(), "main", "prod", &c)).unwrap();
-    let mut staging = Repository::open(branch_spec(&d.url(), "main", "staging", &c)).unwrap();
+    let prod = Repository::open(branch_spec(&d.url(), "main", "prod", &c)).unwrap();
+    let staging = Repository::open(branch_spec(&d.url(), "main", "staging", &c)).unwrap();
+    (d, c, prod, staging)
+}
+
+#[test]
+fn one_store_per_remote_shared_by_branches_and_paths() {
+    let (d, c, mut prod, mut staging) = prod_and_staging();
     // Same repository, spelled with a user name and a trailing slash.
     let other_spelling = d.url().replacen("git://", "git://reader@", 1) + "/";
     let mut feature =
@@ -64,14 +71,7 @@ fn one_store_per_remote_shared_by_branches_and_paths() {
 
 #[test]
 fn a_fetch_asked_for_earlier_takes_the_answer_of_a_later_fetch_of_the_same_remote() {
-    let d = GitDaemon::start();
-    d.seed(
-        &[("prod/a.yaml", "a: 1\n"), ("staging/b.yaml", "b: 1\n")],
-        "seed",
-    );
-    let c = cache();
-    let mut prod = Repository::open(branch_spec(&d.url(), "main", "prod", &c)).unwrap();
-    let mut staging = Repository::open(branch_spec(&d.url(), "main", "staging", &c)).unwrap();
+    let (d, _cache, mut prod, mut staging) = prod_and_staging();
     let staging_seen = std::time::Instant::now();
     let first = prod.fetch().unwrap().head.unwrap();
     let after_first = std::time::Instant::now();
