@@ -62,6 +62,17 @@ impl RepositoryRef {
         Self::new(repo.namespace().unwrap_or_default(), repo.name_any())
     }
 
+    /// Whether `text` parses ([`parse`](Self::parse)) as this reference, without allocating:
+    /// asked of every object a repository holds, on every sync.
+    pub fn is(&self, text: &str) -> bool {
+        text.trim()
+            .split_once('/')
+            .is_some_and(|(namespace, name)| namespace == self.namespace && name == self.name)
+            && !self.namespace.is_empty()
+            && !self.name.is_empty()
+            && !self.name.contains('/')
+    }
+
     /// Parses `<namespace>/<name>`; None when either part is missing or empty.
     pub fn parse(text: &str) -> Option<Self> {
         let (namespace, name) = text.trim().split_once('/')?;
@@ -288,5 +299,28 @@ mod tests {
         for bad in ["", "apps", "/apps", "team-a/", "a/b/c"] {
             assert_eq!(RepositoryRef::parse(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_reference_is_recognised_in_text_exactly_when_the_text_parses_as_it() {
+        let apps = RepositoryRef::new("team-a", "apps");
+        for text in [
+            "team-a/apps",
+            " team-a/apps\n",
+            "team-a/app",
+            "team-b/apps",
+            "team-a/apps/x",
+            "team-a",
+            "/apps",
+            "",
+        ] {
+            assert_eq!(
+                apps.is(text),
+                RepositoryRef::parse(text).as_ref() == Some(&apps),
+                "{text:?}"
+            );
+        }
+        assert!(apps.is("team-a/apps"));
+        assert!(!apps.is("team-a/apps/x"));
     }
 }

@@ -71,10 +71,10 @@ pub fn ownership(
     let Some(live) = live else {
         return Ownership::New;
     };
-    let owner = annotation(live, OWNER_ANNOTATION).and_then(RepositoryRef::parse);
-    if owner.as_ref() == Some(repository) {
+    if is_stamped_by(live, repository) {
         return Ownership::Ours;
     }
+    let owner = annotation(live, OWNER_ANNOTATION).and_then(RepositoryRef::parse);
     let previous = match owner {
         Some(other) => Owner::Repository(other),
         None if in_inventory => return Ownership::Ours,
@@ -91,10 +91,7 @@ pub fn ownership(
 /// Whether `live` carries `repository` in its owner annotation already. An adopted object, or
 /// one applied before owners were stamped, does not: it needs one write to be stamped.
 pub fn is_stamped_by(live: &Value, repository: &RepositoryRef) -> bool {
-    annotation(live, OWNER_ANNOTATION)
-        .and_then(RepositoryRef::parse)
-        .as_ref()
-        == Some(repository)
+    annotation(live, OWNER_ANNOTATION).is_some_and(|owner| repository.is(owner))
 }
 
 /// Puts the owner annotation into an apply body.
@@ -211,6 +208,10 @@ pub fn claim<'a>(
         let Some(object) = live(id) else {
             continue;
         };
+        // The common case, decided without looking the object up in the inventory.
+        if is_stamped_by(object, repository) {
+            continue;
+        }
         match ownership(repository, Some(object), inventory.contains(id)) {
             Ownership::Conflict(owner) => conflict(&mut claims, id, owner),
             Ownership::Ours | Ownership::Adopted { .. } if !is_stamped_by(object, repository) => {

@@ -74,29 +74,34 @@ pub struct LiveState {
     /// Every such object as the stores keep them ([`LiveObject`](crate::cluster::LiveObject):
     /// compact, without our bookkeeping annotations), shared with the stores, not copied.
     pub objects: Arc<Vec<Arc<Value>>>,
-    /// The bookkeeping annotations of each ([`bookkeeping`](crate::access::ownership::bookkeeping)): who owns it.
-    pub owners: Arc<HashMap<ObjectId, Arc<Value>>>,
+    /// The same objects by id, each with its bookkeeping annotations.
+    pub by_id: Arc<HashMap<ObjectId, Observed>>,
+}
+
+/// One live object of [`LiveState`].
+#[derive(Clone, Debug)]
+pub struct Observed {
+    /// As the stores keep it.
+    pub object: Arc<Value>,
+    /// Its bookkeeping annotations ([`bookkeeping`](crate::access::ownership::bookkeeping)):
+    /// who owns it.
+    pub bookkeeping: Arc<Value>,
 }
 
 impl LiveState {
-    /// The live objects among `ids` (one pass over all of them).
+    /// The live objects among `ids` (a lookup each).
     pub fn find_all<'a>(&'a self, ids: &BTreeSet<&ObjectId>) -> BTreeMap<ObjectId, &'a Value> {
-        if ids.is_empty() {
-            return BTreeMap::new();
-        }
-        // Most objects differ by name: only those with a wanted name get an id built.
-        let names: std::collections::HashSet<&str> =
-            ids.iter().map(|id| id.name.as_str()).collect();
-        self.objects
-            .iter()
-            .filter(|object| {
-                convert::metadata_text(object, "name").is_some_and(|name| names.contains(name))
-            })
-            .filter_map(|object| {
-                let id = convert::object_id(object)?;
-                ids.contains(&id).then_some((id, &**object))
+        ids.iter()
+            .filter_map(|id| {
+                let observed = self.by_id.get(*id)?;
+                Some(((*id).clone(), &*observed.object))
             })
             .collect()
+    }
+
+    /// The bookkeeping annotations of the live object `id`, if it exists.
+    pub fn bookkeeping(&self, id: &ObjectId) -> Option<&Value> {
+        self.by_id.get(id).map(|observed| &*observed.bookkeeping)
     }
 }
 

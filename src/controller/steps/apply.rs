@@ -45,12 +45,11 @@ pub async fn apply(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
     let live = needs(&state.live, "observe-live")?;
     // Only what this repository owns is written; the rest is left alone and reported.
     let mut to_cluster = planned.plan.to_cluster.clone();
-    let owners = live.owners.clone();
     let claims = claim(
         &state.key,
         &mut to_cluster,
         &planned.in_sync,
-        |id| owners.get(id).map(|bookkeeping| &**bookkeeping),
+        |id| live.bookkeeping(id),
         &planned.inputs.inventory,
     );
     let mut outcome = ClusterOutcome {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::super::context::Context;
 use super::super::convert;
-use super::super::state::{Flow, LiveState, SyncState, needs};
+use super::super::state::{Flow, LiveState, Observed, SyncState, needs};
 use crate::access::scope::{ReadCheck, Selection, watch_keys};
 use crate::cluster::live::SharedBookkeeping;
 use crate::error::{Error, Result};
@@ -46,7 +46,7 @@ pub async fn observe_live(ctx: &Context, state: &mut SyncState) -> Result<Flow> 
 
     let mut reads = ReadCheck::new(state.identity.clone(), ctx.reviews.clone());
     let mut objects = Vec::new();
-    let mut owners = HashMap::new();
+    let mut by_id = HashMap::new();
     let mut bookkeeping = SharedBookkeeping::default();
     for source in &watched {
         let entry = &source.entry;
@@ -63,23 +63,27 @@ pub async fn observe_live(ctx: &Context, state: &mut SyncState) -> Result<Flow> 
         // Grown once per store: every repository of a namespace reads every object of its
         // types here, on every sync.
         objects.reserve(listed.len());
-        owners.reserve(listed.len());
+        by_id.reserve(listed.len());
         for object in listed {
             let id = convert::live_id(&object, entry);
             // Out of reach: not planned, not exported, never named.
             if reads.check(&id, entry).await?.is_err() {
                 continue;
             }
-            owners.insert(id, bookkeeping.of(&object));
             // Shared, not copied: the stores hold each object once, compacted and without
             // the bookkeeping annotations as it arrived.
-            objects.push(object.object().clone());
+            let observed = Observed {
+                object: object.object().clone(),
+                bookkeeping: bookkeeping.of(&object),
+            };
+            objects.push(observed.object.clone());
+            by_id.insert(id, observed);
         }
     }
     state.reads = Some(reads);
     state.live = Some(LiveState {
         objects: Arc::new(objects),
-        owners: Arc::new(owners),
+        by_id: Arc::new(by_id),
     });
     Ok(Flow::Continue)
 }
