@@ -92,9 +92,11 @@ fn ours(files: usize, commits: usize, caller: Caller) -> (Vec<Duration>, Duratio
     let mut current =
         (caller == Caller::Snapshot).then(|| repo.snapshot_with(&head, &known).unwrap());
     let mut times = Vec::new();
+    let mut cpu = Vec::new();
     for c in 0..commits {
         let i = (c * 7919) % files;
         let t = Instant::now();
+        let on_cpu = thread_cpu();
         let out = repo
             .commit_and_push_on(&author, None, &known, current.as_ref(), &mut |_snap| {
                 Ok::<_, Error>(vec![FileChange::Put {
@@ -113,6 +115,7 @@ fn ours(files: usize, commits: usize, caller: Caller) -> (Vec<Duration>, Duratio
             })
             .unwrap();
         times.push(t.elapsed());
+        cpu.push(thread_cpu() - on_cpu);
         assert!(out.commit.is_some());
         if caller == Caller::Snapshot {
             current = Some(
@@ -122,7 +125,19 @@ fn ours(files: usize, commits: usize, caller: Caller) -> (Vec<Duration>, Duratio
         }
     }
     assert!(d.read_file(&path(0)).unwrap().contains("version: \"1\""));
+    println!(
+        "  (CPU of this thread per commit, the daemon's left out: {:?})",
+        common::median(cpu)
+    );
     (times, snapshot)
+}
+
+/// CPU time the calling thread has used (`/proc/thread-self/schedstat`): what this crate
+/// costs, without the git daemon's share of the wall time.
+fn thread_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap();
+    let ns = stat.split_whitespace().next().unwrap().parse().unwrap();
+    Duration::from_nanos(ns)
 }
 
 /// The git CLI in a clone: write the file, `git commit -a`, `git push`.
