@@ -321,6 +321,35 @@ async fn one_change_costs_one_reconcile_and_our_own_writes_wake_nobody() {
         "one webhook, one watch event (the live change): no echo of our own writes"
     );
     assert_eq!(reconciles(&controller, &ns, "repo").await, 3.0);
+
+    // Our push told us the new head's snapshot: the next live change is planned against it
+    // and committed without a fetch (the interval is an hour, no webhook came), and the
+    // status names each pushed commit.
+    const FETCHES: &str = r#"gitcontroller_git_operation_duration_seconds_count{operation="fetch""#;
+    let repos: Api<GitRepository> = Api::namespaced(client.clone(), &ns);
+    let synced = || async { repos.get("repo").await.ok()?.status?.last_synced_commit };
+    let pushed = git.head();
+    wait_for("the pushed commit in the status", WAIT, || async {
+        (synced().await? == pushed).then_some(())
+    })
+    .await;
+    let fetches = controller.metric_sum(FETCHES).await;
+    set_value(&configmaps, "live", "three").await;
+    wait_for("the second live change committed", WAIT, || async {
+        git.read_file(&live_path).filter(|t| t.contains("three"))
+    })
+    .await;
+    assert_eq!(git.commits().len(), commits + 2);
+    let pushed = git.head();
+    wait_for("the second pushed commit in the status", WAIT, || async {
+        (synced().await? == pushed).then_some(())
+    })
+    .await;
+    assert_eq!(
+        controller.metric_sum(FETCHES).await,
+        fetches,
+        "no fetch after our own push"
+    );
 }
 
 /// The controller's JSON log lines for failed reconciles: (time, failures, retry delay).

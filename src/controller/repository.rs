@@ -59,7 +59,8 @@ pub type GitLock = tokio::sync::OwnedMutexGuard<()>;
 /// The last fetch of a repository.
 #[derive(Clone, Debug, Default)]
 pub struct SourceMemory {
-    /// The snapshot of the last successful fetch (or of the remote head after our push).
+    /// The snapshot of the last successful fetch, or of our commit after our push (derived,
+    /// not fetched: [`RepositoryState::pushed_snapshot`]).
     pub snapshot: Option<Arc<Snapshot>>,
     /// When the last successful fetch began.
     pub fetched_at: Option<Instant>,
@@ -67,7 +68,8 @@ pub struct SourceMemory {
     pub generation: Option<i64>,
     /// Whether the last fetch failed.
     pub failed: bool,
-    /// Whether our own push moved the branch since the snapshot was read.
+    /// Whether our own push moved the branch since the snapshot was read (and the pushed
+    /// commit's snapshot is not known).
     pub stale: bool,
 }
 
@@ -206,9 +208,21 @@ impl RepositoryState {
         self.source.lock().expect("source lock").failed = true;
     }
 
-    /// Records that our push moved the branch: the next sync fetches again.
+    /// Records that our push moved the branch, when the pushed commit's snapshot is not known:
+    /// the next sync fetches again.
     pub fn pushed(&self) {
         self.source.lock().expect("source lock").stale = true;
+    }
+
+    /// Records our push of the commit whose snapshot is `snapshot` (derived from the one the
+    /// push was made on, see `PushOutcome::snapshot`): the remote head is that commit, so the
+    /// next sync plans against it without fetching. When and for which generation the last
+    /// fetch was made stay as they were: the interval still counts from the last real fetch,
+    /// and a spec change or a webhook still fetches.
+    pub fn pushed_snapshot(&self, snapshot: Arc<Snapshot>) {
+        let mut source = self.source.lock().expect("source lock");
+        source.snapshot = Some(snapshot);
+        source.stale = false;
     }
 
     /// Records a failed reconcile; returns how many failed in a row, this one included.
@@ -288,6 +302,53 @@ mod tests {
         assert_eq!(
             due(&stale, soon, Some(1), false),
             Some(FetchReason::AfterPush)
+        );
+    }
+
+    #[test]
+    fn a_push_with_its_snapshot_is_planned_against_without_a_fetch() {
+        let state = RepositoryState::default();
+        let t0 = Instant::now();
+        let fetched = Arc::new(Snapshot {
+            commit: "fetched".into(),
+            ..Snapshot::default()
+        });
+        state.fetched(fetched, Some(3), t0);
+        state.pushed();
+        let ours = Arc::new(Snapshot {
+            commit: "ours".into(),
+            ..Snapshot::default()
+        });
+        state.pushed_snapshot(ours.clone());
+        let memory = state.source();
+        let soon = t0 + Duration::from_secs(10);
+        assert_eq!(memory.fetch_due(soon, INTERVAL, Some(3), false), None);
+        assert!(Arc::ptr_eq(memory.snapshot.as_ref().unwrap(), &ours));
+        // The interval counts from the fetch, not from the push; spec changes and webhooks
+        // still fetch.
+        assert_eq!(memory.fetched_at, Some(t0));
+        assert_eq!(
+            memory.next_fetch_in(soon, INTERVAL),
+            Duration::from_secs(50)
+        );
+        assert_eq!(
+            memory.fetch_due(t0 + INTERVAL, INTERVAL, Some(3), false),
+            Some(FetchReason::IntervalElapsed)
+        );
+        assert_eq!(
+            memory.fetch_due(soon, INTERVAL, Some(4), false),
+            Some(FetchReason::SpecChanged)
+        );
+        assert_eq!(
+            memory.fetch_due(soon, INTERVAL, Some(3), true),
+            Some(FetchReason::Requested)
+        );
+        // A failed fetch before the push is not forgotten either.
+        state.fetch_failed();
+        state.pushed_snapshot(ours);
+        assert_eq!(
+            state.source().fetch_due(soon, INTERVAL, Some(3), false),
+            Some(FetchReason::LastFetchFailed)
         );
     }
 

@@ -59,11 +59,24 @@ fn seeded(files: usize) -> GitDaemon {
     d
 }
 
+/// How much of the head the caller already has.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Caller {
+    /// Nothing: every attempt reads the head's snapshot whole.
+    Nothing,
+    /// Every blob and its size (as a controller with a parse cache would), so the snapshot
+    /// inflates none (`commit_and_push_with`).
+    KnownBlobs,
+    /// That, and the head's snapshot itself: the one the previous push derived, handed in
+    /// (`commit_and_push_on`), as the controller's write-back does.
+    Snapshot,
+}
+
 /// Ours: `commit_and_push` of one updated document per commit (fetch, snapshot, derive,
-/// format-preserving edit, blobs/trees/commit, push, store the commit in the cache). With
-/// `known_blobs`, `commit_and_push_with` is told the caller has every blob and its size (as a controller
-/// with a parse cache would), so the snapshot inflates none.
-fn ours(files: usize, commits: usize, known_blobs: bool) -> (Vec<Duration>, Duration) {
+/// format-preserving edit, blobs/trees/commit, push, store the commit in the cache), with
+/// what `caller` already has.
+fn ours(files: usize, commits: usize, caller: Caller) -> (Vec<Duration>, Duration) {
+    let known_blobs = caller != Caller::Nothing;
     let d = seeded(files);
     let cache = tempfile::tempdir().unwrap();
     let mut repo = Repository::open(RepoSpec::new(d.url(), "main", cache.path())).unwrap();
@@ -75,37 +88,56 @@ fn ours(files: usize, commits: usize, known_blobs: bool) -> (Vec<Duration>, Dura
         name: "bench".into(),
         email: "bench@example.invalid".into(),
     };
+    let known = |_: &str, _: &str| known_blobs.then_some(240);
+    let mut current =
+        (caller == Caller::Snapshot).then(|| repo.snapshot_with(&head, &known).unwrap());
     let mut times = Vec::new();
+    let mut cpu = Vec::new();
     for c in 0..commits {
         let i = (c * 7919) % files;
         let t = Instant::now();
+        let on_cpu = thread_cpu();
         let out = repo
-            .commit_and_push_with(
-                &author,
-                None,
-                &|_, _| known_blobs.then_some(240),
-                &mut |_snap| {
-                    Ok::<_, Error>(vec![FileChange::Put {
-                        path: path(i),
-                        doc_index: Some(0),
-                        object: serde_json::from_value(json!({
-                            "apiVersion": "v1", "kind": "ConfigMap",
-                            "metadata": {"name": format!("cm-{i:05}"), "namespace": "bench",
-                                         "labels": {"app.kubernetes.io/name": "bench"}},
-                            "data": {"index": i.to_string(), "version": (c + 1).to_string(),
-                                     "greeting": format!("hello from config map number {i}")},
-                        }))
-                        .unwrap(),
-                        subject: format!("v1/ConfigMap bench/cm-{i:05}"),
-                    }])
-                },
-            )
+            .commit_and_push_on(&author, None, &known, current.as_ref(), &mut |_snap| {
+                Ok::<_, Error>(vec![FileChange::Put {
+                    path: path(i),
+                    doc_index: Some(0),
+                    object: serde_json::from_value(json!({
+                        "apiVersion": "v1", "kind": "ConfigMap",
+                        "metadata": {"name": format!("cm-{i:05}"), "namespace": "bench",
+                                     "labels": {"app.kubernetes.io/name": "bench"}},
+                        "data": {"index": i.to_string(), "version": (c + 1).to_string(),
+                                 "greeting": format!("hello from config map number {i}")},
+                    }))
+                    .unwrap(),
+                    subject: format!("v1/ConfigMap bench/cm-{i:05}"),
+                }])
+            })
             .unwrap();
         times.push(t.elapsed());
+        cpu.push(thread_cpu() - on_cpu);
         assert!(out.commit.is_some());
+        if caller == Caller::Snapshot {
+            current = Some(
+                out.snapshot
+                    .expect("the pushed commit's snapshot is derived"),
+            );
+        }
     }
     assert!(d.read_file(&path(0)).unwrap().contains("version: \"1\""));
+    println!(
+        "  (CPU of this thread per commit, the daemon's left out: {:?})",
+        common::median(cpu)
+    );
     (times, snapshot)
+}
+
+/// CPU time the calling thread has used (`/proc/thread-self/schedstat`): what this crate
+/// costs, without the git daemon's share of the wall time.
+fn thread_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap();
+    let ns = stat.split_whitespace().next().unwrap().parse().unwrap();
+    Duration::from_nanos(ns)
 }
 
 /// The git CLI in a clone: write the file, `git commit -a`, `git push`.
@@ -139,10 +171,16 @@ fn cli(files: usize, commits: usize) -> Vec<Duration> {
 fn main() {
     let files: usize = common::arg(0, 10000);
     let commits: usize = common::arg(1, 15);
-    let (o, snapshot) = ours(files, commits, false);
-    let (k, _) = ours(files, commits, true);
+    let (o, snapshot) = ours(files, commits, Caller::Nothing);
+    let (k, _) = ours(files, commits, Caller::KnownBlobs);
+    let (h, _) = ours(files, commits, Caller::Snapshot);
     let c = cli(files, commits);
-    let (o, k, c) = (common::median(o), common::median(k), common::median(c));
+    let (o, k, h, c) = (
+        common::median(o),
+        common::median(k),
+        common::median(h),
+        common::median(c),
+    );
     println!(
         "commit_one: one changed object per commit on {files} manifests, pushed to git daemon on loopback (median of {commits} commits)"
     );
@@ -153,12 +191,16 @@ fn main() {
         "  the same with every unchanged blob known to the caller (commit_and_push_with): {k:?}"
     );
     println!(
+        "  the same with the head's snapshot handed in (commit_and_push_on):             {h:?}"
+    );
+    println!(
         "  git CLI (write file + commit -a + push):                                      {c:?}"
     );
     println!(
-        "  ratio ours / git CLI: {:.2}x; with known blobs: {:.2}x",
+        "  ratio ours / git CLI: {:.2}x; with known blobs: {:.2}x; with the snapshot: {:.2}x",
         o.as_secs_f64() / c.as_secs_f64(),
-        k.as_secs_f64() / c.as_secs_f64()
+        k.as_secs_f64() / c.as_secs_f64(),
+        h.as_secs_f64() / c.as_secs_f64()
     );
     println!("  (snapshot of all {files} files, for reference: {snapshot:?})");
 }

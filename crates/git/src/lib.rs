@@ -15,7 +15,9 @@
 //!   trees → commit, parent = the remote head) from the [`FileChange`]s a `derive` callback
 //!   returns, and pushes it **without force**. A rejected push (the branch moved) re-fetches
 //!   and calls `derive` again on the new head: the change is re-derived from the current
-//!   state, never replayed as text.
+//!   state, never replayed as text. Its cost follows the change: a caller's snapshot of the
+//!   head is reused (`commit_and_push_on`), only the objects made are stored, and the pushed
+//!   commit's snapshot is derived, not read ([`PushOutcome::snapshot`]).
 //! - [`edit_files`] previews a list of [`FileChange`]s against a [`Snapshot`]: the exact text
 //!   `commit_and_push` would commit, file by file, without touching the repository.
 //! - [`yamledit`] edits YAML **keeping what people wrote**: changing one field changes only

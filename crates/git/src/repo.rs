@@ -1,5 +1,6 @@
 //! The repository: cache directory, fetch, snapshot, commit building and safe push.
 
+use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::hash::BuildHasher as _;
@@ -230,6 +231,15 @@ pub struct PushOutcome {
     /// How many times a push was rejected because the branch moved (each followed by a
     /// fetch and a new `derive`).
     pub retries: u32,
+    /// The snapshot of the commit pushed, derived from the snapshot `derive` was given plus
+    /// the files the commit changed, without reading the commit: the files, blob ids and sizes
+    /// [`Repository::snapshot_with`] of the commit lists; the text of the files the commit
+    /// wrote loaded, the other files' as in the snapshot `derive` was given. `None` when no
+    /// commit was made, or when that is not certain: the snapshot `derive` was given was
+    /// incomplete (skipped or truncated), the commit would hit a budget of
+    /// [`RepoSpec::limits`], or it removed the last file of `spec.path`. Then read the commit
+    /// as usual.
+    pub snapshot: Option<Snapshot>,
 }
 
 /// A repository: one branch and path of a remote, read through the remote's object store
@@ -282,6 +292,17 @@ enum Pushed {
     Ok,
     /// The branch moved under us (non-fast-forward, stale ref): fetch, re-derive, retry.
     Race(String),
+}
+
+/// What [`Repository::build_commit`] made.
+struct Built {
+    /// The commit.
+    commit: Oid,
+    /// Every object it created (blobs, the trees that changed, the commit itself), sorted: all
+    /// that [`persist`] has to store.
+    objects: Vec<Oid>,
+    /// What it changed under `spec.path`, to derive its snapshot.
+    delta: snapshot::Delta,
 }
 
 const OUTGOING_REF: &str = "refs/gitcontroller/outgoing";
@@ -792,6 +813,22 @@ impl Repository {
         known: &dyn Fn(&str, &str) -> Option<u64>,
         derive: &mut dyn FnMut(&Snapshot) -> std::result::Result<Vec<FileChange>, E>,
     ) -> std::result::Result<PushOutcome, E> {
+        self.commit_and_push_on(author, message_prefix, known, None, derive)
+    }
+
+    /// [`commit_and_push_with`](Self::commit_and_push_with) for a caller that already holds
+    /// `current`, a snapshot this repository's spec (same `path` and `limits`) read with the
+    /// same `known`: an attempt whose fetched head is `current.commit` hands `current` to
+    /// `derive` instead of reading the head again. Any other head (the branch moved, a push
+    /// lost a race to a new commit) is read as usual.
+    pub fn commit_and_push_on<E: From<Error>>(
+        &mut self,
+        author: &Author,
+        message_prefix: Option<&str>,
+        known: &dyn Fn(&str, &str) -> Option<u64>,
+        current: Option<&Snapshot>,
+        derive: &mut dyn FnMut(&Snapshot) -> std::result::Result<Vec<FileChange>, E>,
+    ) -> std::result::Result<PushOutcome, E> {
         let _lock = self.lock()?;
         self.reopen()?;
         // New objects go to an in-memory object database first: a push that fails leaves no
@@ -799,7 +836,15 @@ impl Repository {
         // loose objects.
         let odb = self.repo.odb().map_err(internal)?;
         let mempack = odb.add_new_mempack_backend(1000).map_err(internal)?;
-        let result = self.attempts(&odb, &mempack, author, message_prefix, known, derive);
+        let result = self.attempts(
+            &odb,
+            &mempack,
+            author,
+            message_prefix,
+            known,
+            current,
+            derive,
+        );
         let _ = mempack.reset();
         if let Ok(mut r) = self.repo.find_reference(OUTGOING_REF) {
             let _ = r.delete();
@@ -807,6 +852,7 @@ impl Repository {
         result
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn attempts<E: From<Error>>(
         &self,
         odb: &git2::Odb<'_>,
@@ -814,38 +860,46 @@ impl Repository {
         author: &Author,
         message_prefix: Option<&str>,
         known: &dyn Fn(&str, &str) -> Option<u64>,
+        current: Option<&Snapshot>,
         derive: &mut dyn FnMut(&Snapshot) -> std::result::Result<Vec<FileChange>, E>,
     ) -> std::result::Result<PushOutcome, E> {
         let mut rejections = 0u32;
         loop {
             let fetched = self.fetch_inner()?;
-            let snapshot = match &fetched.head {
-                Some(h) => {
-                    snapshot::read(&self.repo, h, &self.spec.path, &self.spec.limits, known)?
-                }
-                None => Snapshot::empty(),
+            // The caller's snapshot only while the head is the commit it was read at: after a
+            // lost race the head is a new commit, read here.
+            let snapshot: Cow<'_, Snapshot> = match (&fetched.head, current) {
+                (Some(h), Some(current)) if current.commit == *h => Cow::Borrowed(current),
+                (Some(h), _) => Cow::Owned(snapshot::read(
+                    &self.repo,
+                    h,
+                    &self.spec.path,
+                    &self.spec.limits,
+                    known,
+                )?),
+                (None, _) => Cow::Owned(Snapshot::empty()),
             };
             let changes = derive(&snapshot)?;
+            let unchanged = PushOutcome {
+                commit: None,
+                retries: rejections,
+                snapshot: None,
+            };
             if changes.is_empty() {
-                return Ok(PushOutcome {
-                    commit: None,
-                    retries: rejections,
-                });
+                return Ok(unchanged);
             }
             let parent = match &fetched.head {
                 Some(h) => Some(Oid::from_str(h).map_err(internal)?),
                 None => None,
             };
-            let Some(commit) = self.build_commit(parent, &changes, author, message_prefix)? else {
-                return Ok(PushOutcome {
-                    commit: None,
-                    retries: rejections,
-                });
+            let Some(built) = self.build_commit(parent, &changes, author, message_prefix)? else {
+                return Ok(unchanged);
             };
+            let commit = built.commit;
             match self.push(commit)? {
                 Pushed::Ok => {
                     // Keep our objects in the cache (one pack), then move the tracking ref.
-                    match persist(&self.repo, odb, mempack, commit, parent) {
+                    match persist(&self.repo, odb, mempack, &built.objects) {
                         Ok(()) => {
                             let _ = self.repo.reference(
                                 &self.tracking_ref(),
@@ -865,9 +919,13 @@ impl Repository {
                         retries = rejections,
                         "pushed"
                     );
+                    let commit = commit.to_string();
+                    let snapshot =
+                        snapshot::derive(snapshot, &commit, built.delta, &self.spec.limits);
                     return Ok(PushOutcome {
-                        commit: Some(commit.to_string()),
+                        commit: Some(commit),
                         retries: rejections,
+                        snapshot,
                     });
                 }
                 Pushed::Race(why) => {
@@ -896,7 +954,7 @@ impl Repository {
         changes: &[FileChange],
         author: &Author,
         message_prefix: Option<&str>,
-    ) -> Result<Option<Oid>> {
+    ) -> Result<Option<Built>> {
         let repo = &self.repo;
         let parent_commit = match parent {
             Some(p) => Some(repo.find_commit(p).map_err(internal)?),
@@ -920,15 +978,20 @@ impl Repository {
         })?;
         let mut builder = git2::build::TreeUpdateBuilder::new();
         let mut effective: Vec<(Verb, String, String)> = Vec::new();
+        let mut objects: Vec<Oid> = Vec::new();
+        let mut files = Vec::with_capacity(edits.len());
         for edit in edits {
             let full = join(&self.spec.path, &edit.path);
-            match &edit.new {
+            match edit.new {
                 Some(text) => {
                     let blob = repo.blob(text.as_bytes()).map_err(internal)?;
                     builder.upsert(full.as_str(), blob, modes[&edit.path]);
+                    objects.push(blob);
+                    files.push((edit.path.clone(), Some((blob.to_string(), text))));
                 }
                 None => {
                     builder.remove(full.as_str());
+                    files.push((edit.path.clone(), None));
                 }
             }
             effective.extend(
@@ -942,14 +1005,91 @@ impl Repository {
             return Ok(None);
         }
         let tree = repo.find_tree(tree_id).map_err(internal)?;
+        let mut delta = self.new_trees(&base_tree, &tree, &files, &mut objects)?;
+        delta.files = files;
         let sig = Signature::now(&author.name, &author.email)
             .map_err(|e| Error::Config(format!("invalid author: {}", e.message())))?;
         let message = commit_message(message_prefix, &effective);
         let parents: Vec<&git2::Commit<'_>> = parent_commit.iter().collect();
-        let oid = repo
+        let commit = repo
             .commit(None, &sig, &sig, &message, &tree, &parents)
             .map_err(internal)?;
-        Ok(Some(oid))
+        objects.push(commit);
+        objects.sort_unstable();
+        objects.dedup();
+        Ok(Some(Built {
+            commit,
+            objects,
+            delta,
+        }))
+    }
+
+    /// Compares `new` with `base` along the directories of the changed `files` (paths
+    /// relative to `spec.path`): pushes the trees that `new` has and `base` has not (at the
+    /// same path) to `objects`, and measures what changed under `spec.path` for
+    /// [`snapshot::derive`]. Every other directory is the same tree in both, so this costs
+    /// the depth of the changed paths, not the size of the repository.
+    fn new_trees(
+        &self,
+        base: &git2::Tree<'_>,
+        new: &git2::Tree<'_>,
+        files: &[(String, Option<(String, String)>)],
+        objects: &mut Vec<Oid>,
+    ) -> Result<snapshot::Delta> {
+        // Every directory on the way to a changed file, from the root down.
+        let mut dirs: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+        for (path, _) in files {
+            let full = join(&self.spec.path, path);
+            let mut at = 0;
+            dirs.insert(String::new());
+            while let Some(slash) = full[at..].find('/') {
+                at += slash;
+                dirs.insert(full[..at].to_string());
+                at += 1;
+            }
+        }
+        let odb = self.repo.odb().map_err(internal)?;
+        let spec_path = self.spec.path.as_str();
+        let mut delta = snapshot::Delta::default();
+        for dir in &dirs {
+            let old = self.tree_at(base, dir)?;
+            let now = self.tree_at(new, dir)?;
+            if old.as_ref().map(|t| t.id()) == now.as_ref().map(|t| t.id()) {
+                continue;
+            }
+            let under_spec_path = spec_path.is_empty()
+                || dir == spec_path
+                || dir
+                    .strip_prefix(spec_path)
+                    .is_some_and(|rest| rest.starts_with('/'));
+            if let Some(tree) = &now {
+                objects.push(tree.id());
+                if under_spec_path {
+                    let (size, _) = odb.read_header(tree.id()).map_err(internal)?;
+                    delta.largest_new_tree = delta.largest_new_tree.max(size as u64);
+                }
+            }
+            if under_spec_path {
+                let len = |t: &Option<git2::Tree<'_>>| t.as_ref().map_or(0, |t| t.len() as isize);
+                delta.entries += len(&now) - len(&old);
+            }
+        }
+        delta.path_exists = self.tree_at(new, spec_path)?.is_some();
+        Ok(delta)
+    }
+
+    /// The tree at directory `dir` (`""` for `root` itself), if there is one.
+    fn tree_at<'r>(&'r self, root: &git2::Tree<'r>, dir: &str) -> Result<Option<git2::Tree<'r>>> {
+        if dir.is_empty() {
+            return Ok(Some(root.clone()));
+        }
+        let Ok(entry) = root.get_path(Path::new(dir)) else {
+            return Ok(None);
+        };
+        if entry.kind() != Some(ObjectType::Tree) {
+            return Ok(None);
+        }
+        self.repo.find_tree(entry.id()).map(Some).map_err(internal)
     }
 
     /// Current content and mode of `full` in `tree`; refuses symlinks and non-directories
@@ -1092,27 +1232,24 @@ fn auto_proxy() -> ProxyOptions<'static> {
     p
 }
 
-/// Writes the objects `commit` adds to `parent` (the blobs, trees and commit we built, all in
-/// the in-memory object database) into the store as one pack, and empties the in-memory
-/// database. Only the new objects: the walk hides the parent, whose tree the store has, so the
-/// cost follows the change, not the repository (libgit2's `git_mempack_dump` would pack the
-/// commit's whole tree — every blob — and run its delta search over all of them).
+/// Writes `objects` — the blobs, trees and commit that `build_commit` made, all in the
+/// in-memory object database — into the store as one pack, and empties the in-memory
+/// database. Each object is inserted by itself (no walk): the cost follows the change, not the
+/// repository. (A revwalk of the commit minus its parent would make libgit2 walk both root
+/// trees in full to tell new from old, and `git_mempack_dump` would pack the commit's whole
+/// tree — every blob — and run its delta search over all of them.)
 fn persist(
     repo: &git2::Repository,
     odb: &git2::Odb<'_>,
     mempack: &git2::Mempack<'_>,
-    commit: Oid,
-    parent: Option<Oid>,
+    objects: &[Oid],
 ) -> Result<()> {
     use std::io::Write as _;
-    let mut walk = repo.revwalk().map_err(internal)?;
-    walk.push(commit).map_err(internal)?;
-    if let Some(parent) = parent {
-        walk.hide(parent).map_err(internal)?;
-    }
     let mut builder = repo.packbuilder().map_err(internal)?;
     builder.set_threads(1);
-    builder.insert_walk(&mut walk).map_err(internal)?;
+    for &oid in objects {
+        builder.insert_object(oid, None).map_err(internal)?;
+    }
     let mut buf = git2::Buf::new();
     builder.write_buf(&mut buf).map_err(internal)?;
     drop(builder);

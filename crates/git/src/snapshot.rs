@@ -126,6 +126,10 @@ pub struct Snapshot {
     pub skipped: Vec<SkippedFile>,
     /// Set when a budget stopped the walk: there are files that were not even listed.
     pub truncated: Option<Truncated>,
+    /// How many tree entries (files, directories, symlinks, submodules) the walk counted
+    /// under `spec.path`, what [`Limits::max_paths`] bounds. Kept so that the snapshot of a
+    /// commit we built can be derived from its parent's without walking again.
+    pub entries: usize,
 }
 
 impl Snapshot {
@@ -288,6 +292,93 @@ pub(crate) fn read(
     Ok(snapshot)
 }
 
+/// What a commit we built changed under `spec.path`, relative to its parent: enough to derive
+/// the commit's snapshot from the parent's without reading the tree again.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Delta {
+    /// Every file whose text changed (path relative to `spec.path`): its new blob id and
+    /// text, or `None` when it was deleted.
+    pub files: Vec<(String, Option<(String, String)>)>,
+    /// Tree entries added under `spec.path` minus those removed (new files and directories,
+    /// deleted files and the directories they emptied).
+    pub entries: isize,
+    /// The largest tree object (directory listing) under `spec.path` that the commit made.
+    pub largest_new_tree: u64,
+    /// Whether `spec.path` is still a directory in the commit (removals may empty it).
+    pub path_exists: bool,
+}
+
+/// The snapshot of `commit`, whose parent's snapshot is `base` and whose changes under
+/// `spec.path` are `delta`: what [`read`] of `commit` would return (with the new files'
+/// text loaded, the others as in `base`), or `None` when that is not certain — `base` is
+/// incomplete or not of a commit, or the commit would hit a budget of `limits` (`read` would
+/// then skip or truncate, and the caller reads it itself).
+pub(crate) fn derive(
+    base: std::borrow::Cow<'_, Snapshot>,
+    commit: &str,
+    delta: Delta,
+    limits: &Limits,
+) -> Option<Snapshot> {
+    if base.commit.is_empty() || !base.path_exists || !base.is_complete() || !delta.path_exists {
+        return None;
+    }
+    if delta.largest_new_tree > limits.max_file_bytes {
+        return None;
+    }
+    let entries = base.entries.checked_add_signed(delta.entries)?;
+    if entries > limits.max_paths {
+        return None;
+    }
+    for (path, new) in &delta.files {
+        // A file `k` directories deep is walked at depth `k`.
+        let depth = path.matches('/').count();
+        if depth > limits.max_depth {
+            return None;
+        }
+        if let Some((_, text)) = new
+            && text.len() as u64 > limits.max_file_bytes
+        {
+            return None;
+        }
+    }
+    let mut snapshot = base.into_owned();
+    for (path, new) in delta.files {
+        let at = snapshot
+            .files
+            .binary_search_by(|f| f.path.as_str().cmp(&path));
+        match (at, new) {
+            (Ok(i), Some((blob, text))) => {
+                let file = &mut snapshot.files[i];
+                file.blob = blob;
+                file.size = text.len() as u64;
+                file.content = Some(text);
+            }
+            (Err(i), Some((blob, text))) => snapshot.files.insert(
+                i,
+                SnapshotFile {
+                    path,
+                    blob,
+                    size: text.len() as u64,
+                    content: Some(text),
+                },
+            ),
+            (Ok(i), None) => {
+                snapshot.files.remove(i);
+            }
+            // A complete snapshot lists every manifest: deleting one it does not list means
+            // it was not read by this spec.
+            (Err(_), None) => return None,
+        }
+    }
+    let total: u64 = snapshot.files.iter().map(|f| f.size).sum();
+    if total > limits.max_total_bytes {
+        return None;
+    }
+    snapshot.commit = commit.to_string();
+    snapshot.entries = entries;
+    Some(snapshot)
+}
+
 /// The blob's content if it is UTF-8.
 pub(crate) fn load_text(repo: &git2::Repository, oid: Oid) -> Result<Option<String>> {
     let blob = repo.find_blob(oid).map_err(internal)?;
@@ -330,6 +421,7 @@ fn walk(
                 return Ok(candidates);
             }
             paths += 1;
+            snapshot.entries = paths;
             let name = match entry.name() {
                 Ok(name) => name.to_string(),
                 Err(_) => {

@@ -21,7 +21,8 @@ pub fn interval(repo: &crate::api::GitRepository) -> Duration {
 }
 
 /// Fills `state.source`. Fetches when a fetch is due (no snapshot yet, the last fetch failed,
-/// the spec changed, our push moved the branch, a webhook asked, or the interval passed);
+/// the spec changed, our push moved the branch to a commit whose snapshot was not derived, a
+/// webhook asked, or the interval passed);
 /// otherwise re-plans against the cached snapshot, so watch events cost no fetch.
 pub async fn fetch(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
     let now = Instant::now();

@@ -2,6 +2,8 @@
 //! remote head whenever it is not the commit the plan step planned on (a push that lost a
 //! race included). With writes off, the files it would commit.
 
+use std::sync::Arc;
+
 use gitcontroller_git::{Author, FileChange, Repository, Snapshot, edit_files};
 use gitcontroller_sync::{GitAction, ObjectId};
 
@@ -88,7 +90,8 @@ pub async fn write_back(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
     let inputs = planned.inputs.clone();
     // The plan step planned on this commit: while the remote head is still there, its Git
     // actions stand and nothing is planned or read again.
-    let planned_on = needs(&state.source, "fetch")?.commit().to_owned();
+    let current = needs(&state.source, "fetch")?.snapshot.clone();
+    let planned_on = current.commit.clone();
     let mut planned_actions = Some(planned.plan.to_git.clone());
     let known = state.repository.parse_cache().known(&inputs.types);
     let gate = state.writer.gate().clone();
@@ -116,7 +119,15 @@ pub async fn write_back(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
             (changes, written, removed) = file_changes(actions);
             Ok(changes)
         };
-        let outcome = git.commit_and_push_with(&author, prefix.as_deref(), &known, &mut derive)?;
+        // While the head is the commit planned on, the snapshot planned on is handed in
+        // rather than read again (it was read with the same `known`).
+        let outcome = git.commit_and_push_on(
+            &author,
+            prefix.as_deref(),
+            &known,
+            Some(&current),
+            &mut derive,
+        )?;
         Ok((outcome, written, removed))
     })
     .await;
@@ -133,7 +144,12 @@ pub async fn write_back(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
         ..GitOutcome::default()
     };
     if let Some(commit) = outcome.commit {
-        state.repository.pushed();
+        // With the pushed commit's snapshot derived, the next sync plans against it: our own
+        // push costs no fetch. Without it, the next sync fetches.
+        match outcome.snapshot {
+            Some(snapshot) => state.repository.pushed_snapshot(Arc::new(snapshot)),
+            None => state.repository.pushed(),
+        }
         for _ in &written {
             ctx.metrics.sync_operation(namespace, name, "git", "write");
         }
