@@ -1,7 +1,7 @@
 //! [`SyncReport`]: what one sync found and did, as plain data. The status and the Events are
 //! computed from it, once, at the end of a reconcile.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use gitcontroller_git::FileEdit;
 use gitcontroller_sync::{
@@ -9,6 +9,7 @@ use gitcontroller_sync::{
 };
 use k8s_openapi::api::core::v1::ObjectReference;
 
+use super::repository::Inventory;
 use super::rules::InvalidRule;
 use crate::access::identity::PlaintextSecrets;
 use crate::api::Reason;
@@ -53,7 +54,7 @@ pub struct ClusterOutcome {
     /// with the message that says so.
     pub conflicts: Vec<(ObjectId, String)>,
     /// Objects this repository has applied, after these writes.
-    pub inventory: BTreeSet<ObjectId>,
+    pub inventory: Inventory,
     /// The objects created or applied, as the API server returned them (with their uid).
     pub references: BTreeMap<ObjectId, ObjectReference>,
 }
@@ -98,7 +99,7 @@ pub struct SyncReport {
     /// What was written to Git.
     pub git: GitOutcome,
     /// Objects this repository has applied, after this sync.
-    pub inventory: BTreeSet<ObjectId>,
+    pub inventory: Inventory,
     /// Why writes were skipped, if they were.
     pub stopped: Option<Stop>,
     /// How many changes a write would have made while writes were skipped.

@@ -4,12 +4,15 @@
 //! reconcile, dropped by [`Context::forget`](super::Context::forget) when the repository is
 //! deleted.
 
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use gitcontroller_git::Snapshot;
-use gitcontroller_sync::Settled;
+use gitcontroller_sync::{ObjectId, Settled};
+
+use crate::api::InventoryEntry;
 
 use super::parse_cache::ParseCache;
 use super::verdicts::Verdicts;
@@ -39,7 +42,14 @@ pub struct RepositoryState {
     events_turn: Arc<tokio::sync::Mutex<()>>,
     /// When this process first saw the repository (see [`RepositoryState::seen_at`]).
     seen: Seen,
+    /// The inventory of the status last read, as identities (see
+    /// [`RepositoryState::inventory`]).
+    inventory: Mutex<Inventory>,
 }
+
+/// Objects a repository applied, shared by the steps of a sync and from sync to sync: a sync
+/// that changes nothing neither rebuilds nor copies it.
+pub type Inventory = Arc<BTreeSet<ObjectId>>;
 
 /// An instant, the moment it is made by default.
 struct Seen(Instant);
@@ -165,6 +175,16 @@ impl RepositoryState {
     /// began since is as fresh as that sync needs.
     pub fn seen_at(&self) -> Instant {
         self.seen.0
+    }
+
+    /// The inventory `entries` of a status as identities: the set of the previous call
+    /// when it holds the same objects (a comparison, no allocation), else built anew.
+    pub fn inventory(&self, entries: &[InventoryEntry]) -> Inventory {
+        let mut last = self.inventory.lock().expect("inventory lock");
+        if !super::convert::same_inventory(entries, &last) {
+            *last = Arc::new(super::convert::inventory(entries));
+        }
+        last.clone()
     }
 
     /// Parsed manifests of earlier snapshots.
@@ -350,6 +370,41 @@ mod tests {
             state.source().fetch_due(soon, INTERVAL, Some(3), false),
             Some(FetchReason::LastFetchFailed)
         );
+    }
+
+    #[test]
+    fn the_inventory_is_built_again_only_when_the_status_lists_other_objects() {
+        let entry = |name: &str| InventoryEntry {
+            group: String::new(),
+            kind: "ConfigMap".into(),
+            namespace: Some("team-a".into()),
+            name: name.into(),
+        };
+        let state = RepositoryState::default();
+        let listed = vec![entry("a"), entry("b")];
+        let first = state.inventory(&listed);
+        assert_eq!(
+            *first,
+            BTreeSet::from([
+                ObjectId::new("", "ConfigMap", Some("team-a"), "a"),
+                ObjectId::new("", "ConfigMap", Some("team-a"), "b"),
+            ])
+        );
+        assert!(Arc::ptr_eq(&first, &state.inventory(&listed)), "shared");
+        for other in [
+            vec![entry("a")],
+            vec![entry("a"), entry("c")],
+            vec![entry("b"), entry("a")],
+            vec![],
+        ] {
+            let built = state.inventory(&other);
+            assert_eq!(
+                *built,
+                super::super::convert::inventory(&other),
+                "{other:?}"
+            );
+            assert!(!Arc::ptr_eq(&first, &built), "{other:?}");
+        }
     }
 
     #[test]

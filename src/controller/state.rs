@@ -17,7 +17,7 @@ use super::convert;
 use super::parse_cache::{ParseCache, ParsedSnapshot};
 use super::report::{ClusterOutcome, GitOutcome, Stop, SyncReport, touched};
 use super::repository::RepoKey;
-use super::repository::{FetchReason, RepositoryState};
+use super::repository::{FetchReason, Inventory, RepositoryState};
 use super::rules::ResolvedRules;
 use super::writer::Writer;
 use crate::access::Identity;
@@ -117,7 +117,7 @@ pub struct PlanInputs {
     /// The live objects.
     pub live: Arc<Vec<Arc<Value>>>,
     /// Objects this repository applied before this sync.
-    pub inventory: BTreeSet<ObjectId>,
+    pub inventory: Inventory,
     /// The planner's switches.
     pub options: PlanOptions,
     /// `spec.pruneLimit`.
@@ -322,8 +322,8 @@ impl SyncState {
     }
 
     /// The inventory in the repository's status before this sync.
-    pub fn previous_inventory(&self) -> BTreeSet<ObjectId> {
-        super::convert::inventory(
+    pub fn previous_inventory(&self) -> Inventory {
+        self.repository.inventory(
             self.repo
                 .status
                 .as_ref()

@@ -66,7 +66,9 @@ pub(super) fn short(commit: &str) -> String {
 pub fn repository_status(repo: &GitRepository, outcome: Outcome<'_>) -> GitRepositoryStatus {
     use ConditionStatus::{False, True, Unknown};
     use ConditionType::{Ready, Reconciling, Stalled};
-    let old = repo.status.clone().unwrap_or_default();
+    let unset = GitRepositoryStatus::default();
+    // Borrowed: the inventory alone may list thousands of objects.
+    let old = repo.status.as_ref().unwrap_or(&unset);
     let generation = repo.metadata.generation;
     let mut status = GitRepositoryStatus {
         observed_generation: generation,
@@ -74,11 +76,12 @@ pub fn repository_status(repo: &GitRepository, outcome: Outcome<'_>) -> GitRepos
         last_synced_commit_short: old.last_synced_commit_short.clone(),
         last_sync_time: old.last_sync_time.clone(),
         objects: old.objects.clone(),
-        inventory: old.inventory.clone(),
+        inventory: Vec::new(),
         conditions: Vec::new(),
     };
     match outcome {
         Err(error) => {
+            status.inventory = old.inventory.clone();
             let reason = error.reason();
             status.conditions = if error.is_stalled() {
                 vec![
@@ -296,7 +299,7 @@ mod tests {
                 to_git: 1,
                 ignored: 0,
             },
-            inventory: BTreeSet::from([id("a")]),
+            inventory: std::sync::Arc::new(BTreeSet::from([id("a")])),
             ..SyncReport::default()
         }
     }

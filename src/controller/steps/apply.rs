@@ -1,12 +1,14 @@
 //! Step 6: the plan's cluster side — server-side apply and delete, with the writer the sync
 //! state carries.
 
+use std::sync::Arc;
+
 use futures::StreamExt;
 use gitcontroller_sync::{ClusterAction, ObjectId};
 
 use super::super::context::Context;
 use super::super::report::{ClusterOutcome, Stop};
-use super::super::repository::RepoKey;
+use super::super::repository::{Inventory, RepoKey};
 use super::super::state::{Flow, Mode, SyncState, needs};
 use super::super::verdicts::BodyDigest;
 use super::super::writer::{OBJECT_REQUESTS_IN_FLIGHT, Writer};
@@ -68,13 +70,11 @@ pub async fn apply(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
             .push((id.clone(), conflict_message(owner, visible, &state.key)));
     }
     for id in &claims.released {
-        outcome.inventory.remove(id);
+        forget(&mut outcome.inventory, id);
     }
     for id in &claims.to_stamp {
         match stamp_owner(&state.writer, &catalog, id, &state.key).await {
-            Ok(()) => {
-                outcome.inventory.insert(id.clone());
-            }
+            Ok(()) => remember(&mut outcome.inventory, id),
             Err(error) => record_failure(&mut outcome, id, error),
         }
     }
@@ -108,7 +108,7 @@ pub async fn apply(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
                     verdicts.remember(&id, BodyDigest::of(&object), version.unwrap_or_default());
                     outcome.references.insert(id.clone(), stored.reference());
                 }
-                outcome.inventory.insert(id.clone());
+                remember(&mut outcome.inventory, &id);
                 if create {
                     ctx.metrics
                         .sync_operation(namespace, name, "kubernetes", "create");
@@ -121,7 +121,7 @@ pub async fn apply(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
             }
             (ClusterAction::Delete { id }, Ok(_)) => {
                 verdicts.forget(&id);
-                outcome.inventory.remove(&id);
+                forget(&mut outcome.inventory, &id);
                 ctx.metrics
                     .sync_operation(namespace, name, "kubernetes", "delete");
                 outcome.deleted.push(id.clone());
@@ -144,6 +144,21 @@ pub async fn apply(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
         Some(why) => Flow::Stop(why),
         None => Flow::Continue,
     })
+}
+
+/// Adds `id` to the inventory. Shared with the plan inputs (and the previous sync): copied
+/// only when it really changes, which an apply of an object it lists does not.
+fn remember(inventory: &mut Inventory, id: &ObjectId) {
+    if !inventory.contains(id) {
+        Arc::make_mut(inventory).insert(id.clone());
+    }
+}
+
+/// Removes `id` from the inventory, copying it only if it listed `id`.
+fn forget(inventory: &mut Inventory, id: &ObjectId) {
+    if inventory.contains(id) {
+        Arc::make_mut(inventory).remove(id);
+    }
 }
 
 /// The served type of an object, or an error naming it.

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use gitcontroller_sync::{Manifest, PlanOptions, PruneLimit};
+use gitcontroller_sync::{Manifest, ObjectId, PlanOptions, PruneLimit};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::super::context::Context;
@@ -78,14 +78,24 @@ pub async fn plan(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
         .parse(&source.snapshot, &types)
         .map_err(|e| Error::Internal(format!("{} could not be read from Git", e.path)))?;
     let manifests: Vec<&Manifest> = parsed_snapshot.manifests().collect();
+    // The answer depends on the type and namespace only: asked once for each run of
+    // manifests that share them (most of a repository), not once per manifest.
+    let mut asked: Option<&ObjectId> = None;
     for manifest in &manifests {
+        let id = &manifest.id;
+        if asked.is_some_and(|last| {
+            last.kind == id.kind && last.group == id.group && last.namespace == id.namespace
+        }) {
+            continue;
+        }
+        asked = Some(id);
         let key = TypeKey {
-            group: manifest.id.group.clone(),
-            kind: manifest.id.kind.clone(),
+            group: id.group.clone(),
+            kind: id.kind.clone(),
         };
         if let Some(entry) = rules.catalog.get(&key) {
             // Asked now; the answer is kept in the plan's reach.
-            let _within_reach = reads.check(&manifest.id, entry).await?;
+            let _within_reach = reads.check(id, entry).await?;
         }
     }
     let plaintext_secrets = plaintext_secrets(&ctx.config.tenancy, &state.repo);
