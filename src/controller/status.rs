@@ -143,7 +143,7 @@ pub fn repository_status(repo: &GitRepository, outcome: Outcome<'_>) -> GitRepos
                 && (old.last_synced_commit.as_deref() != Some(commit.as_str())
                     || report.acted()
                     || old.last_sync_time.is_none()
-                    || !is_ready(&old))
+                    || !is_ready(old))
             {
                 status.last_sync_time = Some(now());
                 status.last_synced_commit = Some(commit.clone());
