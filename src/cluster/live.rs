@@ -23,9 +23,8 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
-use gitcontroller_sync::ObjectId;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::{ApiResource, DynamicResourceScope, Resource};
 use serde::{Deserialize, Deserializer};
@@ -57,10 +56,6 @@ pub struct LiveObject {
     metadata: ObjectMeta,
     /// The compact object, with `apiVersion` and `kind` (once [`LiveObject::typed`] ran).
     object: Arc<Value>,
-    /// Its identity, made by the first reconcile that reads it and kept while the object is
-    /// unchanged ([`LiveObject::id_or_init`]): every reconcile of every repository looks its
-    /// objects up by id.
-    id: OnceLock<ObjectId>,
 }
 
 impl LiveObject {
@@ -85,19 +80,7 @@ impl LiveObject {
         Self {
             metadata,
             object: Arc::new(object),
-            id: OnceLock::new(),
         }
-    }
-
-    /// Its identity: made by `make` the first time, the same value after. A store holds
-    /// objects of one type, so every caller makes the same identity.
-    pub fn id_or_init(&self, make: impl FnOnce(&Self) -> ObjectId) -> &ObjectId {
-        self.id.get_or_init(|| make(self))
-    }
-
-    /// Its identity, if [`id_or_init`](Self::id_or_init) made it.
-    pub fn id(&self) -> Option<&ObjectId> {
-        self.id.get()
     }
 
     /// Fills in `apiVersion` and `kind` where the API server left them out (the items of a

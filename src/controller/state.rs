@@ -1,7 +1,7 @@
 //! [`SyncState`]: one sync of one GitRepository as it goes through the steps — the repository,
 //! how to write, and the plain output of every step that ran so far.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use gitcontroller_git::Snapshot;
@@ -25,8 +25,6 @@ use crate::access::Refusal;
 use crate::access::identity::PlaintextSecrets;
 use crate::access::scope::{Reach, ReadCheck};
 use crate::api::GitRepository;
-use crate::cluster::LiveObject;
-use crate::cluster::discovery::CatalogEntry;
 use crate::error::{Error, Result};
 
 /// Whether a sync writes.
@@ -76,57 +74,18 @@ pub struct LiveState {
     /// Every such object as the stores keep them ([`LiveObject`](crate::cluster::LiveObject):
     /// compact, without our bookkeeping annotations), shared with the stores, not copied.
     pub objects: Arc<Vec<Arc<Value>>>,
-    /// The same objects, found by id, each with its bookkeeping annotations.
-    pub by_id: Arc<HashSet<Observed>>,
+    /// The same objects by id, each with its bookkeeping annotations.
+    pub by_id: Arc<HashMap<ObjectId, Observed>>,
 }
 
-/// One live object of [`LiveState`], found in a set by its id: the id is the one the store's
-/// object keeps, neither built nor copied per reconcile.
+/// One live object of [`LiveState`].
 #[derive(Clone, Debug)]
 pub struct Observed {
-    live: Arc<LiveObject>,
+    /// As the stores keep it.
+    pub object: Arc<Value>,
     /// Its bookkeeping annotations ([`bookkeeping`](crate::access::ownership::bookkeeping)):
     /// who owns it.
     pub bookkeeping: Arc<Value>,
-}
-
-impl Observed {
-    /// `live` of the type `entry`, with its bookkeeping.
-    pub fn new(live: Arc<LiveObject>, entry: &CatalogEntry, bookkeeping: Arc<Value>) -> Self {
-        live.id_or_init(|object| convert::live_id(object, entry));
-        Self { live, bookkeeping }
-    }
-
-    /// Its identity.
-    pub fn id(&self) -> &ObjectId {
-        self.live.id().expect("made by Observed::new")
-    }
-
-    /// The object as the stores keep it.
-    pub fn object(&self) -> &Arc<Value> {
-        self.live.object()
-    }
-}
-
-impl PartialEq for Observed {
-    fn eq(&self, other: &Self) -> bool {
-        self.id() == other.id()
-    }
-}
-
-impl Eq for Observed {}
-
-impl std::hash::Hash for Observed {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        // As `ObjectId` hashes: lookups by `&ObjectId` go through `Borrow`.
-        self.id().hash(state);
-    }
-}
-
-impl std::borrow::Borrow<ObjectId> for Observed {
-    fn borrow(&self) -> &ObjectId {
-        self.id()
-    }
 }
 
 impl LiveState {
@@ -135,7 +94,7 @@ impl LiveState {
         ids.iter()
             .filter_map(|id| {
                 let observed = self.by_id.get(*id)?;
-                Some(((*id).clone(), &**observed.object()))
+                Some(((*id).clone(), &*observed.object))
             })
             .collect()
     }
@@ -431,59 +390,5 @@ impl SyncState {
             cluster,
             git,
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::access::ownership::OWNER_ANNOTATION;
-    use kube::core::{ApiResource, GroupVersionKind};
-
-    fn configmaps() -> CatalogEntry {
-        CatalogEntry {
-            resource: ApiResource::from_gvk_with_plural(
-                &GroupVersionKind::gvk("", "v1", "ConfigMap"),
-                "configmaps",
-            ),
-            namespaced: true,
-        }
-    }
-
-    fn live(name: &str, owner: &str) -> Arc<LiveObject> {
-        Arc::new(LiveObject::new(serde_json::json!({
-            "apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": name, "namespace": "team-a",
-                         "annotations": {OWNER_ANNOTATION: owner}},
-            "data": {"k": name},
-        })))
-    }
-
-    #[test]
-    fn live_objects_are_found_by_ids_built_elsewhere_with_their_bookkeeping() {
-        let entry = configmaps();
-        let objects = [live("a", "team-a/apps"), live("b", "team-b/apps")];
-        let state = LiveState {
-            objects: Arc::new(objects.iter().map(|o| o.object().clone()).collect()),
-            by_id: Arc::new(
-                objects
-                    .iter()
-                    .map(|o| Observed::new(o.clone(), &entry, Arc::new(o.bookkeeping())))
-                    .collect(),
-            ),
-        };
-        let a = ObjectId::new("", "ConfigMap", Some("team-a"), "a");
-        let b = ObjectId::new("", "ConfigMap", Some("team-a"), "b");
-        let missing = ObjectId::new("", "ConfigMap", Some("team-b"), "a");
-        assert_eq!(
-            state.bookkeeping(&b).unwrap()["metadata"]["annotations"][OWNER_ANNOTATION],
-            "team-b/apps"
-        );
-        assert!(state.bookkeeping(&missing).is_none());
-        let found = state.find_all(&BTreeSet::from([&a, &missing]));
-        assert_eq!(found.keys().collect::<Vec<_>>(), [&a]);
-        assert_eq!(found[&a]["data"]["k"], "a");
-        // The id is made once and kept with the store's object.
-        assert_eq!(objects[0].id(), Some(&a));
     }
 }

@@ -1,11 +1,12 @@
 //! Step 3: the live objects of the selected types that the repository's identity may read,
 //! from watchers keyed by (reader, type, scope) (`access::scope`).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::super::context::Context;
+use super::super::convert;
 use super::super::state::{Flow, LiveState, Observed, SyncState, needs};
 use crate::access::scope::{ReadCheck, Selection, watch_keys};
 use crate::cluster::live::SharedBookkeeping;
@@ -45,10 +46,7 @@ pub async fn observe_live(ctx: &Context, state: &mut SyncState) -> Result<Flow> 
 
     let mut reads = ReadCheck::new(state.identity.clone(), ctx.reviews.clone());
     let mut objects = Vec::new();
-    // The key's one mutable part, the id memo of the store's object, is set by
-    // `Observed::new` before the object goes in and never changes after.
-    #[allow(clippy::mutable_key_type)]
-    let mut by_id = HashSet::new();
+    let mut by_id = HashMap::new();
     let mut bookkeeping = SharedBookkeeping::default();
     for source in &watched {
         let entry = &source.entry;
@@ -67,16 +65,19 @@ pub async fn observe_live(ctx: &Context, state: &mut SyncState) -> Result<Flow> 
         objects.reserve(listed.len());
         by_id.reserve(listed.len());
         for object in listed {
-            // Shared, not copied: the stores hold each object once, compacted and without
-            // the bookkeeping annotations as it arrived, with its id once made.
-            let shared = bookkeeping.of(&object);
-            let observed = Observed::new(object, entry, shared);
+            let id = convert::live_id(&object, entry);
             // Out of reach: not planned, not exported, never named.
-            if reads.check(observed.id(), entry).await?.is_err() {
+            if reads.check(&id, entry).await?.is_err() {
                 continue;
             }
-            objects.push(observed.object().clone());
-            by_id.insert(observed);
+            // Shared, not copied: the stores hold each object once, compacted and without
+            // the bookkeeping annotations as it arrived.
+            let observed = Observed {
+                object: object.object().clone(),
+                bookkeeping: bookkeeping.of(&object),
+            };
+            objects.push(observed.object.clone());
+            by_id.insert(id, observed);
         }
     }
     state.reads = Some(reads);
