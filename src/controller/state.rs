@@ -392,3 +392,48 @@ impl SyncState {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::access::ownership::{OWNER_ANNOTATION, bookkeeping, strip_bookkeeping};
+
+    fn live(name: &str, owner: &str) -> (ObjectId, Observed) {
+        let mut object = serde_json::json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": "team-a",
+                         "annotations": {OWNER_ANNOTATION: owner}},
+            "data": {"k": name},
+        });
+        let kept = bookkeeping(&object);
+        strip_bookkeeping(&mut object);
+        let id = convert::object_id(&object).expect("an object");
+        let observed = Observed {
+            object: Arc::new(object),
+            bookkeeping: Arc::new(kept),
+        };
+        (id, observed)
+    }
+
+    #[test]
+    fn live_objects_are_found_by_id_with_their_bookkeeping() {
+        let by_id: HashMap<ObjectId, Observed> =
+            [live("a", "team-a/apps"), live("b", "team-b/apps")].into();
+        let state = LiveState {
+            objects: Arc::new(by_id.values().map(|o| o.object.clone()).collect()),
+            by_id: Arc::new(by_id),
+        };
+        let a = ObjectId::new("", "ConfigMap", Some("team-a"), "a");
+        let b = ObjectId::new("", "ConfigMap", Some("team-a"), "b");
+        let missing = ObjectId::new("", "ConfigMap", Some("team-b"), "a");
+        assert_eq!(
+            state.bookkeeping(&b).unwrap()["metadata"]["annotations"][OWNER_ANNOTATION],
+            "team-b/apps"
+        );
+        assert!(state.bookkeeping(&missing).is_none());
+        let found = state.find_all(&BTreeSet::from([&a, &missing]));
+        assert_eq!(found.keys().collect::<Vec<_>>(), [&a]);
+        assert_eq!(found[&a]["data"]["k"], "a");
+        assert!(found[&a]["metadata"].get("annotations").is_none());
+    }
+}
