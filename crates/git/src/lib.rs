@@ -39,6 +39,7 @@ mod repo;
 mod shared_fetch;
 mod snapshot;
 mod store;
+mod tree_edit;
 pub mod yamledit;
 
 pub use change::{FileChange, FileEdit};

@@ -21,6 +21,7 @@ use crate::paths::{join, normalize_relative};
 use crate::shared_fetch::{self, FetchKey};
 use crate::snapshot::{self, Limits, Snapshot, SnapshotFile};
 use crate::store::{OpenStore, StoreLock, TRACKING_PREFIX, open_or_init, store_stem};
+use crate::tree_edit::{self, Edit, Trees};
 
 /// Where and how to sync. `Debug` redacts a password in the URL and every secret.
 #[derive(Clone)]
@@ -372,6 +373,7 @@ impl Repository {
                 spec.cache_dir.display()
             ))
         })?;
+        trust_stored_objects();
         let _lock = StoreLock::acquire(&dir)?;
         let (open, others_open) = OpenStore::register(&dir);
         let repo = open_or_init(&dir, others_open)?;
@@ -970,13 +972,15 @@ impl Repository {
                 repo.find_tree(empty).map_err(internal)?
             }
         };
+        let trees = Trees::new(repo);
         let mut modes: BTreeMap<String, FileMode> = BTreeMap::new();
         let edits = edit_files_with(&self.spec.path, changes, |path| {
-            let (text, mode) = self.current_file(&base_tree, &join(&self.spec.path, path))?;
+            let (text, mode) =
+                self.current_file(&trees, &base_tree, &join(&self.spec.path, path))?;
             modes.insert(path.to_string(), mode);
             Ok(text)
         })?;
-        let mut builder = git2::build::TreeUpdateBuilder::new();
+        let mut tree_edits: Vec<(String, Edit)> = Vec::with_capacity(edits.len());
         let mut effective: Vec<(Verb, String, String)> = Vec::new();
         let mut objects: Vec<Oid> = Vec::new();
         let mut files = Vec::with_capacity(edits.len());
@@ -985,12 +989,12 @@ impl Repository {
             match edit.new {
                 Some(text) => {
                     let blob = repo.blob(text.as_bytes()).map_err(internal)?;
-                    builder.upsert(full.as_str(), blob, modes[&edit.path]);
+                    tree_edits.push((full, Edit::Upsert(blob, modes[&edit.path])));
                     objects.push(blob);
                     files.push((edit.path.clone(), Some((blob.to_string(), text))));
                 }
                 None => {
-                    builder.remove(full.as_str());
+                    tree_edits.push((full, Edit::Remove));
                     files.push((edit.path.clone(), None));
                 }
             }
@@ -1000,12 +1004,15 @@ impl Repository {
                     .map(|(verb, subject)| (verb, subject, edit.path.clone())),
             );
         }
-        let tree_id = builder.create_updated(repo, &base_tree).map_err(internal)?;
+        let odb = repo.odb().map_err(internal)?;
+        let borrowed: Vec<(&str, Edit)> =
+            tree_edits.iter().map(|(p, e)| (p.as_str(), *e)).collect();
+        let (tree_id, rewritten) = tree_edit::update(&trees, &odb, &base_tree, &borrowed)?;
         if tree_id == base_tree.id() {
             return Ok(None);
         }
         let tree = repo.find_tree(tree_id).map_err(internal)?;
-        let mut delta = self.new_trees(&base_tree, &tree, &files, &mut objects)?;
+        let mut delta = self.tree_delta(&rewritten, &mut objects);
         delta.files = files;
         let sig = Signature::now(&author.name, &author.email)
             .map_err(|e| Error::Config(format!("invalid author: {}", e.message())))?;
@@ -1024,79 +1031,54 @@ impl Repository {
         }))
     }
 
-    /// Compares `new` with `base` along the directories of the changed `files` (paths
-    /// relative to `spec.path`): pushes the trees that `new` has and `base` has not (at the
-    /// same path) to `objects`, and measures what changed under `spec.path` for
-    /// [`snapshot::derive`]. Every other directory is the same tree in both, so this costs
-    /// the depth of the changed paths, not the size of the repository.
-    fn new_trees(
+    /// What the rewritten directories of a commit change under `spec.path`, for
+    /// [`snapshot::derive`]; pushes the trees that are new objects to `objects`. Only the
+    /// directories on the way to a changed file are rewritten, so this costs the depth of the
+    /// changed paths, not the size of the repository.
+    fn tree_delta(
         &self,
-        base: &git2::Tree<'_>,
-        new: &git2::Tree<'_>,
-        files: &[(String, Option<(String, String)>)],
+        rewritten: &[tree_edit::Rewritten],
         objects: &mut Vec<Oid>,
-    ) -> Result<snapshot::Delta> {
-        // Every directory on the way to a changed file, from the root down.
-        let mut dirs: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
-        for (path, _) in files {
-            let full = join(&self.spec.path, path);
-            let mut at = 0;
-            dirs.insert(String::new());
-            while let Some(slash) = full[at..].find('/') {
-                at += slash;
-                dirs.insert(full[..at].to_string());
-                at += 1;
-            }
-        }
-        let odb = self.repo.odb().map_err(internal)?;
+    ) -> snapshot::Delta {
         let spec_path = self.spec.path.as_str();
-        let mut delta = snapshot::Delta::default();
-        for dir in &dirs {
-            let old = self.tree_at(base, dir)?;
-            let now = self.tree_at(new, dir)?;
-            if old.as_ref().map(|t| t.id()) == now.as_ref().map(|t| t.id()) {
-                continue;
-            }
-            let under_spec_path = spec_path.is_empty()
+        let under_spec_path = |dir: &str| {
+            spec_path.is_empty()
                 || dir == spec_path
                 || dir
                     .strip_prefix(spec_path)
-                    .is_some_and(|rest| rest.starts_with('/'));
-            if let Some(tree) = &now {
-                objects.push(tree.id());
-                if under_spec_path {
-                    let (size, _) = odb.read_header(tree.id()).map_err(internal)?;
+                    .is_some_and(|rest| rest.starts_with('/'))
+        };
+        let mut delta = snapshot::Delta::default();
+        for dir in rewritten {
+            if !dir.changed() {
+                continue;
+            }
+            if let Some((id, _, _)) = dir.after {
+                objects.push(id);
+            }
+            if under_spec_path(&dir.dir) {
+                if let Some((_, _, size)) = dir.after {
                     delta.largest_new_tree = delta.largest_new_tree.max(size as u64);
                 }
+                let after = dir.after.map_or(0, |(_, entries, _)| entries as isize);
+                let before = dir.before.map_or(0, |(_, entries)| entries as isize);
+                delta.entries += after - before;
             }
-            if under_spec_path {
-                let len = |t: &Option<git2::Tree<'_>>| t.as_ref().map_or(0, |t| t.len() as isize);
-                delta.entries += len(&now) - len(&old);
-            }
         }
-        delta.path_exists = self.tree_at(new, spec_path)?.is_some();
-        Ok(delta)
-    }
-
-    /// The tree at directory `dir` (`""` for `root` itself), if there is one.
-    fn tree_at<'r>(&'r self, root: &git2::Tree<'r>, dir: &str) -> Result<Option<git2::Tree<'r>>> {
-        if dir.is_empty() {
-            return Ok(Some(root.clone()));
-        }
-        let Ok(entry) = root.get_path(Path::new(dir)) else {
-            return Ok(None);
-        };
-        if entry.kind() != Some(ObjectType::Tree) {
-            return Ok(None);
-        }
-        self.repo.find_tree(entry.id()).map(Some).map_err(internal)
+        // Every changed path is under `spec.path`, so its directory is among the rewritten.
+        delta.path_exists = spec_path.is_empty()
+            || rewritten
+                .iter()
+                .any(|dir| dir.dir == spec_path && dir.after.is_some());
+        delta
     }
 
     /// Current content and mode of `full` in `tree`; refuses symlinks and non-directories
     /// on the way and a directory or symlink at the path itself.
-    fn current_file(
+    fn current_file<'r>(
         &self,
-        tree: &git2::Tree<'_>,
+        trees: &Trees<'r>,
+        tree: &git2::Tree<'r>,
         full: &str,
     ) -> Result<(Option<String>, FileMode)> {
         let parts: Vec<&str> = full.split('/').collect();
@@ -1121,7 +1103,7 @@ impl Repository {
                 }
                 let id = entry.id();
                 drop(entry);
-                cur = self.repo.find_tree(id).map_err(internal)?;
+                cur = trees.get(id)?;
                 continue;
             }
             if entry.kind() != Some(ObjectType::Blob) {
@@ -1222,6 +1204,16 @@ impl Repository {
         }
         Ok(Pushed::Ok)
     }
+}
+
+/// Makes libgit2 stop re-hashing every object it reads from a store (`git` itself never
+/// does). Every object in a store was hashed on the way in: the indexer names what a fetch
+/// brings by hashing it, and what a commit build writes is named by its hash. Re-hashing on
+/// read cost a write-back at 10,000 files about 5% of its CPU: each read of a large directory
+/// hashed its 0.4 MB again. libgit2's switch is process-wide; set once.
+fn trust_stored_objects() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| git2::opts::strict_hash_verification(false));
 }
 
 /// Proxy from the environment (`https_proxy`, `http_proxy`, honouring `no_proxy`), as
