@@ -169,12 +169,16 @@ pub async fn confirm(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
         .as_mut()
         .expect("the plan step ran (taken from above)");
     let plan = &mut planned.plan;
+    // The plan's noops are sorted; only new ones call for sorting them again (checking that
+    // thousands of them are in order is not free either).
+    let mut new_noops = false;
     for confirmed in confirmed {
         let id = confirmed.action.id().clone();
         if confirmed.confirmation.applies() {
             plan.to_cluster.push(confirmed.action);
         } else {
             plan.noops.push(id.clone());
+            new_noops = true;
         }
         if let Some(stored) = confirmed.stored.filter(|_| keep_stored) {
             planned.stored.insert(id, stored);
@@ -182,7 +186,9 @@ pub async fn confirm(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
     }
     plan.to_cluster.extend(unconfirmable);
     plan.to_cluster.sort_by(|a, b| a.id().cmp(b.id()));
-    plan.noops.sort();
+    if new_noops {
+        plan.noops.sort();
+    }
     Ok(Flow::Continue)
 }
 

@@ -117,13 +117,14 @@ pub async fn plan(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
     });
     let previous = state.repository.settled();
     let GuardedPlan {
-        plan,
+        mut plan,
         settled,
         prune_refused,
         refused,
     } = inputs.plan_parsed(&source.snapshot, &parsed_snapshot, previous.as_deref());
     state.repository.remember_settled(settled);
-    let in_sync = plan.applied_noops.clone();
+    // Moved, not copied (nothing reads them from the plan after this): thousands of ids.
+    let in_sync = std::mem::take(&mut plan.applied_noops);
     tracing::debug!(
         fetched = source.fetched.map(|r| r.as_str()),
         files = source.snapshot.files.len(),
