@@ -88,6 +88,15 @@ pub struct PlanOptions {
     /// Directory new files are placed under (e.g. the repository's `spec.path`); `""` for
     /// the paths of [`new_file_path`](crate::layout::new_file_path) as they are.
     pub layout_root: String,
+    /// Whether [`Plan::noops`] lists the objects in sync (default). A caller that reads only
+    /// the counts and [`Plan::applied_noops`] turns it off: most objects are in sync, and
+    /// listing them copies thousands of ids on every plan.
+    #[serde(default = "listed")]
+    pub list_noops: bool,
+}
+
+fn listed() -> bool {
+    true
 }
 
 impl Default for PlanOptions {
@@ -97,6 +106,7 @@ impl Default for PlanOptions {
             allow_plaintext_secrets: false,
             field_manager: DEFAULT_FIELD_MANAGER.to_owned(),
             layout_root: String::new(),
+            list_noops: true,
         }
     }
 }
@@ -203,7 +213,8 @@ pub struct Plan {
     pub to_confirm: Vec<ClusterAction>,
     /// Changes to the repository.
     pub to_git: Vec<GitAction>,
-    /// Objects the repository manages that are in sync.
+    /// Objects the repository manages that are in sync (empty unless
+    /// [`PlanOptions::list_noops`]).
     pub noops: Vec<ObjectId>,
     /// The objects of `noops` that this repository applies: those with a manifest that a
     /// `kubernetes` rule selects (by the live object's labels when it exists, else the
@@ -457,7 +468,9 @@ fn plan_with<L: Borrow<Value>, M: Borrow<Manifest>>(
         Some(settled) if record => settled.len(),
         _ => manifests.len().max(live.len()),
     };
-    out.noops.reserve(expected_noops);
+    if input.options.list_noops {
+        out.noops.reserve(expected_noops);
+    }
     out.applied_noops
         .reserve(expected_noops.min(manifests.len()));
     let mut planner = Planner {
@@ -530,18 +543,13 @@ fn plan_with<L: Borrow<Value>, M: Borrow<Manifest>>(
         }
         let diagnostics = planner.out.diagnostics.len();
         let noop = planner.object(id, &entry);
-        if let (true, Some((dominant, applied)), Some(m)) = (record, noop, both)
+        if let (true, Some((noop_id, dominant, applied)), Some(m)) = (record, noop, both)
             && planner.out.diagnostics.len() == diagnostics
             && let (Some(manifest), Some(live)) =
                 (ManifestVersion::of(m), LiveVersion::of(entry.live_version))
         {
             settled.push(Arc::new(SettledObject {
-                id: planner
-                    .out
-                    .noops
-                    .last()
-                    .expect("a noop was planned")
-                    .clone(),
+                id: noop_id,
                 manifest,
                 live,
                 dominant,
@@ -723,9 +731,9 @@ struct Planner<'i, 'r> {
 }
 
 impl<'i, 'r> Planner<'i, 'r> {
-    /// Plans one object; when it is a noop (then last in [`Plan::noops`]), returns the
-    /// direction it is counted in and whether it is applied.
-    fn object(&mut self, key: IdRef<'_>, entry: &Entry<'_>) -> Option<(SyncTo, bool)> {
+    /// Plans one object; when it is a noop (then last in [`Plan::noops`] if they are listed),
+    /// returns its id, the direction it is counted in and whether it is applied.
+    fn object(&mut self, key: IdRef<'_>, entry: &Entry<'_>) -> Option<(ObjectId, SyncTo, bool)> {
         if let Some(first) = entry.manifest.filter(|_| !entry.more_manifests.is_empty()) {
             let mut all: Vec<&Manifest> = std::iter::once(first)
                 .chain(entry.more_manifests.iter().copied())
@@ -799,8 +807,10 @@ impl<'i, 'r> Planner<'i, 'r> {
                 if applied {
                     self.out.applied_noops.push(id.clone());
                 }
-                self.out.noops.push(id);
-                (dominant, applied)
+                if self.options.list_noops {
+                    self.out.noops.push(id.clone());
+                }
+                (id, dominant, applied)
             });
         self.selected = selected;
         self.filters = filters;
@@ -814,7 +824,9 @@ impl<'i, 'r> Planner<'i, 'r> {
         if settled.applied {
             self.out.applied_noops.push(settled.id.clone());
         }
-        self.out.noops.push(settled.id.clone());
+        if self.options.list_noops {
+            self.out.noops.push(settled.id.clone());
+        }
     }
 
     fn count(&mut self, direction: SyncTo) {

@@ -338,6 +338,15 @@ proptest! {
         let mut w = world(&mut rng);
         let (first, mut settled) = plan_incremental(&w.input(), None);
         prop_assert_eq!(&first, &plan(&w.input()));
+        // The same history planned without listing the noops: the same plan but for them.
+        let unlisted = PlanOptions { list_noops: false, ..w.options.clone() };
+        let without_noops = |mut plan: Plan| {
+            plan.noops.clear();
+            plan
+        };
+        let (first_unlisted, mut settled_unlisted) =
+            plan_incremental(&PlanInput { options: &unlisted, ..w.input() }, None);
+        prop_assert_eq!(&first_unlisted, &without_noops(first));
         for step in 0..steps {
             for _ in 0..1 + rng.below(3) {
                 mutate(&mut rng, &mut w, step);
@@ -347,6 +356,14 @@ proptest! {
             prop_assert_eq!(&incremental, &full, "step {}", step);
             prop_assert_eq!(&full.applied_noops, &applied_noops(&w, &full.noops));
             settled = next;
+            // (A step may change the options.)
+            let unlisted = PlanOptions { list_noops: false, ..w.options.clone() };
+            let (unlisted_plan, next) = plan_incremental(
+                &PlanInput { options: &unlisted, ..w.input() },
+                Some(&settled_unlisted),
+            );
+            prop_assert_eq!(&unlisted_plan, &without_noops(full), "step {} unlisted", step);
+            settled_unlisted = next;
         }
     }
 }

@@ -168,6 +168,7 @@ pub async fn confirm(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
         .planned
         .as_mut()
         .expect("the plan step ran (taken from above)");
+    let list_noops = planned.inputs.options.list_noops;
     let plan = &mut planned.plan;
     // The plan's noops are sorted; only new ones call for sorting them again (checking that
     // thousands of them are in order is not free either).
@@ -176,7 +177,7 @@ pub async fn confirm(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
         let id = confirmed.action.id().clone();
         if confirmed.confirmation.applies() {
             plan.to_cluster.push(confirmed.action);
-        } else {
+        } else if list_noops {
             plan.noops.push(id.clone());
             new_noops = true;
         }

@@ -21,6 +21,8 @@ fn plan_options(repo: &GitRepository, plaintext_secrets: PlaintextSecrets) -> Pl
         allow_plaintext_secrets: plaintext_secrets.allowed(),
         // FileChange paths are relative to spec.path already.
         layout_root: String::new(),
+        // Nothing here reads the in-sync objects but the applied ones and the counts.
+        list_noops: false,
         ..PlanOptions::default()
     }
 }
