@@ -79,6 +79,18 @@ fn assert_whole_commit_stored(dir: &std::path::Path, commit: &str) {
         }
     }
     assert!(blobs > 0);
+    // And `git` itself finds the store sound: every pack, tree and commit in it valid.
+    let fsck = gitcontroller_testkit::git_server::git_command()
+        .arg("--git-dir")
+        .arg(dir)
+        .args(["fsck", "--strict", "--no-dangling", "--no-progress"])
+        .output()
+        .unwrap();
+    assert!(
+        fsck.status.success(),
+        "git fsck of the cache: {}",
+        String::from_utf8_lossy(&fsck.stderr)
+    );
 }
 
 #[test]

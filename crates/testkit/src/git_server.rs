@@ -246,11 +246,14 @@ impl BareRepo {
         run(git_command()
             .args(["init", "--quiet", "--bare", "--initial-branch=main"])
             .arg(&repo));
-        // Record every ref update, so tests can prove no update was a force-push; and the
-        // speed settings of `git_command` also for processes that do not inherit our
-        // environment (sshd sessions).
+        // Record every ref update, so tests can prove no update was a force-push; check every
+        // object a push brings as strictly as a Git host does (a tree out of order or with a
+        // name twice is refused, so every test that pushes proves the controller's trees and
+        // commits valid); and the speed settings of `git_command` also for processes that do
+        // not inherit our environment (sshd sessions).
         for (k, v) in [
             ("core.logAllRefUpdates", "always"),
+            ("receive.fsckObjects", "true"),
             ("core.fsync", "none"),
             ("gc.auto", "0"),
             ("maintenance.auto", "false"),
