@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use gitcontroller_git::FileEdit;
 use gitcontroller_git::paths::{join, normalize_relative};
-use gitcontroller_sync::{ClusterAction, DiagnosticReason, ObjectId, Plan, export};
+use gitcontroller_sync::{ClusterAction, DiagnosticReason, LiveInput, ObjectId, Plan, export};
 use kube::Client;
 use kube::api::{Api, ListParams};
 use kube::runtime::reflector::{self, Store};
@@ -129,9 +129,12 @@ fn restrict(live: &Value, body: &Value) -> Value {
     }
 }
 
-fn find_live<'a>(live: &'a [Arc<Value>], id: &gitcontroller_sync::ObjectId) -> Option<&'a Value> {
+fn find_live<'a, L: LiveInput>(
+    live: &'a [L],
+    id: &gitcontroller_sync::ObjectId,
+) -> Option<&'a Value> {
     live.iter()
-        .map(|o| &**o)
+        .map(LiveInput::object)
         .find(|o| crate::controller::convert::object_id(o).as_ref() == Some(id))
 }
 
@@ -189,9 +192,9 @@ pub fn render_findings(report: &mut DiffReport, problems: &[Problem], plan: &Pla
 /// (`stored`), every other one as the parts of the live object it sets against its body —,
 /// and the file edits of its Git actions (paths relative to `root`, the repository's
 /// `spec.path`).
-pub fn render_plan(
+pub fn render_plan<L: LiveInput>(
     plan: &Plan,
-    live: &[Arc<Value>],
+    live: &[L],
     stored: &BTreeMap<ObjectId, Value>,
     root: &str,
     edits: &[FileEdit],

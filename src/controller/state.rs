@@ -25,6 +25,7 @@ use crate::access::Refusal;
 use crate::access::identity::PlaintextSecrets;
 use crate::access::scope::{Reach, ReadCheck};
 use crate::api::GitRepository;
+use crate::cluster::LiveObject;
 use crate::error::{Error, Result};
 
 /// Whether a sync writes.
@@ -73,7 +74,7 @@ impl Source {
 pub struct LiveState {
     /// Every such object as the stores keep them ([`LiveObject`](crate::cluster::LiveObject):
     /// compact, without our bookkeeping annotations), shared with the stores, not copied.
-    pub objects: Arc<Vec<Arc<Value>>>,
+    pub objects: Arc<Vec<Arc<LiveObject>>>,
     /// The same objects by id, each with its bookkeeping annotations.
     pub by_id: Arc<HashMap<ObjectId, Observed>>,
 }
@@ -115,7 +116,7 @@ pub struct PlanInputs {
     /// The served types.
     pub types: Vec<ResourceType>,
     /// The live objects.
-    pub live: Arc<Vec<Arc<Value>>>,
+    pub live: Arc<Vec<Arc<LiveObject>>>,
     /// Objects this repository applied before this sync.
     pub inventory: Inventory,
     /// The planner's switches.
@@ -420,7 +421,12 @@ mod tests {
         let by_id: HashMap<ObjectId, Observed> =
             [live("a", "team-a/apps"), live("b", "team-b/apps")].into();
         let state = LiveState {
-            objects: Arc::new(by_id.values().map(|o| o.object.clone()).collect()),
+            objects: Arc::new(
+                by_id
+                    .values()
+                    .map(|o| Arc::new(LiveObject::new((*o.object).clone())))
+                    .collect(),
+            ),
             by_id: Arc::new(by_id),
         };
         let a = ObjectId::new("", "ConfigMap", Some("team-a"), "a");

@@ -238,20 +238,111 @@ pub(crate) fn resolve_ref<'v, 't>(
     obj: &'v Value,
     types: &TypeIndex<'t>,
 ) -> Result<(IdRef<'v>, usize, &'t ResourceType), IdError> {
-    let api_version = member(obj, "apiVersion")
-        .and_then(Value::as_str)
+    resolve_identity(&LiveIdentity::of(obj), types)
+}
+
+/// What the planner reads of a live object before anything else: the fields that identify it
+/// and its version, each as the object has it (`None`: absent or not a string).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LiveIdentity<'a> {
+    /// `apiVersion`.
+    pub api_version: Option<&'a str>,
+    /// `kind`.
+    pub kind: Option<&'a str>,
+    /// `metadata.namespace`.
+    pub namespace: Option<&'a str>,
+    /// `metadata.name`.
+    pub name: Option<&'a str>,
+    /// `metadata.uid`.
+    pub uid: Option<&'a str>,
+    /// `metadata.resourceVersion`.
+    pub resource_version: Option<&'a str>,
+}
+
+impl<'a> LiveIdentity<'a> {
+    /// Read from the object.
+    pub fn of(object: &'a Value) -> Self {
+        let text = |v: Option<&'a Value>, key: &str| v.and_then(|v| member(v, key)?.as_str());
+        let meta = member(object, "metadata");
+        LiveIdentity {
+            api_version: text(Some(object), "apiVersion"),
+            kind: text(Some(object), "kind"),
+            namespace: text(meta, "namespace"),
+            name: text(meta, "name"),
+            uid: text(meta, "uid"),
+            resource_version: text(meta, "resourceVersion"),
+        }
+    }
+}
+
+/// A live object as the planner takes it: the object, and its [`LiveIdentity`].
+///
+/// The planner reads every live object's identity on every plan, while it compares only the
+/// objects that changed; a caller that keeps its objects from plan to plan can read each
+/// identity once and keep it compactly, so that a plan does not visit every object's maps
+/// (most of the cost of planning many objects of which few changed). What
+/// [`identity`](LiveInput::identity) returns must be exactly [`LiveIdentity::of`] the object.
+pub trait LiveInput {
+    /// The object, complete as the API serves it.
+    fn object(&self) -> &Value;
+
+    /// Its identity; read from [`object`](LiveInput::object) unless the implementation keeps
+    /// it.
+    fn identity(&self) -> LiveIdentity<'_> {
+        LiveIdentity::of(self.object())
+    }
+}
+
+impl LiveInput for Value {
+    fn object(&self) -> &Value {
+        self
+    }
+}
+
+impl<T: LiveInput + ?Sized> LiveInput for &T {
+    fn object(&self) -> &Value {
+        (**self).object()
+    }
+
+    fn identity(&self) -> LiveIdentity<'_> {
+        (**self).identity()
+    }
+}
+
+impl<T: LiveInput + ?Sized> LiveInput for std::sync::Arc<T> {
+    fn object(&self) -> &Value {
+        (**self).object()
+    }
+
+    fn identity(&self) -> LiveIdentity<'_> {
+        (**self).identity()
+    }
+}
+
+impl<T: LiveInput + ?Sized> LiveInput for Box<T> {
+    fn object(&self) -> &Value {
+        (**self).object()
+    }
+
+    fn identity(&self) -> LiveIdentity<'_> {
+        (**self).identity()
+    }
+}
+
+/// [`resolve_ref`] from an object's identity fields.
+pub(crate) fn resolve_identity<'v, 't>(
+    identity: &LiveIdentity<'v>,
+    types: &TypeIndex<'t>,
+) -> Result<(IdRef<'v>, usize, &'t ResourceType), IdError> {
+    let api_version = identity
+        .api_version
         .ok_or(IdError::Incomplete("apiVersion"))?;
-    let kind = member(obj, "kind")
-        .and_then(Value::as_str)
-        .ok_or(IdError::Incomplete("kind"))?;
-    let meta = member(obj, "metadata");
-    let name = meta
-        .and_then(|m| member(m, "name"))
-        .and_then(Value::as_str)
+    let kind = identity.kind.ok_or(IdError::Incomplete("kind"))?;
+    let name = identity
+        .name
         .filter(|n| !n.is_empty())
         .ok_or(IdError::Incomplete("metadata.name"))?;
     let group = group_of(api_version);
-    let kind: &'v str = kind;
     let (ordinal, ty) = types
         .get_ordered(group, kind)
         .ok_or_else(|| IdError::UnknownKind {
@@ -260,8 +351,8 @@ pub(crate) fn resolve_ref<'v, 't>(
         })?;
     let namespace = if ty.namespaced {
         Some(
-            meta.and_then(|m| member(m, "namespace"))
-                .and_then(Value::as_str)
+            identity
+                .namespace
                 .filter(|ns| !ns.is_empty())
                 .unwrap_or("default"),
         )

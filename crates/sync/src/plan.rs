@@ -13,9 +13,8 @@ use crate::diagnostic::{Diagnostic, DiagnosticReason, HoldCause, Severity};
 use crate::export::{self, SERVER_METADATA, SERVER_TOP_LEVEL};
 use crate::fields::{Fields, ManagedFields};
 use crate::hold::{self, Holds, InvalidRule};
-use crate::id::{IdError, IdRef, TypeIndex, resolve_ref};
+use crate::id::{IdError, IdRef, LiveIdentity, LiveInput, TypeIndex, resolve_identity};
 use crate::layout;
-use crate::lookup::member;
 use crate::normalize::{fold_string_data, rewrite, unfold_string_data, with_string_data_members};
 use crate::pointer::{remove_path, set_path};
 use crate::rule::{Ranked, rank_rules};
@@ -40,7 +39,8 @@ pub struct PlanInput<'a, L = Value, M = Manifest> {
     pub manifests: &'a [M],
     /// The live objects, complete as the API serves them (`apiVersion` and `kind` set,
     /// `metadata.managedFields` included), for **every** type in `types` that a rule may
-    /// select. An object missing here counts as deleted.
+    /// select. An object missing here counts as deleted. Each may bring its identity read
+    /// ahead of time ([`LiveInput`]).
     pub live: &'a [L],
     /// The valid rules of the repository.
     pub rules: &'a [Rule],
@@ -236,7 +236,7 @@ impl Plan {
 
 /// Plans one reconcile. Pure and deterministic: the order of every input slice is
 /// irrelevant. See `docs/sync-semantics.md` for the full contract.
-pub fn plan<L: Borrow<Value>, M: Borrow<Manifest>>(input: &PlanInput<'_, L, M>) -> Plan {
+pub fn plan<L: LiveInput, M: Borrow<Manifest>>(input: &PlanInput<'_, L, M>) -> Plan {
     plan_with(input, None, false).0
 }
 
@@ -256,7 +256,7 @@ pub fn plan<L: Borrow<Value>, M: Borrow<Manifest>>(input: &PlanInput<'_, L, M>) 
 /// The caller vouches for both: equal revisions mean equal manifests, and the API server
 /// changes `resourceVersion` with every change of an object. When anything global differs,
 /// `previous` is ignored and everything is planned.
-pub fn plan_incremental<L: Borrow<Value>, M: Borrow<Manifest>>(
+pub fn plan_incremental<L: LiveInput, M: Borrow<Manifest>>(
     input: &PlanInput<'_, L, M>,
     previous: Option<&Settled>,
 ) -> (Plan, Settled) {
@@ -364,15 +364,11 @@ struct LiveVersion {
 type LiveParts<'a> = (Option<&'a str>, Option<&'a str>, Option<&'a str>);
 
 impl LiveVersion {
-    fn parts(live: &Value) -> LiveParts<'_> {
-        fn field<'v>(v: Option<&'v Value>, key: &str) -> Option<&'v str> {
-            member(v?, key)?.as_str()
-        }
-        let meta = member(live, "metadata");
+    fn parts<'v>(identity: &LiveIdentity<'v>) -> LiveParts<'v> {
         (
-            field(Some(live), "apiVersion"),
-            field(meta, "uid"),
-            field(meta, "resourceVersion"),
+            identity.api_version,
+            identity.uid,
+            identity.resource_version,
         )
     }
 
@@ -401,7 +397,7 @@ fn one_each<'e>(entry: &Entry<'e>) -> Option<&'e Manifest> {
 
 /// Plans; skips the objects of `previous` (sorted, valid for these global inputs) whose
 /// inputs did not change, and, when `record`, returns the objects found in sync.
-fn plan_with<L: Borrow<Value>, M: Borrow<Manifest>>(
+fn plan_with<L: LiveInput, M: Borrow<Manifest>>(
     input: &PlanInput<'_, L, M>,
     previous: Option<&[Arc<SettledObject>]>,
     record: bool,
@@ -441,8 +437,10 @@ fn plan_with<L: Borrow<Value>, M: Borrow<Manifest>>(
     let mut live: Vec<(SortKey<'_>, &ResourceType, &Value, usize)> =
         Vec::with_capacity(input.live.len());
     let mut versions: Vec<LiveParts<'_>> = Vec::new();
-    for obj in input.live.iter().map(Borrow::borrow) {
-        match resolve_ref(obj, &types) {
+    for input_object in input.live {
+        let obj = input_object.object();
+        let identity = input_object.identity();
+        match resolve_identity(&identity, &types) {
             Ok((id, ordinal, ty)) => {
                 // The type's group and kind are the object's, and stay in the cache.
                 let id = IdRef {
@@ -450,9 +448,9 @@ fn plan_with<L: Borrow<Value>, M: Borrow<Manifest>>(
                     kind: &ty.kind,
                     ..id
                 };
-                // Read now, while the object's metadata is in the cache.
+                // Kept by position: the sort moves smaller entries faster.
                 if record {
-                    versions.push(LiveVersion::parts(obj));
+                    versions.push(LiveVersion::parts(&identity));
                 }
                 live.push((sort_key(ordinal, id), ty, obj, live.len()));
             }

@@ -368,6 +368,85 @@ proptest! {
     }
 }
 
+/// A live object that keeps its identity apart, as a caller keeping objects across plans does.
+struct Kept {
+    object: Value,
+    parts: [Option<String>; 6],
+}
+
+impl Kept {
+    fn new(object: &Value) -> Self {
+        let id = LiveIdentity::of(object);
+        let own = |p: Option<&str>| p.map(str::to_owned);
+        Kept {
+            object: object.clone(),
+            parts: [
+                own(id.api_version),
+                own(id.kind),
+                own(id.namespace),
+                own(id.name),
+                own(id.uid),
+                own(id.resource_version),
+            ],
+        }
+    }
+}
+
+impl LiveInput for Kept {
+    fn object(&self) -> &Value {
+        &self.object
+    }
+
+    fn identity(&self) -> LiveIdentity<'_> {
+        let [api_version, kind, namespace, name, uid, resource_version] =
+            self.parts.each_ref().map(Option::as_deref);
+        LiveIdentity {
+            api_version,
+            kind,
+            namespace,
+            name,
+            uid,
+            resource_version,
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(256)
+    ))]
+
+    /// Plans of live objects that bring their identity equal plans of the objects alone, from
+    /// scratch and incrementally.
+    #[test]
+    fn identities_kept_apart_plan_like_the_objects(seed in 1u64.., steps in 1usize..5) {
+        let mut rng = Rng(seed);
+        let mut w = world(&mut rng);
+        let mut settled: Option<Settled> = None;
+        for step in 0..steps {
+            let kept: Vec<Kept> = w.live.iter().map(Kept::new).collect();
+            let input = w.input();
+            let with_kept = PlanInput {
+                manifests: input.manifests,
+                live: &kept[..],
+                rules: input.rules,
+                invalid_rules: input.invalid_rules,
+                types: input.types,
+                inventory: input.inventory,
+                skipped: input.skipped,
+                options: input.options,
+            };
+            prop_assert_eq!(&plan(&with_kept), &plan(&input), "step {}", step);
+            let (incremental, next) = plan_incremental(&with_kept, settled.as_ref());
+            prop_assert_eq!(&incremental, &plan(&input), "step {} incremental", step);
+            settled = Some(next);
+            for _ in 0..1 + rng.below(3) {
+                mutate(&mut rng, &mut w, step);
+            }
+        }
+    }
+}
+
 /// A history of plans without changes skips every object in sync, and only those.
 #[test]
 fn unchanged_objects_in_sync_are_all_remembered() {

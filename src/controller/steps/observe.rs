@@ -76,7 +76,7 @@ pub async fn observe_live(ctx: &Context, state: &mut SyncState) -> Result<Flow> 
                 object: object.object().clone(),
                 bookkeeping: bookkeeping.of(&object),
             };
-            objects.push(observed.object.clone());
+            objects.push(object.clone());
             by_id.insert(id, observed);
         }
     }
