@@ -10,7 +10,7 @@
 
 use std::cell::RefCell;
 use std::cmp::Ordering;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use git2::{FileMode, ObjectType, Oid};
 
@@ -76,7 +76,8 @@ impl Rewritten {
 }
 
 /// Writes the trees of `base` (the root tree) with `edits` (full paths from the root) applied,
-/// into `odb`. Returns the new root tree and every directory visited, parents before children.
+/// into `odb`. Returns the new root tree and every directory visited (each after the
+/// directories below it).
 /// The root is always written, empty or not. A path that needs a directory where the base has a
 /// file, or a file where it has a directory, is a conflict.
 pub(crate) fn update<'r>(
@@ -124,13 +125,16 @@ fn git_order(a: &[u8], a_dir: bool, b: &[u8], b_dir: bool) -> Ordering {
         .cmp(b.iter().chain(suffix(b_dir)))
 }
 
-/// Appends one entry in the format of a tree object: `<octal mode> <name>\0<20-byte id>`.
-fn push_entry(buf: &mut Vec<u8>, mode: i32, name: &[u8], id: Oid) {
+/// Appends one entry in the format of a tree object: `<octal mode> <name>\0<20-byte id>`;
+/// returns where the name starts.
+fn push_entry(buf: &mut Vec<u8>, mode: i32, name: &[u8], id: Oid) -> usize {
     use std::io::Write as _;
     let _ = write!(buf, "{mode:o} ");
+    let start = buf.len();
     buf.extend_from_slice(name);
     buf.push(0);
     buf.extend_from_slice(id.as_bytes());
+    start
 }
 
 impl<'r> Rewrite<'_, 'r> {
@@ -154,58 +158,62 @@ impl<'r> Rewrite<'_, 'r> {
                 "{path}: a file and a directory of the same name in one commit"
             ))
         };
-        // This directory's changes, by entry name, in Git's order.
-        let mut changes: Vec<(&str, Change<'_>)> = Vec::new();
+        // This directory's changes by entry name: files, and edits below sub-directories.
+        // (Maps: a first export writes thousands of files into one directory.)
+        let mut files: BTreeMap<&str, Edit> = BTreeMap::new();
+        let mut dirs: BTreeMap<&str, Vec<(&str, Edit)>> = BTreeMap::new();
         for &(path, edit) in edits {
             match path.split_once('/') {
-                Some((name, rest)) => {
-                    match changes.iter_mut().find(|(n, c)| *n == name && c.is_dir()) {
-                        Some((_, Change::Dir(below))) => below.push((rest, edit)),
-                        _ => changes.push((name, Change::Dir(vec![(rest, edit)]))),
-                    }
+                Some((name, rest)) => dirs.entry(name).or_default().push((rest, edit)),
+                None => {
+                    files.insert(path, edit);
                 }
-                None => match changes.iter_mut().find(|(n, c)| *n == path && !c.is_dir()) {
-                    Some((_, change)) => *change = Change::File(edit),
-                    None => changes.push((path, Change::File(edit))),
-                },
             }
         }
         // A name is a file or a directory, never both: a file can replace a directory only by
         // being removed in the same commit, and nothing here replaces a directory.
-        for (name, change) in &changes {
-            let base_is_dir =
-                base.and_then(|t| t.get_name(name).map(|e| e.filemode_raw() == TREE_MODE));
-            let file_removed = changes
-                .iter()
-                .any(|(n, c)| n == name && matches!(c, Change::File(Edit::Remove)));
-            let clash = match change {
-                Change::File(_) => base_is_dir == Some(true),
-                Change::Dir(_) => {
-                    (base_is_dir == Some(false) && !file_removed)
-                        || changes
-                            .iter()
-                            .any(|(n, c)| n == name && matches!(c, Change::File(Edit::Upsert(..))))
-                }
+        let base_is_dir =
+            |name: &str| base.and_then(|t| t.get_name(name).map(|e| e.filemode_raw() == TREE_MODE));
+        for name in files.keys() {
+            if base_is_dir(name) == Some(true) {
+                return Err(conflict(name.as_bytes()));
+            }
+        }
+        for name in dirs.keys() {
+            let clash = match files.get(name) {
+                Some(Edit::Upsert(..)) => true,
+                Some(Edit::Remove) => false,
+                None => base_is_dir(name) == Some(false),
             };
             if clash {
                 return Err(conflict(name.as_bytes()));
             }
         }
+        let mut changes: Vec<(&str, Change<'_>)> = files
+            .into_iter()
+            .map(|(name, edit)| (name, Change::File(edit)))
+            .chain(
+                dirs.into_iter()
+                    .map(|(name, below)| (name, Change::Dir(below))),
+            )
+            .collect();
+        // In Git's order, the order of the entries they are merged with.
         changes.sort_by(|(a, ca), (b, cb)| {
             git_order(a.as_bytes(), ca.is_dir(), b.as_bytes(), cb.is_dir())
         });
 
         let mut buf: Vec<u8> = Vec::with_capacity(base.map_or(64, |t| t.len() * 48 + 64));
         let mut entries = 0usize;
-        let mut last: Option<Vec<u8>> = None;
+        // Where the last entry's name is in `buf`.
+        let mut last: Option<(usize, usize)> = None;
         let mut emit = |buf: &mut Vec<u8>, mode: i32, name: &[u8], id: Oid| -> Result<()> {
             // Two entries of one name (ruled out above; a tree with them is corrupt).
-            if last.as_deref() == Some(name) {
+            if last.is_some_and(|(start, end)| &buf[start..end] == name) {
                 return Err(conflict(name));
             }
-            push_entry(buf, mode, name, id);
+            let start = push_entry(buf, mode, name, id);
             entries += 1;
-            last = Some(name.to_vec());
+            last = Some((start, start + name.len()));
             Ok(())
         };
         let mut pending = changes.into_iter().peekable();
@@ -423,6 +431,56 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_large_batch_in_one_directory_rewrites_like_libgit2() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = git2::Repository::init_bare(dir.path()).unwrap();
+        let odb = repo.odb().unwrap();
+        let blob = |text: String| repo.blob(text.as_bytes()).unwrap();
+        let mut builder = git2::build::TreeUpdateBuilder::new();
+        for i in 0..2000 {
+            builder.upsert(
+                format!("d/cm-{i:05}.yaml"),
+                blob(format!("v0 {i}")),
+                FileMode::Blob,
+            );
+        }
+        let empty = repo.treebuilder(None).unwrap().write().unwrap();
+        let empty = repo.find_tree(empty).unwrap();
+        let base = repo
+            .find_tree(builder.create_updated(&repo, &empty).unwrap())
+            .unwrap();
+        // A first export's kind of commit: thousands of new files beside the old ones (some
+        // sorting between them), edits and removals, and a new directory.
+        let mut edits: Vec<(String, Edit)> = Vec::new();
+        for i in 0..2000 {
+            let path = match i % 4 {
+                0 => format!("d/cm-{i:05}.yaml"),
+                1 => format!("d/cm-{i:05}.yml"),
+                2 => format!("d/cm-{i:05}-new.yaml"),
+                _ => format!("n/cm-{i:05}.yaml"),
+            };
+            edits.push((path, Edit::Upsert(blob(format!("v1 {i}")), FileMode::Blob)));
+        }
+        for i in (1..2000).step_by(4) {
+            edits.push((format!("d/cm-{i:05}.yaml"), Edit::Remove));
+        }
+        let mut builder = git2::build::TreeUpdateBuilder::new();
+        for (path, edit) in &edits {
+            match edit {
+                Edit::Upsert(id, mode) => builder.upsert(path.as_str(), *id, *mode),
+                Edit::Remove => builder.remove(path.as_str()),
+            };
+        }
+        let expected = builder.create_updated(&repo, &base).unwrap();
+        let borrowed: Vec<(&str, Edit)> = edits.iter().map(|(p, e)| (p.as_str(), *e)).collect();
+        let (got, visited) = update(&Trees::new(&repo), &odb, &base, &borrowed).unwrap();
+        assert_eq!(got, expected);
+        let d = visited.iter().find(|v| v.dir == "d").unwrap();
+        assert_eq!(d.before.map(|(_, n)| n), Some(2000));
+        assert_eq!(d.after.map(|(_, n, _)| n), Some(2000 + 500 + 500 - 500));
     }
 
     #[test]
