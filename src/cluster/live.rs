@@ -58,16 +58,17 @@ pub struct LiveObject {
     metadata: ObjectMeta,
     /// The compact object, with `apiVersion` and `kind` (once [`LiveObject::typed`] ran).
     object: Arc<Value>,
-    /// What the planner reads of the object on every plan, kept together.
-    identity: IdentityText,
+    /// What the planner reads of the object on every plan, kept together (`None`: read from
+    /// the object).
+    identity: Option<IdentityText>,
 }
 
 /// A live object's [`LiveIdentity`] (`apiVersion`, `kind`, namespace, name, uid,
 /// resourceVersion) in one allocation. The planner reads the identity of every live object on
 /// every plan; read from the object, that is a visit of its top map, its `metadata` map and
-/// six strings, each likely out of the cache: most of a plan's cost at 10,000 objects of which
-/// one changed. About 100 bytes per object.
-#[derive(Clone, Debug, Default)]
+/// six strings, each likely out of the cache: about a third of a plan's cost at 10,000
+/// objects of which one changed. About 100 bytes per object.
+#[derive(Clone, Debug)]
 struct IdentityText {
     /// The fields present, one after the other.
     text: Box<str>,
@@ -78,7 +79,9 @@ struct IdentityText {
 }
 
 impl IdentityText {
-    fn of(object: &Value) -> Self {
+    /// `None` for a field too long to be indexed by a `u32` (the API server bounds requests
+    /// far below 4 GiB; such an object is identified by reading it).
+    fn of(object: &Value) -> Option<Self> {
         let identity = LiveIdentity::of(object);
         let fields = [
             identity.api_version,
@@ -96,18 +99,13 @@ impl IdentityText {
                 text.push_str(field);
                 present |= 1 << i;
             }
-            // A field longer than 4 GiB cannot come from the API server (its requests are
-            // bounded far below); kept whole or not at all.
-            ends[i] = u32::try_from(text.len()).unwrap_or(u32::MAX);
+            ends[i] = u32::try_from(text.len()).ok()?;
         }
-        if ends.contains(&u32::MAX) {
-            return IdentityText::default();
-        }
-        IdentityText {
+        Some(IdentityText {
             text: text.into_boxed_str(),
             ends,
             present,
-        }
+        })
     }
 
     fn identity(&self) -> LiveIdentity<'_> {
@@ -219,7 +217,10 @@ impl LiveInput for LiveObject {
     }
 
     fn identity(&self) -> LiveIdentity<'_> {
-        self.identity.identity()
+        match &self.identity {
+            Some(kept) => kept.identity(),
+            None => LiveIdentity::of(&self.object),
+        }
     }
 }
 
