@@ -57,7 +57,11 @@ fn probe_results(stdout: ChildStdout) -> Vec<PathBuf> {
     let mut kubeconfigs = Vec::new();
     for line in BufReader::new(stdout).lines() {
         let line = line.unwrap();
-        if let Some(rest) = line.strip_prefix(PROBE) {
+        // Anywhere in the line: the probes share the pipe, and another probe's test harness may
+        // have written the start of a line of its own (`test probe_reports_its_cluster ... `)
+        // right before this one (each probe's line is one write, so it is never split).
+        if let Some(at) = line.find(PROBE) {
+            let rest = &line[at + PROBE.len()..];
             kubeconfigs.push(PathBuf::from(rest.split_whitespace().next().unwrap()));
         }
         if let Some(failed) = line.strip_prefix("probes done failed=") {
