@@ -352,6 +352,33 @@ mod tests {
         (builder.create_updated(repo, &empty).unwrap(), paths)
     }
 
+    /// What libgit2's tree update makes of `edits` on `base`.
+    fn libgit2_update(
+        repo: &git2::Repository,
+        base: &git2::Tree<'_>,
+        edits: &[(String, Edit)],
+    ) -> Oid {
+        let mut builder = git2::build::TreeUpdateBuilder::new();
+        for (path, edit) in edits {
+            match edit {
+                Edit::Upsert(id, mode) => builder.upsert(path.as_str(), *id, *mode),
+                Edit::Remove => builder.remove(path.as_str()),
+            };
+        }
+        builder.create_updated(repo, base).unwrap()
+    }
+
+    /// What [`update`] makes of them.
+    fn ours(
+        repo: &git2::Repository,
+        odb: &git2::Odb<'_>,
+        base: &git2::Tree<'_>,
+        edits: &[(String, Edit)],
+    ) -> (Oid, Vec<Rewritten>) {
+        let borrowed: Vec<(&str, Edit)> = edits.iter().map(|(p, e)| (p.as_str(), *e)).collect();
+        update(&Trees::new(repo), odb, base, &borrowed).unwrap()
+    }
+
     #[test]
     fn rewrites_exactly_like_libgit2s_tree_update() {
         let dir = tempfile::tempdir().unwrap();
@@ -396,17 +423,8 @@ mod tests {
                 }
                 edits.push((path, edit));
             }
-            let mut builder = git2::build::TreeUpdateBuilder::new();
-            for (path, edit) in &edits {
-                match edit {
-                    Edit::Upsert(id, mode) => builder.upsert(path.as_str(), *id, *mode),
-                    Edit::Remove => builder.remove(path.as_str()),
-                };
-            }
-            let expected = builder.create_updated(&repo, &base).unwrap();
-            let trees = Trees::new(&repo);
-            let borrowed: Vec<(&str, Edit)> = edits.iter().map(|(p, e)| (p.as_str(), *e)).collect();
-            let (got, visited) = update(&trees, &odb, &base, &borrowed).unwrap();
+            let expected = libgit2_update(&repo, &base, &edits);
+            let (got, visited) = ours(&repo, &odb, &base, &edits);
             assert_eq!(got, expected, "round {round}: {edits:?} on {paths:?}");
             // What it reports of each directory is what the trees say.
             let new = repo.find_tree(got).unwrap();
@@ -467,16 +485,8 @@ mod tests {
         for i in (1..2000).step_by(4) {
             edits.push((format!("d/cm-{i:05}.yaml"), Edit::Remove));
         }
-        let mut builder = git2::build::TreeUpdateBuilder::new();
-        for (path, edit) in &edits {
-            match edit {
-                Edit::Upsert(id, mode) => builder.upsert(path.as_str(), *id, *mode),
-                Edit::Remove => builder.remove(path.as_str()),
-            };
-        }
-        let expected = builder.create_updated(&repo, &base).unwrap();
-        let borrowed: Vec<(&str, Edit)> = edits.iter().map(|(p, e)| (p.as_str(), *e)).collect();
-        let (got, visited) = update(&Trees::new(&repo), &odb, &base, &borrowed).unwrap();
+        let expected = libgit2_update(&repo, &base, &edits);
+        let (got, visited) = ours(&repo, &odb, &base, &edits);
         assert_eq!(got, expected);
         let d = visited.iter().find(|v| v.dir == "d").unwrap();
         assert_eq!(d.before.map(|(_, n)| n), Some(2000));

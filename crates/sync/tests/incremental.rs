@@ -53,9 +53,14 @@ struct World {
 
 impl World {
     fn input(&self) -> PlanInput<'_> {
+        self.input_with(&self.live)
+    }
+
+    /// The world's input with `live` (the same objects, held another way) as the live objects.
+    fn input_with<'a, L>(&'a self, live: &'a [L]) -> PlanInput<'a, L> {
         PlanInput {
             manifests: &self.manifests,
-            live: &self.live,
+            live,
             rules: &self.rules,
             invalid_rules: &self.invalid_rules,
             types: &self.types,
@@ -326,48 +331,6 @@ fn applied_noops(w: &World, noops: &[ObjectId]) -> Vec<ObjectId> {
         .collect()
 }
 
-proptest! {
-    // PROPTEST_CASES=20000 for a deeper search.
-    #![proptest_config(ProptestConfig::with_cases(
-        std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(512)
-    ))]
-
-    #[test]
-    fn incremental_plans_equal_full_plans(seed in 1u64.., steps in 1usize..6) {
-        let mut rng = Rng(seed);
-        let mut w = world(&mut rng);
-        let (first, mut settled) = plan_incremental(&w.input(), None);
-        prop_assert_eq!(&first, &plan(&w.input()));
-        // The same history planned without listing the noops: the same plan but for them.
-        let unlisted = PlanOptions { list_noops: false, ..w.options.clone() };
-        let without_noops = |mut plan: Plan| {
-            plan.noops.clear();
-            plan
-        };
-        let (first_unlisted, mut settled_unlisted) =
-            plan_incremental(&PlanInput { options: &unlisted, ..w.input() }, None);
-        prop_assert_eq!(&first_unlisted, &without_noops(first));
-        for step in 0..steps {
-            for _ in 0..1 + rng.below(3) {
-                mutate(&mut rng, &mut w, step);
-            }
-            let full = plan(&w.input());
-            let (incremental, next) = plan_incremental(&w.input(), Some(&settled));
-            prop_assert_eq!(&incremental, &full, "step {}", step);
-            prop_assert_eq!(&full.applied_noops, &applied_noops(&w, &full.noops));
-            settled = next;
-            // (A step may change the options.)
-            let unlisted = PlanOptions { list_noops: false, ..w.options.clone() };
-            let (unlisted_plan, next) = plan_incremental(
-                &PlanInput { options: &unlisted, ..w.input() },
-                Some(&settled_unlisted),
-            );
-            prop_assert_eq!(&unlisted_plan, &without_noops(full), "step {} unlisted", step);
-            settled_unlisted = next;
-        }
-    }
-}
-
 /// A live object that keeps its identity apart, as a caller keeping objects across plans does.
 struct Kept {
     object: Value,
@@ -412,9 +375,45 @@ impl LiveInput for Kept {
 }
 
 proptest! {
+    // PROPTEST_CASES=20000 for a deeper search.
     #![proptest_config(ProptestConfig::with_cases(
-        std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(256)
+        std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(512)
     ))]
+
+    #[test]
+    fn incremental_plans_equal_full_plans(seed in 1u64.., steps in 1usize..6) {
+        let mut rng = Rng(seed);
+        let mut w = world(&mut rng);
+        let (first, mut settled) = plan_incremental(&w.input(), None);
+        prop_assert_eq!(&first, &plan(&w.input()));
+        // The same history planned without listing the noops: the same plan but for them.
+        let unlisted = PlanOptions { list_noops: false, ..w.options.clone() };
+        let without_noops = |mut plan: Plan| {
+            plan.noops.clear();
+            plan
+        };
+        let (first_unlisted, mut settled_unlisted) =
+            plan_incremental(&PlanInput { options: &unlisted, ..w.input() }, None);
+        prop_assert_eq!(&first_unlisted, &without_noops(first));
+        for step in 0..steps {
+            for _ in 0..1 + rng.below(3) {
+                mutate(&mut rng, &mut w, step);
+            }
+            let full = plan(&w.input());
+            let (incremental, next) = plan_incremental(&w.input(), Some(&settled));
+            prop_assert_eq!(&incremental, &full, "step {}", step);
+            prop_assert_eq!(&full.applied_noops, &applied_noops(&w, &full.noops));
+            settled = next;
+            // (A step may change the options.)
+            let unlisted = PlanOptions { list_noops: false, ..w.options.clone() };
+            let (unlisted_plan, next) = plan_incremental(
+                &PlanInput { options: &unlisted, ..w.input() },
+                Some(&settled_unlisted),
+            );
+            prop_assert_eq!(&unlisted_plan, &without_noops(full), "step {} unlisted", step);
+            settled_unlisted = next;
+        }
+    }
 
     /// Plans of live objects that bring their identity equal plans of the objects alone, from
     /// scratch and incrementally.
@@ -426,16 +425,7 @@ proptest! {
         for step in 0..steps {
             let kept: Vec<Kept> = w.live.iter().map(Kept::new).collect();
             let input = w.input();
-            let with_kept = PlanInput {
-                manifests: input.manifests,
-                live: &kept[..],
-                rules: input.rules,
-                invalid_rules: input.invalid_rules,
-                types: input.types,
-                inventory: input.inventory,
-                skipped: input.skipped,
-                options: input.options,
-            };
+            let with_kept = w.input_with(&kept);
             prop_assert_eq!(&plan(&with_kept), &plan(&input), "step {}", step);
             let (incremental, next) = plan_incremental(&with_kept, settled.as_ref());
             prop_assert_eq!(&incremental, &plan(&input), "step {} incremental", step);
