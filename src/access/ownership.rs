@@ -208,15 +208,14 @@ pub fn claim<'a>(
         let Some(object) = live(id) else {
             continue;
         };
-        // The common case, decided without looking the object up in the inventory.
+        // The common case, decided without looking the object up in the inventory; what is
+        // left is not stamped by this repository yet.
         if is_stamped_by(object, repository) {
             continue;
         }
         match ownership(repository, Some(object), inventory.contains(id)) {
             Ownership::Conflict(owner) => conflict(&mut claims, id, owner),
-            Ownership::Ours | Ownership::Adopted { .. } if !is_stamped_by(object, repository) => {
-                claims.to_stamp.push(id.clone())
-            }
+            Ownership::Ours | Ownership::Adopted { .. } => claims.to_stamp.push(id.clone()),
             _ => {}
         }
     }
