@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use gitcontroller_git::{Snapshot, SnapshotFile};
-use gitcontroller_sync::{Diagnostic, Manifest, ResourceType, SourceFile};
+use gitcontroller_sync::{Diagnostic, Manifest, ManifestParser, ResourceType};
 
 /// One parsed file: its manifests and parse diagnostics, and its size in bytes.
 struct ParsedFile {
@@ -84,9 +84,14 @@ impl Inner {
 const PARALLEL_PARSE_MIN_FILES: usize = 64;
 
 /// Parses one file's text.
-fn parse_file(path: &str, blob: &str, size: u64, content: &str, types: &[ResourceType]) -> Parsed {
-    let source = [SourceFile::new(path.to_owned(), content.to_owned())];
-    let (mut manifests, mut diagnostics) = gitcontroller_sync::parse_manifests(&source, types);
+fn parse_file(
+    path: &str,
+    blob: &str,
+    size: u64,
+    content: &str,
+    parser: &ManifestParser<'_>,
+) -> Parsed {
+    let (mut manifests, mut diagnostics) = parser.parse_file(path, content);
     // Documents of the same (path, blob) are the same: the blob id is their revision, which
     // lets the planner skip what did not change.
     let revision: Arc<str> = Arc::from(blob);
@@ -107,12 +112,14 @@ fn parse_file(path: &str, blob: &str, size: u64, content: &str, types: &[Resourc
 /// Parses `files` (a first sync's thousands, or a push's few), on up to as many threads as
 /// there are cores when there are many: parsing is most of a first sync before its applies.
 fn parse_all(files: &[&SnapshotFile], types: &[ResourceType]) -> Vec<Parsed> {
+    let parser = ManifestParser::new(types);
+    let parser = &parser;
     let parse = |file: &&SnapshotFile| {
         let content = file
             .content
             .as_deref()
             .expect("files without text are in the cache (checked before)");
-        parse_file(&file.path, &file.blob, file.size, content, types)
+        parse_file(&file.path, &file.blob, file.size, content, parser)
     };
     let threads = std::thread::available_parallelism()
         .map_or(1, usize::from)
@@ -249,6 +256,7 @@ impl ParseCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gitcontroller_sync::SourceFile;
 
     fn snapshot(files: &[(&str, &str, &str)]) -> Snapshot {
         Snapshot {

@@ -73,7 +73,7 @@ pub use compare::{Verdict, changed_by_dry_run, stored_equal};
 pub use diagnostic::{Diagnostic, DiagnosticReason, HoldCause, Severity, SkipReason};
 pub use hold::InvalidRule;
 pub use id::{LiveIdentity, LiveInput, ObjectId, ResourceType, group_of};
-pub use manifest::{Manifest, SourceFile, is_manifest_path, parse_manifests};
+pub use manifest::{Manifest, ManifestParser, SourceFile, is_manifest_path, parse_manifests};
 pub use normalize::normalize;
 pub use plan::{
     ClusterAction, Counts, DEFAULT_FIELD_MANAGER, GitAction, Plan, PlanInput, PlanOptions, Settled,

@@ -109,14 +109,50 @@ pub fn parse_manifests(
     files: &[SourceFile],
     types: &[ResourceType],
 ) -> (Vec<Manifest>, Vec<Diagnostic>) {
-    let index = TypeIndex::new(types);
-    let mut out = Parsed {
-        index: &index,
-        manifests: Vec::new(),
-        diagnostics: Vec::new(),
-    };
-    for file in files.iter().filter(|f| is_manifest_path(&f.path)) {
-        let docs = match parse_documents(file) {
+    let parser = ManifestParser::new(types);
+    let mut out = parser.output();
+    for file in files {
+        parser.parse_into(&mut out, &file.path, &file.content);
+    }
+    (out.manifests, out.diagnostics)
+}
+
+/// [`parse_manifests`] one file at a time, its lookup of the cluster's types built once: for
+/// callers that keep what each file parsed to and parse only the files that changed.
+pub struct ManifestParser<'t> {
+    index: TypeIndex<'t>,
+}
+
+impl<'t> ManifestParser<'t> {
+    /// A parser resolving kinds against `types` (the served types, as for
+    /// [`parse_manifests`]).
+    pub fn new(types: &'t [ResourceType]) -> Self {
+        Self {
+            index: TypeIndex::new(types),
+        }
+    }
+
+    /// What [`parse_manifests`] makes of the one file `path` with text `content` (nothing for
+    /// a path that is not a manifest's, see [`is_manifest_path`]).
+    pub fn parse_file(&self, path: &str, content: &str) -> (Vec<Manifest>, Vec<Diagnostic>) {
+        let mut out = self.output();
+        self.parse_into(&mut out, path, content);
+        (out.manifests, out.diagnostics)
+    }
+
+    fn output(&self) -> Parsed<'_> {
+        Parsed {
+            index: &self.index,
+            manifests: Vec::new(),
+            diagnostics: Vec::new(),
+        }
+    }
+
+    fn parse_into(&self, out: &mut Parsed<'_>, path: &str, content: &str) {
+        if !is_manifest_path(path) {
+            return;
+        }
+        let docs = match parse_documents(path, content) {
             Ok(docs) => docs,
             Err((line, message)) => {
                 out.diagnostics.push(
@@ -125,24 +161,23 @@ pub fn parse_manifests(
                         DiagnosticReason::SkippedInput(SkipReason::ParseError),
                         message,
                     )
-                    .file(&file.path)
+                    .file(path)
                     .line(line),
                 );
-                continue;
+                return;
             }
         };
         for (doc_index, object) in docs.into_iter().enumerate() {
             match list_items(object) {
                 Ok(items) => {
                     for (item_index, item) in items.into_iter().enumerate() {
-                        out.item(&file.path, doc_index, item_index, item);
+                        out.item(path, doc_index, item_index, item);
                     }
                 }
-                Err(object) => out.document(&file.path, doc_index, None, object),
+                Err(object) => out.document(path, doc_index, None, object),
             }
         }
     }
-    (out.manifests, out.diagnostics)
 }
 
 /// The items of a `List` document (kubectl's reading: `kind: List`, or a kind ending in
@@ -193,8 +228,8 @@ enum Kind<'v> {
     Served,
 }
 
-struct Parsed<'t> {
-    index: &'t TypeIndex<'t>,
+struct Parsed<'p> {
+    index: &'p TypeIndex<'p>,
     manifests: Vec<Manifest>,
     diagnostics: Vec<Diagnostic>,
 }
@@ -319,18 +354,18 @@ impl Parsed<'_> {
 
 type ParseFailure = (Option<usize>, String);
 
-fn parse_documents(file: &SourceFile) -> Result<Vec<Value>, ParseFailure> {
-    if file.path.to_ascii_lowercase().ends_with(".json") {
-        if file.content.trim().is_empty() {
+fn parse_documents(path: &str, content: &str) -> Result<Vec<Value>, ParseFailure> {
+    if path.to_ascii_lowercase().ends_with(".json") {
+        if content.trim().is_empty() {
             return Ok(Vec::new());
         }
-        return serde_json::from_str(&file.content)
+        return serde_json::from_str(content)
             .map(|v| vec![v])
             .map_err(|e| (Some(e.line()), format!("invalid JSON: {e}")));
     }
     // YAML 1.1 octals (`defaultMode: 0644`) as kubectl reads them; one-line messages.
     let options = serde_saphyr::options! { legacy_octal_numbers: true, with_snippet: false };
-    serde_saphyr::from_multiple_with_options::<Value>(&file.content, options).map_err(|e| {
+    serde_saphyr::from_multiple_with_options::<Value>(content, options).map_err(|e| {
         let line = e
             .location()
             .and_then(|l| usize::try_from(l.line()).ok())
@@ -408,6 +443,41 @@ spec:
         );
         assert_eq!(ms[2].id, ObjectId::new("", "Namespace", None, "prod"));
         assert_eq!((ms[2].file.as_str(), ms[2].doc_index), ("ns.json", 0));
+    }
+
+    #[test]
+    fn a_parser_reused_file_by_file_reads_what_parse_manifests_reads() {
+        let files = [
+            (
+                "a.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n",
+            ),
+            ("broken.yaml", "a: [unclosed\n"),
+            (
+                "README.md",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: md}\n",
+            ),
+            (
+                "list.yml",
+                "kind: ConfigMapList\napiVersion: v1\nitems: [{metadata: {name: b}}]\n",
+            ),
+            (
+                "odd.json",
+                r#"{"apiVersion": "v9", "kind": "Gadget", "metadata": {"name": "g"}}"#,
+            ),
+        ];
+        let types = types();
+        let parser = ManifestParser::new(&types);
+        let (mut manifests, mut diagnostics) = (Vec::new(), Vec::new());
+        for (path, content) in files {
+            let (m, d) = parser.parse_file(path, content);
+            manifests.extend(m);
+            diagnostics.extend(d);
+        }
+        let whole = parse(&files);
+        assert_eq!((manifests, diagnostics), whole);
+        assert_eq!(whole.0.len(), 2, "a and b; the README is not read");
+        assert_eq!(whole.1.len(), 2, "the broken file and the unknown kind");
     }
 
     #[test]
