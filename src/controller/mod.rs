@@ -1,8 +1,9 @@
 //! The GitRepository controller.
 //!
 //! One reconcile ([`reconcile`]) runs the [`steps`] of a sync in order, each an
-//! `async fn(&Context, &mut SyncState) -> Result<Flow>`: resolve rules → fetch (only when due)
-//! → observe live → plan → confirm (server-side dry runs, remembered) → apply → write back. Steps fill in [`SyncState`] and write no status
+//! `async fn(&Context, &mut SyncState) -> Result<Flow>`: resolve rules → watch live (start
+//! the watchers) → fetch (only when due) → observe live → plan → confirm (server-side dry runs,
+//! remembered) → apply → write back. Steps fill in [`SyncState`] and write no status
 //! and no Event; the reconcile computes the status ([`status`], pure) and the Events
 //! ([`events`]) from the final report and writes them once. `git-controller diff` runs the same
 //! steps with [`Mode::DryRun`].

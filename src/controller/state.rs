@@ -26,6 +26,7 @@ use crate::access::identity::PlaintextSecrets;
 use crate::access::scope::{Reach, ReadCheck};
 use crate::api::GitRepository;
 use crate::cluster::LiveObject;
+use crate::cluster::watchers::Watched;
 use crate::error::{Error, Result};
 
 /// Whether a sync writes.
@@ -265,6 +266,8 @@ pub struct SyncState {
     pub writer: Writer,
     /// Resolve-rules step: the usable rules, the invalid ones, the selected types.
     pub rules: Option<ResolvedRules>,
+    /// Watch step: the watchers that hold the live objects.
+    pub watched: Option<Vec<Watched>>,
     /// Fetch step: the Git snapshot.
     pub source: Option<Source>,
     /// Observe step: the live objects.
@@ -304,6 +307,7 @@ impl SyncState {
             key,
             mode,
             rules: None,
+            watched: None,
             source: None,
             live: None,
             reads: None,

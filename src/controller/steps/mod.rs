@@ -1,5 +1,6 @@
-//! The steps of one sync, in order, run in a loop: resolve rules → fetch → observe live → plan
-//! → confirm (with the API server) → apply → write back. Every step has the same signature: it reads the outputs of earlier
+//! The steps of one sync, in order, run in a loop: resolve rules → watch live (start the
+//! watchers, whose first lists run during the fetch) → fetch → observe live → plan → confirm
+//! (with the API server) → apply → write back. Every step has the same signature: it reads the outputs of earlier
 //! steps from the [`SyncState`], writes its own, and returns [`Flow::Continue`] or
 //! [`Flow::Stop`]. No step writes a status or publishes an Event: the reconcile does that once,
 //! from the final report.
@@ -56,6 +57,10 @@ pub const STEPS: &[Step<Context, SyncState>] = &[
     Step {
         name: "resolve-rules",
         run: |ctx, state| Box::pin(resolve::resolve_rules(ctx, state)),
+    },
+    Step {
+        name: "watch-live",
+        run: |ctx, state| Box::pin(observe::watch_live(ctx, state)),
     },
     Step {
         name: "fetch",
@@ -338,7 +343,14 @@ mod tests {
         let reading: Vec<_> = STEPS[..first].iter().map(|s| s.name).collect();
         assert_eq!(
             reading,
-            ["resolve-rules", "fetch", "observe-live", "plan", "confirm"]
+            [
+                "resolve-rules",
+                "watch-live",
+                "fetch",
+                "observe-live",
+                "plan",
+                "confirm"
+            ]
         );
     }
 
@@ -349,6 +361,7 @@ mod tests {
             names,
             [
                 "resolve-rules",
+                "watch-live",
                 "fetch",
                 "observe-live",
                 "plan",

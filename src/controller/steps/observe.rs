@@ -1,5 +1,7 @@
-//! Step 3: the live objects of the selected types that the repository's identity may read,
-//! from watchers keyed by (reader, type, scope) (`access::scope`).
+//! Steps 2 and 4: the watchers a repository needs, started before the fetch so that a new
+//! watcher's initial list runs while Git is read; then the live objects of the selected
+//! types that the repository's identity may read, from those watchers, keyed by (reader,
+//! type, scope) (`access::scope`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -15,11 +17,12 @@ use crate::error::{Error, Result};
 /// How long a new watcher may take for its initial list.
 const INITIAL_LIST_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Fills `state.live`: every object of the types the usable rules select, in the namespaces
-/// they select, that the repository's identity may read. The repository states the watchers it
-/// needs (shared with every repository that needs the same ones); those it no longer needs are
-/// released.
-pub async fn observe_live(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
+/// Fills `state.watched`: the watchers of every type the usable rules select, in the
+/// namespaces they select, as the repository's identity reads them. The repository states the
+/// watchers it needs (shared with every repository that needs the same ones); those it no
+/// longer needs are released. A new watcher lists its objects in the background: the steps in
+/// between (the fetch) run meanwhile, and [`observe_live`] waits for the list.
+pub async fn watch_live(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
     let rules = needs(&state.rules, "resolve-rules")?;
     let lockdown = ctx.config.tenancy.lockdown();
     let mut wanted = BTreeMap::new();
@@ -43,12 +46,19 @@ pub async fn observe_live(ctx: &Context, state: &mut SyncState) -> Result<Flow> 
     }
     let watched = ctx.watchers.need(&state.key, wanted);
     ctx.metrics.set_watched_resources(ctx.watchers.len() as i64);
+    state.watched = Some(watched);
+    Ok(Flow::Continue)
+}
 
+/// Fills `state.live`: every object the watchers of [`watch_live`] hold that the repository's
+/// identity may read, once each watcher has its initial list.
+pub async fn observe_live(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
+    let watched = needs(&state.watched, "watch-live")?;
     let mut reads = ReadCheck::new(state.identity.clone(), ctx.reviews.clone());
     let mut objects = Vec::new();
     let mut by_id = HashMap::new();
     let mut bookkeeping = SharedBookkeeping::default();
-    for source in &watched {
+    for source in watched {
         let entry = &source.entry;
         if !matches!(
             tokio::time::timeout(INITIAL_LIST_TIMEOUT, source.wait_listed()).await,
