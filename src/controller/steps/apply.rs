@@ -79,8 +79,9 @@ pub async fn apply(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
         }
     }
     // Owned actions and clones of the writer and catalog per write: the futures run
-    // concurrently and must be `Send` for any lifetime.
-    let results: Vec<(ClusterAction, Result<Option<Stored>>)> = futures::stream::iter(to_cluster)
+    // concurrently and must be `Send` for any lifetime. Each result is recorded as it comes
+    // (metrics included), while the rest are still in flight.
+    let mut results = futures::stream::iter(to_cluster)
         .map(|action| {
             let writer = state.writer.clone();
             let catalog = catalog.clone();
@@ -89,13 +90,10 @@ pub async fn apply(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
                 (action, result)
             }
         })
-        .buffer_unordered(OBJECT_REQUESTS_IN_FLIGHT)
-        .collect()
-        .await;
+        .buffer_unordered(OBJECT_REQUESTS_IN_FLIGHT);
 
     let (namespace, name) = (&state.key.namespace, &state.key.name);
-    let mut verdicts = state.repository.verdicts();
-    for (action, result) in results {
+    while let Some((action, result)) = results.next().await {
         match (action, result) {
             (
                 ClusterAction::Apply {
@@ -105,7 +103,11 @@ pub async fn apply(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
             ) => {
                 if let Some(stored) = stored {
                     let version = stored.metadata.resource_version.clone();
-                    verdicts.remember(&id, BodyDigest::of(&object), version.unwrap_or_default());
+                    state.repository.verdicts().remember(
+                        &id,
+                        BodyDigest::of(&object),
+                        version.unwrap_or_default(),
+                    );
                     outcome.references.insert(id.clone(), stored.reference());
                 }
                 remember(&mut outcome.inventory, &id);
@@ -120,7 +122,7 @@ pub async fn apply(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
                 }
             }
             (ClusterAction::Delete { id }, Ok(_)) => {
-                verdicts.forget(&id);
+                state.repository.verdicts().forget(&id);
                 forget(&mut outcome.inventory, &id);
                 ctx.metrics
                     .sync_operation(namespace, name, "kubernetes", "delete");
@@ -131,7 +133,7 @@ pub async fn apply(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
             }
         }
     }
-    drop(verdicts);
+    drop(results);
     outcome.created.sort();
     outcome.applied.sort();
     outcome.deleted.sort();
