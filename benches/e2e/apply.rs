@@ -46,6 +46,7 @@ pub async fn git_to_cluster(env: &Env, table: &mut Table, n: usize) {
             .map(|i| configmap_json(ns.name(), &name("cm", i), "git"))
             .collect();
         let took = flood(client, ns.name(), bodies, in_flight).await;
+        eprintln!("raw SSA of {n}, {in_flight} in flight: {:.2} s", secs(took));
         clear(client, ns.name()).await;
         if ceiling.is_none_or(|(best, _)| took < best) {
             ceiling = Some((took, in_flight));
