@@ -61,11 +61,26 @@ fn annotation<'a>(live: &'a Value, key: &str) -> Option<&'a str> {
     live.get("metadata")?.get("annotations")?.get(key)?.as_str()
 }
 
+/// What ownership reads of a live object: its bookkeeping annotations ([`OWNER_ANNOTATION`],
+/// [`ADOPT_ANNOTATION`]). An object as the API server serves it (a `Value`) has them among
+/// its annotations; the watchers' stores keep them aside
+/// ([`LiveObject`](crate::cluster::LiveObject)).
+pub trait Bookkept {
+    /// The bookkeeping annotation `key`, if the object carries it.
+    fn bookkeeping_annotation(&self, key: &str) -> Option<&str>;
+}
+
+impl Bookkept for Value {
+    fn bookkeeping_annotation(&self, key: &str) -> Option<&str> {
+        annotation(self, key)
+    }
+}
+
 /// Decides who owns `live` (None: the object does not exist) from the point of view of
 /// `repository`, whose inventory does or does not list it.
-pub fn ownership(
+pub fn ownership<L: Bookkept + ?Sized>(
     repository: &RepositoryRef,
-    live: Option<&Value>,
+    live: Option<&L>,
     in_inventory: bool,
 ) -> Ownership {
     let Some(live) = live else {
@@ -74,13 +89,17 @@ pub fn ownership(
     if is_stamped_by(live, repository) {
         return Ownership::Ours;
     }
-    let owner = annotation(live, OWNER_ANNOTATION).and_then(RepositoryRef::parse);
+    let owner = live
+        .bookkeeping_annotation(OWNER_ANNOTATION)
+        .and_then(RepositoryRef::parse);
     let previous = match owner {
         Some(other) => Owner::Repository(other),
         None if in_inventory => return Ownership::Ours,
         None => Owner::Unmanaged,
     };
-    let adopt = annotation(live, ADOPT_ANNOTATION).and_then(RepositoryRef::parse);
+    let adopt = live
+        .bookkeeping_annotation(ADOPT_ANNOTATION)
+        .and_then(RepositoryRef::parse);
     if adopt.as_ref() == Some(repository) {
         Ownership::Adopted { from: previous }
     } else {
@@ -90,8 +109,9 @@ pub fn ownership(
 
 /// Whether `live` carries `repository` in its owner annotation already. An adopted object, or
 /// one applied before owners were stamped, does not: it needs one write to be stamped.
-pub fn is_stamped_by(live: &Value, repository: &RepositoryRef) -> bool {
-    annotation(live, OWNER_ANNOTATION).is_some_and(|owner| repository.is(owner))
+pub fn is_stamped_by<L: Bookkept + ?Sized>(live: &L, repository: &RepositoryRef) -> bool {
+    live.bookkeeping_annotation(OWNER_ANNOTATION)
+        .is_some_and(|owner| repository.is(owner))
 }
 
 /// Puts the owner annotation into an apply body.
@@ -170,11 +190,11 @@ pub struct Claims {
 /// the objects this repository applies that need no write now (their ownership is reported
 /// too); `live` finds an object's live state; `inventory` is what the repository applied
 /// before.
-pub fn claim<'a>(
+pub fn claim<'a, L: Bookkept + ?Sized + 'a>(
     repository: &RepositoryRef,
     to_cluster: &mut Vec<ClusterAction>,
     in_sync: &[ObjectId],
-    live: impl Fn(&ObjectId) -> Option<&'a Value>,
+    live: impl Fn(&ObjectId) -> Option<&'a L>,
     inventory: &BTreeSet<ObjectId>,
 ) -> Claims {
     let mut claims = Claims::default();
@@ -271,7 +291,7 @@ mod tests {
 
     #[test]
     fn objects_change_hands_only_through_the_adopt_annotation() {
-        assert_eq!(ownership(&me(), None, false), Ownership::New);
+        assert_eq!(ownership::<Value>(&me(), None, false), Ownership::New);
         let mine = live(json!({OWNER_ANNOTATION: "team-a/apps"}));
         assert_eq!(ownership(&me(), Some(&mine), false), Ownership::Ours);
         let theirs = live(json!({OWNER_ANNOTATION: "team-b/apps"}));

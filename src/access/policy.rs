@@ -127,13 +127,18 @@ impl fmt::Display for Refusal {
 /// Whether `identity` may reach the object `id` for `access`. `id.namespace` is None for
 /// cluster-scoped objects.
 pub fn confine(identity: &Identity, id: &ObjectId, access: Access) -> Confinement {
+    confine_to(identity, id.namespace.as_deref(), access)
+}
+
+/// [`confine`] for any object in `namespace` (None: cluster-scoped): the name plays no part.
+pub fn confine_to(identity: &Identity, namespace: Option<&str>, access: Access) -> Confinement {
     // The access does not change the answer today (confinement holds in both directions); it
     // is part of the question so that callers say what they ask, and for the SAR's verb.
     let _ = access;
     match identity {
         Identity::ClusterScope => Confinement::Allowed,
         Identity::ServiceAccount(account) => Confinement::ApiServerDecides(account.clone()),
-        Identity::Namespace(own) => match &id.namespace {
+        Identity::Namespace(own) => match namespace {
             Some(ns) if ns == own => Confinement::Allowed,
             Some(_) => Confinement::Refused(Refusal::OtherNamespace {
                 confined_to: own.clone(),

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use gitcontroller_sync::ObjectId;
 
 use super::identity::{Identity, ServiceAccountRef};
-use super::policy::{Access, Confinement, Refusal, confine};
+use super::policy::{Access, Confinement, Refusal, confine, confine_to};
 use super::reviews::{AccessReviews, Question};
 use crate::cluster::discovery::{CatalogEntry, TypeKey};
 
@@ -293,17 +293,27 @@ impl ReadCheck {
         id: &ObjectId,
         entry: &CatalogEntry,
     ) -> Result<Result<(), Refusal>, kube::Error> {
-        let account = match confine(&self.identity, id, Access::Read) {
+        self.check_in(entry, id.namespace.as_deref()).await
+    }
+
+    /// [`ReadCheck::check`] for any object of type `entry` in `namespace` (`None`: a
+    /// cluster-scoped object): the answer is the same for all of them.
+    pub async fn check_in(
+        &mut self,
+        entry: &CatalogEntry,
+        namespace: Option<&str>,
+    ) -> Result<Result<(), Refusal>, kube::Error> {
+        let account = match confine_to(&self.identity, namespace, Access::Read) {
             Confinement::Allowed => return Ok(Ok(())),
             Confinement::Refused(refusal) => return Ok(Err(refusal)),
             Confinement::ApiServerDecides(account) => account,
         };
         let memo = (
             TypeKey {
-                group: id.group.clone(),
-                kind: id.kind.clone(),
+                group: entry.resource.group.clone(),
+                kind: entry.resource.kind.clone(),
             },
-            id.namespace.clone(),
+            namespace.map(str::to_owned),
         );
         if let Some(answer) = self.answers.get(&memo) {
             return Ok(answer.clone());
@@ -311,9 +321,9 @@ impl ReadCheck {
         let question = Question {
             account: account.clone(),
             verb: Access::Read.verb(),
-            group: id.group.clone(),
+            group: entry.resource.group.clone(),
             resource: entry.resource.plural.clone(),
-            namespace: id.namespace.clone(),
+            namespace: namespace.map(str::to_owned),
         };
         let answer = if self.reviews.allows(&question).await? {
             Ok(())

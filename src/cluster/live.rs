@@ -22,7 +22,7 @@
 //! ([`compact`]).
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -32,7 +32,7 @@ use serde_json::{Map, Value};
 
 use gitcontroller_sync::{LiveIdentity, LiveInput};
 
-use crate::access::ownership::{bookkeeping, strip_bookkeeping};
+use crate::access::ownership::{Bookkept, bookkeeping, strip_bookkeeping};
 
 /// The members of a `managedFields` entry the planner reads.
 const KEPT_MANAGED_FIELDS_MEMBERS: &[&str] = &["manager", "operation", "subresource", "fieldsV1"];
@@ -177,37 +177,15 @@ impl LiveObject {
         &self.object
     }
 
-    /// Our bookkeeping annotations on the object, as
-    /// [`bookkeeping`](crate::access::ownership::bookkeeping) reads them from a full object.
-    pub fn bookkeeping(&self) -> Value {
-        serde_json::json!({"metadata": {"annotations": self.bookkeeping_annotations()}})
-    }
-
     fn bookkeeping_annotations(&self) -> &BTreeMap<String, String> {
         static NONE: BTreeMap<String, String> = BTreeMap::new();
         self.metadata.annotations.as_ref().unwrap_or(&NONE)
     }
 }
 
-/// [`LiveObject::bookkeeping`] for every live object of a reconcile, one shared value per
-/// distinct set of annotations: nearly all objects carry the same (none, or the repository as
-/// owner), and a value of their own would be two JSON maps (about 1.3 KiB) per object and
-/// reconcile.
-#[derive(Default)]
-pub struct SharedBookkeeping {
-    values: HashMap<BTreeMap<String, String>, Arc<Value>>,
-}
-
-impl SharedBookkeeping {
-    /// The bookkeeping of `object`.
-    pub fn of(&mut self, object: &LiveObject) -> Arc<Value> {
-        let annotations = object.bookkeeping_annotations();
-        if let Some(value) = self.values.get(annotations) {
-            return value.clone();
-        }
-        let value = Arc::new(object.bookkeeping());
-        self.values.insert(annotations.clone(), value.clone());
-        value
+impl Bookkept for LiveObject {
+    fn bookkeeping_annotation(&self, key: &str) -> Option<&str> {
+        self.bookkeeping_annotations().get(key).map(String::as_str)
     }
 }
 
@@ -401,46 +379,27 @@ mod tests {
             json!({"note": "kept"}),
             "the planner never sees our bookkeeping"
         );
+        let full = {
+            let mut object = deployment();
+            object["metadata"]["annotations"] = json!({
+                OWNER_ANNOTATION: "team/repo", ADOPT_ANNOTATION: "team/other", "note": "kept"
+            });
+            object
+        };
+        for key in [OWNER_ANNOTATION, ADOPT_ANNOTATION, "note"] {
+            assert_eq!(
+                live.bookkeeping_annotation(key),
+                bookkeeping(&full).bookkeeping_annotation(key),
+                "{key}: what ownership reads of the full object"
+            );
+        }
         assert_eq!(
-            live.bookkeeping(),
-            json!({"metadata": {"annotations": {
-                OWNER_ANNOTATION: "team/repo", ADOPT_ANNOTATION: "team/other"
-            }}})
+            live.bookkeeping_annotation(OWNER_ANNOTATION),
+            Some("team/repo")
         );
         let plain = LiveObject::new(deployment());
-        assert_eq!(
-            plain.bookkeeping(),
-            json!({"metadata": {"annotations": {}}}),
-            "as `ownership::bookkeeping` reads an object without them"
-        );
+        assert_eq!(plain.bookkeeping_annotation(OWNER_ANNOTATION), None);
         assert!(plain.object()["metadata"].get("annotations").is_none());
-    }
-
-    #[test]
-    fn objects_with_the_same_bookkeeping_share_one_value() {
-        use crate::access::OWNER_ANNOTATION;
-        let owned = |owner: &str| {
-            let mut object = deployment();
-            object["metadata"]["annotations"] = json!({OWNER_ANNOTATION: owner, "note": "x"});
-            LiveObject::new(object)
-        };
-        let mut shared = SharedBookkeeping::default();
-        let plain = shared.of(&LiveObject::new(deployment()));
-        let a = shared.of(&owned("team/a"));
-        assert!(Arc::ptr_eq(
-            &plain,
-            &shared.of(&LiveObject::new(deployment()))
-        ));
-        assert!(Arc::ptr_eq(&a, &shared.of(&owned("team/a"))));
-        let b = shared.of(&owned("team/b"));
-        assert!(!Arc::ptr_eq(&a, &b));
-        for (value, object) in [
-            (plain, LiveObject::new(deployment())),
-            (a, owned("team/a")),
-            (b, owned("team/b")),
-        ] {
-            assert_eq!(*value, object.bookkeeping());
-        }
     }
 
     #[test]

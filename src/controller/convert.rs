@@ -11,8 +11,6 @@ use kube::ResourceExt;
 use serde_json::Value;
 
 use crate::api::{InventoryEntry, Reason, SyncDirection, SyncRule};
-use crate::cluster::LiveObject;
-use crate::cluster::discovery::CatalogEntry;
 
 /// Why a SyncRule cannot be used.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -119,16 +117,6 @@ fn read_rule(rule: &SyncRule) -> (Rule, Option<RuleError>) {
         priority: spec.priority,
     };
     (readable, error)
-}
-
-/// The identity of a watched object of type `entry`.
-pub fn live_id(object: &LiveObject, entry: &CatalogEntry) -> ObjectId {
-    ObjectId {
-        group: entry.resource.group.clone(),
-        kind: entry.resource.kind.clone(),
-        namespace: object.namespace().filter(|_| entry.namespaced),
-        name: object.name_any(),
-    }
 }
 
 /// The identity of an object as the API server serves it (apiVersion, kind and metadata set).

@@ -1,7 +1,7 @@
 //! [`SyncState`]: one sync of one GitRepository as it goes through the steps — the repository,
 //! how to write, and the plain output of every step that ran so far.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use gitcontroller_git::Snapshot;
@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use super::context::Context;
 use super::convert;
+use super::live_state::LiveState;
 use super::parse_cache::{ParseCache, ParsedSnapshot};
 use super::report::{ClusterOutcome, GitOutcome, Stop, SyncReport, touched};
 use super::repository::RepoKey;
@@ -66,44 +67,6 @@ impl Source {
     /// The commit the snapshot was read at (empty when the branch has no commit yet).
     pub fn commit(&self) -> &str {
         &self.snapshot.commit
-    }
-}
-
-/// The observe step's output: the live objects the repository's rules select and its identity
-/// may read.
-#[derive(Clone, Debug, Default)]
-pub struct LiveState {
-    /// Every such object as the stores keep them ([`LiveObject`](crate::cluster::LiveObject):
-    /// compact, without our bookkeeping annotations), shared with the stores, not copied.
-    pub objects: Arc<Vec<Arc<LiveObject>>>,
-    /// The same objects by id, each with its bookkeeping annotations.
-    pub by_id: Arc<HashMap<ObjectId, Observed>>,
-}
-
-/// One live object of [`LiveState`].
-#[derive(Clone, Debug)]
-pub struct Observed {
-    /// As the stores keep it.
-    pub object: Arc<Value>,
-    /// Its bookkeeping annotations ([`bookkeeping`](crate::access::ownership::bookkeeping)):
-    /// who owns it.
-    pub bookkeeping: Arc<Value>,
-}
-
-impl LiveState {
-    /// The live objects among `ids` (a lookup each).
-    pub fn find_all<'a>(&'a self, ids: &BTreeSet<&ObjectId>) -> BTreeMap<ObjectId, &'a Value> {
-        ids.iter()
-            .filter_map(|id| {
-                let observed = self.by_id.get(*id)?;
-                Some(((*id).clone(), &*observed.object))
-            })
-            .collect()
-    }
-
-    /// The bookkeeping annotations of the live object `id`, if it exists.
-    pub fn bookkeeping(&self, id: &ObjectId) -> Option<&Value> {
-        self.by_id.get(id).map(|observed| &*observed.bookkeeping)
     }
 }
 
@@ -395,55 +358,5 @@ impl SyncState {
             cluster,
             git,
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::access::ownership::{OWNER_ANNOTATION, bookkeeping, strip_bookkeeping};
-
-    fn live(name: &str, owner: &str) -> (ObjectId, Observed) {
-        let mut object = serde_json::json!({
-            "apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": name, "namespace": "team-a",
-                         "annotations": {OWNER_ANNOTATION: owner}},
-            "data": {"k": name},
-        });
-        let kept = bookkeeping(&object);
-        strip_bookkeeping(&mut object);
-        let id = convert::object_id(&object).expect("an object");
-        let observed = Observed {
-            object: Arc::new(object),
-            bookkeeping: Arc::new(kept),
-        };
-        (id, observed)
-    }
-
-    #[test]
-    fn live_objects_are_found_by_id_with_their_bookkeeping() {
-        let by_id: HashMap<ObjectId, Observed> =
-            [live("a", "team-a/apps"), live("b", "team-b/apps")].into();
-        let state = LiveState {
-            objects: Arc::new(
-                by_id
-                    .values()
-                    .map(|o| Arc::new(LiveObject::new((*o.object).clone())))
-                    .collect(),
-            ),
-            by_id: Arc::new(by_id),
-        };
-        let a = ObjectId::new("", "ConfigMap", Some("team-a"), "a");
-        let b = ObjectId::new("", "ConfigMap", Some("team-a"), "b");
-        let missing = ObjectId::new("", "ConfigMap", Some("team-b"), "a");
-        assert_eq!(
-            state.bookkeeping(&b).unwrap()["metadata"]["annotations"][OWNER_ANNOTATION],
-            "team-b/apps"
-        );
-        assert!(state.bookkeeping(&missing).is_none());
-        let found = state.find_all(&BTreeSet::from([&a, &missing]));
-        assert_eq!(found.keys().collect::<Vec<_>>(), [&a]);
-        assert_eq!(found[&a]["data"]["k"], "a");
-        assert!(found[&a]["metadata"].get("annotations").is_none());
     }
 }

@@ -51,7 +51,7 @@ pub async fn apply(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
         &state.key,
         &mut to_cluster,
         &planned.in_sync,
-        |id| live.bookkeeping(id),
+        |id| live.get(id),
         &planned.inputs.inventory,
     );
     let mut outcome = ClusterOutcome {

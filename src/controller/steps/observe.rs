@@ -3,16 +3,15 @@
 //! types that the repository's identity may read, from those watchers, keyed by (reader,
 //! type, scope) (`access::scope`).
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::super::context::Context;
-use super::super::convert;
-use super::super::state::{Flow, LiveState, Observed, SyncState, needs};
+use super::super::live_state::LiveStateBuilder;
+use super::super::state::{Flow, SyncState, needs};
 use crate::access::scope::{ReadCheck, Selection, watch_keys};
-use crate::cluster::live::SharedBookkeeping;
 use crate::error::{Error, Result};
+use gitcontroller_sync::LiveInput;
 
 /// How long a new watcher may take for its initial list.
 const INITIAL_LIST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -55,9 +54,7 @@ pub async fn watch_live(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
 pub async fn observe_live(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
     let watched = needs(&state.watched, "watch-live")?;
     let mut reads = ReadCheck::new(state.identity.clone(), ctx.reviews.clone());
-    let mut objects = Vec::new();
-    let mut by_id = HashMap::new();
-    let mut bookkeeping = SharedBookkeeping::default();
+    let mut live = LiveStateBuilder::default();
     for source in watched {
         let entry = &source.entry;
         if !matches!(
@@ -70,30 +67,29 @@ pub async fn observe_live(ctx: &Context, state: &mut SyncState) -> Result<Flow> 
             )));
         }
         let listed = source.objects();
-        // Grown once per store: every repository of a namespace reads every object of its
-        // types here, on every sync.
-        objects.reserve(listed.len());
-        by_id.reserve(listed.len());
+        live.start_run(entry, listed.len());
+        // Whether the identity may read is decided per namespace (`ReadCheck`); a store's
+        // objects come namespace by namespace, mostly, so the last answer is kept at hand.
+        let mut last: Option<(Option<String>, bool)> = None;
         for object in listed {
-            let id = convert::live_id(&object, entry);
-            // Out of reach: not planned, not exported, never named.
-            if reads.check(&id, entry).await?.is_err() {
-                continue;
-            }
-            // Shared, not copied: the stores hold each object once, compacted and without
-            // the bookkeeping annotations as it arrived.
-            let observed = Observed {
-                object: object.object().clone(),
-                bookkeeping: bookkeeping.of(&object),
+            let namespace = object.identity().namespace.filter(|_| entry.namespaced);
+            let readable = match &last {
+                Some((checked, readable)) if checked.as_deref() == namespace => *readable,
+                _ => {
+                    let readable = reads.check_in(entry, namespace).await?.is_ok();
+                    last = Some((namespace.map(str::to_owned), readable));
+                    readable
+                }
             };
-            objects.push(object.clone());
-            by_id.insert(id, observed);
+            // Out of reach: not planned, not exported, never named.
+            if readable {
+                // Shared, not copied: the stores hold each object once, compacted and with
+                // the bookkeeping annotations aside.
+                live.push(object);
+            }
         }
     }
     state.reads = Some(reads);
-    state.live = Some(LiveState {
-        objects: Arc::new(objects),
-        by_id: Arc::new(by_id),
-    });
+    state.live = Some(live.build());
     Ok(Flow::Continue)
 }
