@@ -203,7 +203,7 @@ fn input_drifted(n: usize, with_schema: bool, drifted: bool) -> Input {
     let mut live = Vec::with_capacity(n);
     let mut inventory = BTreeSet::new();
     for i in 0..n {
-        let ns = format!("team-{}", i % 50);
+        let ns = format!("payments-production-{}", i % 50);
         let name = format!("app-{i}");
         // 0: cluster-side drift on a kubernetes field, 1: on a git field
         let drift = if drifted { i % 10 } else { 9 };

@@ -155,7 +155,7 @@ pub(crate) struct TypeIndex<'a> {
 /// against flooding is not needed for a table of the cluster's types, and costs a few
 /// percent of a plan.
 #[derive(Default)]
-struct KindHasher(u64);
+pub(crate) struct KindHasher(u64);
 
 impl Hasher for KindHasher {
     fn write(&mut self, bytes: &[u8]) {

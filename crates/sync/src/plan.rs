@@ -1,7 +1,8 @@
 //! The planner: manifests × live objects × rules → actions.
 
 use std::borrow::Borrow;
-use std::collections::{BTreeSet, HashSet, btree_set};
+use std::collections::{BTreeSet, HashMap, HashSet, btree_set};
+use std::hash::BuildHasherDefault;
 use std::iter::Peekable;
 use std::sync::Arc;
 
@@ -13,7 +14,7 @@ use crate::diagnostic::{Diagnostic, DiagnosticReason, HoldCause, Severity};
 use crate::export::{self, SERVER_METADATA, SERVER_TOP_LEVEL};
 use crate::fields::{Fields, ManagedFields};
 use crate::hold::{self, Holds, InvalidRule};
-use crate::id::{IdError, IdRef, LiveIdentity, LiveInput, TypeIndex, resolve_identity};
+use crate::id::{IdError, IdRef, KindHasher, LiveIdentity, LiveInput, TypeIndex, resolve_identity};
 use crate::layout;
 use crate::normalize::{fold_string_data, rewrite, unfold_string_data, with_string_data_members};
 use crate::pointer::{remove_path, set_path};
@@ -408,6 +409,7 @@ fn plan_with<L: LiveInput, M: Borrow<Manifest>>(
 
     // Both sides sorted by identity, then merged: the objects come out in plan order. The
     // type's position stands in for (group, kind), which saves most string comparisons.
+    let mut namespaces = Namespaces::default();
     let mut manifests: Vec<(SortKey<'_>, &ResourceType, &Manifest)> =
         Vec::with_capacity(input.manifests.len());
     let all_manifests: Vec<&Manifest> = input.manifests.iter().map(Borrow::borrow).collect();
@@ -419,7 +421,7 @@ fn plan_with<L: LiveInput, M: Borrow<Manifest>>(
                     kind: &ty.kind,
                     ..IdRef::of(&m.id)
                 };
-                manifests.push((sort_key(ordinal, id), ty, m));
+                manifests.push((namespaces.key(ordinal, id), ty, m));
             }
             None => out.diagnostics.push(
                 Diagnostic::new(
@@ -452,10 +454,18 @@ fn plan_with<L: LiveInput, M: Borrow<Manifest>>(
                 if record {
                     versions.push(LiveVersion::parts(&identity));
                 }
-                live.push((sort_key(ordinal, id), ty, obj, live.len()));
+                live.push((namespaces.key(ordinal, id), ty, obj, live.len()));
             }
             Err(err) => out.diagnostics.push(live_id_diagnostic(obj, err)),
         }
+    }
+    let ranks = namespaces.ranks();
+    for key in manifests
+        .iter_mut()
+        .map(|m| &mut m.0)
+        .chain(live.iter_mut().map(|l| &mut l.0))
+    {
+        rank(key, &ranks);
     }
     manifests.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     live.sort_unstable_by(|a, b| a.0.cmp(&b.0));
@@ -561,18 +571,52 @@ fn plan_with<L: LiveInput, M: Borrow<Manifest>>(
     (out, settled)
 }
 
-/// Orders like [`ObjectId`] when `ordinal` is the type's position in (group, kind) order.
+/// Orders like [`ObjectId`] when `ordinal` is the type's position in (group, kind) order and
+/// `namespace` the namespace's rank among the plan's namespaces ([`Namespaces`]).
 ///
 /// Sorting 10,000 objects compares each key a dozen times, and the merge compares it again;
 /// the strings live in the objects, scattered over the heap, so each comparison would be a
-/// cache miss or two. The first 16 bytes of namespace and name are copied into the key while
-/// the object is being read anyway, and decide almost every comparison.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+/// cache miss or two. A namespace is a number here (a plan has few; most objects share theirs
+/// with thousands, so its text would be read in full at every comparison), and the first 16
+/// bytes of the name are copied into the key while the object is being read anyway, and decide
+/// almost every comparison.
+#[derive(Clone, Copy)]
 struct SortKey<'a> {
     ordinal: usize,
-    namespace: Option<Prefixed<'a>>,
+    namespace: Option<u32>,
     name: Prefixed<'a>,
+    /// The namespace's text, for [`SortKey::id`]; its rank stands for it in comparisons.
+    namespace_text: Option<&'a str>,
 }
+
+impl SortKey<'_> {
+    fn compared(&self) -> (usize, Option<u32>, &Prefixed<'_>) {
+        (self.ordinal, self.namespace, &self.name)
+    }
+}
+
+impl Ord for SortKey<'_> {
+    #[inline]
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.compared().cmp(&other.compared())
+    }
+}
+
+impl PartialOrd for SortKey<'_> {
+    #[inline]
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for SortKey<'_> {
+    #[inline]
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+
+impl Eq for SortKey<'_> {}
 
 impl<'a> SortKey<'a> {
     /// The identity this key was made of, for an object of type `ty`.
@@ -580,9 +624,51 @@ impl<'a> SortKey<'a> {
         IdRef {
             group: &ty.group,
             kind: &ty.kind,
-            namespace: self.namespace.map(|ns| ns.text),
+            namespace: self.namespace_text,
             name: self.name.text,
         }
+    }
+}
+
+/// The namespaces of one plan's objects, each numbered as first seen, then ranked in text order
+/// ([`SortKey`] compares ranks).
+#[derive(Default)]
+struct Namespaces<'a> {
+    seen: HashMap<&'a str, u32, BuildHasherDefault<KindHasher>>,
+}
+
+impl<'a> Namespaces<'a> {
+    /// The key of `id`, with its namespace numbered as first seen: [`Namespaces::rank`] turns
+    /// the number into the rank once every key is made.
+    fn key(&mut self, ordinal: usize, id: IdRef<'a>) -> SortKey<'a> {
+        let namespace = id.namespace.map(|ns| {
+            let next = u32::try_from(self.seen.len()).expect("fewer than 2^32 namespaces");
+            *self.seen.entry(ns).or_insert(next)
+        });
+        SortKey {
+            ordinal,
+            namespace,
+            name: Prefixed::new(id.name),
+            namespace_text: id.namespace,
+        }
+    }
+
+    /// For each number [`Namespaces::key`] gave, the namespace's rank in text order.
+    fn ranks(&self) -> Vec<u32> {
+        let mut by_text: Vec<(&str, u32)> = self.seen.iter().map(|(ns, n)| (*ns, *n)).collect();
+        by_text.sort_unstable();
+        let mut ranks = vec![0; by_text.len()];
+        for (rank, (_, number)) in by_text.into_iter().enumerate() {
+            ranks[number as usize] = u32::try_from(rank).expect("fewer than 2^32 namespaces");
+        }
+        ranks
+    }
+}
+
+/// Replaces the first-seen numbers of `key`'s namespace by its rank.
+fn rank(key: &mut SortKey<'_>, ranks: &[u32]) {
+    if let Some(number) = &mut key.namespace {
+        *number = ranks[*number as usize];
     }
 }
 
@@ -639,14 +725,6 @@ impl PartialEq for Prefixed<'_> {
 }
 
 impl Eq for Prefixed<'_> {}
-
-fn sort_key(ordinal: usize, id: IdRef<'_>) -> SortKey<'_> {
-    SortKey {
-        ordinal,
-        namespace: id.namespace.map(Prefixed::new),
-        name: Prefixed::new(id.name),
-    }
-}
 
 fn live_id_diagnostic(obj: &Value, err: IdError) -> Diagnostic {
     let name = obj
@@ -1348,7 +1426,14 @@ mod tests {
             "ünïcödé",
             "z",
         ];
-        let namespaces = [None, Some("default"), Some("a-long-namespace-name-x")];
+        let namespaces = [
+            None,
+            Some("default"),
+            Some("a-long-namespace-name-x"),
+            Some("a-long-namespace-name-y"),
+            Some("a-long-namespace-name"),
+            Some("b"),
+        ];
         let mut ids = Vec::new();
         for ns in namespaces {
             for name in texts {
@@ -1357,23 +1442,36 @@ mod tests {
                 }
             }
         }
-        for a in &ids {
-            for b in &ids {
-                let key =
-                    |&(ordinal, namespace, name): &(usize, Option<&'static str>, &'static str)| {
-                        sort_key(
-                            ordinal,
-                            IdRef {
-                                group: "",
-                                kind: "ConfigMap",
-                                namespace,
-                                name,
-                            },
-                        )
-                    };
-                assert_eq!(key(a).cmp(&key(b)), a.cmp(b), "{a:?} vs {b:?}");
-                assert_eq!(key(a) == key(b), a == b, "{a:?} vs {b:?}");
+        // Keyed in a scrambled order, so that namespaces are not first seen in text order.
+        let mut namespaces_seen = Namespaces::default();
+        let mut keys: Vec<SortKey<'_>> = ids
+            .iter()
+            .rev()
+            .map(|&(ordinal, namespace, name)| {
+                namespaces_seen.key(
+                    ordinal,
+                    IdRef {
+                        group: "",
+                        kind: "ConfigMap",
+                        namespace,
+                        name,
+                    },
+                )
+            })
+            .collect();
+        let configmaps = ResourceType::new("", "v1", "ConfigMap", "configmaps", true);
+        let ranks = namespaces_seen.ranks();
+        for key in &mut keys {
+            rank(key, &ranks);
+        }
+        keys.reverse();
+        for (a, key_a) in ids.iter().zip(&keys) {
+            for (b, key_b) in ids.iter().zip(&keys) {
+                assert_eq!(key_a.cmp(key_b), a.cmp(b), "{a:?} vs {b:?}");
+                assert_eq!(key_a == key_b, a == b, "{a:?} vs {b:?}");
             }
+            let id = key_a.id(&configmaps);
+            assert_eq!((id.namespace, id.name), (a.1, a.2));
         }
     }
 }
