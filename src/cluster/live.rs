@@ -30,7 +30,7 @@ use kube::core::{ApiResource, DynamicResourceScope, Resource};
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
-use gitcontroller_sync::{LiveIdentity, LiveInput};
+use gitcontroller_sync::{LiveIdentity, LiveInput, PackedStrs};
 
 use crate::access::ownership::{Bookkept, bookkeeping, strip_bookkeeping};
 
@@ -69,57 +69,33 @@ pub struct LiveObject {
 /// six strings, each likely out of the cache: about a third of a plan's cost at 10,000
 /// objects of which one changed. About 100 bytes per object.
 #[derive(Clone, Debug)]
-struct IdentityText {
-    /// The fields present, one after the other.
-    text: Box<str>,
-    /// Where each field ends in `text`, in [`LiveIdentity`]'s order.
-    ends: [u32; 6],
-    /// Which fields are present (bit `i` for field `i`).
-    present: u8,
-}
+struct IdentityText(PackedStrs<6>);
 
 impl IdentityText {
-    /// `None` for a field too long to be indexed by a `u32` (the API server bounds requests
+    /// `None` for fields too long to be indexed by a `u32` (the API server bounds requests
     /// far below 4 GiB; such an object is identified by reading it).
     fn of(object: &Value) -> Option<Self> {
         let identity = LiveIdentity::of(object);
-        let fields = [
+        PackedStrs::new([
             identity.api_version,
             identity.kind,
             identity.namespace,
             identity.name,
             identity.uid,
             identity.resource_version,
-        ];
-        let mut text = String::with_capacity(fields.iter().flatten().map(|f| f.len()).sum());
-        let mut ends = [0u32; 6];
-        let mut present = 0u8;
-        for (i, field) in fields.iter().enumerate() {
-            if let Some(field) = field {
-                text.push_str(field);
-                present |= 1 << i;
-            }
-            ends[i] = u32::try_from(text.len()).ok()?;
-        }
-        Some(IdentityText {
-            text: text.into_boxed_str(),
-            ends,
-            present,
-        })
+        ])
+        .map(IdentityText)
     }
 
     fn identity(&self) -> LiveIdentity<'_> {
-        let field = |i: usize| {
-            let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-            (self.present & (1 << i) != 0).then(|| &self.text[start..self.ends[i] as usize])
-        };
+        let IdentityText(packed) = self;
         LiveIdentity {
-            api_version: field(0),
-            kind: field(1),
-            namespace: field(2),
-            name: field(3),
-            uid: field(4),
-            resource_version: field(5),
+            api_version: packed.get(0),
+            kind: packed.get(1),
+            namespace: packed.get(2),
+            name: packed.get(3),
+            uid: packed.get(4),
+            resource_version: packed.get(5),
         }
     }
 }

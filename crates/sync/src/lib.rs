@@ -58,6 +58,7 @@ pub mod layout;
 mod lookup;
 mod manifest;
 mod normalize;
+mod packed;
 mod plan;
 mod pointer;
 mod prune;
@@ -75,6 +76,7 @@ pub use hold::InvalidRule;
 pub use id::{LiveIdentity, LiveInput, ObjectId, ResourceType, group_of};
 pub use manifest::{Manifest, ManifestParser, SourceFile, is_manifest_path, parse_manifests};
 pub use normalize::normalize;
+pub use packed::PackedStrs;
 pub use plan::{
     ClusterAction, Counts, DEFAULT_FIELD_MANAGER, GitAction, Plan, PlanInput, PlanOptions, Settled,
     plan, plan_incremental,

@@ -17,6 +17,7 @@ use crate::hold::{self, Holds, InvalidRule};
 use crate::id::{IdError, IdRef, KindHasher, LiveIdentity, LiveInput, TypeIndex, resolve_identity};
 use crate::layout;
 use crate::normalize::{fold_string_data, rewrite, unfold_string_data, with_string_data_members};
+use crate::packed::PackedStrs;
 use crate::pointer::{remove_path, set_path};
 use crate::rule::{Ranked, rank_rules};
 use crate::schema::SchemaNode;
@@ -316,75 +317,86 @@ impl Globals {
     }
 }
 
-/// An object found in sync, and the versions of its inputs.
+/// An object found in sync, and the versions of its inputs. The next plan reads every one of
+/// them, its strings in one allocation ([`PackedStrs`]).
 #[derive(Clone, Debug)]
 struct SettledObject {
-    id: ObjectId,
-    manifest: ManifestVersion,
-    live: LiveVersion,
+    /// Group, kind, namespace, name; the manifest's file; the live object's `apiVersion`,
+    /// `metadata.uid` and `metadata.resourceVersion`.
+    text: PackedStrs<8>,
+    /// The manifest's revision.
+    revision: Arc<str>,
+    doc_index: usize,
+    item_index: Option<usize>,
     /// The direction it is counted in.
     dominant: SyncTo,
     /// Whether it is in [`Plan::applied_noops`].
     applied: bool,
 }
 
-#[derive(Clone, Debug, PartialEq)]
-struct ManifestVersion {
-    revision: Arc<str>,
-    file: String,
-    doc_index: usize,
-    item_index: Option<usize>,
-}
-
-impl ManifestVersion {
-    fn of(m: &Manifest) -> Option<Self> {
-        Some(ManifestVersion {
-            revision: m.revision.clone()?,
-            file: m.file.clone(),
-            doc_index: m.doc_index,
-            item_index: m.item_index,
-        })
-    }
-
-    fn is(&self, m: &Manifest) -> bool {
-        m.revision.as_ref() == Some(&self.revision)
-            && m.file == self.file
-            && m.doc_index == self.doc_index
-            && m.item_index == self.item_index
-    }
-}
-
-#[derive(Clone, Debug, PartialEq)]
-struct LiveVersion {
-    api_version: String,
-    uid: Option<String>,
-    resource_version: String,
-}
-
 /// A live object's `apiVersion`, `metadata.uid` and `metadata.resourceVersion`.
 type LiveParts<'a> = (Option<&'a str>, Option<&'a str>, Option<&'a str>);
 
-impl LiveVersion {
-    fn parts<'v>(identity: &LiveIdentity<'v>) -> LiveParts<'v> {
-        (
-            identity.api_version,
-            identity.uid,
-            identity.resource_version,
-        )
-    }
+fn live_parts<'v>(identity: &LiveIdentity<'v>) -> LiveParts<'v> {
+    (
+        identity.api_version,
+        identity.uid,
+        identity.resource_version,
+    )
+}
 
-    fn of((api_version, uid, resource_version): LiveParts<'_>) -> Option<Self> {
-        Some(LiveVersion {
-            api_version: api_version?.to_owned(),
-            uid: uid.map(str::to_owned),
-            resource_version: resource_version?.to_owned(),
+impl SettledObject {
+    /// `None` when the manifest has no revision or the live object no `apiVersion` or
+    /// `resourceVersion` (nothing vouches that they did not change), or the strings are too
+    /// long to pack.
+    fn new(
+        id: IdRef<'_>,
+        m: &Manifest,
+        (api_version, uid, resource_version): LiveParts<'_>,
+        dominant: SyncTo,
+        applied: bool,
+    ) -> Option<Self> {
+        Some(SettledObject {
+            text: PackedStrs::new([
+                Some(id.group),
+                Some(id.kind),
+                id.namespace,
+                Some(id.name),
+                Some(&m.file),
+                Some(api_version?),
+                uid,
+                Some(resource_version?),
+            ])?,
+            revision: m.revision.clone()?,
+            doc_index: m.doc_index,
+            item_index: m.item_index,
+            dominant,
+            applied,
         })
     }
 
-    fn is(&self, (api_version, uid, resource_version): LiveParts<'_>) -> bool {
-        api_version == Some(self.api_version.as_str())
-            && uid == self.uid.as_deref()
-            && resource_version == Some(self.resource_version.as_str())
+    fn id(&self) -> IdRef<'_> {
+        IdRef {
+            group: self.text.get(0).unwrap_or_default(),
+            kind: self.text.get(1).unwrap_or_default(),
+            namespace: self.text.get(2),
+            name: self.text.get(3).unwrap_or_default(),
+        }
+    }
+
+    /// Whether `m` is the manifest it was settled with.
+    fn same_manifest(&self, m: &Manifest) -> bool {
+        m.revision.as_ref() == Some(&self.revision)
+            && m.doc_index == self.doc_index
+            && m.item_index == self.item_index
+            && self.text.get(4) == Some(m.file.as_str())
+    }
+
+    /// Whether `live` is the version of the live object it was settled with.
+    fn same_live(&self, (api_version, uid, resource_version): LiveParts<'_>) -> bool {
+        resource_version == self.text.get(7)
+            && uid == self.text.get(6)
+            && api_version == self.text.get(5)
     }
 }
 
@@ -452,7 +464,7 @@ fn plan_with<L: LiveInput, M: Borrow<Manifest>>(
                 };
                 // Kept by position: the sort moves smaller entries faster.
                 if record {
-                    versions.push(LiveVersion::parts(&identity));
+                    versions.push(live_parts(&identity));
                 }
                 live.push((namespaces.key(ordinal, id), ty, obj, live.len()));
             }
@@ -531,17 +543,14 @@ fn plan_with<L: LiveInput, M: Borrow<Manifest>>(
             continue;
         };
         // `previous` is sorted like the objects come: step through it alongside.
-        while previous
-            .get(next_previous)
-            .is_some_and(|s| IdRef::of(&s.id) < id)
-        {
+        while previous.get(next_previous).is_some_and(|s| s.id() < id) {
             next_previous += 1;
         }
         let both = one_each(&entry);
         if let (Some(s), Some(m)) = (previous.get(next_previous), both)
-            && IdRef::of(&s.id) == id
-            && s.manifest.is(m)
-            && s.live.is(entry.live_version)
+            && s.id() == id
+            && s.same_manifest(m)
+            && s.same_live(entry.live_version)
         {
             planner.settled_noop(s);
             if record {
@@ -553,16 +562,15 @@ fn plan_with<L: LiveInput, M: Borrow<Manifest>>(
         let noop = planner.object(id, &entry);
         if let (true, Some((noop_id, dominant, applied)), Some(m)) = (record, noop, both)
             && planner.out.diagnostics.len() == diagnostics
-            && let (Some(manifest), Some(live)) =
-                (ManifestVersion::of(m), LiveVersion::of(entry.live_version))
-        {
-            settled.push(Arc::new(SettledObject {
-                id: noop_id,
-                manifest,
-                live,
+            && let Some(object) = SettledObject::new(
+                IdRef::of(&noop_id),
+                m,
+                entry.live_version,
                 dominant,
                 applied,
-            }));
+            )
+        {
+            settled.push(Arc::new(object));
         }
     }
     let mut out = planner.out;
@@ -898,10 +906,10 @@ impl<'i, 'r> Planner<'i, 'r> {
     fn settled_noop(&mut self, settled: &SettledObject) {
         self.count(settled.dominant);
         if settled.applied {
-            self.out.applied_noops.push(settled.id.clone());
+            self.out.applied_noops.push(settled.id().to_owned());
         }
         if self.options.list_noops {
-            self.out.noops.push(settled.id.clone());
+            self.out.noops.push(settled.id().to_owned());
         }
     }
 
