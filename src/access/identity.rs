@@ -65,12 +65,22 @@ impl RepositoryRef {
     /// Whether `text` parses ([`parse`](Self::parse)) as this reference, without allocating:
     /// asked of every object a repository holds, on every sync.
     pub fn is(&self, text: &str) -> bool {
-        text.trim()
-            .split_once('/')
-            .is_some_and(|(namespace, name)| namespace == self.namespace && name == self.name)
-            && !self.namespace.is_empty()
-            && !self.name.is_empty()
-            && !self.name.contains('/')
+        let (namespace, name) = (self.namespace.as_str(), self.name.as_str());
+        let valid = !namespace.is_empty()
+            && !name.is_empty()
+            && !name.contains('/')
+            && !namespace.contains('/');
+        // The common case, the annotation as stamped: compared without trimming or splitting.
+        let exact = text.len() == namespace.len() + 1 + name.len()
+            && text.starts_with(namespace)
+            && text.as_bytes()[namespace.len()] == b'/'
+            && text.ends_with(name);
+        valid
+            && (exact
+                || text
+                    .trim()
+                    .split_once('/')
+                    .is_some_and(|(ns, n)| ns == namespace && n == name))
     }
 
     /// Parses `<namespace>/<name>`; None when either part is missing or empty.
@@ -304,21 +314,33 @@ mod tests {
     #[test]
     fn a_reference_is_recognised_in_text_exactly_when_the_text_parses_as_it() {
         let apps = RepositoryRef::new("team-a", "apps");
-        for text in [
-            "team-a/apps",
-            " team-a/apps\n",
-            "team-a/app",
-            "team-b/apps",
-            "team-a/apps/x",
-            "team-a",
-            "/apps",
-            "",
-        ] {
-            assert_eq!(
-                apps.is(text),
-                RepositoryRef::parse(text).as_ref() == Some(&apps),
-                "{text:?}"
-            );
+        let odd = [
+            RepositoryRef::new("a/b", "c"),
+            RepositoryRef::new("a", "b/c"),
+            RepositoryRef::new("", "c"),
+            RepositoryRef::new("a", ""),
+        ];
+        for reference in std::iter::once(&apps).chain(&odd) {
+            for text in [
+                "team-a/apps",
+                " team-a/apps\n",
+                "team-a/app",
+                "team-b/apps",
+                "team-a/apps/x",
+                "team-aXapps",
+                "team-a",
+                "/apps",
+                "",
+                "a/b/c",
+                "/c",
+                "a/",
+            ] {
+                assert_eq!(
+                    reference.is(text),
+                    RepositoryRef::parse(text).as_ref() == Some(reference),
+                    "{reference:?} in {text:?}"
+                );
+            }
         }
         assert!(apps.is("team-a/apps"));
         assert!(!apps.is("team-a/apps/x"));

@@ -32,7 +32,7 @@ use serde_json::{Map, Value};
 
 use gitcontroller_sync::{LiveIdentity, LiveInput, PackedStrs};
 
-use crate::access::ownership::{Bookkept, bookkeeping, strip_bookkeeping};
+use crate::access::ownership::{ADOPT_ANNOTATION, Bookkept, OWNER_ANNOTATION, strip_bookkeeping};
 
 /// The members of a `managedFields` entry the planner reads.
 const KEPT_MANAGED_FIELDS_MEMBERS: &[&str] = &["manager", "operation", "subresource", "fieldsV1"];
@@ -51,11 +51,13 @@ impl LiveType {
 /// A live object in a watcher's store.
 #[derive(Clone, Debug)]
 pub struct LiveObject {
-    /// What the watch machinery reads: name, namespace, resourceVersion; and the bookkeeping
-    /// annotations, which the object itself no longer has. Not the labels: a second copy of
-    /// them (a map node of its own per object) would cost more than reading them from the
-    /// object on a change ([`LiveObject::labels_map`]).
+    /// What the watch machinery reads: name, namespace, resourceVersion. Not the labels: a
+    /// second copy of them (a map node of its own per object) would cost more than reading
+    /// them from the object on a change ([`LiveObject::labels_map`]).
     metadata: ObjectMeta,
+    /// The bookkeeping annotations ([`BOOKKEEPING`]), which the object itself no longer has,
+    /// in one allocation (`None`: neither): the claim reads them for every object in sync.
+    bookkeeping: Option<PackedStrs<2>>,
     /// The compact object, with `apiVersion` and `kind` (once [`LiveObject::typed`] ran).
     object: Arc<Value>,
     /// What the planner reads of the object on every plan, kept together (`None`: read from
@@ -104,7 +106,10 @@ impl LiveObject {
     /// The object from the API server's JSON, compacted.
     pub fn new(mut object: Value) -> Self {
         compact(&mut object);
-        let annotations = text_map(&bookkeeping(&object)["metadata"]["annotations"]);
+        let bookkeeping = match BOOKKEEPING.map(|key| object.bookkeeping_annotation(key)) {
+            [None, None] => None,
+            present => PackedStrs::new(present),
+        };
         strip_bookkeeping(&mut object);
         let text = |field: &str| {
             object
@@ -116,11 +121,11 @@ impl LiveObject {
             name: text("name"),
             namespace: text("namespace"),
             resource_version: text("resourceVersion"),
-            annotations: Some(annotations),
             ..ObjectMeta::default()
         };
         Self {
             metadata,
+            bookkeeping,
             identity: IdentityText::of(&object),
             object: Arc::new(object),
         }
@@ -152,16 +157,15 @@ impl LiveObject {
     pub fn object(&self) -> &Arc<Value> {
         &self.object
     }
-
-    fn bookkeeping_annotations(&self) -> &BTreeMap<String, String> {
-        static NONE: BTreeMap<String, String> = BTreeMap::new();
-        self.metadata.annotations.as_ref().unwrap_or(&NONE)
-    }
 }
+
+/// The bookkeeping annotations a [`LiveObject`] keeps, in this order.
+const BOOKKEEPING: [&str; 2] = [OWNER_ANNOTATION, ADOPT_ANNOTATION];
 
 impl Bookkept for LiveObject {
     fn bookkeeping_annotation(&self, key: &str) -> Option<&str> {
-        self.bookkeeping_annotations().get(key).map(String::as_str)
+        let at = BOOKKEEPING.iter().position(|k| *k == key)?;
+        self.bookkeeping.as_ref()?.get(at)
     }
 }
 
@@ -262,6 +266,7 @@ pub fn compact(object: &mut Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::access::ownership::bookkeeping;
     use serde_json::json;
 
     fn deployment() -> Value {
