@@ -49,13 +49,14 @@ struct Inner {
     types: Vec<ResourceType>,
     /// By blob id, then path (the same content at two paths parses to manifests of two
     /// files). Keyed by blob alone so that lookups borrow the snapshot's strings.
-    entries: HashMap<String, Vec<Entry>>,
+    entries: HashMap<Arc<str>, Vec<Entry>>,
     /// Counts parses: an entry a parse did not see is dropped at its end.
     generation: u64,
 }
 
 struct Entry {
-    path: String,
+    /// Shared with the snapshots, as the blob id keying it.
+    path: Arc<str>,
     parsed: Parsed,
     /// The last parse whose snapshot had this file.
     seen: u64,
@@ -64,7 +65,7 @@ struct Entry {
 impl Inner {
     fn get(&self, path: &str, blob: &str) -> Option<&Parsed> {
         let at = self.entries.get(blob)?;
-        at.iter().find(|e| e.path == path).map(|e| &e.parsed)
+        at.iter().find(|e| *e.path == *path).map(|e| &e.parsed)
     }
 
     /// The entry of `path` at `blob`, marked as seen by the current parse.
@@ -74,7 +75,7 @@ impl Inner {
             .entries
             .get_mut(blob)?
             .iter_mut()
-            .find(|e| e.path == path)?;
+            .find(|e| *e.path == *path)?;
         entry.seen = generation;
         Some(entry.parsed.clone())
     }
@@ -193,7 +194,7 @@ impl ParseCache {
         if inner.types != types {
             if let Some(file) = snapshot.files.iter().find(|f| f.content.is_none()) {
                 return Err(NotLoaded {
-                    path: file.path.clone(),
+                    path: file.path.to_string(),
                 });
             }
             inner.types = types.to_vec();
@@ -205,7 +206,7 @@ impl ParseCache {
             .find(|f| f.content.is_none() && inner.get(&f.path, &f.blob).is_none())
         {
             return Err(NotLoaded {
-                path: file.path.clone(),
+                path: file.path.to_string(),
             });
         }
         inner.generation += 1;

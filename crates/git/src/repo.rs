@@ -758,7 +758,7 @@ impl Repository {
             .map_err(|_| Error::NotFound(format!("blob {} is not in the cache", file.blob)))?;
         if size as u64 > self.spec.limits.max_file_bytes {
             return Err(Error::Parse {
-                path: file.path.clone(),
+                path: file.path.to_string(),
                 message: format!(
                     "{size} bytes, more than the limit of {}",
                     self.spec.limits.max_file_bytes
@@ -766,7 +766,7 @@ impl Repository {
             });
         }
         snapshot::load_text(&self.repo, oid)?.ok_or_else(|| Error::Parse {
-            path: file.path.clone(),
+            path: file.path.to_string(),
             message: "not UTF-8".into(),
         })
     }

@@ -64,7 +64,7 @@ fn byte_budgets_list_what_they_leave_out() {
             ..Limits::default()
         },
     );
-    let files: Vec<&str> = snap.files.iter().map(|f| f.path.as_str()).collect();
+    let files: Vec<&str> = snap.files.iter().map(|f| &*f.path).collect();
     assert_eq!(files, ["a.yaml"]);
     assert_eq!(
         skipped(&snap),
@@ -110,7 +110,7 @@ fn walk_budgets_truncate() {
     let truncated = snap.truncated.clone().unwrap();
     assert_eq!(truncated.budget, Budget::Depth);
     assert_eq!(truncated.at, "deep/er");
-    let files: Vec<&str> = snap.files.iter().map(|f| f.path.as_str()).collect();
+    let files: Vec<&str> = snap.files.iter().map(|f| &*f.path).collect();
     assert_eq!(files, ["a.yaml", "z.yaml"]);
 }
 
@@ -125,7 +125,7 @@ fn known_blobs_are_not_loaded() {
     let a_blob = full.get("a.yaml").unwrap().blob.clone();
     let lazy = repo
         .snapshot_with(&head, &|path, blob| {
-            (path == "a.yaml" && blob == a_blob).then_some(5)
+            (path == "a.yaml" && blob == &*a_blob).then_some(5)
         })
         .unwrap();
     assert_eq!(lazy.get("a.yaml").unwrap().content, None);

@@ -132,7 +132,7 @@ fn a_push_stores_the_commit_its_new_trees_and_blobs_in_the_cache() {
     let repo = open(&d.url(), &c);
     assert_eq!(repo.cached_head().as_deref(), Some(commit.as_str()));
     let snap = repo.snapshot(&commit).unwrap();
-    let paths: Vec<&str> = snap.files.iter().map(|f| f.path.as_str()).collect();
+    let paths: Vec<&str> = snap.files.iter().map(|f| &*f.path).collect();
     assert_eq!(
         paths,
         [
@@ -238,7 +238,7 @@ fn a_derived_snapshot_leaves_out_what_the_caller_knows_like_a_read() {
     let sizes: BTreeMap<(String, String), u64> = full
         .files
         .iter()
-        .map(|f| ((f.path.clone(), f.blob.clone()), f.size))
+        .map(|f| ((f.path.to_string(), f.blob.to_string()), f.size))
         .collect();
     let known = move |path: &str, blob: &str| sizes.get(&(path.into(), blob.into())).copied();
     let current = repo.snapshot_with(&head, &known).unwrap();

@@ -68,7 +68,7 @@ fn snapshot_reads_manifests_from_the_object_database() {
             .unwrap();
     let head = repo.fetch().unwrap().head.unwrap();
     let snap = repo.snapshot(&head).unwrap();
-    let paths: Vec<&str> = snap.files.iter().map(|f| f.path.as_str()).collect();
+    let paths: Vec<&str> = snap.files.iter().map(|f| &*f.path).collect();
     assert_eq!(paths, ["apps/db.YML", "apps/web.yaml", "ns.json"]);
     assert_eq!(snap.get("apps/web.yaml").unwrap().text(), Some("kind: A\n"));
     assert_eq!(snap.get("apps/web.yaml").unwrap().size, 8);
@@ -92,7 +92,7 @@ fn snapshot_reads_manifests_from_the_object_database() {
         .output()
         .unwrap();
     assert_eq!(
-        snap.get("apps/web.yaml").unwrap().blob,
+        &*snap.get("apps/web.yaml").unwrap().blob,
         String::from_utf8_lossy(&blob.stdout).trim()
     );
     // The cache has no working tree: nothing was checked out anywhere.

@@ -53,11 +53,17 @@ fn one_store_per_remote_shared_by_branches_and_paths() {
     assert_eq!(prod.cache_path(), feature.cache_path());
 
     let head = prod.fetch().unwrap().head.unwrap();
-    assert_eq!(prod.snapshot(&head).unwrap().files[0].path, "a.yaml");
+    assert_eq!(
+        prod.snapshot(&head).unwrap().files[0].path.as_ref(),
+        "a.yaml"
+    );
     // Already in the store: the second repository's fetch has nothing to download.
     let fetched = staging.fetch().unwrap();
     assert_eq!(fetched.head.as_deref(), Some(head.as_str()));
-    assert_eq!(staging.snapshot(&head).unwrap().files[0].path, "b.yaml");
+    assert_eq!(
+        staging.snapshot(&head).unwrap().files[0].path.as_ref(),
+        "b.yaml"
+    );
     // A second branch gets its own tracking ref in the same store.
     feature
         .commit_and_push(&author(), None, &mut |_| {

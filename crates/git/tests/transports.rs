@@ -15,7 +15,7 @@ fn round_trip(repo: &mut Repository, check: impl Fn(&str) -> Option<String>) {
     let head = fetched.head.clone().expect("seeded branch");
     let snap = repo.snapshot(&head).unwrap();
     assert_eq!(snap.files.len(), 1);
-    assert_eq!(snap.files[0].path, "seed.yaml");
+    assert_eq!(snap.files[0].path.as_ref(), "seed.yaml");
     let out = repo
         .commit_and_push(&author(), None, &mut |_snap| {
             Ok::<_, Error>(vec![put_new(
