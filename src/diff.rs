@@ -148,7 +148,7 @@ pub fn render(state: &SyncState) -> Result<DiffReport> {
     let live = state
         .live
         .as_ref()
-        .map(|l| l.objects.as_slice())
+        .map(|l| l.objects().as_slice())
         .unwrap_or_default();
     let preview = state
         .written

@@ -18,8 +18,9 @@ use crate::cluster::discovery::CatalogEntry;
 #[derive(Clone, Debug, Default)]
 pub struct LiveState {
     /// Every such object as the stores keep them ([`LiveObject`]: compact, its bookkeeping
-    /// annotations kept aside), shared with the stores, not copied.
-    pub objects: Arc<Vec<Arc<LiveObject>>>,
+    /// annotations kept aside), shared with the stores, not copied. Private: the index holds
+    /// positions in it.
+    objects: Arc<Vec<Arc<LiveObject>>>,
     index: Arc<LiveIndex>,
 }
 
@@ -141,6 +142,11 @@ impl LiveIndex {
 }
 
 impl LiveState {
+    /// Every live object, in runs of one type.
+    pub fn objects(&self) -> &Arc<Vec<Arc<LiveObject>>> {
+        &self.objects
+    }
+
     /// The live object `id`, if it exists (and the identity may read it).
     pub fn get(&self, id: &ObjectId) -> Option<&LiveObject> {
         let position = self.index.find(&self.objects, id)?;

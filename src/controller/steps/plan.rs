@@ -105,7 +105,7 @@ pub async fn plan(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
         rules: rules.rules.clone(),
         invalid_rules: rules.invalid.iter().map(|r| r.for_planner()).collect(),
         types,
-        live: live.objects.clone(),
+        live: live.objects().clone(),
         inventory,
         options: plan_options(&state.repo, plaintext_secrets),
         prune_limit: prune_limit(&state.repo)?,
