@@ -12,9 +12,9 @@
 //!   of 632 bytes), against a hundred-odd bytes of text, and a plan reads the sets of only
 //!   the objects it compares.
 //!
-//! - our bookkeeping annotations (owner, adopt: [`crate::access::ownership`]), kept apart in
-//!   [`LiveObject::bookkeeping`]: they are never planned, exported or seen as drift, and
-//!   stripping them here instead of on every reconcile keeps the object shared.
+//! - our bookkeeping annotations (owner, adopt: [`crate::access::ownership`]), kept apart beside
+//!   the object and read through [`Bookkept`]: they are never planned, exported or seen as
+//!   drift, and stripping them here instead of on every reconcile keeps the object shared.
 //!
 //! Everything else stays as the API server serves it (`deletionTimestamp` and `finalizers`
 //! included): a `syncTo: git` rule may govern any other field. The confirm step compares a
