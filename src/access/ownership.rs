@@ -139,11 +139,16 @@ pub fn stamp(body: &mut Value, repository: &RepositoryRef) {
     }
 }
 
-/// What ownership needs of a live object: only its bookkeeping annotations (kept aside when
-/// [`strip_bookkeeping`] removes them from what is planned).
+/// The annotations ownership is decided by, which are not the object's own: never planned,
+/// exported or seen as drift ([`strip_bookkeeping`]).
+pub const BOOKKEEPING_ANNOTATIONS: [&str; 2] = [OWNER_ANNOTATION, ADOPT_ANNOTATION];
+
+/// What ownership needs of a live object: only its bookkeeping annotations, as a JSON object
+/// (what the tests compare the stores' copy with).
+#[cfg(test)]
 pub fn bookkeeping(live: &Value) -> Value {
     let mut annotations = serde_json::Map::new();
-    for key in [OWNER_ANNOTATION, ADOPT_ANNOTATION] {
+    for key in BOOKKEEPING_ANNOTATIONS {
         if let Some(value) = annotation(live, key) {
             annotations.insert(key.to_string(), Value::String(value.to_string()));
         }
@@ -164,8 +169,9 @@ pub fn strip_bookkeeping(live: &mut Value) {
     else {
         return;
     };
-    annotations.remove(OWNER_ANNOTATION);
-    annotations.remove(ADOPT_ANNOTATION);
+    for key in BOOKKEEPING_ANNOTATIONS {
+        annotations.remove(key);
+    }
     if annotations.is_empty() {
         metadata.remove("annotations");
     }

@@ -32,7 +32,7 @@ use serde_json::{Map, Value};
 
 use gitcontroller_sync::{LiveIdentity, LiveInput, PackedStrs};
 
-use crate::access::ownership::{ADOPT_ANNOTATION, Bookkept, OWNER_ANNOTATION, strip_bookkeeping};
+use crate::access::ownership::{BOOKKEEPING_ANNOTATIONS, Bookkept, strip_bookkeeping};
 
 /// The members of a `managedFields` entry the planner reads.
 const KEPT_MANAGED_FIELDS_MEMBERS: &[&str] = &["manager", "operation", "subresource", "fieldsV1"];
@@ -55,8 +55,9 @@ pub struct LiveObject {
     /// second copy of them (a map node of its own per object) would cost more than reading
     /// them from the object on a change ([`LiveObject::labels_map`]).
     metadata: ObjectMeta,
-    /// The bookkeeping annotations ([`BOOKKEEPING`]), which the object itself no longer has,
-    /// in one allocation (`None`: neither): the claim reads them for every object in sync.
+    /// The bookkeeping annotations ([`BOOKKEEPING_ANNOTATIONS`], in that order), which the
+    /// object itself no longer has, in one allocation (`None`: neither): the claim reads them
+    /// for every object in sync.
     bookkeeping: Option<PackedStrs<2>>,
     /// The compact object, with `apiVersion` and `kind` (once [`LiveObject::typed`] ran).
     object: Arc<Value>,
@@ -106,10 +107,11 @@ impl LiveObject {
     /// The object from the API server's JSON, compacted.
     pub fn new(mut object: Value) -> Self {
         compact(&mut object);
-        let bookkeeping = match BOOKKEEPING.map(|key| object.bookkeeping_annotation(key)) {
-            [None, None] => None,
-            present => PackedStrs::new(present),
-        };
+        let bookkeeping =
+            match BOOKKEEPING_ANNOTATIONS.map(|key| object.bookkeeping_annotation(key)) {
+                [None, None] => None,
+                present => PackedStrs::new(present),
+            };
         strip_bookkeeping(&mut object);
         let text = |field: &str| {
             object
@@ -159,12 +161,9 @@ impl LiveObject {
     }
 }
 
-/// The bookkeeping annotations a [`LiveObject`] keeps, in this order.
-const BOOKKEEPING: [&str; 2] = [OWNER_ANNOTATION, ADOPT_ANNOTATION];
-
 impl Bookkept for LiveObject {
     fn bookkeeping_annotation(&self, key: &str) -> Option<&str> {
-        let at = BOOKKEEPING.iter().position(|k| *k == key)?;
+        let at = BOOKKEEPING_ANNOTATIONS.iter().position(|k| *k == key)?;
         self.bookkeeping.as_ref()?.get(at)
     }
 }
