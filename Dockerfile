@@ -10,14 +10,13 @@ ARG RUST_VERSION=1.95
 
 FROM docker.io/library/rust:${RUST_VERSION}-bookworm AS builder
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends pkg-config libssl-dev \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends pkg-config libssl-dev cmake \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-# libgit2 and libssh2 are built from the vendored sources by their -sys crates; link zlib
-# statically as well, since the runtime image has no libz. OpenSSL stays dynamic (libssl3 is in
-# the runtime image and gets its security updates).
-ENV LIBZ_SYS_STATIC=1 \
-    CARGO_TERM_COLOR=never \
+# libgit2 and libssh2 are built from the vendored sources by their -sys crates, and zlib-ng
+# (with cmake) and linked statically, since the runtime image has no libz. OpenSSL stays dynamic
+# (libssl3 is in the runtime image and gets its security updates).
+ENV CARGO_TERM_COLOR=never \
     CARGO_INCREMENTAL=0
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
