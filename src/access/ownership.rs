@@ -76,6 +76,18 @@ impl Bookkept for Value {
     }
 }
 
+/// The identity of a live object, made only for the objects [`claim`] reports or stamps.
+pub trait Identified {
+    /// The object's identity; `None` when the object lacks `apiVersion`, `kind` or a name.
+    fn id(&self) -> Option<ObjectId>;
+}
+
+impl Identified for Value {
+    fn id(&self) -> Option<ObjectId> {
+        crate::controller::convert::object_id(self)
+    }
+}
+
 /// Decides who owns `live` (None: the object does not exist) from the point of view of
 /// `repository`, whose inventory does or does not list it.
 pub fn ownership<L: Bookkept + ?Sized>(
@@ -196,10 +208,10 @@ pub struct Claims {
 /// the objects this repository applies that need no write now (their ownership is reported
 /// too); `live` finds an object's live state; `inventory` is what the repository applied
 /// before.
-pub fn claim<'a, L: Bookkept + ?Sized + 'a>(
+pub fn claim<'a, L: Bookkept + Identified + ?Sized + 'a>(
     repository: &RepositoryRef,
     to_cluster: &mut Vec<ClusterAction>,
-    in_sync: &[ObjectId],
+    in_sync: impl IntoIterator<Item = &'a L>,
     live: impl Fn(&ObjectId) -> Option<&'a L>,
     inventory: &BTreeSet<ObjectId>,
 ) -> Claims {
@@ -230,18 +242,18 @@ pub fn claim<'a, L: Bookkept + ?Sized + 'a>(
             (_, ClusterAction::Delete { .. }) => true,
         }
     });
-    for id in in_sync {
-        let Some(object) = live(id) else {
-            continue;
-        };
-        // The common case, decided without looking the object up in the inventory; what is
-        // left is not stamped by this repository yet.
+    for object in in_sync {
+        // The common case, decided without the object's id; what is left is not stamped by
+        // this repository yet.
         if is_stamped_by(object, repository) {
             continue;
         }
-        match ownership(repository, Some(object), inventory.contains(id)) {
-            Ownership::Conflict(owner) => conflict(&mut claims, id, owner),
-            Ownership::Ours | Ownership::Adopted { .. } => claims.to_stamp.push(id.clone()),
+        let Some(id) = object.id() else {
+            continue;
+        };
+        match ownership(repository, Some(object), inventory.contains(&id)) {
+            Ownership::Conflict(owner) => conflict(&mut claims, &id, owner),
+            Ownership::Ours | Ownership::Adopted { .. } => claims.to_stamp.push(id),
             _ => {}
         }
     }
@@ -404,7 +416,11 @@ mod tests {
             ("quiet-mine", json!({OWNER_ANNOTATION: "team-a/apps"})),
         ]
         .into_iter()
-        .map(|(name, annotations)| (id(name), live(annotations)))
+        .map(|(name, annotations)| {
+            let mut object = live(annotations);
+            object["metadata"]["name"] = json!(name);
+            (id(name), object)
+        })
         .collect();
         let inventory: BTreeSet<ObjectId> = ["mine", "legacy", "taken", "quiet-legacy", "theirs"]
             .into_iter()
@@ -419,11 +435,12 @@ mod tests {
             apply("handed"),
             ClusterAction::Delete { id: id("taken") },
         ];
-        let in_sync = [id("quiet-legacy"), id("quiet-theirs"), id("quiet-mine")];
+        let in_sync =
+            ["quiet-legacy", "quiet-theirs", "quiet-mine"].map(|name| &live_objects[&id(name)]);
         let claims = claim(
             &me(),
             &mut to_cluster,
-            &in_sync,
+            in_sync,
             |i| live_objects.get(i),
             &inventory,
         );

@@ -30,9 +30,9 @@ use kube::core::{ApiResource, DynamicResourceScope, Resource};
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
-use gitcontroller_sync::{LiveIdentity, LiveInput, PackedStrs};
+use gitcontroller_sync::{LiveIdentity, LiveInput, ObjectId, PackedStrs};
 
-use crate::access::ownership::{BOOKKEEPING_ANNOTATIONS, Bookkept, strip_bookkeeping};
+use crate::access::ownership::{BOOKKEEPING_ANNOTATIONS, Bookkept, Identified, strip_bookkeeping};
 
 /// The members of a `managedFields` entry the planner reads.
 const KEPT_MANAGED_FIELDS_MEMBERS: &[&str] = &["manager", "operation", "subresource", "fieldsV1"];
@@ -165,6 +165,18 @@ impl Bookkept for LiveObject {
     fn bookkeeping_annotation(&self, key: &str) -> Option<&str> {
         let at = BOOKKEEPING_ANNOTATIONS.iter().position(|k| *k == key)?;
         self.bookkeeping.as_ref()?.get(at)
+    }
+}
+
+impl Identified for LiveObject {
+    fn id(&self) -> Option<ObjectId> {
+        let identity = LiveInput::identity(self);
+        Some(ObjectId {
+            group: gitcontroller_sync::group_of(identity.api_version?).to_owned(),
+            kind: identity.kind?.to_owned(),
+            namespace: identity.namespace.map(str::to_owned),
+            name: identity.name?.to_owned(),
+        })
     }
 }
 

@@ -28,12 +28,46 @@ impl ParsedSnapshot {
         self.files.iter().flat_map(|parsed| parsed.manifests.iter())
     }
 
+    /// Every manifest, in file order, with where it is in this snapshot.
+    pub fn placed_manifests(&self) -> impl Iterator<Item = (Place, &Manifest)> {
+        self.files.iter().enumerate().flat_map(|(file, parsed)| {
+            parsed
+                .manifests
+                .iter()
+                .enumerate()
+                .map(move |(index, m)| (Place { file, index }, m))
+        })
+    }
+
+    /// The manifest at `place`.
+    pub fn manifest(&self, place: Place) -> Option<&Manifest> {
+        self.files.get(place.file)?.manifests.get(place.index)
+    }
+
+    /// Whether the file at position `file` is the very parse of it that `other` holds there:
+    /// then so are its manifests.
+    pub fn same_file(&self, other: &ParsedSnapshot, file: usize) -> bool {
+        match (self.files.get(file), other.files.get(file)) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+
     /// Every parse diagnostic, in file order.
     pub fn diagnostics(&self) -> impl Iterator<Item = &Diagnostic> {
         self.files
             .iter()
             .flat_map(|parsed| parsed.diagnostics.iter())
     }
+}
+
+/// Where a manifest is in a [`ParsedSnapshot`]: its file's position and its own in the file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Place {
+    /// The file's position among the snapshot's files.
+    pub file: usize,
+    /// The manifest's position among the file's.
+    pub index: usize,
 }
 
 /// Shared by all reconciles; cheap to clone.

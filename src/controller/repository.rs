@@ -10,11 +10,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use gitcontroller_git::Snapshot;
-use gitcontroller_sync::{ObjectId, Settled};
+use gitcontroller_sync::ObjectId;
 
 use crate::api::InventoryEntry;
 
 use super::parse_cache::ParseCache;
+use super::state::LastPlan;
 use super::verdicts::Verdicts;
 use crate::error::{Error, Result};
 
@@ -34,9 +35,9 @@ pub struct RepositoryState {
     failures: AtomicU32,
     /// Applies known to change nothing (see [`Verdicts`]).
     verdicts: Mutex<Verdicts>,
-    /// What the last plan found in sync, for the next plan to skip what did not change
-    /// ([`gitcontroller_sync::plan_incremental`]).
-    settled: Mutex<Option<Arc<Settled>>>,
+    /// What the last plan found in sync and what it was made from, for the next plan to skip
+    /// what did not change ([`gitcontroller_sync::plan_changed`]).
+    last_plan: Mutex<Option<Arc<LastPlan>>>,
     /// Held while a sync's Events are written (after its reconcile returned), so the Events
     /// of one sync are written before those of the next.
     events_turn: Arc<tokio::sync::Mutex<()>>,
@@ -192,14 +193,14 @@ impl RepositoryState {
         &self.parse_cache
     }
 
-    /// What the last plan found in sync (see [`gitcontroller_sync::Settled`]).
-    pub fn settled(&self) -> Option<Arc<Settled>> {
-        self.settled.lock().expect("settled lock").clone()
+    /// What the last plan found in sync and what it was made from (see [`LastPlan`]).
+    pub fn last_plan(&self) -> Option<Arc<LastPlan>> {
+        self.last_plan.lock().expect("last plan lock").clone()
     }
 
-    /// Remembers what a plan found in sync, for the next plan.
-    pub fn remember_settled(&self, settled: Settled) {
-        *self.settled.lock().expect("settled lock") = Some(Arc::new(settled));
+    /// Remembers what a plan found in sync and what it was made from, for the next plan.
+    pub fn remember_plan(&self, last: LastPlan) {
+        *self.last_plan.lock().expect("last plan lock") = Some(Arc::new(last));
     }
 
     /// The applies known to change nothing; held briefly, never across an await.

@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use gitcontroller_git::Snapshot;
 use gitcontroller_sync::{
-    Diagnostic, InvalidRule, Manifest, ObjectId, Plan, PlanInput, PlanOptions, PruneGuard,
-    PruneLimit, PruneRefusal, ResourceType, Rule, Settled, SourceShape,
+    Diagnostic, InputChanges, InvalidRule, LiveIdentity, LiveInput, Manifest, ObjectId, Plan,
+    PlanInput, PlanOptions, PruneGuard, PruneLimit, PruneRefusal, ResourceType, Rule, Settled,
+    SourceShape,
 };
 use k8s_openapi::api::core::v1::ObjectReference;
 use serde_json::Value;
@@ -15,7 +16,7 @@ use serde_json::Value;
 use super::context::Context;
 use super::convert;
 use super::live_state::LiveState;
-use super::parse_cache::{ParseCache, ParsedSnapshot};
+use super::parse_cache::{ParseCache, ParsedSnapshot, Place};
 use super::report::{ClusterOutcome, GitOutcome, Stop, SyncReport, touched};
 use super::repository::RepoKey;
 use super::repository::{FetchReason, Inventory, RepositoryState};
@@ -98,12 +99,12 @@ pub struct PlanInputs {
 }
 
 /// A plan, after the prune guard.
-#[derive(Clone, Debug)]
 pub struct GuardedPlan {
     /// The plan; without deletes when the guard refused them.
     pub plan: Plan,
-    /// What the plan found in sync, for the next plan of the repository.
-    pub settled: Settled,
+    /// What the plan found in sync and what it was made from, for the next plan of the
+    /// repository.
+    pub last: LastPlan,
     /// Why the guard refused this sync's deletes, if it did.
     pub prune_refused: Option<PruneRefusal>,
     /// Manifests out of the repository's reach, left out of the plan, and why.
@@ -126,20 +127,21 @@ impl PlanInputs {
                 e.path
             ))
         })?;
-        Ok(self.plan_parsed(snapshot, &parsed, None))
+        Ok(self.plan_parsed(snapshot, Arc::new(parsed), None))
     }
 
     /// [`plan`](Self::plan) with the snapshot's files parsed already, skipping the objects
-    /// that `previous` (of an earlier plan) holds in sync and that did not change.
+    /// that `previous` (the repository's last plan) holds in sync and that did not change:
+    /// when the objects are where they were in it, only those that changed are read.
     pub fn plan_parsed(
         &self,
         snapshot: &Snapshot,
-        parsed: &ParsedSnapshot,
-        previous: Option<&Settled>,
+        parsed: Arc<ParsedSnapshot>,
+        previous: Option<&LastPlan>,
     ) -> GuardedPlan {
         let mut diagnostics: Vec<Diagnostic> = parsed.diagnostics().cloned().collect();
         // Borrowed from the parse cache and the watch stores: planning copies no object.
-        let manifests: Vec<&Manifest> = parsed.manifests().collect();
+        let manifests: Vec<(Place, &Manifest)> = parsed.placed_manifests().collect();
         diagnostics.extend(
             snapshot
                 .skipped
@@ -151,9 +153,14 @@ impl PlanInputs {
         }
         // The source's size counts what Git holds, in reach or not.
         let read = manifests.len();
-        let (manifests, refused) = self.reach.split(manifests, |m| &m.id);
+        let (placed, refused) = self.reach.split(manifests, |(_, m)| &m.id);
+        let (places, manifests): (Vec<Place>, Vec<&Manifest>) = placed.into_iter().unzip();
         let skipped = gitcontroller_sync::skipped_inputs(&diagnostics);
-        let (mut plan, settled) = gitcontroller_sync::plan_incremental(
+        let changes = previous.and_then(|last| {
+            last.from
+                .changes(&parsed, &places, self.live.as_slice(), &self.inventory)
+        });
+        let (mut plan, settled) = gitcontroller_sync::plan_changed(
             &PlanInput {
                 manifests: &manifests,
                 live: self.live.as_slice(),
@@ -164,7 +171,8 @@ impl PlanInputs {
                 invalid_rules: &self.invalid_rules,
                 options: &self.options,
             },
-            previous,
+            previous.map(|last| &last.settled),
+            changes.as_ref().map(Changes::as_input).as_ref(),
         );
         plan.diagnostics.splice(0..0, diagnostics);
         let guard = PruneGuard {
@@ -173,9 +181,18 @@ impl PlanInputs {
             source: self.source_shape(snapshot, read),
         };
         let prune_refused = gitcontroller_sync::guard_prune(&mut plan, &guard);
+        drop(manifests);
         GuardedPlan {
             plan,
-            settled,
+            last: LastPlan {
+                settled,
+                from: PlannedFrom {
+                    parsed,
+                    places,
+                    live: Arc::clone(&self.live),
+                    inventory: Arc::clone(&self.inventory),
+                },
+            },
             prune_refused,
             refused,
         }
@@ -192,6 +209,109 @@ impl PlanInputs {
     }
 }
 
+/// What a repository's last plan found in sync and what it was made from: the next plan skips
+/// what did not change since.
+pub struct LastPlan {
+    /// The objects found in sync.
+    pub settled: Settled,
+    /// The plan's inputs.
+    pub from: PlannedFrom,
+}
+
+/// The inputs of a plan, kept (they are shared with the parse cache and the watch stores) so
+/// that the next plan can tell which objects changed since by their identity alone: kept
+/// alive, an object's address is never another object's.
+pub struct PlannedFrom {
+    /// The parsed files.
+    parsed: Arc<ParsedSnapshot>,
+    /// Where each manifest planned was in `parsed`, in the order planned.
+    places: Vec<Place>,
+    /// The live objects planned, in order.
+    live: Arc<Vec<Arc<LiveObject>>>,
+    /// The inventory planned with.
+    inventory: Inventory,
+}
+
+/// Which inputs of a plan changed since the one before ([`InputChanges`]).
+struct Changes {
+    manifests: Vec<usize>,
+    live: Vec<usize>,
+    inventory_unchanged: bool,
+}
+
+impl Changes {
+    fn as_input(&self) -> InputChanges<'_> {
+        InputChanges {
+            manifests: &self.manifests,
+            live: &self.live,
+            inventory_unchanged: self.inventory_unchanged,
+        }
+    }
+}
+
+impl PlannedFrom {
+    /// Which of these inputs changed since this plan, when every manifest and live object is
+    /// at the position it had (same number of each, each from the same place, and the
+    /// changed ones of the same identity); `None` otherwise. Reads the changed objects only:
+    /// the others are the very objects planned then, shared.
+    fn changes(
+        &self,
+        parsed: &ParsedSnapshot,
+        places: &[Place],
+        live: &[Arc<LiveObject>],
+        inventory: &Inventory,
+    ) -> Option<Changes> {
+        if places != self.places.as_slice() || live.len() != self.live.len() {
+            return None;
+        }
+        let mut manifests = Vec::new();
+        // Whether the file of the last position was parsed then: positions run in file order.
+        let mut file_kept: Option<(usize, bool)> = None;
+        for (position, &place) in places.iter().enumerate() {
+            let kept = match file_kept {
+                Some((file, kept)) if file == place.file => kept,
+                _ => parsed.same_file(&self.parsed, place.file),
+            };
+            file_kept = Some((place.file, kept));
+            if kept {
+                continue;
+            }
+            let (now, then) = (parsed.manifest(place)?, self.parsed.manifest(place)?);
+            if (&now.id, &now.file, now.doc_index, now.item_index)
+                != (&then.id, &then.file, then.doc_index, then.item_index)
+            {
+                return None;
+            }
+            manifests.push(position);
+        }
+        let mut changed_live = Vec::new();
+        for (position, (now, then)) in live.iter().zip(self.live.iter()).enumerate() {
+            if Arc::ptr_eq(now, then) {
+                continue;
+            }
+            if !same_identity(&now.identity(), &then.identity()) {
+                return None;
+            }
+            changed_live.push(position);
+        }
+        Some(Changes {
+            manifests,
+            live: changed_live,
+            inventory_unchanged: Arc::ptr_eq(inventory, &self.inventory),
+        })
+    }
+}
+
+/// Whether two live objects are the same object to the planner: group, kind, namespace and
+/// name (the version of the API they are served at may differ).
+fn same_identity(a: &LiveIdentity<'_>, b: &LiveIdentity<'_>) -> bool {
+    a.api_version.map(gitcontroller_sync::group_of)
+        == b.api_version.map(gitcontroller_sync::group_of)
+        && a.kind == b.kind
+        && a.namespace == b.namespace
+        && a.name == b.name
+}
+
 /// The plan step's output (the confirm step settles its applies).
 pub struct Planned {
     /// What the plan was made from.
@@ -200,9 +320,9 @@ pub struct Planned {
     pub plan: Plan,
     /// Manifests out of the repository's reach, left out of the plan, and why.
     pub refused: Vec<(ObjectId, Refusal)>,
-    /// Objects a `kubernetes` rule governs that are in sync (no write planned): their
-    /// ownership is checked too.
-    pub in_sync: Vec<ObjectId>,
+    /// The live objects of the objects a `kubernetes` rule governs that are in sync (no write
+    /// planned), as positions in `inputs.live`: their ownership is checked too.
+    pub in_sync: Vec<usize>,
     /// What became of `allowPlaintextSecrets`.
     pub plaintext_secrets: PlaintextSecrets,
     /// With writes off (`diff`): what the API server would store for each apply its dry run
@@ -358,5 +478,104 @@ impl SyncState {
             cluster,
             git,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gitcontroller_git::SnapshotFile;
+    use serde_json::json;
+
+    fn snapshot(files: &[(&str, &str, &str)]) -> Snapshot {
+        Snapshot {
+            commit: "c".into(),
+            files: files
+                .iter()
+                .map(|(path, blob, content)| SnapshotFile {
+                    path: (*path).into(),
+                    blob: (*blob).into(),
+                    size: content.len() as u64,
+                    content: Some((*content).into()),
+                })
+                .collect(),
+            ..Snapshot::default()
+        }
+    }
+
+    fn configmap(name: &str, level: &str) -> String {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: default\ndata:\n  level: {level}\n"
+        )
+    }
+
+    fn live(name: &str, version: &str) -> Arc<LiveObject> {
+        Arc::new(LiveObject::new(json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": "default", "resourceVersion": version}
+        })))
+    }
+
+    fn places(parsed: &ParsedSnapshot) -> Vec<Place> {
+        parsed.placed_manifests().map(|(place, _)| place).collect()
+    }
+
+    #[test]
+    fn the_next_plan_is_told_what_changed_while_every_object_is_where_it_was() {
+        let types = [ResourceType::new("", "v1", "ConfigMap", "configmaps", true)];
+        let cache = ParseCache::default();
+        let parse =
+            |files: &[(&str, &str, &str)]| Arc::new(cache.parse(&snapshot(files), &types).unwrap());
+        let (a, b) = (configmap("a", "info"), configmap("b", "info"));
+        let first = parse(&[("a.yaml", "1", &a), ("b.yaml", "2", &b)]);
+        let objects = Arc::new(vec![live("a", "1"), live("b", "1")]);
+        let inventory: Inventory = Arc::default();
+        let then = PlannedFrom {
+            parsed: Arc::clone(&first),
+            places: places(&first),
+            live: Arc::clone(&objects),
+            inventory: Arc::clone(&inventory),
+        };
+
+        let same = then
+            .changes(&first, &places(&first), &objects, &inventory)
+            .expect("everything where it was");
+        assert!(same.manifests.is_empty() && same.live.is_empty());
+        assert!(same.inventory_unchanged);
+
+        // b.yaml's content and a's live object changed, and the inventory is another.
+        let b_debug = configmap("b", "debug");
+        let second = parse(&[("a.yaml", "1", &a), ("b.yaml", "3", &b_debug)]);
+        let mut now = (*objects).clone();
+        now[0] = live("a", "2");
+        let other: Inventory = Arc::default();
+        let changed = then
+            .changes(&second, &places(&second), &now, &other)
+            .expect("everything where it was");
+        assert_eq!(changed.manifests, [1]);
+        assert_eq!(changed.live, [0]);
+        assert!(!changed.inventory_unchanged);
+
+        // Another object at a position, a file of another name, another number of files: no
+        // account (the plan reads everything).
+        now[1] = live("c", "1");
+        assert!(
+            then.changes(&second, &places(&second), &now, &other)
+                .is_none()
+        );
+        let renamed = parse(&[("a.yaml", "1", &a), ("c.yaml", "2", &b)]);
+        assert!(
+            then.changes(&renamed, &places(&renamed), &objects, &inventory)
+                .is_none()
+        );
+        let fewer = parse(&[("a.yaml", "1", &a)]);
+        assert!(
+            then.changes(&fewer, &places(&fewer), &objects, &inventory)
+                .is_none()
+        );
+        assert!(
+            then.changes(&first, &places(&first), &objects[..1], &inventory)
+                .is_none()
+        );
     }
 }

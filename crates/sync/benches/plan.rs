@@ -6,7 +6,8 @@
 //! the planner compare as the API server stores objects.
 //!
 //! Then, at 10,000 objects, [`plan_incremental`] after one live object changed: everything
-//! else is skipped as settled by the plan before.
+//! else is skipped as settled by the plan before; and [`plan_changed`] told which object
+//! changed: the others are not read at all.
 //!
 //! Run with `cargo bench -p gitcontroller-sync`. Besides criterion's report, prints the time
 //! per object so that linear growth is visible, and the cost of the schema as a ratio.
@@ -35,6 +36,13 @@ impl Input {
 
     fn plan_incremental(&self, previous: Option<&Settled>) -> (Plan, Settled) {
         plan_incremental(&self.plan_input(), previous)
+    }
+
+    fn with_options<'a>(&'a self, options: &'a PlanOptions) -> PlanInput<'a> {
+        PlanInput {
+            options,
+            ..self.plan_input()
+        }
     }
 
     fn plan_input(&self) -> PlanInput<'_> {
@@ -336,16 +344,39 @@ fn bench_incremental(c: &mut Criterion) {
     let (_, settled) = input.plan_incremental(None);
     assert_eq!(settled.len(), n, "every noop is remembered");
     // An object in sync drifts on a kubernetes field.
-    let changed = input
+    let position = input
         .live
-        .iter_mut()
-        .find(|l| l["kind"] == "ConfigMap" && l["data"]["level"] == "info")
+        .iter()
+        .position(|l| l["kind"] == "ConfigMap" && l["data"]["level"] == "info")
         .expect("a ConfigMap in sync");
+    let changed = &mut input.live[position];
     changed["data"]["level"] = json!("trace");
     changed["metadata"]["resourceVersion"] = json!("1000");
     let expected = input.plan();
     assert_eq!(expected.to_cluster.len(), 1);
     assert_eq!(input.plan_incremental(Some(&settled)).0, expected);
+
+    // As the controller plans: the noops are counted, not listed (listing them reads every
+    // object in sync for its id).
+    let mut unlisted = input.options.clone();
+    unlisted.list_noops = false;
+    let (_, settled_unlisted) = plan_incremental(&input.with_options(&unlisted), None);
+    let changes = InputChanges {
+        manifests: &[],
+        live: &[position],
+        inventory_unchanged: true,
+    };
+    let incremental =
+        |input: &Input| plan_incremental(&input.with_options(&unlisted), Some(&settled_unlisted));
+    let told = |input: &Input| {
+        plan_changed(
+            &input.with_options(&unlisted),
+            Some(&settled_unlisted),
+            Some(&changes),
+        )
+    };
+    assert_eq!(told(&input).0, incremental(&input).0);
+    assert_eq!(told(&input).0.to_cluster, expected.to_cluster);
 
     let mut group = c.benchmark_group("plan incremental");
     group.sample_size(20);
@@ -355,14 +386,37 @@ fn bench_incremental(c: &mut Criterion) {
         &input,
         |b, input| b.iter(|| black_box(input.plan_incremental(Some(&settled)))),
     );
+    group.bench_with_input(
+        BenchmarkId::new("one object changed, noops not listed, with schema", n),
+        &input,
+        |b, input| b.iter(|| black_box(incremental(input))),
+    );
+    group.bench_with_input(
+        BenchmarkId::new(
+            "one object changed and said so, noops not listed, with schema",
+            n,
+        ),
+        &input,
+        |b, input| b.iter(|| black_box(told(input))),
+    );
     group.finish();
     if !std::env::args().any(|a| a == "--profile-time") {
-        let (time, cpu) = median_time(|| input.plan_incremental(Some(&settled)));
-        println!(
-            "incremental plan of {n:>6} objects, one changed: {:>6.1} ms wall, {:>6.1} ms on CPU",
-            time.as_secs_f64() * 1e3,
-            cpu.map_or(f64::NAN, |t| t.as_secs_f64() * 1e3),
-        );
+        type Run<'a> = &'a dyn Fn() -> (Plan, Settled);
+        let rows: [(&str, Run<'_>); 3] = [
+            ("incremental plan of", &|| {
+                input.plan_incremental(Some(&settled))
+            }),
+            ("the same, noops not listed:", &|| incremental(&input)),
+            ("the same, told the one that changed:", &|| told(&input)),
+        ];
+        for (label, run) in rows {
+            let (time, cpu) = median_time(run);
+            println!(
+                "{label} {n:>6} objects, one changed: {:>6.1} ms wall, {:>6.1} ms on CPU",
+                time.as_secs_f64() * 1e3,
+                cpu.map_or(f64::NAN, |t| t.as_secs_f64() * 1e3),
+            );
+        }
     }
 }
 

@@ -78,8 +78,8 @@ pub use manifest::{Manifest, ManifestParser, SourceFile, is_manifest_path, parse
 pub use normalize::normalize;
 pub use packed::PackedStrs;
 pub use plan::{
-    ClusterAction, Counts, DEFAULT_FIELD_MANAGER, GitAction, Plan, PlanInput, PlanOptions, Settled,
-    plan, plan_incremental,
+    ClusterAction, Counts, DEFAULT_FIELD_MANAGER, GitAction, InputChanges, Plan, PlanInput,
+    PlanOptions, Settled, plan, plan_changed, plan_incremental,
 };
 pub use pointer::{Pointer, PointerError};
 pub use prune::{PruneGuard, PruneLimit, PruneLimitError, PruneRefusal, SourceShape, guard_prune};

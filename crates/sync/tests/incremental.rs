@@ -40,6 +40,7 @@ impl Rng {
 }
 
 /// The inputs of a plan, and counters that hand out fresh revisions and resource versions.
+#[derive(Clone)]
 struct World {
     manifests: Vec<Manifest>,
     live: Vec<Value>,
@@ -222,7 +223,33 @@ fn add(rng: &mut Rng, w: &mut World, name: &str) {
 /// One random change between two plans; each keeps the promise the incremental planner
 /// relies on (new content, new version).
 fn mutate(rng: &mut Rng, w: &mut World, step: usize) {
-    match rng.below(14) {
+    let choice = rng.below(14);
+    mutate_as(rng, w, step, choice);
+}
+
+/// A random change that keeps every object in its place: content, versions, revisions and
+/// the inventory change, objects are neither added, removed nor duplicated.
+fn mutate_in_place(rng: &mut Rng, w: &mut World, step: usize) {
+    if rng.chance(20) {
+        // Now in the inventory, or no longer: decides whether a live object is pruned.
+        if !w.live.is_empty() {
+            let live = &w.live[rng.below(w.live.len())];
+            let kind = live["kind"].as_str().unwrap();
+            let group = if kind == "Deployment" { "apps" } else { "" };
+            let name = live["metadata"]["name"].as_str().unwrap();
+            let id = ObjectId::new(group, kind, Some("default"), name);
+            if !w.inventory.remove(&id) {
+                w.inventory.insert(id);
+            }
+        }
+        return;
+    }
+    let choice = [0, 1, 2, 3, 4, 5, 6, 13][rng.below(8)];
+    mutate_as(rng, w, step, choice);
+}
+
+fn mutate_as(rng: &mut Rng, w: &mut World, step: usize, choice: usize) {
+    match choice {
         0 | 1 if !w.manifests.is_empty() => {
             let i = rng.below(w.manifests.len());
             let mut object = Value::clone(&w.manifests[i].object);
@@ -305,30 +332,60 @@ fn mutate(rng: &mut Rng, w: &mut World, step: usize) {
     }
 }
 
-/// The noops that a `kubernetes` rule applies, the way the controller computed them before
-/// the planner reported them.
-fn applied_noops(w: &World, noops: &[ObjectId]) -> Vec<ObjectId> {
+/// The live objects of the noops that a `kubernetes` rule applies, as positions in `w.live`,
+/// the way the controller computed them before the planner reported them.
+fn applied_live(w: &World, noops: &[ObjectId]) -> Vec<usize> {
     noops
         .iter()
-        .filter(|id| {
-            let Some(m) = w.manifests.iter().find(|m| m.id == **id) else {
-                return false;
-            };
+        .filter_map(|id| {
+            w.manifests.iter().find(|m| m.id == *id)?;
             let ty = w
                 .types
                 .iter()
                 .find(|t| t.group == id.group && t.kind == id.kind)
                 .unwrap();
-            let live = w.live.iter().find(|l| {
+            let position = w.live.iter().position(|l| {
                 l["kind"] == id.kind.as_str() && l["metadata"]["name"] == id.name.as_str()
-            });
-            let labels_from = live.unwrap_or(&m.object);
+            })?;
             w.rules
                 .iter()
-                .any(|r| r.sync_to == SyncTo::Kubernetes && r.selects(id, ty, labels_from))
+                .any(|r| r.sync_to == SyncTo::Kubernetes && r.selects(id, ty, &w.live[position]))
+                .then_some(position)
         })
-        .cloned()
         .collect()
+}
+
+/// What changed from `before` to `after`, as a caller that keeps its objects knows it: the
+/// positions of the manifests and live objects that changed and whether the inventory is the
+/// same; `None` when an object was added, removed or moved, or changed its identity.
+fn changes_between(before: &World, after: &World) -> Option<(Vec<usize>, Vec<usize>, bool)> {
+    if before.manifests.len() != after.manifests.len() || before.live.len() != after.live.len() {
+        return None;
+    }
+    let mut manifests = Vec::new();
+    for (at, (b, a)) in before.manifests.iter().zip(&after.manifests).enumerate() {
+        if (&b.id, &b.file, b.doc_index, b.item_index)
+            != (&a.id, &a.file, a.doc_index, a.item_index)
+        {
+            return None;
+        }
+        if b != a {
+            manifests.push(at);
+        }
+    }
+    let mut live = Vec::new();
+    for (at, (b, a)) in before.live.iter().zip(&after.live).enumerate() {
+        let (bi, ai) = (LiveIdentity::of(b), LiveIdentity::of(a));
+        if (bi.api_version, bi.kind, bi.namespace, bi.name)
+            != (ai.api_version, ai.kind, ai.namespace, ai.name)
+        {
+            return None;
+        }
+        if b != a {
+            live.push(at);
+        }
+    }
+    Some((manifests, live, before.inventory == after.inventory))
 }
 
 /// A live object that keeps its identity apart, as a caller keeping objects across plans does.
@@ -402,7 +459,7 @@ proptest! {
             let full = plan(&w.input());
             let (incremental, next) = plan_incremental(&w.input(), Some(&settled));
             prop_assert_eq!(&incremental, &full, "step {}", step);
-            prop_assert_eq!(&full.applied_noops, &applied_noops(&w, &full.noops));
+            prop_assert_eq!(&full.applied_live, &applied_live(&w, &full.noops));
             settled = next;
             // (A step may change the options.)
             let unlisted = PlanOptions { list_noops: false, ..w.options.clone() };
@@ -412,6 +469,38 @@ proptest! {
             );
             prop_assert_eq!(&unlisted_plan, &without_noops(full), "step {} unlisted", step);
             settled_unlisted = next;
+        }
+    }
+
+    /// Plans of only what changed equal full plans, whatever changed: objects in place
+    /// (mostly), or added, removed and duplicated, or rules, options and types (then the
+    /// caller has no account of the changes, or the planner finds it cannot use it).
+    #[test]
+    fn plans_of_what_changed_equal_full_plans(seed in 1u64.., steps in 1usize..8) {
+        let mut rng = Rng(seed);
+        let mut w = world(&mut rng);
+        let (_, mut settled) = plan_incremental(&w.input(), None);
+        for step in 0..steps {
+            let before = w.clone();
+            for _ in 0..1 + rng.below(2) {
+                if rng.chance(75) {
+                    mutate_in_place(&mut rng, &mut w, step);
+                } else {
+                    mutate(&mut rng, &mut w, step);
+                }
+            }
+            let full = plan(&w.input());
+            let tracked = changes_between(&before, &w);
+            let (manifests, mut live, inventory_unchanged) = tracked.clone().unwrap_or_default();
+            // Listing a position that did not change is allowed.
+            if rng.chance(20) && !w.live.is_empty() {
+                live.push(rng.below(w.live.len()));
+            }
+            let changes = InputChanges { manifests: &manifests, live: &live, inventory_unchanged };
+            let (planned, next) =
+                plan_changed(&w.input(), Some(&settled), tracked.is_some().then_some(&changes));
+            prop_assert_eq!(&planned, &full, "step {} {:?}", step, tracked);
+            settled = next;
         }
     }
 
@@ -497,7 +586,11 @@ fn the_versions_decide_what_is_looked_at_again() {
     in_sync_configmap(&mut w);
     let (first, settled) = plan_incremental(&w.input(), None);
     assert_eq!(first.noops, vec![cm_id("app")]);
-    assert_eq!(first.applied_noops, vec![cm_id("app")]);
+    assert_eq!(
+        first.applied_live,
+        vec![0],
+        "the live object, first of the input"
+    );
     assert_eq!(settled.len(), 1);
 
     w.live[0]["data"]["level"] = json!("debug"); // no new resourceVersion: a broken promise
@@ -512,6 +605,45 @@ fn the_versions_decide_what_is_looked_at_again() {
     let (replanned, _) = plan_incremental(&w.input(), Some(&settled));
     assert_eq!(replanned, plan(&w.input()));
     assert_eq!(replanned.to_cluster.len(), 1);
+}
+
+/// A plan of what changed reads what the caller says changed, and nothing else: a change it
+/// is not told about is not seen (which shows the object is not read).
+#[test]
+fn a_plan_of_what_changed_reads_only_what_it_is_told_changed() {
+    let mut w = empty_world();
+    in_sync_configmap(&mut w);
+    let (first, settled) = plan_incremental(&w.input(), None);
+    w.live[0]["data"]["level"] = json!("debug");
+    w.bump(0);
+    let untold = InputChanges {
+        manifests: &[],
+        live: &[],
+        inventory_unchanged: true,
+    };
+    let (skipped, _) = plan_changed(&w.input(), Some(&settled), Some(&untold));
+    assert_eq!(skipped, first, "not told, not read");
+    let told = InputChanges {
+        live: &[0],
+        ..untold
+    };
+    let (planned, next) = plan_changed(&w.input(), Some(&settled), Some(&told));
+    assert_eq!(planned, plan(&w.input()));
+    assert_eq!(planned.to_cluster.len(), 1);
+
+    // Another number of objects: planned in full, whatever the caller says.
+    let extra = configmap("other", json!({"level": "info"}));
+    let live = w.live_of(&extra, false);
+    w.live.push(live);
+    let (replanned, _) = plan_changed(&w.input(), Some(&next), Some(&untold));
+    assert_eq!(replanned, plan(&w.input()));
+    // A position out of range: likewise.
+    let beyond = InputChanges {
+        live: &[7],
+        ..untold
+    };
+    let (replanned, _) = plan_changed(&w.input(), Some(&next), Some(&beyond));
+    assert_eq!(replanned, plan(&w.input()));
 }
 
 #[test]

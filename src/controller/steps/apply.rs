@@ -50,7 +50,10 @@ pub async fn apply(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
     let claims = claim(
         &state.key,
         &mut to_cluster,
-        &planned.in_sync,
+        planned
+            .in_sync
+            .iter()
+            .filter_map(|&at| planned.inputs.live.get(at).map(|object| &**object)),
         |id| live.get(id),
         &planned.inputs.inventory,
     );

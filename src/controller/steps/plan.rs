@@ -78,6 +78,7 @@ pub async fn plan(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
         .ok_or_else(|| crate::Error::Internal("the observe-live step has not run".into()))?;
     let parsed_snapshot = parsed
         .parse(&source.snapshot, &types)
+        .map(Arc::new)
         .map_err(|e| Error::Internal(format!("{} could not be read from Git", e.path)))?;
     let manifests: Vec<&Manifest> = parsed_snapshot.manifests().collect();
     // The answer depends on the type and namespace only: asked once for each run of
@@ -117,16 +118,16 @@ pub async fn plan(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
         parsed,
         reach: reads.reach(),
     });
-    let previous = state.repository.settled();
+    let previous = state.repository.last_plan();
     let GuardedPlan {
         mut plan,
-        settled,
+        last,
         prune_refused,
         refused,
-    } = inputs.plan_parsed(&source.snapshot, &parsed_snapshot, previous.as_deref());
-    state.repository.remember_settled(settled);
-    // Moved, not copied (nothing reads them from the plan after this): thousands of ids.
-    let in_sync = std::mem::take(&mut plan.applied_noops);
+    } = inputs.plan_parsed(&source.snapshot, parsed_snapshot, previous.as_deref());
+    state.repository.remember_plan(last);
+    // Moved, not copied (nothing reads them from the plan after this).
+    let in_sync = std::mem::take(&mut plan.applied_live);
     tracing::debug!(
         fetched = source.fetched.map(|r| r.as_str()),
         files = source.snapshot.files.len(),

@@ -26,6 +26,11 @@ use crate::system;
 use crate::walk::{self, Filter, Node, Sides};
 use crate::{Manifest, ObjectId, Pointer, ResourceType, Rule, SyncTo};
 
+mod delta;
+
+pub use delta::InputChanges;
+use delta::{Came, Join, JoinRecorder};
+
 /// The field manager the controller applies with, and the default of
 /// [`PlanOptions::field_manager`].
 pub const DEFAULT_FIELD_MANAGER: &str = "git-controller";
@@ -91,7 +96,7 @@ pub struct PlanOptions {
     /// the paths of [`new_file_path`](crate::layout::new_file_path) as they are.
     pub layout_root: String,
     /// Whether [`Plan::noops`] lists the objects in sync (default). A caller that reads only
-    /// the counts and [`Plan::applied_noops`] turns it off: most objects are in sync, and
+    /// the counts and [`Plan::applied_live`] turns it off: most objects are in sync, and
     /// listing them copies thousands of ids on every plan.
     #[serde(default = "listed")]
     pub list_noops: bool,
@@ -218,11 +223,13 @@ pub struct Plan {
     /// Objects the repository manages that are in sync (empty unless
     /// [`PlanOptions::list_noops`]).
     pub noops: Vec<ObjectId>,
-    /// The objects of `noops` that this repository applies: those with a manifest that a
-    /// `kubernetes` rule selects (by the live object's labels when it exists, else the
-    /// manifest's). Sorted, like `noops`.
+    /// The live objects of the noops that this repository applies (those with a manifest
+    /// that a `kubernetes` rule selects, by the live object's labels), as positions in
+    /// [`PlanInput::live`], in plan order: the caller checks that it owns them, and a position
+    /// finds the object without a lookup or a copy of its id. Noops without a live object are
+    /// not listed.
     #[serde(default)]
-    pub applied_noops: Vec<ObjectId>,
+    pub applied_live: Vec<usize>,
     /// Findings.
     pub diagnostics: Vec<Diagnostic>,
     /// Objects per direction.
@@ -262,16 +269,43 @@ pub fn plan_incremental<L: LiveInput, M: Borrow<Manifest>>(
     input: &PlanInput<'_, L, M>,
     previous: Option<&Settled>,
 ) -> (Plan, Settled) {
+    plan_changed(input, previous, None)
+}
+
+/// [`plan_incremental`], told by the caller which inputs changed since the plan `previous`
+/// came from ([`InputChanges`]): then, when that plan's inputs could be joined again as they
+/// were (the same number of manifests and live objects, no invalid rule, nothing skipped, no
+/// object of an unknown type), it plans only the objects whose inputs changed and those that
+/// were not in sync, and counts the others as before without reading them. The plan is
+/// exactly `plan(input)` as long as the caller's account is true.
+pub fn plan_changed<L: LiveInput, M: Borrow<Manifest>>(
+    input: &PlanInput<'_, L, M>,
+    previous: Option<&Settled>,
+    changes: Option<&InputChanges<'_>>,
+) -> (Plan, Settled) {
     let globals = Globals::of(input);
-    let previous = previous
-        .filter(|p| p.globals.as_ref() == Some(&globals))
-        .map(|p| p.objects.as_slice());
-    let (plan, objects) = plan_with(input, previous, true);
+    let previous = previous.filter(|p| p.globals.as_ref() == Some(&globals));
+    if let (Some(previous), Some(changes)) = (previous, changes)
+        && let Some(join) = &previous.join
+        && let Some((plan, join)) = delta::plan(input, join, changes)
+    {
+        return (
+            plan,
+            Settled {
+                globals: Some(globals),
+                objects: previous.objects.clone(),
+                join: Some(join),
+            },
+        );
+    }
+    let settled = previous.map(|p| p.objects.as_slice());
+    let (plan, objects, join) = plan_with(input, settled, true);
     (
         plan,
         Settled {
             globals: Some(globals),
-            objects,
+            objects: Arc::new(objects),
+            join,
         },
     )
 }
@@ -281,8 +315,13 @@ pub fn plan_incremental<L: LiveInput, M: Borrow<Manifest>>(
 #[derive(Clone, Debug, Default)]
 pub struct Settled {
     globals: Option<Globals>,
-    /// Sorted by identity; shared from plan to plan.
-    objects: Vec<Arc<SettledObject>>,
+    /// Sorted by identity; shared from plan to plan. A plan of only what changed
+    /// ([`plan_changed`]) keeps the list of the plan before it: each entry says what its
+    /// verdict depended on, so an older list is still right about what it lists.
+    objects: Arc<Vec<Arc<SettledObject>>>,
+    /// The objects of the plan by their positions in its inputs, when they can be joined
+    /// again from what changed.
+    join: Option<Join>,
 }
 
 impl Settled {
@@ -330,7 +369,7 @@ struct SettledObject {
     item_index: Option<usize>,
     /// The direction it is counted in.
     dominant: SyncTo,
-    /// Whether it is in [`Plan::applied_noops`].
+    /// Whether its live object is in [`Plan::applied_live`].
     applied: bool,
 }
 
@@ -409,23 +448,26 @@ fn one_each<'e>(entry: &Entry<'e>) -> Option<&'e Manifest> {
 }
 
 /// Plans; skips the objects of `previous` (sorted, valid for these global inputs) whose
-/// inputs did not change, and, when `record`, returns the objects found in sync.
+/// inputs did not change, and, when `record`, returns the objects found in sync and, when
+/// they can be joined again from what changed, the objects by their positions in the input.
 fn plan_with<L: LiveInput, M: Borrow<Manifest>>(
     input: &PlanInput<'_, L, M>,
     previous: Option<&[Arc<SettledObject>]>,
     record: bool,
-) -> (Plan, Vec<Arc<SettledObject>>) {
+) -> (Plan, Vec<Arc<SettledObject>>, Option<Join>) {
     let types = TypeIndex::new(input.types);
     let mut out = Plan::default();
     let rules = rank_rules(input.rules, &types, &mut out.diagnostics);
+    // The rules' findings; those after them are about objects.
+    let rule_diagnostics = out.diagnostics.len();
 
     // Both sides sorted by identity, then merged: the objects come out in plan order. The
     // type's position stands in for (group, kind), which saves most string comparisons.
     let mut namespaces = Namespaces::default();
-    let mut manifests: Vec<(SortKey<'_>, &ResourceType, &Manifest)> =
+    let mut manifests: Vec<(SortKey<'_>, &ResourceType, &Manifest, usize)> =
         Vec::with_capacity(input.manifests.len());
     let all_manifests: Vec<&Manifest> = input.manifests.iter().map(Borrow::borrow).collect();
-    for &m in &all_manifests {
+    for (position, &m) in all_manifests.iter().enumerate() {
         match types.get_ordered(&m.id.group, &m.id.kind) {
             Some((ordinal, ty)) => {
                 let id = IdRef {
@@ -433,7 +475,7 @@ fn plan_with<L: LiveInput, M: Borrow<Manifest>>(
                     kind: &ty.kind,
                     ..IdRef::of(&m.id)
                 };
-                manifests.push((namespaces.key(ordinal, id), ty, m));
+                manifests.push((namespaces.key(ordinal, id), ty, m, position));
             }
             None => out.diagnostics.push(
                 Diagnostic::new(
@@ -450,8 +492,9 @@ fn plan_with<L: LiveInput, M: Borrow<Manifest>>(
     // entries, and smaller ones move faster.
     let mut live: Vec<(SortKey<'_>, &ResourceType, &Value, usize)> =
         Vec::with_capacity(input.live.len());
+    // By position in `input.live`, when recording.
     let mut versions: Vec<LiveParts<'_>> = Vec::new();
-    for input_object in input.live {
+    for (position, input_object) in input.live.iter().enumerate() {
         let obj = input_object.object();
         let identity = input_object.identity();
         match resolve_identity(&identity, &types) {
@@ -466,9 +509,14 @@ fn plan_with<L: LiveInput, M: Borrow<Manifest>>(
                 if record {
                     versions.push(live_parts(&identity));
                 }
-                live.push((namespaces.key(ordinal, id), ty, obj, live.len()));
+                live.push((namespaces.key(ordinal, id), ty, obj, position));
             }
-            Err(err) => out.diagnostics.push(live_id_diagnostic(obj, err)),
+            Err(err) => {
+                if record {
+                    versions.push(LiveParts::default());
+                }
+                out.diagnostics.push(live_id_diagnostic(obj, err));
+            }
         }
     }
     let ranks = namespaces.ranks();
@@ -491,13 +539,22 @@ fn plan_with<L: LiveInput, M: Borrow<Manifest>>(
     if input.options.list_noops {
         out.noops.reserve(expected_noops);
     }
-    out.applied_noops
+    out.applied_live
         .reserve(expected_noops.min(manifests.len()));
+    // Joined again from what changed only when nothing but the objects themselves decides
+    // the plan: no invalid rule, nothing skipped, every object's type known.
+    let mut recorder = (record
+        && out.diagnostics.len() == rule_diagnostics
+        && input.invalid_rules.is_empty()
+        && input.skipped.is_empty())
+    .then(|| JoinRecorder::new(input.manifests.len(), input.live.len()));
     let mut planner = Planner {
         manifests: &all_manifests,
         options: input.options,
         rules: &rules,
         inventory: input.inventory.iter().peekable(),
+        inventory_set: input.inventory,
+        seek_inventory: false,
         out,
         taken: None,
         holds: Holds::new(input.invalid_rules),
@@ -524,11 +581,17 @@ fn plan_with<L: LiveInput, M: Borrow<Manifest>>(
         };
         let mut entry: Option<Entry<'_>> = None;
         let id = key.id(ty);
-        while let Some(&(_, ty, m)) = manifests.get(mi).filter(|m| m.0 == key) {
+        if let Some(recorder) = &mut recorder {
+            recorder.start();
+        }
+        while let Some(&(_, ty, m, position)) = manifests.get(mi).filter(|m| m.0 == key) {
             let e = entry.get_or_insert_with(|| Entry::new(ty));
             match e.manifest {
                 None => e.manifest = Some(m),
                 Some(_) => e.more_manifests.push(m),
+            }
+            if let Some(recorder) = &mut recorder {
+                recorder.manifest(position);
             }
             mi += 1;
         }
@@ -536,7 +599,11 @@ fn plan_with<L: LiveInput, M: Borrow<Manifest>>(
             let e = entry.get_or_insert_with(|| Entry::new(ty));
             e.live_twice |= e.live.is_some();
             e.live = Some(obj);
+            e.live_position = position;
             e.live_version = versions.get(position).copied().unwrap_or_default();
+            if let Some(recorder) = &mut recorder {
+                recorder.live(position);
+            }
             li += 1;
         }
         let Some(entry) = entry else {
@@ -552,16 +619,26 @@ fn plan_with<L: LiveInput, M: Borrow<Manifest>>(
             && s.same_manifest(m)
             && s.same_live(entry.live_version)
         {
-            planner.settled_noop(s);
+            planner.settled_noop(s, entry.live_position);
             if record {
                 settled.push(Arc::clone(s));
             }
+            if let Some(recorder) = &mut recorder {
+                recorder.came(Came::Settled {
+                    dominant: s.dominant,
+                    applied: s.applied,
+                });
+            }
             continue;
         }
-        let diagnostics = planner.out.diagnostics.len();
+        let before = planner.mark();
         let noop = planner.object(id, &entry);
+        let came = planner.came(before, noop.as_ref(), both.is_some());
+        if let Some(recorder) = &mut recorder {
+            recorder.came(came);
+        }
         if let (true, Some((noop_id, dominant, applied)), Some(m)) = (record, noop, both)
-            && planner.out.diagnostics.len() == diagnostics
+            && planner.out.diagnostics.len() == before.diagnostics
             && let Some(object) = SettledObject::new(
                 IdRef::of(&noop_id),
                 m,
@@ -576,7 +653,7 @@ fn plan_with<L: LiveInput, M: Borrow<Manifest>>(
     let mut out = planner.out;
     out.diagnostics.extend(planner.holds.summaries());
     out.diagnostics.sort_by(Diagnostic::stable_cmp);
-    (out, settled)
+    (out, settled, recorder.and_then(JoinRecorder::finish))
 }
 
 /// Orders like [`ObjectId`] when `ordinal` is the type's position in (group, kind) order and
@@ -761,6 +838,8 @@ struct Entry<'a> {
     manifest: Option<&'a Manifest>,
     more_manifests: Vec<&'a Manifest>,
     live: Option<&'a Value>,
+    /// The position of `live` in the input.
+    live_position: usize,
     live_twice: bool,
     /// Read when planning incrementally.
     live_version: LiveParts<'a>,
@@ -773,10 +852,21 @@ impl<'a> Entry<'a> {
             manifest: None,
             more_manifests: Vec::new(),
             live: None,
+            live_position: 0,
             live_twice: false,
             live_version: LiveParts::default(),
         }
     }
+}
+
+/// Where the plan's lists and counts stood before an object was planned.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Mark {
+    cluster: usize,
+    confirm: usize,
+    git: usize,
+    diagnostics: usize,
+    counts: Counts,
 }
 
 /// How many actions of each list were planned before an object.
@@ -800,6 +890,10 @@ struct Planner<'i, 'r> {
     rules: &'r [Ranked<'r>],
     /// The inventory, consumed in step with the (sorted) objects.
     inventory: Peekable<btree_set::Iter<'i, ObjectId>>,
+    /// The inventory, looked up instead when only a few objects are planned
+    /// (`seek_inventory`): stepping through it would read all of it.
+    inventory_set: &'i BTreeSet<ObjectId>,
+    seek_inventory: bool,
     out: Plan,
     /// Files that exist or are planned; made when the first new file is planned.
     taken: Option<HashSet<String>>,
@@ -888,8 +982,8 @@ impl<'i, 'r> Planner<'i, 'r> {
                     && selected
                         .iter()
                         .any(|r| r.rule.sync_to == SyncTo::Kubernetes);
-                if applied {
-                    self.out.applied_noops.push(id.clone());
+                if applied && entry.live.is_some() {
+                    self.out.applied_live.push(entry.live_position);
                 }
                 if self.options.list_noops {
                     self.out.noops.push(id.clone());
@@ -902,14 +996,40 @@ impl<'i, 'r> Planner<'i, 'r> {
         noop
     }
 
-    /// An object found in sync before, whose inputs did not change: a noop again.
-    fn settled_noop(&mut self, settled: &SettledObject) {
+    /// An object found in sync before, whose inputs did not change: a noop again; its live
+    /// object is at `live_position` of the input.
+    fn settled_noop(&mut self, settled: &SettledObject, live_position: usize) {
         self.count(settled.dominant);
         if settled.applied {
-            self.out.applied_noops.push(settled.id().to_owned());
+            self.out.applied_live.push(live_position);
         }
         if self.options.list_noops {
             self.out.noops.push(settled.id().to_owned());
+        }
+    }
+
+    /// Where the plan's lists and counts stand, before an object is planned.
+    fn mark(&self) -> Mark {
+        Mark {
+            cluster: self.out.to_cluster.len(),
+            confirm: self.out.to_confirm.len(),
+            git: self.out.to_git.len(),
+            diagnostics: self.out.diagnostics.len(),
+            counts: self.out.counts,
+        }
+    }
+
+    /// What became of the object planned since `before`, for planning it again: in sync
+    /// (`noop`, with one manifest and one live object, `one_each`, and no finding), or nothing
+    /// at all (not counted, no action, no finding), or anything else.
+    fn came(&self, before: Mark, noop: Option<&(ObjectId, SyncTo, bool)>, one_each: bool) -> Came {
+        let found = self.out.diagnostics.len() != before.diagnostics;
+        match noop {
+            Some(&(_, dominant, applied)) if one_each && !found => {
+                Came::Settled { dominant, applied }
+            }
+            None if !found && self.mark() == before => Came::Quiet,
+            _ => Came::Planned,
         }
     }
 
@@ -1252,6 +1372,9 @@ impl<'i, 'r> Planner<'i, 'r> {
 
     /// Whether `key` is in the inventory; keys must come in ascending order.
     fn in_inventory(&mut self, key: IdRef<'_>) -> bool {
+        if self.seek_inventory {
+            return self.inventory_set.contains(&key.to_owned());
+        }
         while self.inventory.next_if(|inv| IdRef::of(inv) < key).is_some() {}
         self.inventory
             .peek()
