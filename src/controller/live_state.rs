@@ -72,6 +72,42 @@ impl LiveStateBuilder {
         }
     }
 
+    /// The state, with the index of `previous` (the last sync's) when every object is where
+    /// it was there: the same runs, and at each position the very object or one of the same
+    /// identity (an object changed since). Building the index reads every object; checking
+    /// reads only the changed ones.
+    pub fn build_after(self, previous: Option<&LiveState>) -> LiveState {
+        match previous {
+            Some(previous) if self.placed_as(previous) => LiveState {
+                objects: Arc::new(self.objects),
+                index: Arc::clone(&previous.index),
+            },
+            _ => self.build(),
+        }
+    }
+
+    /// Whether every object is where it is in `previous`.
+    fn placed_as(&self, previous: &LiveState) -> bool {
+        let runs = &previous.index.runs;
+        self.objects.len() == previous.objects.len()
+            && self.runs.len() == runs.len()
+            && self.runs.iter().zip(runs).all(|(a, b)| {
+                (a.end, a.namespaced, &a.group, &a.kind) == (b.end, b.namespaced, &b.group, &b.kind)
+            })
+            && self
+                .objects
+                .iter()
+                .zip(previous.objects.iter())
+                .enumerate()
+                .all(|(position, (now, then))| {
+                    if Arc::ptr_eq(now, then) {
+                        return true;
+                    }
+                    let at = (to_u32(position), run_of(runs, position));
+                    key(runs, &self.objects, at) == key(runs, &previous.objects, at)
+                })
+    }
+
     /// The state; an object listed twice (two watchers serving it) is found as the later one.
     pub fn build(self) -> LiveState {
         let LiveStateBuilder { objects, runs } = self;
@@ -105,6 +141,11 @@ impl LiveStateBuilder {
             objects: Arc::new(objects),
         }
     }
+}
+
+/// The run that `position` is in.
+fn run_of(runs: &[Run], position: usize) -> u32 {
+    to_u32(runs.partition_point(|run| run.end <= position))
 }
 
 fn to_u32(n: usize) -> u32 {
@@ -202,6 +243,52 @@ mod tests {
         Arc::new(LiveObject::new(serde_json::json!({
             "apiVersion": api_version, "kind": kind, "metadata": metadata, "data": {"k": name},
         })))
+    }
+
+    #[test]
+    fn the_next_sync_keeps_the_index_while_every_object_is_where_it_was() {
+        let configmaps = entry("", "ConfigMap", "configmaps", true);
+        let state_of = |objects: &[Arc<LiveObject>], previous: Option<&LiveState>| {
+            let mut builder = LiveStateBuilder::default();
+            builder.start_run(&configmaps, objects.len());
+            for object in objects {
+                builder.push(Arc::clone(object));
+            }
+            builder.build_after(previous)
+        };
+        let objects = [
+            live("v1", "ConfigMap", Some("team-a"), "a", "team-a/apps"),
+            live("v1", "ConfigMap", Some("team-a"), "b", "team-a/apps"),
+        ];
+        let first = state_of(&objects, None);
+        let b = ObjectId::new("", "ConfigMap", Some("team-a"), "b");
+        let (team_a, team_b) = (
+            RepositoryRef::new("team-a", "apps"),
+            RepositoryRef::new("team-b", "apps"),
+        );
+
+        // b changed (a new object of the same identity): the index is kept, and finds it.
+        let changed = [
+            Arc::clone(&objects[0]),
+            live("v1", "ConfigMap", Some("team-a"), "b", "team-b/apps"),
+        ];
+        let second = state_of(&changed, Some(&first));
+        assert!(Arc::ptr_eq(&second.index, &first.index), "kept");
+        assert!(is_stamped_by(second.get(&b).unwrap(), &team_b));
+        assert!(is_stamped_by(first.get(&b).unwrap(), &team_a));
+
+        // Another object in b's place, or another number of objects: built anew.
+        let c = ObjectId::new("", "ConfigMap", Some("team-a"), "c");
+        let replaced = [
+            Arc::clone(&objects[0]),
+            live("v1", "ConfigMap", Some("team-a"), "c", "team-a/apps"),
+        ];
+        let third = state_of(&replaced, Some(&second));
+        assert!(!Arc::ptr_eq(&third.index, &second.index));
+        assert!(third.get(&b).is_none() && third.get(&c).is_some());
+        let fewer = state_of(&objects[..1], Some(&first));
+        assert!(!Arc::ptr_eq(&fewer.index, &first.index));
+        assert!(fewer.get(&b).is_none());
     }
 
     #[test]

@@ -39,6 +39,18 @@ impl ParsedSnapshot {
         })
     }
 
+    /// How many files there are.
+    pub fn files(&self) -> usize {
+        self.files.len()
+    }
+
+    /// The manifests of the file at position `file`.
+    pub fn file_manifests(&self, file: usize) -> &[Manifest] {
+        self.files
+            .get(file)
+            .map_or(&[][..], |parsed| parsed.manifests.as_slice())
+    }
+
     /// The manifest at `place`.
     pub fn manifest(&self, place: Place) -> Option<&Manifest> {
         self.files.get(place.file)?.manifests.get(place.index)

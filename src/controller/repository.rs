@@ -14,6 +14,7 @@ use gitcontroller_sync::ObjectId;
 
 use crate::api::InventoryEntry;
 
+use super::live_state::LiveState;
 use super::parse_cache::ParseCache;
 use super::state::LastPlan;
 use super::verdicts::Verdicts;
@@ -38,6 +39,9 @@ pub struct RepositoryState {
     /// What the last plan found in sync and what it was made from, for the next plan to skip
     /// what did not change ([`gitcontroller_sync::plan_changed`]).
     last_plan: Mutex<Option<Arc<LastPlan>>>,
+    /// The live objects of the last sync, whose index the next one keeps when its objects
+    /// are where they were.
+    last_live: Mutex<Option<LiveState>>,
     /// Held while a sync's Events are written (after its reconcile returned), so the Events
     /// of one sync are written before those of the next.
     events_turn: Arc<tokio::sync::Mutex<()>>,
@@ -201,6 +205,16 @@ impl RepositoryState {
     /// Remembers what a plan found in sync and what it was made from, for the next plan.
     pub fn remember_plan(&self, last: LastPlan) {
         *self.last_plan.lock().expect("last plan lock") = Some(Arc::new(last));
+    }
+
+    /// The live objects of the last sync (see [`LiveStateBuilder::build_after`](super::live_state::LiveStateBuilder::build_after)).
+    pub fn last_live(&self) -> Option<LiveState> {
+        self.last_live.lock().expect("last live lock").clone()
+    }
+
+    /// Remembers a sync's live objects for the next.
+    pub fn remember_live(&self, live: LiveState) {
+        *self.last_live.lock().expect("last live lock") = Some(live);
     }
 
     /// The applies known to change nothing; held briefly, never across an await.

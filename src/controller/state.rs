@@ -185,6 +185,7 @@ impl PlanInputs {
         GuardedPlan {
             plan,
             last: LastPlan {
+                asked: Vec::new(),
                 settled,
                 from: PlannedFrom {
                     parsed,
@@ -216,6 +217,10 @@ pub struct LastPlan {
     pub settled: Settled,
     /// The plan's inputs.
     pub from: PlannedFrom,
+    /// One manifest of each type and namespace the plan asked whether the identity may read
+    /// (its `ReadCheck`): what the next plan asks again when its files are this plan's but
+    /// for those parsed since.
+    pub asked: Vec<ObjectId>,
 }
 
 /// The inputs of a plan, kept (they are shared with the parse cache and the watch stores) so
@@ -250,6 +255,19 @@ impl Changes {
 }
 
 impl PlannedFrom {
+    /// The manifests of the files parsed since this plan, when the files are this plan's by
+    /// position (each other position holds the very file planned then); `None` otherwise.
+    pub fn manifests_parsed_since<'p>(
+        &self,
+        parsed: &'p ParsedSnapshot,
+    ) -> Option<impl Iterator<Item = &'p Manifest>> {
+        (parsed.files() == self.parsed.files()).then(|| {
+            (0..parsed.files())
+                .filter(|&file| !parsed.same_file(&self.parsed, file))
+                .flat_map(|file| parsed.file_manifests(file))
+        })
+    }
+
     /// Which of these inputs changed since this plan, when every manifest and live object is
     /// at the position it had (same number of each, each from the same place, and the
     /// changed ones of the same identity); `None` otherwise. Reads the changed objects only:

@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::super::context::Context;
 use super::super::live_state::LiveStateBuilder;
 use super::super::state::{Flow, SyncState, needs};
-use crate::access::scope::{ReadCheck, Selection, watch_keys};
+use crate::access::scope::{ReadCheck, Selection, WatchScope, watch_keys};
 use crate::error::{Error, Result};
 use gitcontroller_sync::LiveInput;
 
@@ -68,7 +68,23 @@ pub async fn observe_live(ctx: &Context, state: &mut SyncState) -> Result<Flow> 
         }
         let listed = source.objects();
         live.start_run(entry, listed.len());
-        // Whether the identity may read is decided per namespace (`ReadCheck`); a store's
+        // Whether the identity may read is decided per namespace (`ReadCheck`). Objects of a
+        // cluster-scoped type, or watched in one namespace, share theirs: asked once, and no
+        // object is read for it.
+        let shared_namespace = match (&source.requested.scope, entry.namespaced) {
+            (_, false) => Some(None),
+            (WatchScope::Namespace(namespace), true) => Some(Some(namespace.as_str())),
+            (WatchScope::Cluster, true) => None,
+        };
+        if let Some(namespace) = shared_namespace {
+            if reads.check_in(entry, namespace).await?.is_ok() {
+                for object in listed {
+                    live.push(object);
+                }
+            }
+            continue;
+        }
+        // A store's
         // objects come namespace by namespace, mostly, so the last answer is kept at hand.
         let mut last: Option<(Option<String>, bool)> = None;
         for object in listed {
@@ -90,6 +106,9 @@ pub async fn observe_live(ctx: &Context, state: &mut SyncState) -> Result<Flow> 
         }
     }
     state.reads = Some(reads);
-    state.live = Some(live.build());
+    // The index of the last sync's objects still finds these when each is where it was.
+    let live = live.build_after(state.repository.last_live().as_ref());
+    state.repository.remember_live(live.clone());
+    state.live = Some(live);
     Ok(Flow::Continue)
 }

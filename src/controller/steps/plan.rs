@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use gitcontroller_sync::{Manifest, ObjectId, PlanOptions, PruneLimit};
+use gitcontroller_sync::{ObjectId, PlanOptions, PruneLimit};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::super::context::Context;
@@ -80,18 +80,28 @@ pub async fn plan(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
         .parse(&source.snapshot, &types)
         .map(Arc::new)
         .map_err(|e| Error::Internal(format!("{} could not be read from Git", e.path)))?;
-    let manifests: Vec<&Manifest> = parsed_snapshot.manifests().collect();
+    let previous = state.repository.last_plan();
     // The answer depends on the type and namespace only: asked once for each run of
-    // manifests that share them (most of a repository), not once per manifest.
-    let mut asked: Option<&ObjectId> = None;
-    for manifest in &manifests {
-        let id = &manifest.id;
-        if asked.is_some_and(|last| {
+    // manifests that share them (most of a repository), not once per manifest. When the
+    // files are the last plan's but for those parsed since, what it asked about covers theirs:
+    // asked again, with the types and namespaces of the new files, and no other manifest read.
+    let candidates: Vec<&ObjectId> = match previous
+        .as_deref()
+        .and_then(|last| Some((last, last.from.manifests_parsed_since(&parsed_snapshot)?)))
+    {
+        Some((last, new)) => last.asked.iter().chain(new.map(|m| &m.id)).collect(),
+        None => parsed_snapshot.manifests().map(|m| &m.id).collect(),
+    };
+    let mut asked: Vec<ObjectId> = Vec::new();
+    let mut last_asked: Option<&ObjectId> = None;
+    for id in candidates {
+        if last_asked.is_some_and(|last| {
             last.kind == id.kind && last.group == id.group && last.namespace == id.namespace
         }) {
             continue;
         }
-        asked = Some(id);
+        last_asked = Some(id);
+        asked.push(id.clone());
         let key = TypeKey {
             group: id.group.clone(),
             kind: id.kind.clone(),
@@ -101,6 +111,9 @@ pub async fn plan(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
             let _within_reach = reads.check(id, entry).await?;
         }
     }
+    // One of each, for the next plan.
+    asked.sort_unstable();
+    asked.dedup_by(|a, b| (&a.group, &a.kind, &a.namespace) == (&b.group, &b.kind, &b.namespace));
     let plaintext_secrets = plaintext_secrets(&ctx.config.tenancy, &state.repo);
     let inputs = Arc::new(PlanInputs {
         rules: rules.rules.clone(),
@@ -118,13 +131,13 @@ pub async fn plan(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
         parsed,
         reach: reads.reach(),
     });
-    let previous = state.repository.last_plan();
     let GuardedPlan {
         mut plan,
-        last,
+        mut last,
         prune_refused,
         refused,
     } = inputs.plan_parsed(&source.snapshot, parsed_snapshot, previous.as_deref());
+    last.asked = asked;
     state.repository.remember_plan(last);
     // Moved, not copied (nothing reads them from the plan after this).
     let in_sync = std::mem::take(&mut plan.applied_live);
