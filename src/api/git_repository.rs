@@ -247,7 +247,107 @@ pub struct GitRepositoryStatus {
     pub objects: Option<ObjectCounts>,
     /// Objects this repository applied to the cluster. Only these are ever pruned.
     #[serde(default)]
-    pub inventory: Vec<InventoryEntry>,
+    pub inventory: InventoryList,
+}
+
+/// `status.inventory`, kept as the JSON text it was read as (or written to): a repository's
+/// inventory may list thousands of objects, every status write comes back through the watch,
+/// and most syncs leave it as it was. Its entries are parsed when read
+/// ([`InventoryList::entries`]), and it is written back as it came.
+#[derive(Clone, Default)]
+pub struct InventoryList {
+    /// A JSON array of [`InventoryEntry`]; `None` for none.
+    json: Option<std::sync::Arc<serde_json::value::RawValue>>,
+}
+
+impl InventoryList {
+    /// The list of `entries`.
+    pub fn new(entries: &[InventoryEntry]) -> Self {
+        if entries.is_empty() {
+            return Self::default();
+        }
+        let json =
+            serde_json::value::to_raw_value(entries).expect("inventory entries serialize to JSON");
+        Self {
+            json: Some(json.into()),
+        }
+    }
+
+    /// The entries. The API server validated them against the schema when they were
+    /// written; a list that still does not read (never written by the API server) is
+    /// empty.
+    pub fn entries(&self) -> Vec<InventoryEntry> {
+        self.json
+            .as_ref()
+            .and_then(|json| serde_json::from_str(json.get()).ok())
+            .unwrap_or_default()
+    }
+
+    /// The list as JSON text (`[]` for none).
+    pub fn json(&self) -> &str {
+        self.json.as_ref().map_or("[]", |json| json.get())
+    }
+
+    /// Whether this is the very list `other` is (a clone of it), which says it is equal
+    /// without reading either.
+    pub fn is(&self, other: &InventoryList) -> bool {
+        match (&self.json, &other.json) {
+            (Some(a), Some(b)) => std::sync::Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        }
+    }
+}
+
+impl PartialEq for InventoryList {
+    /// Equal entries, however written.
+    fn eq(&self, other: &Self) -> bool {
+        self.is(other) || self.json() == other.json() || self.entries() == other.entries()
+    }
+}
+
+impl std::fmt::Debug for InventoryList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.entries()).finish()
+    }
+}
+
+impl Serialize for InventoryList {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match &self.json {
+            Some(json) => json.serialize(serializer),
+            None => serializer.collect_seq(std::iter::empty::<InventoryEntry>()),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for InventoryList {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let json = Box::<serde_json::value::RawValue>::deserialize(deserializer)?;
+        match json.get().trim() {
+            "null" | "[]" => Ok(Self::default()),
+            text if text.starts_with('[') => Ok(Self {
+                json: Some(json.into()),
+            }),
+            _ => Err(serde::de::Error::custom(
+                "status.inventory is not a list of objects",
+            )),
+        }
+    }
+}
+
+impl schemars::JsonSchema for InventoryList {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        <Vec<InventoryEntry>>::schema_name()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        <Vec<InventoryEntry>>::json_schema(generator)
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
 }
 
 /// Object counts by the direction that governs them.
@@ -275,4 +375,57 @@ pub struct InventoryEntry {
     pub namespace: Option<String>,
     /// Name of the object.
     pub name: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn entry(name: &str) -> InventoryEntry {
+        InventoryEntry {
+            group: String::new(),
+            kind: "ConfigMap".into(),
+            namespace: Some("team-a".into()),
+            name: name.into(),
+        }
+    }
+
+    /// The inventory reads and writes like the list of entries it is, from text and from a
+    /// JSON tree alike, and is written back as the text it was read as.
+    #[test]
+    fn the_inventory_reads_and_writes_as_its_entries() {
+        let as_served = r#"{"conditions":[],"inventory":[{"group":"","kind":"ConfigMap","name":"a","namespace":"team-a"},{"group":"","kind":"ConfigMap","name":"b","namespace":"team-a"}]}"#;
+        let status: GitRepositoryStatus = serde_json::from_str(as_served).unwrap();
+        assert_eq!(status.inventory.entries(), [entry("a"), entry("b")]);
+        assert_eq!(
+            status.inventory,
+            InventoryList::new(&[entry("a"), entry("b")])
+        );
+        assert_ne!(status.inventory, InventoryList::new(&[entry("a")]));
+        assert_eq!(
+            serde_json::to_string(&status).unwrap(),
+            as_served,
+            "as it came"
+        );
+
+        let tree: GitRepositoryStatus =
+            serde_json::from_value(serde_json::from_str(as_served).unwrap()).unwrap();
+        assert_eq!(tree.inventory, status.inventory);
+        assert_eq!(
+            serde_json::to_value(&tree).unwrap()["inventory"][1],
+            json!({"group": "", "kind": "ConfigMap", "namespace": "team-a", "name": "b"})
+        );
+        assert_eq!(
+            format!("{:?}", status.inventory),
+            format!("{:?}", [entry("a"), entry("b")])
+        );
+
+        for none in [r#"{}"#, r#"{"inventory":[]}"#, r#"{"inventory":null}"#] {
+            let status: GitRepositoryStatus = serde_json::from_str(none).unwrap();
+            assert!(status.inventory.entries().is_empty(), "{none}");
+            assert_eq!(status.inventory, InventoryList::default());
+        }
+        assert!(serde_json::from_str::<GitRepositoryStatus>(r#"{"inventory":{"a":1}}"#).is_err());
+    }
 }

@@ -10,7 +10,7 @@ mod sync_rule;
 pub use condition::{Condition, ConditionStatus, ConditionType, Reason};
 pub use git_repository::{
     Author, DEFAULT_PRUNE_LIMIT, GitRepository, GitRepositorySpec, GitRepositoryStatus,
-    InventoryEntry, LocalObjectReference, ObjectCounts, REQUESTED_AT_ANNOTATION,
+    InventoryEntry, InventoryList, LocalObjectReference, ObjectCounts, REQUESTED_AT_ANNOTATION,
 };
 pub use sync_rule::{RepositoryReference, SyncDirection, SyncRule, SyncRuleSpec, SyncRuleStatus};
 

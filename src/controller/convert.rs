@@ -207,18 +207,6 @@ pub fn inventory(entries: &[InventoryEntry]) -> BTreeSet<ObjectId> {
         .collect()
 }
 
-/// Whether `entries` (as status lists them, sorted) are exactly `ids`: compared in order,
-/// without building an identity for each.
-pub fn same_inventory(entries: &[InventoryEntry], ids: &BTreeSet<ObjectId>) -> bool {
-    entries.len() == ids.len()
-        && entries.iter().zip(ids).all(|(entry, id)| {
-            entry.name == id.name
-                && entry.namespace == id.namespace
-                && entry.kind == id.kind
-                && entry.group == id.group
-        })
-}
-
 /// The planner's identities as inventory entries, sorted.
 pub fn inventory_entries(ids: &BTreeSet<ObjectId>) -> Vec<InventoryEntry> {
     ids.iter()

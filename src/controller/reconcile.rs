@@ -206,9 +206,10 @@ async fn prune_all(repo: &GitRepository, ctx: &Context) -> Result<()> {
     let writer = ctx.writer_for(repo, &identity)?;
     let me = RepoKey::of(repo);
     let inventory = convert::inventory(
-        repo.status
+        &repo
+            .status
             .as_ref()
-            .map(|s| s.inventory.as_slice())
+            .map(|s| s.inventory.entries())
             .unwrap_or_default(),
     );
     for id in &inventory {

@@ -100,6 +100,9 @@ pub struct SyncReport {
     pub git: GitOutcome,
     /// Objects this repository has applied, after this sync.
     pub inventory: Inventory,
+    /// `inventory` as the status listed it before this sync, when it is that list's: then
+    /// it is written back as it was read.
+    pub inventory_list: Option<crate::api::InventoryList>,
     /// Why writes were skipped, if they were.
     pub stopped: Option<Stop>,
     /// How many changes a write would have made while writes were skipped.

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 use gitcontroller_git::Snapshot;
 use gitcontroller_sync::ObjectId;
 
+#[cfg(test)]
 use crate::api::InventoryEntry;
+use crate::api::InventoryList;
 
 use super::live_state::LiveState;
 use super::parse_cache::ParseCache;
@@ -47,9 +49,9 @@ pub struct RepositoryState {
     events_turn: Arc<tokio::sync::Mutex<()>>,
     /// When this process first saw the repository (see [`RepositoryState::seen_at`]).
     seen: Seen,
-    /// The inventory of the status last read, as identities (see
+    /// The inventory of the status last read, and as identities (see
     /// [`RepositoryState::inventory`]).
-    inventory: Mutex<Inventory>,
+    inventory: Mutex<(InventoryList, Inventory)>,
 }
 
 /// Objects a repository applied, shared by the steps of a sync and from sync to sync: a sync
@@ -182,14 +184,28 @@ impl RepositoryState {
         self.seen.0
     }
 
-    /// The inventory `entries` of a status as identities: the set of the previous call
-    /// when it holds the same objects (a comparison, no allocation), else built anew.
-    pub fn inventory(&self, entries: &[InventoryEntry]) -> Inventory {
+    /// The inventory `list` of a status as identities: the set of the previous call when the
+    /// list is the same text (a comparison, nothing parsed), or lists the same objects; else
+    /// built anew.
+    pub fn inventory(&self, list: &InventoryList) -> Inventory {
         let mut last = self.inventory.lock().expect("inventory lock");
-        if !super::convert::same_inventory(entries, &last) {
-            *last = Arc::new(super::convert::inventory(entries));
+        let (last_list, last_set) = &mut *last;
+        if !last_list.is(list) && last_list.json() != list.json() {
+            let set = super::convert::inventory(&list.entries());
+            if set != **last_set {
+                *last_set = Arc::new(set);
+            }
+            *last_list = list.clone();
         }
-        last.clone()
+        Arc::clone(last_set)
+    }
+
+    /// The status list of `set` when `set` is the one read from the status last
+    /// ([`RepositoryState::inventory`]): written back as it was read, neither built nor
+    /// serialized again.
+    pub fn inventory_list(&self, set: &Inventory) -> Option<InventoryList> {
+        let last = self.inventory.lock().expect("inventory lock");
+        Arc::ptr_eq(&last.1, set).then(|| last.0.clone())
     }
 
     /// Parsed manifests of earlier snapshots.
@@ -396,7 +412,7 @@ mod tests {
             name: name.into(),
         };
         let state = RepositoryState::default();
-        let listed = vec![entry("a"), entry("b")];
+        let listed = InventoryList::new(&[entry("a"), entry("b")]);
         let first = state.inventory(&listed);
         assert_eq!(
             *first,
@@ -406,19 +422,34 @@ mod tests {
             ])
         );
         assert!(Arc::ptr_eq(&first, &state.inventory(&listed)), "shared");
+        assert!(
+            state.inventory_list(&first).unwrap().is(&listed),
+            "the list read"
+        );
+        // The same objects written otherwise (the API server orders keys its own way).
+        let rewritten: InventoryList = serde_json::from_str(
+            r#"[{"group":"","kind":"ConfigMap","name":"a","namespace":"team-a"},
+                {"group":"","kind":"ConfigMap","name":"b","namespace":"team-a"}]"#,
+        )
+        .unwrap();
+        assert!(
+            Arc::ptr_eq(&first, &state.inventory(&rewritten)),
+            "same objects"
+        );
         for other in [
             vec![entry("a")],
             vec![entry("a"), entry("c")],
             vec![entry("b"), entry("a")],
             vec![],
         ] {
-            let built = state.inventory(&other);
+            let built = state.inventory(&InventoryList::new(&other));
             assert_eq!(
                 *built,
                 super::super::convert::inventory(&other),
                 "{other:?}"
             );
             assert!(!Arc::ptr_eq(&first, &built), "{other:?}");
+            assert!(state.inventory_list(&first).is_none(), "another list now");
         }
     }
 

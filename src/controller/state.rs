@@ -429,13 +429,10 @@ impl SyncState {
 
     /// The inventory in the repository's status before this sync.
     pub fn previous_inventory(&self) -> Inventory {
-        self.repository.inventory(
-            self.repo
-                .status
-                .as_ref()
-                .map(|s| s.inventory.as_slice())
-                .unwrap_or_default(),
-        )
+        match &self.repo.status {
+            Some(status) => self.repository.inventory(&status.inventory),
+            None => self.repository.inventory(&Default::default()),
+        }
     }
 
     /// References to the objects the sync wrote or failed to write, for Events: as our
@@ -470,6 +467,7 @@ impl SyncState {
         };
         let references = self.references(&cluster, &git);
         Ok(SyncReport {
+            inventory_list: self.repository.inventory_list(&inventory),
             references,
             source_commit: source.commit().to_string(),
             commit: git

@@ -5,8 +5,8 @@
 use super::report::Outcome;
 use super::rules::ResolvedRule;
 use crate::api::{
-    Condition, ConditionStatus, ConditionType, GitRepository, GitRepositoryStatus, ObjectCounts,
-    Reason, SyncRule, SyncRuleStatus,
+    Condition, ConditionStatus, ConditionType, GitRepository, GitRepositoryStatus, InventoryList,
+    ObjectCounts, Reason, SyncRule, SyncRuleStatus,
 };
 
 fn now() -> String {
@@ -76,7 +76,7 @@ pub fn repository_status(repo: &GitRepository, outcome: Outcome<'_>) -> GitRepos
         last_synced_commit_short: old.last_synced_commit_short.clone(),
         last_sync_time: old.last_sync_time.clone(),
         objects: old.objects.clone(),
-        inventory: Vec::new(),
+        inventory: Default::default(),
         conditions: Vec::new(),
     };
     match outcome {
@@ -109,7 +109,9 @@ pub fn repository_status(repo: &GitRepository, outcome: Outcome<'_>) -> GitRepos
                 to_git: report.counts.to_git as i64,
                 ignored: report.counts.ignored as i64,
             });
-            status.inventory = super::convert::inventory_entries(&report.inventory);
+            status.inventory = report.inventory_list.clone().unwrap_or_else(|| {
+                InventoryList::new(&super::convert::inventory_entries(&report.inventory))
+            });
             let problems = report.problems();
             let (ready, reason, message) = if let Some(why) = report.stopped {
                 (
@@ -331,7 +333,7 @@ mod tests {
         assert_eq!(get(&status, "Stalled").status, ConditionStatus::False);
         assert_eq!(status.last_synced_commit_short.as_deref(), Some("01234567"));
         assert_eq!(status.objects.as_ref().unwrap().to_kubernetes, 2);
-        assert_eq!(status.inventory.len(), 1);
+        assert_eq!(status.inventory.entries().len(), 1);
         assert_eq!(status.observed_generation, Some(3));
         assert!(is_ready(&status));
     }
