@@ -901,7 +901,12 @@ impl Repository {
             match self.push(commit)? {
                 Pushed::Ok => {
                     // Keep our objects in the cache (one pack), then move the tracking ref.
-                    match persist(odb, mempack, &built.objects) {
+                    match persist(
+                        odb,
+                        mempack,
+                        &built.objects,
+                        &self.repo.path().join("objects/pack"),
+                    ) {
                         Ok(()) => {
                             let _ = self.repo.reference(
                                 &self.tracking_ref(),
@@ -1230,32 +1235,104 @@ fn auto_proxy() -> ProxyOptions<'static> {
 /// (no walk, no delta search), blobs and commits deflated at zlib's fastest level, trees stored.
 /// libgit2's pack builder compresses everything at the default level, and a commit in a
 /// directory of 10,000 files carries a 0.4 MB listing: that deflate was a fifth of a
-/// write-back's Git work. The store's indexer
-/// reads the pack back, hashing every object, so a pack written wrong is refused, not stored
-/// (the next fetch then brings the commit).
-fn persist(odb: &git2::Odb<'_>, mempack: &git2::Mempack<'_>, objects: &[Oid]) -> Result<()> {
-    use std::io::Write as _;
-    let pack = pack_whole(odb, objects)?;
-    let mut writer = odb.packwriter().map_err(internal)?;
-    writer
-        .write_all(&pack)
-        .map_err(|e| Error::Internal(format!("writing pack: {e}")))?;
-    writer.commit().map_err(internal)?;
+/// write-back's Git work. The pack's index is written here too, from the ids libgit2 computed
+/// when it made the objects: libgit2's indexer would read the pack back and hash every object
+/// again, a third of the cost of storing a commit in such a directory. Both files are
+/// written under temporary names and renamed, the index last: a pack becomes visible whole
+/// or not at all.
+fn persist(
+    odb: &git2::Odb<'_>,
+    mempack: &git2::Mempack<'_>,
+    objects: &[Oid],
+    pack_dir: &std::path::Path,
+) -> Result<()> {
+    let io = |what: &str, e: std::io::Error| Error::Internal(format!("{what}: {e}"));
+    let (pack, placed) = pack_whole(odb, objects)?;
+    let index = pack_index(&pack, placed)?;
+    let name = hex(&pack[pack.len() - 20..]);
+    std::fs::create_dir_all(pack_dir).map_err(|e| io("creating the pack directory", e))?;
+    for (extension, bytes) in [("pack", &pack), ("idx", &index)] {
+        let path = pack_dir.join(format!("pack-{name}.{extension}"));
+        let temporary = pack_dir.join(format!("tmp-pack-{name}.{extension}"));
+        std::fs::write(&temporary, bytes).map_err(|e| io("writing a pack", e))?;
+        std::fs::rename(&temporary, &path).map_err(|e| io("storing a pack", e))?;
+    }
+    odb.refresh().map_err(internal)?;
     mempack.reset().map_err(internal)?;
     Ok(())
 }
 
-/// A pack file (version 2) holding `objects` read from `odb`, each whole (no deltas).
-fn pack_whole(odb: &git2::Odb<'_>, objects: &[Oid]) -> Result<Vec<u8>> {
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Where an object is in a pack: its id, offset and the CRC-32 of its bytes there.
+struct Placed {
+    oid: Oid,
+    offset: u64,
+    crc: u32,
+}
+
+/// The index (version 2) of `pack`, whose objects are `placed`.
+fn pack_index(pack: &[u8], mut placed: Vec<Placed>) -> Result<Vec<u8>> {
+    placed.sort_unstable_by_key(|object| object.oid);
+    let mut index = Vec::with_capacity(8 + 256 * 4 + placed.len() * 28 + 40);
+    index.extend_from_slice(&[0xff, b't', b'O', b'c']);
+    index.extend_from_slice(&2u32.to_be_bytes());
+    // How many objects have an id whose first byte is at most each value.
+    let mut fanout = [0u32; 256];
+    for object in &placed {
+        fanout[usize::from(object.oid.as_bytes()[0])] += 1;
+    }
+    let mut running = 0u32;
+    for count in &mut fanout {
+        running += *count;
+        *count = running;
+        index.extend_from_slice(&count.to_be_bytes());
+    }
+    for object in &placed {
+        index.extend_from_slice(object.oid.as_bytes());
+    }
+    for object in &placed {
+        index.extend_from_slice(&object.crc.to_be_bytes());
+    }
+    // Offsets past 2 GiB go to a table of 8-byte offsets, pointed at with the high bit.
+    let mut large = Vec::new();
+    for object in &placed {
+        let offset = match u32::try_from(object.offset) {
+            Ok(small) if small < 0x8000_0000 => small,
+            _ => {
+                let at = u32::try_from(large.len() / 8)
+                    .ok()
+                    .filter(|at| *at < 0x8000_0000)
+                    .ok_or_else(|| Error::Internal("a pack too large to index".into()))?;
+                large.extend_from_slice(&object.offset.to_be_bytes());
+                at | 0x8000_0000
+            }
+        };
+        index.extend_from_slice(&offset.to_be_bytes());
+    }
+    index.extend_from_slice(&large);
+    index.extend_from_slice(&pack[pack.len() - 20..]);
+    let checksum = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, &index);
+    index.extend_from_slice(checksum.as_ref());
+    Ok(index)
+}
+
+/// A pack file (version 2) holding `objects` read from `odb`, each whole (no deltas), and
+/// where each is in it.
+fn pack_whole(odb: &git2::Odb<'_>, objects: &[Oid]) -> Result<(Vec<u8>, Vec<Placed>)> {
     use std::io::Write as _;
     let io = |e: std::io::Error| Error::Internal(format!("packing: {e}"));
     let count = u32::try_from(objects.len())
         .map_err(|_| Error::Internal("too many objects for one pack".into()))?;
     let mut pack = Vec::new();
+    let mut placed = Vec::with_capacity(objects.len());
     pack.extend_from_slice(b"PACK");
     pack.extend_from_slice(&2u32.to_be_bytes());
     pack.extend_from_slice(&count.to_be_bytes());
     for &oid in objects {
+        let offset = pack.len();
         let object = odb.read(oid).map_err(internal)?;
         let type_code: u8 = match object.kind() {
             ObjectType::Commit => 1,
@@ -1290,10 +1367,17 @@ fn pack_whole(odb: &git2::Odb<'_>, objects: &[Oid]) -> Result<Vec<u8>> {
         let mut deflate = flate2::write::ZlibEncoder::new(&mut pack, level);
         deflate.write_all(data).map_err(io)?;
         deflate.finish().map_err(io)?;
+        let mut crc = flate2::Crc::new();
+        crc.update(&pack[offset..]);
+        placed.push(Placed {
+            oid,
+            offset: offset as u64,
+            crc: crc.sum(),
+        });
     }
     let checksum = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, &pack);
     pack.extend_from_slice(checksum.as_ref());
-    Ok(pack)
+    Ok((pack, placed))
 }
 
 fn internal(e: git2::Error) -> Error {
@@ -1381,7 +1465,7 @@ mod tests {
         objects.extend([tree.id(), commit]);
         objects.sort_unstable();
         objects.dedup();
-        persist(&odb, &mempack, &objects).unwrap();
+        persist(&odb, &mempack, &objects, &dir.path().join("objects/pack")).unwrap();
 
         let packs: Vec<_> = std::fs::read_dir(dir.path().join("objects/pack"))
             .unwrap()
@@ -1389,6 +1473,22 @@ mod tests {
             .filter(|e| e.path().extension().is_some_and(|x| x == "pack"))
             .collect();
         assert_eq!(packs.len(), 1, "one pack");
+        // Git itself checks the pack and the index written for it: checksums, each object's
+        // CRC and id.
+        let verified = std::process::Command::new("git")
+            .arg("verify-pack")
+            .arg(packs[0].path().with_extension("idx"))
+            .output()
+            .expect("git runs");
+        assert!(
+            verified.status.success(),
+            "{}",
+            String::from_utf8_lossy(&verified.stderr)
+        );
+        // The store that wrote it reads it (the in-memory objects are gone).
+        for id in &objects {
+            assert_eq!(odb.read(*id).unwrap().id(), *id);
+        }
         let stored = git2::Repository::open_bare(dir.path()).unwrap();
         let commit = stored.find_commit(commit).unwrap();
         let tree = commit.tree().unwrap();
