@@ -20,6 +20,7 @@ use super::live_state::LiveState;
 use super::parse_cache::ParseCache;
 use super::state::LastPlan;
 use super::verdicts::Verdicts;
+use crate::cluster::LiveObject;
 use crate::error::{Error, Result};
 
 /// A GitRepository's namespace and name (the same reference the owner annotation holds).
@@ -44,6 +45,8 @@ pub struct RepositoryState {
     /// The live objects of the last sync, whose index the next one keeps when its objects
     /// are where they were.
     last_live: Mutex<Option<LiveState>>,
+    /// Which objects in sync the last sync's claim found stamped by this repository.
+    last_claim: Mutex<Option<Arc<LastClaim>>>,
     /// Held while a sync's Events are written (after its reconcile returned), so the Events
     /// of one sync are written before those of the next.
     events_turn: Arc<tokio::sync::Mutex<()>>,
@@ -52,6 +55,16 @@ pub struct RepositoryState {
     /// The inventory of the status last read, and as identities (see
     /// [`RepositoryState::inventory`]).
     inventory: Mutex<(InventoryList, Inventory)>,
+}
+
+/// What a sync's claim found of the objects in sync: by position in the sync's live objects
+/// (kept, so that an object of the next sync is found to be the very same one), whether
+/// this repository's owner annotation was on it.
+pub struct LastClaim {
+    /// The sync's live objects.
+    pub live: Arc<Vec<Arc<LiveObject>>>,
+    /// By position in `live`: stamped by this repository.
+    pub stamped: Vec<bool>,
 }
 
 /// Objects a repository applied, shared by the steps of a sync and from sync to sync: a sync
@@ -226,6 +239,16 @@ impl RepositoryState {
     /// The live objects of the last sync (see [`LiveStateBuilder::build_after`](super::live_state::LiveStateBuilder::build_after)).
     pub fn last_live(&self) -> Option<LiveState> {
         self.last_live.lock().expect("last live lock").clone()
+    }
+
+    /// Which objects in sync the last claim found stamped by this repository.
+    pub fn last_claim(&self) -> Option<Arc<LastClaim>> {
+        self.last_claim.lock().expect("last claim lock").clone()
+    }
+
+    /// Remembers what a claim found, for the next.
+    pub fn remember_claim(&self, claim: LastClaim) {
+        *self.last_claim.lock().expect("last claim lock") = Some(Arc::new(claim));
     }
 
     /// Remembers a sync's live objects for the next.

@@ -8,13 +8,14 @@ use gitcontroller_sync::{ClusterAction, ObjectId};
 
 use super::super::context::Context;
 use super::super::report::{ClusterOutcome, Stop};
-use super::super::repository::{Inventory, RepoKey};
+use super::super::repository::{Inventory, LastClaim, RepoKey};
 use super::super::state::{Flow, Mode, SyncState, needs};
 use super::super::verdicts::BodyDigest;
 use super::super::writer::{OBJECT_REQUESTS_IN_FLIGHT, Writer};
 use crate::access::Refusal;
-use crate::access::ownership::{OWNER_ANNOTATION, Owner, claim, conflict_message};
+use crate::access::ownership::{OWNER_ANNOTATION, Owner, claim, conflict_message, is_stamped_by};
 use crate::access::scope::may_see_repositories;
+use crate::cluster::LiveObject;
 use crate::cluster::ResourceCatalog;
 use crate::cluster::apply::Stored;
 use crate::cluster::discovery::{CatalogEntry, TypeKey};
@@ -47,16 +48,38 @@ pub async fn apply(ctx: &Context, state: &mut SyncState) -> Result<Flow> {
     let live = needs(&state.live, "observe-live")?;
     // Only what this repository owns is written; the rest is left alone and reported.
     let mut to_cluster = planned.plan.to_cluster.clone();
+    let objects = &planned.inputs.live;
+    // An object in sync that the last sync found stamped by this repository, and that has not
+    // changed since (the very object), is stamped still: not read again.
+    let last = state.repository.last_claim();
+    let mut stamped = vec![false; objects.len()];
+    let to_check: Vec<&LiveObject> = planned
+        .in_sync
+        .iter()
+        .filter_map(|&at| {
+            let object = objects.get(at)?;
+            let known = last.as_ref().is_some_and(|last| {
+                last.stamped.get(at) == Some(&true)
+                    && last
+                        .live
+                        .get(at)
+                        .is_some_and(|then| Arc::ptr_eq(then, object))
+            });
+            stamped[at] = known || is_stamped_by(&**object, &state.key);
+            (!known).then_some(&**object)
+        })
+        .collect();
     let claims = claim(
         &state.key,
         &mut to_cluster,
-        planned
-            .in_sync
-            .iter()
-            .filter_map(|&at| planned.inputs.live.get(at).map(|object| &**object)),
+        to_check,
         |id| live.get(id),
         &planned.inputs.inventory,
     );
+    state.repository.remember_claim(LastClaim {
+        live: Arc::clone(objects),
+        stamped,
+    });
     let mut outcome = ClusterOutcome {
         inventory: planned.inputs.inventory.clone(),
         ..ClusterOutcome::default()
