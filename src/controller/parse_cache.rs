@@ -300,26 +300,28 @@ impl ParseCache {
     }
 }
 
+/// A snapshot at commit `c` of `(path, blob, content)` files, for tests.
+#[cfg(test)]
+pub(crate) fn snapshot(files: &[(&str, &str, &str)]) -> Snapshot {
+    Snapshot {
+        commit: "c".into(),
+        files: files
+            .iter()
+            .map(|(path, blob, content)| SnapshotFile {
+                path: (*path).into(),
+                blob: (*blob).into(),
+                size: content.len() as u64,
+                content: Some((*content).into()),
+            })
+            .collect(),
+        ..Snapshot::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use gitcontroller_sync::SourceFile;
-
-    fn snapshot(files: &[(&str, &str, &str)]) -> Snapshot {
-        Snapshot {
-            commit: "c".into(),
-            files: files
-                .iter()
-                .map(|(path, blob, content)| SnapshotFile {
-                    path: (*path).into(),
-                    blob: (*blob).into(),
-                    size: content.len() as u64,
-                    content: Some((*content).into()),
-                })
-                .collect(),
-            ..Snapshot::default()
-        }
-    }
 
     #[test]
     fn unchanged_blobs_are_not_parsed_again_and_results_match_a_full_parse() {

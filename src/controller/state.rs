@@ -499,25 +499,9 @@ impl SyncState {
 
 #[cfg(test)]
 mod tests {
+    use super::super::parse_cache::snapshot;
     use super::*;
-    use gitcontroller_git::SnapshotFile;
     use serde_json::json;
-
-    fn snapshot(files: &[(&str, &str, &str)]) -> Snapshot {
-        Snapshot {
-            commit: "c".into(),
-            files: files
-                .iter()
-                .map(|(path, blob, content)| SnapshotFile {
-                    path: (*path).into(),
-                    blob: (*blob).into(),
-                    size: content.len() as u64,
-                    content: Some((*content).into()),
-                })
-                .collect(),
-            ..Snapshot::default()
-        }
-    }
 
     fn configmap(name: &str, level: &str) -> String {
         format!(

@@ -15,7 +15,6 @@ use std::sync::Arc;
 
 use super::{Entry, LiveParts, Plan, PlanInput, Planner};
 use crate::diagnostic::Diagnostic;
-use crate::hold::Holds;
 use crate::id::{IdRef, LiveInput, TypeIndex, resolve_identity};
 use crate::rule::rank_rules;
 use crate::{Manifest, SyncTo};
@@ -179,21 +178,7 @@ pub(super) fn plan<L: LiveInput, M: Borrow<Manifest>>(
         out.noops.reserve(join.objects.len());
     }
     out.applied_live.reserve(join.objects.len());
-    let mut planner = Planner {
-        manifests: &all_manifests,
-        options: input.options,
-        rules: &rules,
-        inventory: input.inventory.iter().peekable(),
-        inventory_set: input.inventory,
-        seek_inventory: true,
-        out,
-        taken: None,
-        holds: Holds::new(input.invalid_rules),
-        incomplete: None,
-        selected: Vec::new(),
-        filters: Vec::new(),
-        covering: Vec::new(),
-    };
+    let mut planner = Planner::new(input, &all_manifests, &rules, out, true);
     let mut objects = Vec::with_capacity(join.objects.len());
     for joined in &join.objects {
         let (manifests, live) = joined.positions(join);

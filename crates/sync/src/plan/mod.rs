@@ -548,26 +548,7 @@ fn plan_with<L: LiveInput, M: Borrow<Manifest>>(
         && input.invalid_rules.is_empty()
         && input.skipped.is_empty())
     .then(|| JoinRecorder::new(input.manifests.len(), input.live.len()));
-    let mut planner = Planner {
-        manifests: &all_manifests,
-        options: input.options,
-        rules: &rules,
-        inventory: input.inventory.iter().peekable(),
-        inventory_set: input.inventory,
-        seek_inventory: false,
-        out,
-        taken: None,
-        holds: Holds::new(input.invalid_rules),
-        incomplete: (!input.skipped.is_empty()).then(|| {
-            format!(
-                "the source is incomplete and the object may be defined in what was skipped: {}",
-                describe_all(input.skipped, 5)
-            )
-        }),
-        selected: Vec::new(),
-        filters: Vec::new(),
-        covering: Vec::new(),
-    };
+    let mut planner = Planner::new(input, &all_manifests, &rules, out, false);
     let previous = previous.unwrap_or_default();
     let mut next_previous = 0;
     let mut settled = Vec::with_capacity(if record { previous.len() } else { 0 });
@@ -909,6 +890,37 @@ struct Planner<'i, 'r> {
 }
 
 impl<'i, 'r> Planner<'i, 'r> {
+    /// A planner of `input` writing into `out`; `seek_inventory` when only a few objects are
+    /// planned (see [`Planner::in_inventory`]).
+    fn new<L, M>(
+        input: &PlanInput<'i, L, M>,
+        manifests: &'i [&'i Manifest],
+        rules: &'r [Ranked<'r>],
+        out: Plan,
+        seek_inventory: bool,
+    ) -> Self {
+        Planner {
+            manifests,
+            options: input.options,
+            rules,
+            inventory: input.inventory.iter().peekable(),
+            inventory_set: input.inventory,
+            seek_inventory,
+            out,
+            taken: None,
+            holds: Holds::new(input.invalid_rules),
+            incomplete: (!input.skipped.is_empty()).then(|| {
+                format!(
+                    "the source is incomplete and the object may be defined in what was skipped: {}",
+                    describe_all(input.skipped, 5)
+                )
+            }),
+            selected: Vec::new(),
+            filters: Vec::new(),
+            covering: Vec::new(),
+        }
+    }
+
     /// Plans one object; when it is a noop (then last in [`Plan::noops`] if they are listed),
     /// returns its id, the direction it is counted in and whether it is applied.
     fn object(&mut self, key: IdRef<'_>, entry: &Entry<'_>) -> Option<(ObjectId, SyncTo, bool)> {
