@@ -84,8 +84,8 @@ pub async fn observe_live(ctx: &Context, state: &mut SyncState) -> Result<Flow> 
             }
             continue;
         }
-        // A store's
-        // objects come namespace by namespace, mostly, so the last answer is kept at hand.
+        // Otherwise per object: a store's objects come namespace by namespace, mostly, so the
+        // last answer is kept at hand.
         let mut last: Option<(Option<String>, bool)> = None;
         for object in listed {
             let namespace = object.identity().namespace.filter(|_| entry.namespaced);
