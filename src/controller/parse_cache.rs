@@ -18,19 +18,47 @@ struct ParsedFile {
 type Parsed = Arc<ParsedFile>;
 
 /// The parsed files of one snapshot, shared with the cache: reading them copies nothing.
+/// Held in runs matching the snapshot's ([`gitcontroller_git::SnapshotFiles::runs`]): a run of files that is
+/// the very run the last parse had is its run of parses again, taken whole.
 pub struct ParsedSnapshot {
-    files: Vec<Parsed>,
+    runs: Vec<Arc<[Parsed]>>,
+    /// How many files come before each run.
+    starts: Vec<usize>,
+    len: usize,
 }
 
 impl ParsedSnapshot {
+    fn new(runs: Vec<Arc<[Parsed]>>) -> Self {
+        let mut starts = Vec::with_capacity(runs.len());
+        let mut len = 0;
+        for run in &runs {
+            starts.push(len);
+            len += run.len();
+        }
+        Self { runs, starts, len }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Parsed> {
+        self.runs.iter().flat_map(|run| run.iter())
+    }
+
+    /// The parse of the file at position `file`.
+    fn file(&self, file: usize) -> Option<&Parsed> {
+        if file >= self.len {
+            return None;
+        }
+        let run = self.starts.partition_point(|&start| start <= file) - 1;
+        self.runs[run].get(file - self.starts[run])
+    }
+
     /// Every manifest, in file order.
     pub fn manifests(&self) -> impl Iterator<Item = &Manifest> {
-        self.files.iter().flat_map(|parsed| parsed.manifests.iter())
+        self.iter().flat_map(|parsed| parsed.manifests.iter())
     }
 
     /// Every manifest, in file order, with where it is in this snapshot.
     pub fn placed_manifests(&self) -> impl Iterator<Item = (Place, &Manifest)> {
-        self.files.iter().enumerate().flat_map(|(file, parsed)| {
+        self.iter().enumerate().flat_map(|(file, parsed)| {
             parsed
                 .manifests
                 .iter()
@@ -41,35 +69,56 @@ impl ParsedSnapshot {
 
     /// How many files there are.
     pub fn files(&self) -> usize {
-        self.files.len()
+        self.len
     }
 
     /// The manifests of the file at position `file`.
     pub fn file_manifests(&self, file: usize) -> &[Manifest] {
-        self.files
-            .get(file)
+        self.file(file)
             .map_or(&[][..], |parsed| parsed.manifests.as_slice())
     }
 
     /// The manifest at `place`.
     pub fn manifest(&self, place: Place) -> Option<&Manifest> {
-        self.files.get(place.file)?.manifests.get(place.index)
+        self.file(place.file)?.manifests.get(place.index)
     }
 
-    /// Whether the file at position `file` is the very parse of it that `other` holds there:
-    /// then so are its manifests.
-    pub fn same_file(&self, other: &ParsedSnapshot, file: usize) -> bool {
-        match (self.files.get(file), other.files.get(file)) {
-            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
-            _ => false,
+    /// The positions of the files that are not the very parse `other` holds at the same
+    /// position (those are the same files, with the same manifests), in order; `None` when
+    /// the two do not hold as many files. Runs shared with `other` are skipped whole.
+    pub fn files_parsed_since(&self, other: &ParsedSnapshot) -> Option<Vec<usize>> {
+        if self.len != other.len {
+            return None;
         }
+        let mut changed = Vec::new();
+        if self.starts == other.starts {
+            for ((start, now), then) in self.starts.iter().zip(&self.runs).zip(&other.runs) {
+                if Arc::ptr_eq(now, then) {
+                    continue;
+                }
+                changed.extend(
+                    now.iter()
+                        .zip(then.iter())
+                        .enumerate()
+                        .filter(|(_, (now, then))| !Arc::ptr_eq(now, then))
+                        .map(|(at, _)| start + at),
+                );
+            }
+        } else {
+            changed.extend(
+                self.iter()
+                    .zip(other.iter())
+                    .enumerate()
+                    .filter(|(_, (now, then))| !Arc::ptr_eq(now, then))
+                    .map(|(file, _)| file),
+            );
+        }
+        Some(changed)
     }
 
     /// Every parse diagnostic, in file order.
     pub fn diagnostics(&self) -> impl Iterator<Item = &Diagnostic> {
-        self.files
-            .iter()
-            .flat_map(|parsed| parsed.diagnostics.iter())
+        self.iter().flat_map(|parsed| parsed.diagnostics.iter())
     }
 }
 
@@ -96,8 +145,20 @@ struct Inner {
     /// By blob id, then path (the same content at two paths parses to manifests of two
     /// files). Keyed by blob alone so that lookups borrow the snapshot's strings.
     entries: HashMap<Arc<str>, Vec<Entry>>,
-    /// Counts parses: an entry a parse did not see is dropped at its end.
+    /// Counts parses: an entry a parse saw is marked with its count.
     generation: u64,
+    /// The runs of files of the last parse and their parses, by the address of the run
+    /// (kept alive here, so no other run has it): what the next parse takes whole. Every
+    /// entry is a file of these runs and every file of these runs has an entry.
+    last: LastRuns,
+}
+
+/// A run of files by [`run_key`], kept alive, with its parses.
+type LastRuns = HashMap<usize, (Arc<[SnapshotFile]>, Arc<[Parsed]>)>;
+
+/// A run of files by its address (a run is never empty).
+fn run_key(run: &Arc<[SnapshotFile]>) -> usize {
+    run.as_ptr() as usize
 }
 
 struct Entry {
@@ -223,20 +284,29 @@ impl ParseCache {
     pub fn covers(&self, snapshot: &Snapshot, types: &[ResourceType]) -> bool {
         let inner = self.inner.lock().expect("parse cache lock");
         let current = inner.types == types;
-        snapshot.files.iter().all(|file| {
-            file.content.is_some() || (current && inner.get(&file.path, &file.blob).is_some())
+        snapshot.files.runs().iter().all(|run| {
+            (current && inner.last.contains_key(&run_key(run)))
+                || run.iter().all(|file| {
+                    file.content.is_some()
+                        || (current && inner.get(&file.path, &file.blob).is_some())
+                })
         })
     }
 
     /// The manifests and parse diagnostics of every file of `snapshot`, in file order.
     /// Fails, without changing the cache, when a file's text was left out and its parse is
     /// not here (see [`covers`](Self::covers)).
+    ///
+    /// The cache then holds the files of `snapshot` and no others. The work follows what
+    /// changed since the last parse: its runs of files that `snapshot` shares are taken
+    /// whole, and only the files of the other runs are looked up (or parsed).
     pub fn parse(
         &self,
         snapshot: &Snapshot,
         types: &[ResourceType],
     ) -> Result<ParsedSnapshot, NotLoaded> {
-        let mut inner = self.inner.lock().expect("parse cache lock");
+        let mut guard = self.inner.lock().expect("parse cache lock");
+        let inner = &mut *guard;
         if inner.types != types {
             if let Some(file) = snapshot.files.iter().find(|f| f.content.is_none()) {
                 return Err(NotLoaded {
@@ -245,9 +315,21 @@ impl ParseCache {
             }
             inner.types = types.to_vec();
             inner.entries.clear();
+            inner.last.clear();
         }
-        if let Some(file) = snapshot
-            .files
+        let runs = snapshot.files.runs();
+        let mut parsed_runs: Vec<Option<Arc<[Parsed]>>> = runs
+            .iter()
+            .map(|run| inner.last.get(&run_key(run)).map(|(_, p)| Arc::clone(p)))
+            .collect();
+        // The files of the runs not taken whole.
+        let fresh: Vec<&SnapshotFile> = runs
+            .iter()
+            .zip(&parsed_runs)
+            .filter(|(_, taken)| taken.is_none())
+            .flat_map(|(run, _)| run.iter())
+            .collect();
+        if let Some(file) = fresh
             .iter()
             .find(|f| f.content.is_none() && inner.get(&f.path, &f.blob).is_none())
         {
@@ -258,20 +340,18 @@ impl ParseCache {
         inner.generation += 1;
         let generation = inner.generation;
         // Cached files are taken (and marked as seen); the rest are parsed together.
-        let mut files: Vec<Option<Parsed>> = snapshot
-            .files
+        let mut files: Vec<Option<Parsed>> = fresh
             .iter()
             .map(|file| inner.see(&file.path, &file.blob))
             .collect();
-        let missing: Vec<&SnapshotFile> = snapshot
-            .files
+        let missing: Vec<&SnapshotFile> = fresh
             .iter()
             .zip(&files)
             .filter(|(_, cached)| cached.is_none())
-            .map(|(file, _)| file)
+            .map(|(file, _)| *file)
             .collect();
         let mut parsed = parse_all(&missing, types).into_iter();
-        for (slot, file) in files.iter_mut().zip(&snapshot.files) {
+        for (slot, file) in files.iter_mut().zip(&fresh) {
             if slot.is_some() {
                 continue;
             }
@@ -287,16 +367,52 @@ impl ParseCache {
             }
             *slot = Some(new);
         }
-        // Keep only the current files, so the cache never outgrows the repository.
-        inner.entries.retain(|_, at| {
-            at.retain(|e| e.seen == generation);
-            !at.is_empty()
-        });
-        let files = files
+        let mut files = files
             .into_iter()
-            .map(|f| f.expect("every file taken or parsed"))
+            .map(|f| f.expect("every file taken or parsed"));
+        for (run, slot) in runs.iter().zip(&mut parsed_runs) {
+            if slot.is_none() {
+                *slot = Some(files.by_ref().take(run.len()).collect());
+            }
+        }
+        let parsed_runs: Vec<Arc<[Parsed]>> = parsed_runs
+            .into_iter()
+            .map(|run| run.expect("every run taken or filled"))
             .collect();
-        Ok(ParsedSnapshot { files })
+        // Keep only the current files, so the cache never outgrows the repository: the files
+        // of the last parse's runs not taken whole, unless this parse saw them again. (Those
+        // of the runs taken whole are files of this snapshot, each in one run.)
+        let mut last: LastRuns = runs
+            .iter()
+            .zip(&parsed_runs)
+            .map(|(run, parsed)| (run_key(run), (Arc::clone(run), Arc::clone(parsed))))
+            .collect();
+        std::mem::swap(&mut inner.last, &mut last);
+        if fresh.len() == snapshot.files.len() {
+            // Nothing taken whole: every current file was seen.
+            inner.entries.retain(|_, at| {
+                at.retain(|e| e.seen == generation);
+                !at.is_empty()
+            });
+        } else {
+            for (key, (run, _)) in &last {
+                if inner.last.contains_key(key) {
+                    continue;
+                }
+                for file in run.iter() {
+                    if let Some(at) = inner.entries.get_mut(&file.blob) {
+                        at.retain(|e| e.path != file.path || e.seen == generation);
+                        if at.is_empty() {
+                            inner.entries.remove(&file.blob);
+                        }
+                    }
+                }
+            }
+        }
+        drop(guard);
+        // The last parse's runs are released outside the lock.
+        drop(last);
+        Ok(ParsedSnapshot::new(parsed_runs))
     }
 }
 
@@ -386,9 +502,14 @@ mod tests {
 
         // The text left out: parsed from the cache, the same manifests.
         let mut without_text = full.clone();
-        for file in &mut without_text.files {
-            file.content = None;
-        }
+        without_text.files = full
+            .files
+            .iter()
+            .map(|file| SnapshotFile {
+                content: None,
+                ..file.clone()
+            })
+            .collect();
         assert!(cache.covers(&without_text, &types));
         let again: Vec<Manifest> = cache
             .parse(&without_text, &types)
@@ -411,7 +532,19 @@ mod tests {
 
         // A file that was never parsed, without its text.
         let mut unknown = without_text.clone();
-        unknown.files[0].blob = "9".into();
+        unknown.files = without_text
+            .files
+            .iter()
+            .enumerate()
+            .map(|(i, file)| SnapshotFile {
+                blob: if i == 0 {
+                    "9".into()
+                } else {
+                    file.blob.clone()
+                },
+                ..file.clone()
+            })
+            .collect();
         assert!(!cache.covers(&unknown, &types));
         assert!(cache.parse(&unknown, &types).is_err());
     }
@@ -419,7 +552,8 @@ mod tests {
     #[test]
     fn many_files_parse_in_parallel_in_file_order_and_gone_files_leave_the_cache() {
         let types = [ResourceType::new("", "v1", "ConfigMap", "configmaps", true)];
-        let texts: Vec<(String, String, String)> = (0..300)
+        // In path order, as snapshots list their files.
+        let mut texts: Vec<(String, String, String)> = (0..300)
             .map(|i| {
                 let text = if i == 7 {
                     "a: [unclosed\n".to_string()
@@ -429,6 +563,7 @@ mod tests {
                 (format!("cm-{i}.yaml"), format!("blob-{i}"), text)
             })
             .collect();
+        texts.sort();
         let files: Vec<(&str, &str, &str)> = texts
             .iter()
             .map(|(p, b, t)| (p.as_str(), b.as_str(), t.as_str()))
@@ -456,7 +591,135 @@ mod tests {
         // A snapshot without the first half: those files leave the cache.
         cache.parse(&snapshot(&files[150..]), &types).unwrap();
         let known = cache.known(&types);
-        assert_eq!(known("cm-0.yaml", "blob-0"), None);
-        assert!(known("cm-200.yaml", "blob-200").is_some());
+        for (i, (path, blob, _)) in files.iter().enumerate() {
+            assert_eq!(known(path, blob).is_some(), i >= 150, "{path}");
+        }
+    }
+
+    /// A configmap file's path, blob and text; `version` changes the blob and the text.
+    fn configmap(i: usize, version: usize) -> SnapshotFile {
+        let text = format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-{i}\ndata:\n  v: \"{version}\"\n"
+        );
+        SnapshotFile {
+            path: format!("cm-{i:04}.yaml").into(),
+            blob: format!("blob-{i}-{version}").into(),
+            size: text.len() as u64,
+            content: Some(text),
+        }
+    }
+
+    /// What a fresh cache parses of `snapshot`: names and versions of its manifests.
+    fn parsed_afresh(snapshot: &Snapshot, types: &[ResourceType]) -> Vec<String> {
+        described(&ParseCache::default().parse(snapshot, types).unwrap())
+    }
+
+    fn described(parsed: &ParsedSnapshot) -> Vec<String> {
+        parsed
+            .manifests()
+            .map(|m| format!("{} {:?}", m.id.name, m.revision))
+            .collect()
+    }
+
+    impl ParseCache {
+        /// Every (path, blob) the cache holds, sorted.
+        fn held(&self) -> Vec<(String, String)> {
+            let inner = self.inner.lock().unwrap();
+            let mut held: Vec<(String, String)> = inner
+                .entries
+                .iter()
+                .flat_map(|(blob, at)| at.iter().map(|e| (e.path.to_string(), blob.to_string())))
+                .collect();
+            held.sort();
+            held
+        }
+    }
+
+    fn files_of(snapshot: &Snapshot) -> Vec<(String, String)> {
+        snapshot
+            .files
+            .iter()
+            .map(|f| (f.path.to_string(), f.blob.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn runs_shared_with_the_last_parse_are_taken_whole_and_the_cache_holds_exactly_the_files_parsed_last()
+     {
+        let types = [ResourceType::new("", "v1", "ConfigMap", "configmaps", true)];
+        let cache = ParseCache::default();
+        let first = Snapshot {
+            commit: "c1".into(),
+            files: (0..1000).map(|i| configmap(i, 0)).collect(),
+            ..Snapshot::default()
+        };
+        let parsed_first = cache.parse(&first, &types).unwrap();
+        assert_eq!(cache.held(), files_of(&first));
+
+        // One file changed in place, as a pushed commit's snapshot is derived: the other
+        // runs are the first snapshot's.
+        let mut second = first.clone();
+        second.commit = "c2".into();
+        second
+            .files
+            .edit([("cm-0500.yaml".to_string(), Some(configmap(500, 1)))])
+            .unwrap();
+        assert!(cache.covers(&second, &types));
+        let parsed_second = cache.parse(&second, &types).unwrap();
+        assert_eq!(described(&parsed_second), parsed_afresh(&second, &types));
+        assert_eq!(
+            parsed_second.files_parsed_since(&parsed_first),
+            Some(vec![500]),
+            "only the changed file is a new parse"
+        );
+        assert_eq!(cache.held(), files_of(&second), "the old version left");
+
+        // Files added and removed in several runs, with their text left out where the
+        // cache has them (as a snapshot read with `known` leaves it out).
+        let mut third = second.clone();
+        third.commit = "c3".into();
+        let mut changes: Vec<(String, Option<SnapshotFile>)> = vec![
+            ("cm-0003.yaml".into(), None),
+            ("cm-0999.yaml".into(), None),
+            ("cm-0500.yaml".into(), Some(configmap(500, 2))),
+        ];
+        changes.extend((1000..1300).map(|i| (format!("cm-{i:04}.yaml"), Some(configmap(i, 0)))));
+        third.files.edit(changes).unwrap();
+        let parsed_third = cache.parse(&third, &types).unwrap();
+        assert_eq!(described(&parsed_third), parsed_afresh(&third, &types));
+        assert_eq!(cache.held(), files_of(&third));
+        assert_eq!(
+            parsed_third.files_parsed_since(&parsed_second),
+            None,
+            "more files"
+        );
+
+        // Back to the first snapshot (a push lost a race to it): its runs the third shares
+        // are taken whole, the others looked up or parsed again.
+        let parsed_again = cache.parse(&first, &types).unwrap();
+        assert_eq!(described(&parsed_again), parsed_afresh(&first, &types));
+        assert_eq!(cache.held(), files_of(&first));
+
+        // A snapshot read afresh (no run shared) is looked up file by file.
+        let fresh = Snapshot {
+            commit: "c1".into(),
+            files: first
+                .files
+                .iter()
+                .map(|f| SnapshotFile {
+                    content: None,
+                    ..f.clone()
+                })
+                .collect(),
+            ..Snapshot::default()
+        };
+        let parsed_fresh = cache.parse(&fresh, &types).unwrap();
+        assert_eq!(described(&parsed_fresh), parsed_afresh(&first, &types));
+        assert_eq!(
+            parsed_fresh.files_parsed_since(&parsed_again),
+            Some(vec![]),
+            "every file the very parse it was"
+        );
+        assert_eq!(cache.held(), files_of(&first));
     }
 }

@@ -261,11 +261,12 @@ impl PlannedFrom {
         &self,
         parsed: &'p ParsedSnapshot,
     ) -> Option<impl Iterator<Item = &'p Manifest>> {
-        (parsed.files() == self.parsed.files()).then(|| {
-            (0..parsed.files())
-                .filter(|&file| !parsed.same_file(&self.parsed, file))
-                .flat_map(|file| parsed.file_manifests(file))
-        })
+        let changed = parsed.files_parsed_since(&self.parsed)?;
+        Some(
+            changed
+                .into_iter()
+                .flat_map(|file| parsed.file_manifests(file)),
+        )
     }
 
     /// Which of these inputs changed since this plan, when every manifest and live object is
@@ -283,15 +284,9 @@ impl PlannedFrom {
             return None;
         }
         let mut manifests = Vec::new();
-        // Whether the file of the last position was parsed then: positions run in file order.
-        let mut file_kept: Option<(usize, bool)> = None;
+        let parsed_since = parsed.files_parsed_since(&self.parsed)?;
         for (position, &place) in places.iter().enumerate() {
-            let kept = match file_kept {
-                Some((file, kept)) if file == place.file => kept,
-                _ => parsed.same_file(&self.parsed, place.file),
-            };
-            file_kept = Some((place.file, kept));
-            if kept {
+            if parsed_since.binary_search(&place.file).is_err() {
                 continue;
             }
             let (now, then) = (parsed.manifest(place)?, self.parsed.manifest(place)?);

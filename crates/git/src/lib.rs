@@ -34,6 +34,7 @@
 mod change;
 mod credentials;
 mod error;
+mod files;
 pub mod paths;
 mod repo;
 mod shared_fetch;
@@ -45,6 +46,7 @@ pub mod yamledit;
 pub use change::{FileChange, FileEdit};
 pub use credentials::{Auth, Credentials};
 pub use error::{CATEGORIES, Category, Error, Result};
+pub use files::{Iter as SnapshotFilesIter, SnapshotFiles};
 pub use repo::{Author, Fetched, PushOutcome, RepoSpec, Repository, RetryPolicy, edit_files};
 pub use snapshot::{
     Budget, Limits, MAX_FILE_BYTES, SkipReason, SkippedFile, Snapshot, SnapshotFile, Truncated,

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use git2::{FileMode, ObjectType, Oid};
 
 use crate::error::{Error, Result};
+use crate::files::SnapshotFiles;
 use crate::paths::is_manifest_path;
 
 /// Input budgets of one snapshot. Exceeding one is never an error: the snapshot is marked
@@ -123,7 +124,7 @@ pub struct Snapshot {
     pub path_exists: bool,
     /// Every `.yaml`, `.yml` and `.json` file (any letter case) under `spec.path` that was
     /// read, sorted by path.
-    pub files: Vec<SnapshotFile>,
+    pub files: SnapshotFiles,
     /// Manifest files that were seen but not read, sorted by path.
     pub skipped: Vec<SkippedFile>,
     /// Set when a budget stopped the walk: there are files that were not even listed.
@@ -142,10 +143,7 @@ impl Snapshot {
 
     /// The file at `path` (relative to `spec.path`).
     pub fn get(&self, path: &str) -> Option<&SnapshotFile> {
-        self.files
-            .binary_search_by(|f| (*f.path).cmp(path))
-            .ok()
-            .map(|i| &self.files[i])
+        self.files.get(path)
     }
 
     /// Whether every manifest under `spec.path` is in `files`: nothing skipped, the walk not
@@ -159,9 +157,8 @@ impl Snapshot {
 /// One manifest file of a [`Snapshot`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SnapshotFile {
-    /// Path relative to `spec.path`, `/`-separated. Shared: a commit's snapshot is its
-    /// parent's with the changes applied, and copying 10,000 paths for every commit cost more
-    /// than counting references.
+    /// Path relative to `spec.path`, `/`-separated. Shared with the parse cache, which keys
+    /// its entries by it.
     pub path: Arc<str>,
     /// Blob id (changes exactly when the content changes).
     pub blob: Arc<str>,
@@ -228,6 +225,7 @@ pub(crate) fn read(
     };
     let candidates = walk(repo, &odb, tree.id(), limits, &mut snapshot)?;
     drop(tree);
+    let mut files = Vec::with_capacity(candidates.len());
     let mut total: u64 = 0;
     let mut over_budget = false;
     for Candidate { path, oid, mode } in candidates {
@@ -281,14 +279,14 @@ pub(crate) fn read(
                 }
             }
         };
-        snapshot.files.push(SnapshotFile {
+        files.push(SnapshotFile {
             path: path.into(),
             blob: blob.into(),
             size,
             content,
         });
     }
-    snapshot.files.sort_by(|a, b| a.path.cmp(&b.path));
+    snapshot.files = files.into();
     snapshot.skipped.sort_by(|a, b| a.path.cmp(&b.path));
     if let Some(t) = &snapshot.truncated {
         tracing::warn!(commit, budget = t.budget.as_str(), limit = t.limit, at = %t.at, "snapshot truncated by a budget");
@@ -345,37 +343,22 @@ pub(crate) fn derive(
             return None;
         }
     }
+    // Only the runs of files holding a changed file are copied: the rest are the base's.
     let mut snapshot = base.into_owned();
-    for (path, new) in delta.files {
-        let at = snapshot
-            .files
-            .binary_search_by(|f| (*f.path).cmp(path.as_str()));
-        match (at, new) {
-            (Ok(i), Some((blob, text))) => {
-                let file = &mut snapshot.files[i];
-                file.blob = blob.into();
-                file.size = text.len() as u64;
-                file.content = Some(text);
-            }
-            (Err(i), Some((blob, text))) => snapshot.files.insert(
-                i,
-                SnapshotFile {
-                    path: path.into(),
-                    blob: blob.into(),
-                    size: text.len() as u64,
-                    content: Some(text),
-                },
-            ),
-            (Ok(i), None) => {
-                snapshot.files.remove(i);
-            }
-            // A complete snapshot lists every manifest: deleting one it does not list means
-            // it was not read by this spec.
-            (Err(_), None) => return None,
-        }
-    }
-    let total: u64 = snapshot.files.iter().map(|f| f.size).sum();
-    if total > limits.max_total_bytes {
+    // A complete snapshot lists every manifest: deleting one it does not list means it was
+    // not read by this spec.
+    snapshot
+        .files
+        .edit(delta.files.into_iter().map(|(path, new)| {
+            let file = new.map(|(blob, text)| SnapshotFile {
+                path: path.as_str().into(),
+                blob: blob.into(),
+                size: text.len() as u64,
+                content: Some(text),
+            });
+            (path, file)
+        }))?;
+    if snapshot.files.bytes() > limits.max_total_bytes {
         return None;
     }
     snapshot.commit = commit.to_string();
