@@ -229,10 +229,15 @@ fn parse_all(files: &[&SnapshotFile], types: &[ResourceType]) -> Vec<Parsed> {
             .expect("files without text are in the cache (checked before)");
         parse_file(&file.path, &file.blob, file.size, content, parser)
     };
-    let threads = std::thread::available_parallelism()
-        .map_or(1, usize::from)
-        .min(files.len() / PARALLEL_PARSE_MIN_FILES)
-        .min(8);
+    // Asked only when there are enough files: the answer reads the cgroup's CPU quota.
+    let threads = if files.len() < 2 * PARALLEL_PARSE_MIN_FILES {
+        1
+    } else {
+        std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .min(files.len() / PARALLEL_PARSE_MIN_FILES)
+            .min(8)
+    };
     if threads <= 1 {
         return files.iter().map(parse).collect();
     }

@@ -148,16 +148,23 @@ fn push_runs(runs: &mut Vec<Arc<[SnapshotFile]>>, files: Vec<SnapshotFile>) {
         }
         return;
     }
-    runs.extend(files.chunks(RUN).map(Arc::from));
+    runs.extend(into_runs(files));
+}
+
+/// `files` in runs of [`RUN`], moved (their text is not copied).
+fn into_runs(files: Vec<SnapshotFile>) -> impl Iterator<Item = Arc<[SnapshotFile]>> {
+    let mut files = files.into_iter().peekable();
+    std::iter::from_fn(move || {
+        files.peek()?;
+        Some(files.by_ref().take(RUN).collect::<Vec<_>>().into())
+    })
 }
 
 impl From<Vec<SnapshotFile>> for SnapshotFiles {
     /// The files sorted by path (a stable sort: equal paths keep their order).
     fn from(mut files: Vec<SnapshotFile>) -> Self {
         files.sort_by(|a, b| a.path.cmp(&b.path));
-        let mut runs = Vec::with_capacity(files.len().div_ceil(RUN));
-        runs.extend(files.chunks(RUN).map(Arc::from));
-        Self::from_runs(runs)
+        Self::from_runs(into_runs(files).collect())
     }
 }
 
