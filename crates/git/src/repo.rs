@@ -649,23 +649,41 @@ impl Repository {
             let mut remote = self.anonymous_remote()?;
             let headers = self.headers();
             let header_refs: Vec<&str> = headers.iter().map(String::as_str).collect();
-            let mut opts = FetchOptions::new();
-            opts.remote_callbacks(self.callbacks(&state))
-                .proxy_options(auto_proxy())
-                .download_tags(AutotagOption::None)
-                .update_fetchhead(false)
-                .custom_headers(&header_refs);
             let refspec = format!(
                 "+refs/heads/{b}:refs/remotes/origin/{b}",
                 b = self.spec.branch
             );
-            remote
-                .fetch(
+            // The head and what it holds, not the branch's history (a shallow store, as Flux
+            // clones): a store started afresh, or a first sync, costs the repository's size,
+            // not its age. libgit2 reads shallow stores whole (their walks stop at the
+            // shallow commits) and pushes from them; it fetches with a depth over the network
+            // transports only. A server without shallow support is fetched from whole.
+            let mut depths = if self.remote.scheme == "file" {
+                &[0][..]
+            } else {
+                &[1, 0][..]
+            };
+            loop {
+                let mut opts = FetchOptions::new();
+                opts.remote_callbacks(self.callbacks(&state))
+                    .proxy_options(auto_proxy())
+                    .download_tags(AutotagOption::None)
+                    .update_fetchhead(false)
+                    .custom_headers(&header_refs)
+                    .depth(depths[0]);
+                match remote.fetch(
                     &[refspec.as_str()],
                     Some(&mut opts),
                     Some("gitcontroller: fetch"),
-                )
-                .map_err(|e| self.net_error(&e, &state, "fetch"))?;
+                ) {
+                    Ok(()) => break,
+                    Err(e) if depths.len() > 1 && shallow_unsupported(&e) => {
+                        tracing::debug!(url = %redact_url(&self.spec.url), error = %e.message(), "the remote cannot send a shallow history; fetching it whole");
+                        depths = &depths[1..];
+                    }
+                    Err(e) => return Err(self.net_error(&e, &state, "fetch")),
+                }
+            }
             let wanted = format!("refs/heads/{}", self.spec.branch);
             let advertised = remote
                 .list()
@@ -1221,6 +1239,12 @@ fn trust_stored_objects() {
     ONCE.call_once(|| git2::opts::strict_hash_verification(false));
 }
 
+/// Whether a fetch failed because the server does not offer shallow fetches.
+fn shallow_unsupported(e: &git2::Error) -> bool {
+    let message = e.message().to_ascii_lowercase();
+    message.contains("shallow") && message.contains("support")
+}
+
 /// Proxy from the environment (`https_proxy`, `http_proxy`, honouring `no_proxy`), as
 /// libgit2's "auto" mode reads it.
 fn auto_proxy() -> ProxyOptions<'static> {
@@ -1500,6 +1524,23 @@ mod tests {
             assert_eq!(
                 Oid::hash_object(ObjectType::Blob, content.content()).unwrap(),
                 *blob
+            );
+        }
+    }
+
+    #[test]
+    fn a_server_without_shallow_fetches_is_told_from_other_failures() {
+        // libgit2's words when the server does not advertise the capability.
+        let unsupported = git2::Error::from_str("server doesn't support shallow");
+        assert!(shallow_unsupported(&unsupported));
+        for other in [
+            "unexpected EOF",
+            "remote authentication required but no callback set",
+            "object not found - no match for id (shallow)",
+        ] {
+            assert!(
+                !shallow_unsupported(&git2::Error::from_str(other)),
+                "{other}"
             );
         }
     }
