@@ -162,15 +162,27 @@ async fn assert_confined(
             repo.binding
         ),
     ];
+    // The status of the sync that applied team-a's ConfigMap: an earlier sync (before the
+    // tenant's Role was granted, say) may have been refused everything, and its status can
+    // still be there when the ConfigMap already is.
+    let app = format!("{team_a}/app");
     let status = wait_for(
-        "Ready=False, Forbidden, naming every refused object",
+        "Ready=False, Forbidden, naming every refused object, team-a's ConfigMap in the inventory",
         WAIT,
         || async {
             let status = repo_status(client, team_a, "repo").await?;
             let ready = ready(&status)?;
             let message = ready["message"].as_str()?;
+            let applied = status["inventory"].as_array()?.iter().any(|e| {
+                format!(
+                    "{}/{}",
+                    e["namespace"].as_str().unwrap_or("-"),
+                    e["name"].as_str().unwrap_or("-")
+                ) == app
+            });
             (ready["status"] == "False"
                 && ready["reason"] == "Forbidden"
+                && applied
                 && refused.iter().all(|r| message.contains(r.as_str())))
             .then_some(status)
         },
@@ -231,7 +243,7 @@ async fn assert_confined(
             )
         })
         .collect();
-    assert_eq!(inventory, [format!("{team_a}/app")]);
+    assert_eq!(inventory, [app]);
 }
 
 /// A ConfigMap in kube-system that an export rule of a tenant selects; deleted on drop.

@@ -183,6 +183,15 @@ impl Context {
             .clone()
     }
 
+    /// A repository's state if it has one (nothing is created).
+    pub fn known_repository(&self, key: &RepoKey) -> Option<Arc<RepositoryState>> {
+        self.repositories
+            .lock()
+            .expect("repositories lock")
+            .get(key)
+            .cloned()
+    }
+
     /// Forgets a deleted repository: its state, pending fetch request, metric series and
     /// watchers.
     pub fn forget(&self, key: &RepoKey) {

@@ -40,6 +40,11 @@ const MIN_REQUEUE: Duration = Duration::from_millis(500);
 /// `repository`, not `name`: JSON logs write a span's own name under `name`.
 pub async fn reconcile(repo: Arc<GitRepository>, ctx: Arc<Context>) -> Result<Action> {
     let key = RepoKey::of(&repo);
+    // The status this process wrote last, if the watch has not brought it yet.
+    let repo = match ctx.known_repository(&key) {
+        Some(state) => state.with_status_written(repo),
+        None => repo,
+    };
     let span = tracing::info_span!(
         "reconcile",
         namespace = %key.namespace,
@@ -179,6 +184,8 @@ async fn finish(shared: &Arc<Context>, repo: &GitRepository, outcome: Outcome<'_
     let changed = repo.status.as_ref() != Some(&new_status);
     if changed {
         ctx.writer().apply_status(repo, &new_status).await?;
+        ctx.repository(&key)
+            .wrote_status(repo.metadata.resource_version.clone(), new_status);
     }
     let events = events::of_sync(ctx, repo, outcome, changed);
     if !events.is_empty() {

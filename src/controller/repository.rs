@@ -15,6 +15,7 @@ use gitcontroller_sync::ObjectId;
 #[cfg(test)]
 use crate::api::InventoryEntry;
 use crate::api::InventoryList;
+use crate::api::{GitRepository, GitRepositoryStatus};
 
 use super::live_state::LiveState;
 use super::parse_cache::ParseCache;
@@ -55,6 +56,9 @@ pub struct RepositoryState {
     /// The inventory of the status last read, and as identities (see
     /// [`RepositoryState::inventory`]).
     inventory: Mutex<(InventoryList, Inventory)>,
+    /// The status this process wrote last, with the resourceVersion of the object the sync
+    /// that wrote it was given (see [`RepositoryState::with_status_written`]).
+    written_status: Mutex<Option<(String, GitRepositoryStatus)>>,
 }
 
 /// What a sync's claim found of the objects in sync: by position in the sync's live objects
@@ -175,6 +179,35 @@ impl SourceMemory {
 }
 
 impl RepositoryState {
+    /// Records that a sync given the object at `read_at` (its resourceVersion) wrote
+    /// `status`.
+    pub fn wrote_status(&self, read_at: Option<String>, status: GitRepositoryStatus) {
+        *self.written_status.lock().expect("written status lock") =
+            read_at.map(|read_at| (read_at, status));
+    }
+
+    /// The repository as a sync must read it: `repo` from the watch, with the status this
+    /// process wrote last when the watch has not caught up with that write yet (`repo` is
+    /// still the object the writing sync was given, the very resourceVersion). A sync given
+    /// the stale object would otherwise start from the status before: its inventory without
+    /// the objects the last sync applied, written back as the new one (they would be left
+    /// behind by a prune, or by the repository's deletion). Any later object (our write seen,
+    /// or anyone's change since) is taken as it is: resourceVersions are compared for
+    /// equality only.
+    pub fn with_status_written(&self, repo: Arc<GitRepository>) -> Arc<GitRepository> {
+        let written = self.written_status.lock().expect("written status lock");
+        match (&*written, repo.metadata.resource_version.as_deref()) {
+            (Some((read_at, status)), Some(now))
+                if read_at == now && repo.status.as_ref() != Some(status) =>
+            {
+                let mut current = (*repo).clone();
+                current.status = Some(status.clone());
+                Arc::new(current)
+            }
+            _ => repo,
+        }
+    }
+
     /// Takes the Git lock, or fails at once with [`Error::GitBusy`] when an earlier Git step
     /// (one that timed out) still holds it.
     pub fn git_lock(&self) -> Result<GitLock> {
@@ -317,6 +350,63 @@ mod tests {
     use super::*;
 
     const INTERVAL: Duration = Duration::from_secs(60);
+
+    fn repo_at(resource_version: &str, commit: &str) -> Arc<GitRepository> {
+        let mut repo = GitRepository::new(
+            "repo",
+            serde_json::from_value(serde_json::json!({"url": "git://example.invalid/r.git"}))
+                .unwrap(),
+        );
+        repo.metadata.namespace = Some("ns".into());
+        repo.metadata.resource_version = Some(resource_version.into());
+        repo.status = Some(status(commit));
+        Arc::new(repo)
+    }
+
+    fn status(commit: &str) -> GitRepositoryStatus {
+        GitRepositoryStatus {
+            last_synced_commit: Some(commit.into()),
+            ..GitRepositoryStatus::default()
+        }
+    }
+
+    fn commit_of(repo: &GitRepository) -> &str {
+        repo.status
+            .as_ref()
+            .unwrap()
+            .last_synced_commit
+            .as_deref()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_sync_reads_the_status_written_last_until_the_watch_brings_a_later_object() {
+        let state = RepositoryState::default();
+        // Nothing written yet: the object as it is.
+        let seen = repo_at("5", "a");
+        assert!(Arc::ptr_eq(&state.with_status_written(seen.clone()), &seen));
+
+        // A sync given the object at "5" wrote status "b"; the watch still has "5".
+        state.wrote_status(Some("5".into()), status("b"));
+        let current = state.with_status_written(seen.clone());
+        assert_eq!(commit_of(&current), "b");
+        assert_eq!(current.metadata.resource_version.as_deref(), Some("5"));
+
+        // The watch brought a later object (our write, or anyone's change after it).
+        let later = repo_at("6", "c");
+        assert!(Arc::ptr_eq(
+            &state.with_status_written(later.clone()),
+            &later
+        ));
+
+        // The object already holds what was written: taken as it is.
+        let same = repo_at("5", "b");
+        assert!(Arc::ptr_eq(&state.with_status_written(same.clone()), &same));
+
+        // A write whose object had no resourceVersion is not substituted.
+        state.wrote_status(None, status("d"));
+        assert!(Arc::ptr_eq(&state.with_status_written(seen.clone()), &seen));
+    }
 
     fn fetched(at: Instant) -> SourceMemory {
         SourceMemory {
