@@ -403,7 +403,7 @@ impl Repository {
     /// earlier `commit_and_push` (libgit2 would write new objects to whichever of several
     /// such backends it picks).
     fn reopen(&mut self) -> Result<()> {
-        self.repo = git2::Repository::open_bare(&self.dir)
+        self.repo = crate::store::open_store(&self.dir)
             .map_err(|e| Error::Internal(format!("cannot open cache: {}", e.message())))?;
         Ok(())
     }
@@ -653,12 +653,15 @@ impl Repository {
                 "+refs/heads/{b}:refs/remotes/origin/{b}",
                 b = self.spec.branch
             );
-            // The head and what it holds, not the branch's history (a shallow store, as Flux
-            // clones): a store started afresh, or a first sync, costs the repository's size,
-            // not its age. libgit2 reads shallow stores whole (their walks stop at the
-            // shallow commits) and pushes from them; it fetches with a depth over the network
-            // transports only. A server without shallow support is fetched from whole.
-            let mut depths = if self.remote.scheme == "file" {
+            // A branch the store does not have yet is fetched without its history (a
+            // shallow store, as Flux clones): a store started afresh, or a first sync, costs
+            // the repository's size, not its age. libgit2 reads shallow stores whole (their
+            // walks stop at the shallow commits) and pushes from them; it fetches with a
+            // depth over the network transports only. A server without shallow support is
+            // fetched from whole. Later fetches are incremental without a depth: with one,
+            // libgit2 asks for the head even when the store has it, and every fetch would
+            // download a pack.
+            let mut depths = if self.remote.scheme == "file" || before.is_some() {
                 &[0][..]
             } else {
                 &[1, 0][..]

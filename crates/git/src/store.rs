@@ -166,12 +166,24 @@ fn open_elsewhere(store: &Path) -> bool {
         .is_some_and(|m| m.get(store).is_some_and(|c| *c > 0))
 }
 
+/// Opens the store at `dir` (a bare repository) as it is, without searching its parents.
+/// Not `Repository::open_bare`: that leaves out the store's shallow commits (libgit2 loads
+/// them in its other ways of opening), and a walk from one would look for its parents, which
+/// a shallow store does not have.
+pub(crate) fn open_store(dir: &Path) -> std::result::Result<git2::Repository, git2::Error> {
+    git2::Repository::open_ext(
+        dir,
+        git2::RepositoryOpenFlags::NO_SEARCH | git2::RepositoryOpenFlags::BARE,
+        std::iter::empty::<&std::ffi::OsStr>(),
+    )
+}
+
 /// Opens the store (a bare repository), creating it if needed. An unusable store, or one
 /// with too many packs that no other `Repository` of this process has open, is started
 /// afresh (it is only a cache). Call with the store's lock held.
 pub(crate) fn open_or_init(dir: &Path, others_open: usize) -> Result<git2::Repository> {
     if dir.exists() {
-        match git2::Repository::open_bare(dir) {
+        match open_store(dir) {
             Ok(r) => {
                 let packs = std::fs::read_dir(dir.join("objects/pack"))
                     .map(|d| {
