@@ -95,25 +95,50 @@ pub async fn apply_crds(client: &Client, crds: &[CustomResourceDefinition]) {
         api.patch(&name, &params, &Patch::Apply(crd))
             .await
             .unwrap_or_else(|e| panic!("applying CRD {name}: {e}"));
-        wait_established(&api, &name).await;
+        wait_established(&api, client, &name).await;
     }
 }
 
-async fn wait_established(api: &Api<CustomResourceDefinition>, name: &str) {
+/// Waits until the CRD `name` is Established and discovery serves its resource in every served
+/// version: the API server publishes a new group to discovery a moment after it reports the
+/// CRD Established, and a test that runs discovery in between would not find the kind.
+async fn wait_established(api: &Api<CustomResourceDefinition>, client: &Client, name: &str) {
     for _ in 0..100 {
         let crd = api.get(name).await.expect("reading back a CRD");
         let established = crd
             .status
-            .and_then(|s| s.conditions)
-            .unwrap_or_default()
-            .iter()
-            .any(|c| c.type_ == "Established" && c.status == "True");
-        if established {
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|conditions| {
+                conditions
+                    .iter()
+                    .any(|c| c.type_ == "Established" && c.status == "True")
+            });
+        if established && served(client, &crd).await {
             return;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("CRD {name} was not established within 10 s");
+    panic!("CRD {name} was not established and served within 10 s");
+}
+
+/// Whether discovery lists `crd`'s resource in each version it serves.
+async fn served(client: &Client, crd: &CustomResourceDefinition) -> bool {
+    for version in crd.spec.versions.iter().filter(|v| v.served) {
+        let group_version = format!("{}/{}", crd.spec.group, version.name);
+        let listed = client
+            .list_api_group_resources(&group_version)
+            .await
+            .is_ok_and(|list| {
+                list.resources
+                    .iter()
+                    .any(|r| r.name == crd.spec.names.plural)
+            });
+        if !listed {
+            return false;
+        }
+    }
+    true
 }
 
 /// A namespace of its own for one test, labelled [`TEST_LABEL`], deleted when dropped.
