@@ -5,7 +5,8 @@
 //! Prints the medians of both, their ratio, and this crate's `snapshot` of the same head.
 //!
 //! Run: `cargo bench -p gitcontroller-git --bench commit_one` (optionally
-//! `-- <files> <commits>`, default 10000 and 15).
+//! `-- <files> <commits>`, default 10000 and 15; `COMMIT_ONE_ONLY_SNAPSHOT=1` runs only the
+//! controller's mode, for a profiler).
 
 mod common;
 
@@ -171,6 +172,12 @@ fn cli(files: usize, commits: usize) -> Vec<Duration> {
 fn main() {
     let files: usize = common::arg(0, 10000);
     let commits: usize = common::arg(1, 15);
+    if std::env::var_os("COMMIT_ONE_ONLY_SNAPSHOT").is_some() {
+        // For a profiler: only the controller's mode, nothing else in the process.
+        let (h, _) = ours(files, commits, Caller::Snapshot);
+        println!("  with the snapshot handed in: {:?}", common::median(h));
+        return;
+    }
     let (o, snapshot) = ours(files, commits, Caller::Nothing);
     let (k, _) = ours(files, commits, Caller::KnownBlobs);
     let (h, _) = ours(files, commits, Caller::Snapshot);
