@@ -122,23 +122,30 @@ async fn wait_established(api: &Api<CustomResourceDefinition>, client: &Client, 
     panic!("CRD {name} was not established and served within 10 s");
 }
 
-/// Whether discovery lists `crd`'s resource in each version it serves.
+/// Whether aggregated discovery (what the tests and the controller run) lists `crd`'s resource
+/// in each version it serves.
 async fn served(client: &Client, crd: &CustomResourceDefinition) -> bool {
-    for version in crd.spec.versions.iter().filter(|v| v.served) {
-        let group_version = format!("{}/{}", crd.spec.group, version.name);
-        let listed = client
-            .list_api_group_resources(&group_version)
-            .await
-            .is_ok_and(|list| {
-                list.resources
-                    .iter()
-                    .any(|r| r.name == crd.spec.names.plural)
-            });
-        if !listed {
-            return false;
-        }
-    }
-    true
+    let group = crd.spec.group.as_str();
+    let Ok(discovery) = kube::Discovery::new(client.clone())
+        .filter(&[group])
+        .run_aggregated()
+        .await
+    else {
+        return false;
+    };
+    let Some(served) = discovery.get(group) else {
+        return false;
+    };
+    crd.spec
+        .versions
+        .iter()
+        .filter(|v| v.served)
+        .all(|version| {
+            served
+                .versioned_resources(&version.name)
+                .iter()
+                .any(|(resource, _)| resource.plural == crd.spec.names.plural)
+        })
 }
 
 /// A namespace of its own for one test, labelled [`TEST_LABEL`], deleted when dropped.
