@@ -392,10 +392,11 @@ impl Reach {
     /// Splits manifests into those within reach and the refused ones (with why).
     pub fn split<T>(
         &self,
-        items: Vec<T>,
+        items: impl IntoIterator<Item = T>,
         id: impl Fn(&T) -> &ObjectId,
     ) -> (Vec<T>, Vec<(ObjectId, Refusal)>) {
-        let mut kept = Vec::with_capacity(items.len());
+        let items = items.into_iter();
+        let mut kept = Vec::with_capacity(items.size_hint().0);
         let mut refused = Vec::new();
         for item in items {
             match self.check(id(&item)) {

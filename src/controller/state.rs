@@ -140,8 +140,6 @@ impl PlanInputs {
         previous: Option<&LastPlan>,
     ) -> GuardedPlan {
         let mut diagnostics: Vec<Diagnostic> = parsed.diagnostics().cloned().collect();
-        // Borrowed from the parse cache and the watch stores: planning copies no object.
-        let manifests: Vec<(Place, &Manifest)> = parsed.placed_manifests().collect();
         diagnostics.extend(
             snapshot
                 .skipped
@@ -152,8 +150,12 @@ impl PlanInputs {
             diagnostics.push(super::convert::truncated_walk_diagnostic(truncated));
         }
         // The source's size counts what Git holds, in reach or not.
-        let read = manifests.len();
-        let (placed, refused) = self.reach.split(manifests, |(_, m)| &m.id);
+        let mut read = 0;
+        // Borrowed from the parse cache and the watch stores: planning copies no object.
+        let (placed, refused) = self.reach.split(
+            parsed.placed_manifests().inspect(|_| read += 1),
+            |(_, m)| &m.id,
+        );
         let (places, manifests): (Vec<Place>, Vec<&Manifest>) = placed.into_iter().unzip();
         let skipped = gitcontroller_sync::skipped_inputs(&diagnostics);
         let changes = previous.and_then(|last| {
