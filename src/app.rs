@@ -30,6 +30,9 @@ pub struct RunOptions {
     pub concurrency: u16,
     /// How triggers are batched into syncs (`--batch-window-ms`, `--batch-max-delay`).
     pub batching: controller::Batching,
+    /// A status that only records progress is written at most once per this
+    /// (`--status-interval`).
+    pub status_interval: std::time::Duration,
     /// The push webhook receiver (`/hooks/<namespace>/<name>`): address and limits; off when
     /// None.
     pub webhook: Option<crate::webhook::Options>,
@@ -163,6 +166,7 @@ pub async fn run(options: RunOptions) -> Result<()> {
         cache_dir: options.cache_dir.clone(),
         concurrency: options.concurrency,
         batching: options.batching,
+        status_interval: options.status_interval,
         instance,
         tenancy: options.tenancy.clone(),
     };

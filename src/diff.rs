@@ -87,6 +87,8 @@ pub async fn diff(
             cache_dir: cache_root.to_path_buf(),
             concurrency: 1,
             batching: Batching::IMMEDIATE,
+            // `diff` writes no status.
+            status_interval: std::time::Duration::ZERO,
             instance: "diff".into(),
             tenancy,
         },

@@ -89,6 +89,13 @@ enum Command {
         /// them (e.g. `5s`, `1500ms`).
         #[arg(long, default_value = "5s", value_parser = git_controller::webhook::parse_duration)]
         batch_max_delay: std::time::Duration,
+        /// A repository's status is written at most once per this while it only records
+        /// progress (a newer synced commit, its time, the counts): a status carries the
+        /// inventory, and every write of it costs the API server in proportion. A change of
+        /// a condition, of the inventory or of the spec, and the first sync after a quiet
+        /// period, are written at once. `0s` writes every sync's status.
+        #[arg(long, default_value = "5s", value_parser = git_controller::webhook::parse_duration)]
+        status_interval: Duration,
         /// Address for push webhooks (POST /hooks/<namespace>/<name>); off when not given.
         #[arg(long)]
         webhook_addr: Option<SocketAddr>,
@@ -226,6 +233,7 @@ async fn main() -> ExitCode {
             concurrency,
             batch_window_ms,
             batch_max_delay,
+            status_interval,
             webhook_addr,
             webhook_max_connections,
             webhook_rate_limit,
@@ -249,6 +257,7 @@ async fn main() -> ExitCode {
                     window: std::time::Duration::from_millis(batch_window_ms),
                     max_delay: batch_max_delay,
                 },
+                status_interval,
                 webhook: webhook_addr.map(|addr| git_controller::webhook::Options {
                     max_connections: webhook_max_connections,
                     rate_limit: webhook_rate_limit,
@@ -330,5 +339,18 @@ mod tests {
             git_controller::controller::Batching::default()
         );
         assert!(Cli::try_parse_from(["git-controller", "run", "--batch-max-delay", "5"]).is_err());
+    }
+
+    #[test]
+    fn the_status_interval_defaults_to_the_documented_value() {
+        let cli = Cli::parse_from(["git-controller", "run"]);
+        let Command::Run {
+            status_interval, ..
+        } = cli.command
+        else {
+            unreachable!("parsed `run`");
+        };
+        // README, the chart's values.yaml and docs/operations.md say 5s.
+        assert_eq!(status_interval, Duration::from_secs(5));
     }
 }

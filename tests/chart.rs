@@ -207,6 +207,7 @@ watchNamespace: team-a
 batching:
   windowMs: 250
   maxDelay: 2s
+statusInterval: 1s
 webhook:
   maxConnections: 200
   rateLimit: 2.5
@@ -365,6 +366,7 @@ fn default_values_render_a_secure_deployment_with_least_privilege() {
             // The controller's own defaults, written out.
             "--batch-window-ms=1000",
             "--batch-max-delay=5s",
+            "--status-interval=5s",
             "--webhook-max-connections=1024",
             "--webhook-rate-limit=10",
             "--webhook-rate-burst=20",
@@ -556,6 +558,7 @@ fn values_turn_on_leader_election_namespaces_sync_rbac_servicemonitor_and_networ
             "--cache-dir=/var/cache/git-controller",
             "--batch-window-ms=250",
             "--batch-max-delay=2s",
+            "--status-interval=1s",
             "--webhook-max-connections=200",
             "--webhook-rate-limit=2.5",
             "--webhook-rate-burst=5",

@@ -33,6 +33,9 @@ pub struct Config {
     pub concurrency: u16,
     /// How triggers are batched into syncs.
     pub batching: Batching,
+    /// A status that only records progress is written at most once per this
+    /// (`--status-interval`; see [`super::repository::RepositoryState::status_write_wait`]).
+    pub status_interval: std::time::Duration,
     /// Pods' identity in Events.
     pub instance: String,
     /// Tenant confinement: trusted namespaces, lockdown, plain-text Secrets, local URLs.

@@ -40,10 +40,15 @@ const MIN_REQUEUE: Duration = Duration::from_millis(500);
 /// `repository`, not `name`: JSON logs write a span's own name under `name`.
 pub async fn reconcile(repo: Arc<GitRepository>, ctx: Arc<Context>) -> Result<Action> {
     let key = RepoKey::of(&repo);
-    // The status this process wrote last, if the watch has not brought it yet.
-    let repo = match ctx.known_repository(&key) {
-        Some(state) => state.with_status_written(repo),
-        None => repo,
+    // `seen`: the repository as the API server has it, with the status this process wrote
+    // last if the watch has not brought it yet; `repo`: as the sync starts from it, with a
+    // status held back in place of that one.
+    let (repo, seen) = match ctx.known_repository(&key) {
+        Some(state) => {
+            let seen = state.with_status_written(repo);
+            (state.with_status_deferred(seen.clone()), seen)
+        }
+        None => (repo.clone(), repo),
     };
     let span = tracing::info_span!(
         "reconcile",
@@ -59,7 +64,7 @@ pub async fn reconcile(repo: Arc<GitRepository>, ctx: Arc<Context>) -> Result<Ac
             return finalize(&repo, &ctx).await;
         }
         let started = Instant::now();
-        let result = sync(repo, ctx.clone()).await;
+        let result = sync(repo, seen, ctx.clone()).await;
         ctx.metrics
             .observe_reconcile(&key.namespace, &key.name, started.elapsed().as_secs_f64());
         result
@@ -120,7 +125,11 @@ fn has_finalizer(repo: &GitRepository) -> bool {
 }
 
 /// Runs the steps, then writes the outcome once.
-async fn sync(repo: Arc<GitRepository>, shared: Arc<Context>) -> Result<Action> {
+async fn sync(
+    repo: Arc<GitRepository>,
+    seen: Arc<GitRepository>,
+    shared: Arc<Context>,
+) -> Result<Action> {
     let ctx = shared.as_ref();
     // The finalizer is added in the same pass as the first sync, so a new repository does
     // not wait for a second, debounced reconcile; its write runs alongside the steps that
@@ -141,14 +150,21 @@ async fn sync(repo: Arc<GitRepository>, shared: Arc<Context>) -> Result<Action> 
             let report = state.report()?;
             Ok((state, report))
         });
-    finish(&shared, &repo, synced.as_ref().map(|(_, report)| report)).await?;
+    let status_due = finish(
+        &shared,
+        &repo,
+        seen,
+        synced.as_ref().map(|(_, report)| report),
+    )
+    .await?;
     let (state, _) = synced?;
     state.repository.reconcile_succeeded();
-    // Come back when the interval makes the next fetch due.
+    // Come back when the interval makes the next fetch due, or a status held back is due.
     let next = state
         .repository
         .source()
-        .next_fetch_in(Instant::now(), fetch_interval(&repo));
+        .next_fetch_in(Instant::now(), fetch_interval(&repo))
+        .min(status_due.unwrap_or(Duration::MAX));
     Ok(Action::requeue(next.max(MIN_REQUEUE)))
 }
 
@@ -156,7 +172,15 @@ async fn sync(repo: Arc<GitRepository>, shared: Arc<Context>) -> Result<Action> 
 /// The Events are written after the reconcile returns, so the next repository's sync does not
 /// wait for them: with `--concurrency` repositories syncing at once, two more round trips per
 /// sync would hold every slot longer.
-async fn finish(shared: &Arc<Context>, repo: &GitRepository, outcome: Outcome<'_>) -> Result<()> {
+///
+/// `repo` is the repository the sync started from, `seen` the one the API server has (they
+/// differ by a status held back). Returns when a status held back is due to be written.
+async fn finish(
+    shared: &Arc<Context>,
+    repo: &GitRepository,
+    seen: Arc<GitRepository>,
+    outcome: Outcome<'_>,
+) -> Result<Option<Duration>> {
     let ctx = shared.as_ref();
     let key = RepoKey::of(repo);
     if let Ok(report) = outcome {
@@ -179,13 +203,31 @@ async fn finish(shared: &Arc<Context>, repo: &GitRepository, outcome: Outcome<'_
     ctx.metrics
         .set_ready(&key.namespace, &key.name, status::is_ready(&new_status));
     if !ctx.may_write() {
-        return Ok(());
+        return Ok(None);
     }
     let changed = repo.status.as_ref() != Some(&new_status);
-    if changed {
-        ctx.writer().apply_status(repo, &new_status).await?;
-        ctx.repository(&key)
-            .wrote_status(repo.metadata.resource_version.clone(), new_status);
+    let state = ctx.repository(&key);
+    let mut held_back = None;
+    if seen.status.as_ref() == Some(&new_status) {
+        state.drop_deferred_status();
+    } else {
+        let wait = state.status_write_wait(
+            seen.status.as_ref(),
+            &new_status,
+            ctx.config.status_interval,
+            Instant::now(),
+        );
+        if wait.is_zero() {
+            ctx.writer().apply_status(repo, &new_status).await?;
+            state.wrote_status(repo.metadata.resource_version.clone(), new_status);
+        } else {
+            tracing::debug!(
+                wait_ms = wait.as_millis() as u64,
+                "status holds only progress: written with the next one, or when due"
+            );
+            state.defer_status(seen, new_status);
+            held_back = Some(wait);
+        }
     }
     let events = events::of_sync(ctx, repo, outcome, changed);
     if !events.is_empty() {
@@ -202,7 +244,7 @@ async fn finish(shared: &Arc<Context>, repo: &GitRepository, outcome: Outcome<'_
             .in_current_span(),
         );
     }
-    Ok(())
+    Ok(held_back)
 }
 
 /// Deletes what a repository being deleted applied, as its identity: only objects within its

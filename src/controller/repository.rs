@@ -59,6 +59,11 @@ pub struct RepositoryState {
     /// The status this process wrote last, with the resourceVersion of the object the sync
     /// that wrote it was given (see [`RepositoryState::with_status_written`]).
     written_status: Mutex<Option<(String, GitRepositoryStatus)>>,
+    /// When this process last wrote the status (see [`RepositoryState::status_write_wait`]).
+    status_written_at: Mutex<Option<Instant>>,
+    /// A status held back, and the repository as the server had it then (see
+    /// [`RepositoryState::defer_status`]).
+    deferred_status: Mutex<Option<(Arc<GitRepository>, GitRepositoryStatus)>>,
 }
 
 /// What a sync's claim found of the objects in sync: by position in the sync's live objects
@@ -184,6 +189,62 @@ impl RepositoryState {
     pub fn wrote_status(&self, read_at: Option<String>, status: GitRepositoryStatus) {
         *self.written_status.lock().expect("written status lock") =
             read_at.map(|read_at| (read_at, status));
+        *self.status_written_at.lock().expect("status time lock") = Some(Instant::now());
+        self.drop_deferred_status();
+    }
+
+    /// How long a write of `new` over `on_server` (the status the API server has) waits:
+    /// none, unless it only records progress (see [`super::status::only_progress`]) and this
+    /// process wrote the status less than `interval` before `now`, in which case until then.
+    /// A repository syncing every second writes its status (and its inventory: every write
+    /// costs the API server in proportion to it) once per `interval`, while a single change
+    /// after a quiet period, and every change of a condition, of the inventory or of the
+    /// generation, is written at once.
+    pub fn status_write_wait(
+        &self,
+        on_server: Option<&GitRepositoryStatus>,
+        new: &GitRepositoryStatus,
+        interval: Duration,
+        now: Instant,
+    ) -> Duration {
+        if !on_server.is_some_and(|old| super::status::only_progress(old, new)) {
+            return Duration::ZERO;
+        }
+        match *self.status_written_at.lock().expect("status time lock") {
+            Some(at) => interval.saturating_sub(now.saturating_duration_since(at)),
+            None => Duration::ZERO,
+        }
+    }
+
+    /// Holds `status` back instead of writing it: `seen` is the repository as the API server
+    /// has it. Until the status is written, or the server's changes, syncs start from the
+    /// held status ([`RepositoryState::with_status_deferred`]).
+    pub fn defer_status(&self, seen: Arc<GitRepository>, status: GitRepositoryStatus) {
+        *self.deferred_status.lock().expect("deferred status lock") = Some((seen, status));
+    }
+
+    /// Forgets a held-back status: a sync found the server's status right as it is.
+    pub fn drop_deferred_status(&self) {
+        *self.deferred_status.lock().expect("deferred status lock") = None;
+    }
+
+    /// `seen` (the repository as the API server has it) with the status held back in its
+    /// place, while the server's status is still the one it was held back from; a held
+    /// status the server's has moved past (anyone's write) is forgotten.
+    pub fn with_status_deferred(&self, seen: Arc<GitRepository>) -> Arc<GitRepository> {
+        let mut deferred = self.deferred_status.lock().expect("deferred status lock");
+        match &*deferred {
+            Some((from, status)) if from.status == seen.status => {
+                let mut current = (*seen).clone();
+                current.status = Some(status.clone());
+                Arc::new(current)
+            }
+            Some(_) => {
+                *deferred = None;
+                seen
+            }
+            None => seen,
+        }
     }
 
     /// The repository as a sync must read it: `repo` from the watch, with the status this
@@ -406,6 +467,138 @@ mod tests {
         // A write whose object had no resourceVersion is not substituted.
         state.wrote_status(None, status("d"));
         assert!(Arc::ptr_eq(&state.with_status_written(seen.clone()), &seen));
+    }
+
+    /// A status that says Ready at `commit`, with one object in its inventory.
+    fn ready_at(commit: &str, inventory: &[&str]) -> GitRepositoryStatus {
+        use crate::api::{Condition, ConditionStatus};
+        let entries: Vec<InventoryEntry> = inventory
+            .iter()
+            .map(|name| InventoryEntry {
+                group: String::new(),
+                kind: "ConfigMap".into(),
+                namespace: Some("ns".into()),
+                name: (*name).into(),
+            })
+            .collect();
+        GitRepositoryStatus {
+            last_synced_commit: Some(commit.into()),
+            inventory: InventoryList::new(&entries),
+            conditions: vec![Condition {
+                type_: "Ready".into(),
+                status: ConditionStatus::True,
+                reason: "Synced".into(),
+                message: format!("in sync with {commit}"),
+                last_transition_time: "2026-12-01T00:00:00Z".into(),
+                observed_generation: None,
+            }],
+            ..GitRepositoryStatus::default()
+        }
+    }
+
+    #[test]
+    fn a_status_of_progress_alone_waits_for_the_interval_and_syncs_start_from_it() {
+        let interval = Duration::from_secs(5);
+        let state = RepositoryState::default();
+        let on_server = ready_at("a", &["x"]);
+        let t0 = Instant::now();
+        // Nothing written by this process yet: at once.
+        assert_eq!(
+            state.status_write_wait(Some(&on_server), &ready_at("b", &["x"]), interval, t0),
+            Duration::ZERO
+        );
+        state.wrote_status(Some("5".into()), on_server.clone());
+        let written_at = Instant::now();
+        // Progress alone, right after a write: waits out the interval.
+        let wait = state.status_write_wait(
+            Some(&on_server),
+            &ready_at("b", &["x"]),
+            interval,
+            written_at,
+        );
+        assert!(
+            wait > Duration::from_secs(4) && wait <= interval,
+            "{wait:?}"
+        );
+        // Anything else, at once: the inventory, a condition, no status on the server.
+        assert_eq!(
+            state.status_write_wait(
+                Some(&on_server),
+                &ready_at("b", &["x", "y"]),
+                interval,
+                written_at
+            ),
+            Duration::ZERO
+        );
+        let mut failing = ready_at("b", &["x"]);
+        failing.conditions[0].status = crate::api::ConditionStatus::False;
+        assert_eq!(
+            state.status_write_wait(Some(&on_server), &failing, interval, written_at),
+            Duration::ZERO
+        );
+        assert_eq!(
+            state.status_write_wait(None, &ready_at("b", &["x"]), interval, written_at),
+            Duration::ZERO
+        );
+        // Once the interval has passed: at once.
+        assert_eq!(
+            state.status_write_wait(
+                Some(&on_server),
+                &ready_at("b", &["x"]),
+                interval,
+                written_at + interval
+            ),
+            Duration::ZERO
+        );
+        // `0s` never waits.
+        assert_eq!(
+            state.status_write_wait(
+                Some(&on_server),
+                &ready_at("b", &["x"]),
+                Duration::ZERO,
+                written_at
+            ),
+            Duration::ZERO
+        );
+
+        // Held back: syncs start from it while the server's status is the one it was held
+        // back from, whatever the object's resourceVersion.
+        let mut seen = GitRepository::new(
+            "repo",
+            serde_json::from_value(serde_json::json!({"url": "git://example.invalid/r.git"}))
+                .unwrap(),
+        );
+        seen.metadata.resource_version = Some("6".into());
+        seen.status = Some(on_server.clone());
+        let seen = Arc::new(seen);
+        state.defer_status(seen.clone(), ready_at("b", &["x"]));
+        assert_eq!(commit_of(&state.with_status_deferred(seen.clone())), "b");
+        let mut respecified = (*seen).clone();
+        respecified.metadata.resource_version = Some("7".into());
+        assert_eq!(
+            commit_of(&state.with_status_deferred(Arc::new(respecified))),
+            "b"
+        );
+        // The server's status moved on (anyone's write): the held one is forgotten.
+        let mut moved = (*seen).clone();
+        moved.status = Some(ready_at("c", &["x"]));
+        let moved = Arc::new(moved);
+        assert!(Arc::ptr_eq(
+            &state.with_status_deferred(moved.clone()),
+            &moved
+        ));
+        assert!(Arc::ptr_eq(
+            &state.with_status_deferred(seen.clone()),
+            &seen
+        ));
+
+        // A write forgets what was held back.
+        state.defer_status(seen.clone(), ready_at("b", &["x"]));
+        state.wrote_status(Some("6".into()), ready_at("b", &["x"]));
+        assert!(Arc::ptr_eq(
+            &state.with_status_deferred(seen.clone()),
+            &seen
+        ));
     }
 
     fn fetched(at: Instant) -> SourceMemory {

@@ -180,6 +180,32 @@ pub fn is_ready(status: &GitRepositoryStatus) -> bool {
         .any(|c| c.type_ == ConditionType::Ready.as_str() && c.status == ConditionStatus::True)
 }
 
+/// Whether `after` differs from `before` only in what a healthy repository's syncs move
+/// forward: the synced commit, its time, the counts of objects, and the message of `Ready`
+/// that names the commit. Both say Ready (and nothing else of a condition changed), for the
+/// same generation, with the same inventory. Such a status may wait to be written
+/// ([`super::repository::RepositoryState::status_write_wait`]); any other change may not.
+pub fn only_progress(before: &GitRepositoryStatus, after: &GitRepositoryStatus) -> bool {
+    let ready = ConditionType::Ready.as_str();
+    is_ready(before)
+        && is_ready(after)
+        && before.observed_generation == after.observed_generation
+        && before.conditions.len() == after.conditions.len()
+        && before
+            .conditions
+            .iter()
+            .zip(&after.conditions)
+            .all(|(b, a)| {
+                b.type_ == a.type_
+                    && b.status == a.status
+                    && b.reason == a.reason
+                    && (b.message == a.message || a.type_ == ready)
+                    && b.last_transition_time == a.last_transition_time
+                    && b.observed_generation == a.observed_generation
+            })
+        && before.inventory == after.inventory
+}
+
 /// Whether the GitRepository a SyncRule names is there to sync with it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RepositoryPresence {
@@ -343,6 +369,47 @@ mod tests {
         let first = repository_status(&repo(None), Ok(&report()));
         let again = repository_status(&repo(Some(first.clone())), Ok(&report()));
         assert_eq!(again, first, "no write is needed");
+    }
+
+    #[test]
+    fn only_a_newer_commit_its_time_and_counts_are_progress() {
+        let synced = repository_status(&repo(None), Ok(&report()));
+        let at = |commit: &str| SyncReport {
+            commit: Some(commit.into()),
+            ..report()
+        };
+        // A newer commit, with other counts: progress.
+        let mut newer = at("fedcba9876543210");
+        newer.counts.to_git = 7;
+        let moved = repository_status(&repo(Some(synced.clone())), Ok(&newer));
+        assert_ne!(moved.last_synced_commit, synced.last_synced_commit);
+        assert_ne!(get(&moved, "Ready").message, get(&synced, "Ready").message);
+        assert!(only_progress(&synced, &moved));
+
+        // The inventory changed: not progress alone.
+        let mut applied = at("fedcba9876543210");
+        applied.inventory = std::sync::Arc::new(BTreeSet::from([id("a"), id("b")]));
+        let grown = repository_status(&repo(Some(synced.clone())), Ok(&applied));
+        assert!(!only_progress(&synced, &grown));
+
+        // Ready no more, or not yet.
+        let failed = repository_status(
+            &repo(Some(synced.clone())),
+            Err(&Error::Internal("boom".into())),
+        );
+        assert!(!only_progress(&synced, &failed));
+        assert!(!only_progress(&failed, &synced));
+
+        // A new generation of the spec.
+        let mut respecified = repo(Some(synced.clone()));
+        respecified.metadata.generation = Some(4);
+        let regenerated = repository_status(&respecified, Ok(&at("fedcba9876543210")));
+        assert!(!only_progress(&synced, &regenerated));
+
+        // Another condition's message.
+        let mut reworded = moved.clone();
+        reworded.conditions[1].message = "something else".into();
+        assert!(!only_progress(&synced, &reworded));
     }
 
     #[test]
