@@ -16,8 +16,9 @@
 //!   Git, half exported), default settings: RSS, CPU, API writes and commits per minute over
 //!   a quiet window (`E2E_STEADY_SECONDS`, default 60); then `E2E_LATENCY_ROUNDS` (20) single
 //!   live changes, each after 1.5 s of quiet, until the commit is in the remote (p50, p90) and
-//!   the CPU each cost. The same at `E2E_STEADY_SMALL` objects (default 500) gives the CPU
-//!   per change at 10,000 vs 500 and the memory growth per 1,000 objects.
+//!   the CPU each cost, the controller's and the API server's (its `process_cpu_seconds_total`).
+//!   The same at `E2E_STEADY_SMALL` objects (default 500) gives the CPU per change at 10,000
+//!   vs 500 and the memory growth per 1,000 objects.
 //! - `latency`: the scheduler's cases with `E2E_LATENCY_OBJECTS` exported ConfigMaps (default
 //!   500), default settings: one live change after a quiet period (p50/p90 over
 //!   `E2E_LATENCY_ROUNDS` changes), one change during unrelated churn (a ConfigMap no rule

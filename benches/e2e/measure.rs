@@ -103,9 +103,12 @@ pub fn load() -> String {
 }
 
 /// Requests the API server has answered so far, from its `/metrics`
-/// (`apiserver_request_total`): all of them, and the writes among them.
+/// (`apiserver_request_total`): all of them, and the writes among them; and the CPU it has
+/// used (`process_cpu_seconds_total`, which a managed cluster may not expose).
 #[derive(Clone, Debug, Default)]
 pub struct ApiRequests {
+    /// The API server's CPU seconds, when its metrics tell.
+    pub cpu_seconds: Option<f64>,
     /// Every request.
     pub total: f64,
     /// POST, PUT, PATCH, APPLY and DELETE requests.
@@ -133,6 +136,10 @@ impl ApiRequests {
             .expect("the API server's /metrics");
         let mut counts = Self::default();
         for line in text.lines() {
+            if let Some(value) = line.strip_prefix("process_cpu_seconds_total ") {
+                counts.cpu_seconds = value.trim().parse().ok();
+                continue;
+            }
             let Some(rest) = line.strip_prefix("apiserver_request_total{") else {
                 continue;
             };
@@ -184,6 +191,10 @@ impl ApiRequests {
             .filter(|(_, n)| *n > 0.0)
             .collect();
         Self {
+            cpu_seconds: self
+                .cpu_seconds
+                .zip(earlier.cpu_seconds)
+                .map(|(now, before)| now - before),
             total: self.total - earlier.total,
             writes: self.writes - earlier.writes,
             writes_by_resource,

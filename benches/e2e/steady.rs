@@ -36,6 +36,8 @@ pub struct Steady {
     pub cpu_per_change: Duration,
     /// Reconciles per change.
     pub reconciles_per_change: f64,
+    /// The API server's CPU per change, its idle rate taken out (when its metrics tell).
+    pub api_cpu_per_change: Option<Duration>,
     /// Process start until everything was synced.
     pub converged: Duration,
 }
@@ -95,6 +97,7 @@ pub async fn steady(env: &Env, objects: usize) -> Steady {
     let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns_name);
     let mut latencies = Vec::new();
     let cpu_before = controller.sample().cpu;
+    let api_rounds_before = ApiRequests::read(client).await;
     let reconciles_before = controller.reconciles().await;
     let rounds_started = Instant::now();
     for round in 0..env.latency_rounds {
@@ -125,6 +128,14 @@ pub async fn steady(env: &Env, objects: usize) -> Steady {
     }
     let rounds_took = rounds_started.elapsed();
     let cpu_rounds = secs(controller.sample().cpu - cpu_before) - idle_cpu_rate * secs(rounds_took);
+    // The API server's share: the controller's writes (the status after each commit carries
+    // the inventory) and the watch events it serves back.
+    let api_cpu_rounds = ApiRequests::read(client)
+        .await
+        .since(&api_rounds_before)
+        .cpu_seconds
+        .zip(api.cpu_seconds)
+        .map(|(rounds, idle)| rounds - idle / window.as_secs_f64() * secs(rounds_took));
     // The last change's reconciles may still be finishing (the status write after the push).
     tokio::time::sleep(Duration::from_secs(2)).await;
     let reconciles = controller.reconciles().await - reconciles_before;
@@ -140,6 +151,8 @@ pub async fn steady(env: &Env, objects: usize) -> Steady {
         latencies,
         cpu_per_change: Duration::from_secs_f64((cpu_rounds / env.latency_rounds as f64).max(0.0)),
         reconciles_per_change: reconciles / env.latency_rounds as f64,
+        api_cpu_per_change: api_cpu_rounds
+            .map(|cpu| Duration::from_secs_f64((cpu / env.latency_rounds as f64).max(0.0))),
         converged,
     }
 }
@@ -211,6 +224,28 @@ pub fn rows(table: &mut Table, big: &Steady, small: Option<&Steady>) {
             big.latencies.len()
         ),
         format!("{:.1} reconciles per change", big.reconciles_per_change),
+    ));
+    let api_cpu = |run: &Steady| {
+        run.api_cpu_per_change
+            .map_or("not exposed".to_string(), |cpu| {
+                format!("{:.0} CPU-ms", secs(cpu) * 1000.0)
+            })
+    };
+    table.push(Row::figure(
+        format!("the API server's CPU per one-object change, {n} objects"),
+        api_cpu(big),
+        match small {
+            Some(small) => format!(
+                "{} at {}; the controller's own: {:.0} CPU-ms",
+                api_cpu(small),
+                small.objects,
+                secs(big.cpu_per_change) * 1000.0
+            ),
+            None => format!(
+                "the controller's own: {:.0} CPU-ms",
+                secs(big.cpu_per_change) * 1000.0
+            ),
+        },
     ));
     let Some(small) = small else {
         return;
