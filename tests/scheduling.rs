@@ -1,6 +1,7 @@
 //! When a repository syncs, end to end (the controller binary, the real API server, git
 //! daemons): a stream of changes cannot starve a repository, changes no rule selects and our
-//! own writes wake nobody, and failing repositories back off. Figures and their commands are
+//! own writes wake nobody, failing repositories back off, and a status recording progress alone
+//! is written once per `--status-interval`. Figures and their commands are
 //! in `docs/reliability.md`.
 
 mod common;
@@ -432,4 +433,108 @@ async fn a_failing_repository_backs_off_and_starts_over_after_a_success() {
     assert_eq!(count, 1, "counted from one again: {:?}", &again[before..]);
     assert!(retry_in <= Duration::from_secs(1), "{retry_in:?}");
     assert_eq!(again[before + 1].1, 2);
+}
+
+#[tokio::test]
+async fn a_status_of_progress_alone_is_written_once_per_status_interval() {
+    use futures::StreamExt as _;
+    use kube::runtime::watcher;
+
+    let (client, ns) = setup("sched-status").await;
+    let ns = ns.name().to_string();
+    let git = GitDaemon::start();
+    git.seed(&[("README.md", "x\n")], "init");
+    apply_yaml(
+        &client,
+        &ns,
+        &configmap(&ns, "edited", "cluster", "exported"),
+    )
+    .await;
+    // Every status write of the repository, as the watch sees it: its synced commit.
+    let repos: Api<GitRepository> = Api::namespaced(client.clone(), &ns);
+    let written = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let watching = {
+        let written = written.clone();
+        let stream = watcher(
+            repos.clone(),
+            watcher::Config::default().fields("metadata.name=repo"),
+        );
+        tokio::spawn(async move {
+            let mut stream = std::pin::pin!(stream);
+            while let Some(event) = stream.next().await {
+                if let Ok(watcher::Event::Apply(repo) | watcher::Event::InitApply(repo)) = event
+                    && let Some(commit) = repo.status.and_then(|s| s.last_synced_commit)
+                {
+                    let mut written = written.lock().unwrap();
+                    if written.last() != Some(&commit) {
+                        written.push(commit);
+                    }
+                }
+            }
+        })
+    };
+    apply_yaml(&client, &ns, &repository_and_rules(&git.url(), &ns)).await;
+    let interval = Duration::from_secs(30);
+    let _controller = ControllerProcess::start_with(
+        &ns,
+        &["--batch-window-ms", "1000", "--status-interval", "30s"],
+    );
+    let path = format!("{ns}/configmaps/edited.yaml");
+    let synced = |commit: String| {
+        let repos = repos.clone();
+        async move {
+            let status = repos.get("repo").await.ok()?.status?;
+            (status.last_synced_commit? == commit).then_some(Instant::now())
+        }
+    };
+    wait_for("edited exported", WAIT, || async {
+        git.read_file(&path)
+            .filter(|t| t.contains("value: exported"))
+    })
+    .await;
+    let exported = git.head();
+    // The first status after start-up is written at once.
+    let first_written = wait_for("the export's status", WAIT, || synced(exported.clone())).await;
+
+    // Two changes, each committed: their statuses record progress alone, within the interval.
+    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let mut commits = Vec::new();
+    for value in ["first-change", "second-change"] {
+        set_value(&configmaps, "edited", value).await;
+        wait_for("the change committed", WAIT, || async {
+            git.read_file(&path)
+                .filter(|t| t.contains(&format!("value: {value}")))
+        })
+        .await;
+        commits.push(git.head());
+        let status = repos.get("repo").await.unwrap().status.unwrap();
+        assert!(
+            first_written.elapsed() < interval,
+            "the test took longer than the interval; it proves nothing"
+        );
+        assert_eq!(
+            status.last_synced_commit.as_deref(),
+            Some(exported.as_str()),
+            "held back while the interval runs"
+        );
+    }
+
+    // Written when the interval is over, with the later commit only.
+    let last_written = wait_for("the held status written", WAIT, || {
+        synced(commits[1].clone())
+    })
+    .await;
+    assert!(
+        last_written.duration_since(first_written) >= interval - Duration::from_secs(2),
+        "{:?} after the first",
+        last_written.duration_since(first_written)
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    watching.abort();
+    let written = written.lock().unwrap().clone();
+    assert!(
+        written.ends_with(&[exported.clone(), commits[1].clone()])
+            && !written.contains(&commits[0]),
+        "the first change's commit is never written: {written:?}, export {exported}, changes {commits:?}"
+    );
 }
