@@ -469,7 +469,7 @@ mod tests {
         assert!(Arc::ptr_eq(&state.with_status_written(seen.clone()), &seen));
     }
 
-    /// A status that says Ready at `commit`, with one object in its inventory.
+    /// A status that says Ready at `commit`, with these ConfigMaps in its inventory.
     fn ready_at(commit: &str, inventory: &[&str]) -> GitRepositoryStatus {
         use crate::api::{Condition, ConditionStatus};
         let entries: Vec<InventoryEntry> = inventory
