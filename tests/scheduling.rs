@@ -21,6 +21,10 @@ const WAIT: Duration = Duration::from_secs(60);
 const DEFAULT_WINDOW: &[&str] = &["--batch-window-ms", "1000"];
 const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(5);
 const RECONCILES: &str = "gitcontroller_reconcile_duration_seconds_count";
+/// Every status written at once, for the tests that count reconciles exactly: a status held
+/// back for `--status-interval` is written by a reconcile of its own when due
+/// (`a_status_of_progress_alone_is_written_once_per_status_interval`).
+const NO_HELD_STATUS: [&str; 2] = ["--status-interval", "0s"];
 
 fn configmap(ns: &str, name: &str, origin: &str, value: &str) -> String {
     format!(
@@ -178,6 +182,7 @@ async fn unrelated_churn_neither_wakes_nor_delays_a_repository() {
     let hook_addr = format!("127.0.0.1:{port}");
     let mut args = DEFAULT_WINDOW.to_vec();
     args.extend(["--webhook-addr", &hook_addr]);
+    args.extend(NO_HELD_STATUS);
     let controller = ControllerProcess::start_with(&ns, &args);
     let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
     let repos: Api<GitRepository> = Api::namespaced(client.clone(), &ns);
@@ -273,7 +278,9 @@ async fn one_change_costs_one_reconcile_and_our_own_writes_wake_nobody() {
     apply_yaml(&client, &ns, &repository_and_rules(&git.url(), &ns)).await;
     let port = free_port();
     let hook_addr = format!("127.0.0.1:{port}");
-    let controller = ControllerProcess::start_with(&ns, &["--webhook-addr", &hook_addr]);
+    let mut args = vec!["--webhook-addr", &hook_addr];
+    args.extend(NO_HELD_STATUS);
+    let controller = ControllerProcess::start_with(&ns, &args);
     let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
     let live_path = format!("{ns}/configmaps/live.yaml");
     wait_for("the first sync, both ways", WAIT, || async {
