@@ -234,7 +234,7 @@ async fn finish(
         // Waits only while the previous sync's Events of this repository are still being
         // written: one sync's Events come before the next one's (a repeat joins the series
         // of the first), and a repository never has more than one sync's Events in flight.
-        let turn = ctx.repository(&key).events_turn().await;
+        let turn = state.events_turn().await;
         let ctx = shared.clone();
         tokio::spawn(
             async move {
